@@ -1,0 +1,645 @@
+//! The one driver loop: run a step of load against any [`Driver`].
+//!
+//! Inputs are kept apart: the transport (a [`Driver`]), the pacing
+//! ([`Pacing::Closed`]: each connection sends its next request as soon as the
+//! last completes; [`Pacing::Open`]: requests are scheduled at fixed intended
+//! times and latency is measured from the intended time, correcting
+//! coordinated omission as wrk2 does) and the stop condition ([`StopAt`]).
+//!
+//! Threads: each generator thread owns a single-threaded tokio runtime (no
+//! work stealing on the hot path) and a share of the connections. Operations
+//! are classified as warm-up or measured by their (intended) start time.
+//! Every interval each thread sends its snapshot to the collector on the
+//! calling thread, which merges histograms (never percentiles), reports live
+//! progress and assembles the [`Step`].
+
+use crate::recorder::Accumulator;
+use crate::transport::{Connection, Driver, OpError};
+use scalewall_model::{ErrorKind, Interval, LatencyHistogram, Step, Warmup};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Notify;
+
+/// How operations are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pacing {
+    /// Closed model: every connection keeps one operation in flight.
+    Closed,
+    /// Open model: operations start at a constant rate, whatever the latency.
+    Open {
+        /// Target arrival rate, operations per second.
+        rate_per_s: f64,
+    },
+}
+
+/// When a step ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopAt {
+    /// After this much measured time (warm-up not included).
+    Duration(Duration),
+    /// After this many measured operations (attempts, errors included).
+    Operations(u64),
+}
+
+/// Everything the engine needs to run one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepPlan {
+    /// Concurrent connections.
+    pub connections: u32,
+    /// Closed or open model.
+    pub pacing: Pacing,
+    /// Stop condition for the measured span.
+    pub stop: StopAt,
+    /// Warm-up before measurement (measured, reported apart).
+    pub warmup: Duration,
+    /// Per-operation timeout (connecting included).
+    pub timeout: Duration,
+    /// Generator threads (each with its own event loop).
+    pub threads: u32,
+    /// Length of the per-interval samples.
+    pub interval: Duration,
+}
+
+impl StepPlan {
+    /// Generator threads actually used: never more than connections.
+    pub fn effective_threads(&self) -> u32 {
+        self.threads.clamp(1, self.connections.max(1))
+    }
+}
+
+/// Shared stop switch (Ctrl-C), safe to flip from any thread.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    stop: Arc<AtomicBool>,
+}
+
+impl Control {
+    /// A control that has not been stopped.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks every running step to stop starting operations and finish.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a stop was requested.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// A live view of a running step, for progress displays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveProgress {
+    /// Still in warm-up.
+    pub warming_up: bool,
+    /// Measured time so far.
+    pub elapsed: Duration,
+    /// Planned measured time, when the step is time-bound.
+    pub planned: Option<Duration>,
+    /// Planned operations, when the step is count-bound.
+    pub planned_operations: Option<u64>,
+    /// Measured responses so far.
+    pub responses: u64,
+    /// Measured errors so far (every kind).
+    pub errors: u64,
+    /// Responses per second over the measured time so far.
+    pub rate_per_s: f64,
+    /// 99th percentile latency so far, ms.
+    pub p99_ms: f64,
+}
+
+/// How long in-flight operations may finish after a stop request.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+/// Lead time so that every thread starts on the same schedule.
+const START_DELAY: Duration = Duration::from_millis(20);
+/// Longest single sleep while waiting, so a stop request is seen promptly.
+const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// Why a step could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A generator thread or its runtime could not be created.
+    #[error("cannot start load generator thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The fixed schedule of a step, shared by every thread.
+#[derive(Debug, Clone, Copy)]
+struct Timeline {
+    start: Instant,
+    measure_start: Instant,
+    measure_end: Option<Instant>,
+}
+
+/// Per-thread configuration.
+#[derive(Debug, Clone, Copy)]
+struct ThreadPlan {
+    index: u32,
+    connections: u32,
+    /// Open model: seconds between operations on this thread, and this thread's phase.
+    period: Option<(Duration, Duration)>,
+    /// Count-bound steps: measured operations this thread may start.
+    quota: Option<u64>,
+    timeout: Duration,
+    interval: Duration,
+}
+
+/// Messages from generator threads to the collector.
+enum Report {
+    Interval {
+        index: u32,
+        acc: Accumulator,
+    },
+    Finished {
+        warmup: Accumulator,
+        last_completion: Option<Instant>,
+    },
+}
+
+/// State shared by the tasks of one generator thread (never crosses threads).
+struct ThreadState {
+    warmup: RefCell<Accumulator>,
+    interval: RefCell<Accumulator>,
+    interval_index: Cell<u32>,
+    last_completion: Cell<Option<Instant>>,
+    next_op: Cell<u64>,
+    quota_left: Cell<Option<u64>>,
+    live_workers: Cell<u32>,
+    all_done: Notify,
+}
+
+/// Runs one step and returns its record. Blocks until the step ends.
+pub fn run_step<D: Driver>(
+    driver: Arc<D>,
+    plan: &StepPlan,
+    control: &Control,
+    on_progress: &mut dyn FnMut(&LiveProgress),
+) -> Result<Step, EngineError> {
+    let threads = plan.effective_threads();
+    let connections = plan.connections.max(1);
+    let open_model = matches!(plan.pacing, Pacing::Open { .. });
+    let start = Instant::now() + START_DELAY;
+    let measure_start = start + plan.warmup;
+    let timeline = Timeline {
+        start,
+        measure_start,
+        measure_end: match plan.stop {
+            StopAt::Duration(d) => Some(measure_start + d),
+            StopAt::Operations(_) => None,
+        },
+    };
+    let wall_measure_start = SystemTime::now() + START_DELAY + plan.warmup;
+
+    let (tx, rx) = mpsc::channel::<Report>();
+    let mut handles = Vec::with_capacity(threads as usize);
+    for index in 0..threads {
+        let share = |total: u64| {
+            total / u64::from(threads) + u64::from(u64::from(index) < total % u64::from(threads))
+        };
+        let thread_connections = share(u64::from(connections)) as u32;
+        let period = match plan.pacing {
+            Pacing::Closed => None,
+            Pacing::Open { rate_per_s } => {
+                let thread_rate =
+                    rate_per_s * f64::from(thread_connections) / f64::from(connections);
+                let period = Duration::from_secs_f64(1.0 / thread_rate.max(1e-9));
+                let phase = period.mul_f64(f64::from(index) / f64::from(threads));
+                Some((period, phase))
+            }
+        };
+        let thread_plan = ThreadPlan {
+            index,
+            connections: thread_connections,
+            period,
+            quota: match plan.stop {
+                StopAt::Operations(n) => Some(share(n)),
+                StopAt::Duration(_) => None,
+            },
+            timeout: plan.timeout,
+            interval: plan.interval,
+        };
+        let driver = driver.clone();
+        let control = control.clone();
+        let tx = tx.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("scalewall-gen-{index}"))
+            .spawn(move || generator_thread(driver, thread_plan, timeline, control, tx, open_model))
+            .map_err(EngineError::Thread)?;
+        handles.push(handle);
+    }
+    drop(tx);
+
+    // Collect: merge per-index snapshots from all threads.
+    let mut intervals: BTreeMap<u32, Accumulator> = BTreeMap::new();
+    let mut total = Accumulator::new(open_model);
+    let mut warmup = Accumulator::new(open_model);
+    let mut last_completion: Option<Instant> = None;
+    let mut finished = 0u32;
+    let mut last_shown = Instant::now();
+    let mut live = LiveProgress {
+        warming_up: !plan.warmup.is_zero(),
+        elapsed: Duration::ZERO,
+        planned: match plan.stop {
+            StopAt::Duration(d) => Some(d),
+            StopAt::Operations(_) => None,
+        },
+        planned_operations: match plan.stop {
+            StopAt::Operations(n) => Some(n),
+            StopAt::Duration(_) => None,
+        },
+        responses: 0,
+        errors: 0,
+        rate_per_s: 0.0,
+        p99_ms: 0.0,
+    };
+    while finished < threads {
+        match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(Report::Interval { index, acc }) => {
+                total.merge(&acc);
+                intervals
+                    .entry(index)
+                    .or_insert_with(|| Accumulator::new(open_model))
+                    .merge(&acc);
+            }
+            Ok(Report::Finished {
+                warmup: thread_warmup,
+                last_completion: thread_last,
+            }) => {
+                warmup.merge(&thread_warmup);
+                last_completion = last_completion.max(thread_last);
+                finished += 1;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        let now = Instant::now();
+        if now.duration_since(last_shown) >= Duration::from_millis(250) {
+            last_shown = now;
+            live.warming_up = now < measure_start;
+            live.elapsed = now.saturating_duration_since(measure_start);
+            live.responses = total.responses;
+            live.errors = total.errors_total();
+            live.rate_per_s = if live.elapsed.is_zero() {
+                0.0
+            } else {
+                total.responses as f64 / live.elapsed.as_secs_f64()
+            };
+            live.p99_ms = total.latency.value_at_quantile(0.99) as f64 / 1000.0;
+            on_progress(&live);
+        }
+    }
+    for handle in handles {
+        // A generator thread that panicked has already reported nothing more;
+        // the step is assembled from what arrived.
+        let _ = handle.join();
+    }
+
+    let interrupted = control.is_stopped();
+    let measured_end = match (timeline.measure_end, last_completion) {
+        (Some(end), Some(last)) if !interrupted => end.max(last),
+        (Some(end), None) if !interrupted => end,
+        (_, Some(last)) => last.max(measure_start),
+        (_, None) => Instant::now().max(measure_start),
+    };
+    let duration = measured_end.saturating_duration_since(measure_start);
+    Ok(assemble_step(
+        plan,
+        open_model,
+        total,
+        warmup,
+        intervals,
+        duration,
+        wall_measure_start,
+        !interrupted,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)] // one call site; each argument is a distinct piece of the step
+fn assemble_step(
+    plan: &StepPlan,
+    open_model: bool,
+    total: Accumulator,
+    warmup: Accumulator,
+    intervals: BTreeMap<u32, Accumulator>,
+    duration: Duration,
+    wall_measure_start: SystemTime,
+    completed: bool,
+) -> Step {
+    let interval_s = plan.interval.as_secs_f64();
+    let duration_s = duration.as_secs_f64();
+    let last_index = intervals.keys().next_back().copied().unwrap_or(0);
+    let count = ((duration_s / interval_s).ceil() as u32).max(last_index + 1);
+    let empty = LatencyHistogram::new();
+    let mut samples = Vec::with_capacity(count as usize);
+    for index in 0..count {
+        let offset_s = f64::from(index) * interval_s;
+        let acc = intervals.get(&index);
+        let latency = acc.map(|a| &a.latency).unwrap_or(&empty);
+        let quantile = |q| {
+            if latency.is_empty() {
+                0
+            } else {
+                latency.value_at_quantile(q)
+            }
+        };
+        samples.push(Interval {
+            offset_s,
+            duration_s: interval_s.min((duration_s - offset_s).max(0.0)),
+            responses: acc.map_or(0, |a| a.responses),
+            errors: acc.map_or(0, Accumulator::errors_total),
+            p50_us: quantile(0.5),
+            p99_us: quantile(0.99),
+            max_us: if latency.is_empty() { 0 } else { latency.max() },
+        });
+    }
+    let warmup_record = (!plan.warmup.is_zero()).then(|| Warmup {
+        duration_s: plan.warmup.as_secs_f64(),
+        outcomes: warmup.outcome_counts(),
+        latency_us: warmup.latency.clone(),
+    });
+    let mut error_examples = warmup.error_examples();
+    error_examples.extend(total.error_examples());
+    Step {
+        concurrency: plan.connections,
+        target_rate_per_s: match plan.pacing {
+            Pacing::Closed => None,
+            Pacing::Open { rate_per_s } => Some(rate_per_s),
+        },
+        started_at: humantime::format_rfc3339_millis(wall_measure_start).to_string(),
+        duration_s,
+        completed,
+        outcomes: total.outcome_counts(),
+        achieved_rate_per_s: if duration_s > 0.0 {
+            total.responses as f64 / duration_s
+        } else {
+            0.0
+        },
+        latency_us: total.latency.clone(),
+        uncorrected_latency_us: if open_model {
+            total.uncorrected.clone()
+        } else {
+            None
+        },
+        schedule_lag_us: if open_model { total.lag.clone() } else { None },
+        warmup: warmup_record,
+        intervals: samples,
+        error_examples,
+    }
+}
+
+fn generator_thread<D: Driver>(
+    driver: Arc<D>,
+    plan: ThreadPlan,
+    timeline: Timeline,
+    control: Control,
+    tx: mpsc::Sender<Report>,
+    open_model: bool,
+) {
+    let state = Rc::new(ThreadState {
+        warmup: RefCell::new(Accumulator::new(open_model)),
+        interval: RefCell::new(Accumulator::new(open_model)),
+        interval_index: Cell::new(0),
+        last_completion: Cell::new(None),
+        next_op: Cell::new(0),
+        quota_left: Cell::new(plan.quota),
+        live_workers: Cell::new(plan.connections),
+        all_done: Notify::new(),
+    });
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            state.interval.borrow_mut().record_error(OpError::new(
+                ErrorKind::Io,
+                format!("generator thread {} has no runtime: {e}", plan.index),
+            ));
+            finish(&state, &tx);
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async {
+        for _ in 0..plan.connections {
+            tokio::task::spawn_local(worker(
+                driver.clone(),
+                state.clone(),
+                plan,
+                timeline,
+                control.clone(),
+            ));
+        }
+        let ticker = tokio::task::spawn_local(ticker(
+            state.clone(),
+            plan.interval,
+            timeline.measure_start,
+            tx.clone(),
+        ));
+        let mut stop_seen: Option<Instant> = None;
+        while state.live_workers.get() > 0 {
+            tokio::select! {
+                _ = state.all_done.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+            if control.is_stopped() {
+                let seen = *stop_seen.get_or_insert_with(Instant::now);
+                if seen.elapsed() > STOP_GRACE.min(plan.timeout) {
+                    break; // abandon operations still in flight
+                }
+            }
+        }
+        ticker.abort();
+    });
+    finish(&state, &tx);
+}
+
+/// Sends the thread's last partial interval and its warm-up span.
+fn finish(state: &ThreadState, tx: &mpsc::Sender<Report>) {
+    let acc = state.interval.borrow_mut().take();
+    if !acc.is_empty() {
+        let _ = tx.send(Report::Interval {
+            index: state.interval_index.get(),
+            acc,
+        });
+    }
+    let warmup = state.warmup.borrow_mut().take();
+    let _ = tx.send(Report::Finished {
+        warmup,
+        last_completion: state.last_completion.get(),
+    });
+}
+
+/// Ships one snapshot per interval boundary.
+async fn ticker(
+    state: Rc<ThreadState>,
+    interval: Duration,
+    measure_start: Instant,
+    tx: mpsc::Sender<Report>,
+) {
+    loop {
+        let index = state.interval_index.get();
+        let boundary = measure_start + interval * (index + 1);
+        tokio::time::sleep_until(boundary.into()).await;
+        let acc = state.interval.borrow_mut().take();
+        state.interval_index.set(index + 1);
+        if !acc.is_empty() && tx.send(Report::Interval { index, acc }).is_err() {
+            return;
+        }
+    }
+}
+
+/// Sleeps until `at`, waking regularly to honour a stop request. Returns false if stopped.
+async fn wait_until(at: Instant, control: &Control) -> bool {
+    loop {
+        let now = Instant::now();
+        if now >= at {
+            return true;
+        }
+        if control.is_stopped() {
+            return false;
+        }
+        tokio::time::sleep_until((at.min(now + WAIT_SLICE)).into()).await;
+    }
+}
+
+/// Takes one unit of the thread's measured-operation quota; false when spent.
+fn take_quota(state: &ThreadState) -> bool {
+    match state.quota_left.get() {
+        None => true,
+        Some(0) => false,
+        Some(n) => {
+            state.quota_left.set(Some(n - 1));
+            true
+        }
+    }
+}
+
+/// One connection's loop: pick the next operation, run it, record it.
+async fn worker<D: Driver>(
+    driver: Arc<D>,
+    state: Rc<ThreadState>,
+    plan: ThreadPlan,
+    timeline: Timeline,
+    control: Control,
+) {
+    let mut conn: Option<D::Conn> = None;
+    let mut connect_failures = 0u32;
+    // Every thread starts on the same instant, so no operation predates the
+    // step (an early one would be misfiled as warm-up).
+    let started = wait_until(timeline.start, &control).await;
+    while started {
+        if control.is_stopped() {
+            break;
+        }
+        // Decide when the next operation starts and whether it is measured.
+        let intended = match plan.period {
+            None => None,
+            Some((period, phase)) => {
+                let k = state.next_op.get();
+                state.next_op.set(k + 1);
+                let offset = period
+                    .checked_mul(u32::try_from(k).unwrap_or(u32::MAX))
+                    .unwrap_or(Duration::MAX);
+                timeline.start.checked_add(phase + offset)
+            }
+        };
+        let now = Instant::now();
+        let start_at = intended.unwrap_or(now);
+        if timeline
+            .measure_end
+            .is_some_and(|end| start_at >= end || now >= end)
+        {
+            break;
+        }
+        let measured = start_at >= timeline.measure_start;
+        if measured && !take_quota(&state) {
+            break;
+        }
+        if let Some(at) = intended {
+            if !wait_until(at, &control).await {
+                break;
+            }
+        }
+        let sent = Instant::now();
+        let result = attempt(&*driver, &mut conn, plan.timeout).await;
+        let done = Instant::now();
+        let target = if measured {
+            &state.interval
+        } else {
+            &state.warmup
+        };
+        match result {
+            Ok(response) => {
+                connect_failures = 0;
+                target
+                    .borrow_mut()
+                    .record_response(&response, intended, sent, done);
+                if !response.keep_alive {
+                    conn = None;
+                }
+            }
+            Err(error) => {
+                conn = None;
+                let is_connect = error.kind == ErrorKind::Connect;
+                target.borrow_mut().record_error(error);
+                if is_connect {
+                    // Back off against a target that refuses connections, so the
+                    // generator does not spin; 10 ms doubling up to 1 s.
+                    connect_failures += 1;
+                    let backoff = Duration::from_millis(10u64 << connect_failures.min(7))
+                        .min(Duration::from_secs(1));
+                    if !wait_until(Instant::now() + backoff, &control).await {
+                        break;
+                    }
+                }
+            }
+        }
+        if measured {
+            state.last_completion.set(Some(done));
+        }
+    }
+    let left = state.live_workers.get() - 1;
+    state.live_workers.set(left);
+    if left == 0 {
+        state.all_done.notify_one();
+    }
+}
+
+/// Runs one operation within the timeout, connecting first when needed.
+async fn attempt<D: Driver>(
+    driver: &D,
+    conn: &mut Option<D::Conn>,
+    timeout: Duration,
+) -> Result<crate::Response, OpError> {
+    let work = async {
+        if conn.is_none() {
+            *conn = Some(driver.connect().await?);
+        }
+        match conn.as_mut() {
+            Some(c) => c.call().await,
+            None => Err(OpError::new(
+                ErrorKind::Io,
+                "connection missing after connect",
+            )),
+        }
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result,
+        Err(_) => Err(OpError::new(
+            ErrorKind::Timeout,
+            format!(
+                "no complete response within {}",
+                humantime::format_duration(timeout)
+            ),
+        )),
+    }
+}

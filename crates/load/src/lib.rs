@@ -1,0 +1,23 @@
+//! scalewall's load engine.
+//!
+//! One driver loop ([`engine::run_step`]) takes three separate inputs: a
+//! transport ([`transport::Driver`], one per protocol), a pacing
+//! ([`engine::Pacing`]: closed model with N connections, or an open model at a
+//! fixed arrival rate with coordinated-omission correction) and a stop
+//! condition ([`engine::StopAt`]: a duration or an operation count). Each
+//! generator thread runs its own single-threaded tokio runtime, records into
+//! its own histograms without locks, and ships one snapshot per interval down
+//! a channel to a single collector, which builds the [`scalewall_model::Step`]
+//! and feeds the live progress view.
+
+#![deny(missing_docs)]
+
+pub mod engine;
+mod recorder;
+pub mod target;
+pub mod tls;
+pub mod transport;
+
+pub use engine::{run_step, Control, LiveProgress, Pacing, StepPlan, StopAt};
+pub use target::{Target, TargetError};
+pub use transport::{Driver, OpError, Response};

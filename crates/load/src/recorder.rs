@@ -1,0 +1,249 @@
+//! Per-thread accumulation of outcomes: fixed arrays and HDR histograms, no
+//! maps and no allocation per operation. Snapshots are shipped to the
+//! collector once per interval and merged there.
+
+use crate::transport::{OpError, Response};
+use scalewall_model::{ErrorKind, LatencyHistogram, OutcomeCounts};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Status codes tracked individually (`0..1000` covers every 3-digit code).
+const STATUS_SLOTS: usize = 1000;
+
+/// Outcomes of a span of operations on one thread.
+#[derive(Clone)]
+pub(crate) struct Accumulator {
+    pub latency: LatencyHistogram,
+    pub uncorrected: Option<LatencyHistogram>,
+    pub lag: Option<LatencyHistogram>,
+    status: Box<[u64]>,
+    errors: [u64; ErrorKind::ALL.len()],
+    pub responses: u64,
+    bytes: u64,
+    /// The first message seen for each error kind.
+    examples: BTreeMap<&'static str, String>,
+}
+
+/// Whole microseconds in a duration, saturating.
+#[inline]
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl Accumulator {
+    /// An empty accumulator; `open_model` adds the uncorrected and lag histograms.
+    pub fn new(open_model: bool) -> Self {
+        Accumulator {
+            latency: LatencyHistogram::new(),
+            uncorrected: open_model.then(LatencyHistogram::new),
+            lag: open_model.then(LatencyHistogram::new),
+            status: vec![0; STATUS_SLOTS].into_boxed_slice(),
+            errors: [0; ErrorKind::ALL.len()],
+            responses: 0,
+            bytes: 0,
+            examples: BTreeMap::new(),
+        }
+    }
+
+    /// Records a completed operation.
+    ///
+    /// `intended` is the scheduled start (open model), `sent` when it was
+    /// actually started, `done` when its response completed.
+    #[inline]
+    pub fn record_response(
+        &mut self,
+        response: &Response,
+        intended: Option<Instant>,
+        sent: Instant,
+        done: Instant,
+    ) {
+        match intended {
+            Some(intended) => {
+                self.latency
+                    .record(micros(done.saturating_duration_since(intended)));
+                if let Some(h) = self.uncorrected.as_mut() {
+                    h.record(micros(done.saturating_duration_since(sent)));
+                }
+                if let Some(h) = self.lag.as_mut() {
+                    h.record(micros(sent.saturating_duration_since(intended)));
+                }
+            }
+            None => self
+                .latency
+                .record(micros(done.saturating_duration_since(sent))),
+        }
+        self.responses += 1;
+        self.bytes += response.bytes;
+        let slot = usize::from(response.status).min(STATUS_SLOTS - 1);
+        self.status[slot] += 1;
+        match response.status {
+            400..=499 => self.errors[ErrorKind::Status4xx as usize] += 1,
+            500..=599 => self.errors[ErrorKind::Status5xx as usize] += 1,
+            _ => {}
+        }
+    }
+
+    /// Records a failed operation.
+    pub fn record_error(&mut self, error: OpError) {
+        self.errors[error.kind as usize] += 1;
+        self.examples
+            .entry(error.kind.as_str())
+            .or_insert(error.message);
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.responses == 0 && self.errors.iter().all(|&n| n == 0)
+    }
+
+    /// Errors of every kind.
+    pub fn errors_total(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+
+    /// Returns the recorded span and leaves this accumulator empty.
+    pub fn take(&mut self) -> Accumulator {
+        let snapshot = self.clone();
+        self.latency.clear();
+        if let Some(h) = self.uncorrected.as_mut() {
+            h.clear();
+        }
+        if let Some(h) = self.lag.as_mut() {
+            h.clear();
+        }
+        self.status.fill(0);
+        self.errors = [0; ErrorKind::ALL.len()];
+        self.responses = 0;
+        self.bytes = 0;
+        self.examples.clear();
+        snapshot
+    }
+
+    /// Adds another span into this one.
+    pub fn merge(&mut self, other: &Accumulator) {
+        self.latency.merge(&other.latency);
+        if let (Some(mine), Some(theirs)) = (self.uncorrected.as_mut(), other.uncorrected.as_ref())
+        {
+            mine.merge(theirs);
+        }
+        if let (Some(mine), Some(theirs)) = (self.lag.as_mut(), other.lag.as_ref()) {
+            mine.merge(theirs);
+        }
+        for (mine, theirs) in self.status.iter_mut().zip(other.status.iter()) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.errors.iter_mut().zip(other.errors.iter()) {
+            *mine += theirs;
+        }
+        self.responses += other.responses;
+        self.bytes += other.bytes;
+        for (kind, message) in &other.examples {
+            self.examples.entry(kind).or_insert_with(|| message.clone());
+        }
+    }
+
+    /// The counts in the record's form.
+    pub fn outcome_counts(&self) -> OutcomeCounts {
+        let mut counts = OutcomeCounts {
+            responses: self.responses,
+            bytes_received: self.bytes,
+            ..OutcomeCounts::default()
+        };
+        for (code, &n) in self.status.iter().enumerate() {
+            if n > 0 {
+                // STATUS_SLOTS fits in u16
+                counts.status_codes.insert(code as u16, n);
+            }
+        }
+        for kind in ErrorKind::ALL {
+            let n = self.errors[kind as usize];
+            if n > 0 {
+                counts.errors.insert(kind.as_str().to_string(), n);
+            }
+        }
+        counts
+    }
+
+    /// First message per error kind.
+    pub fn error_examples(&self) -> BTreeMap<String, String> {
+        self.examples
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_errors_are_responses_and_errors_at_once() {
+        let mut acc = Accumulator::new(false);
+        let t = Instant::now();
+        let later = t + Duration::from_millis(2);
+        for status in [200, 404, 500, 503] {
+            acc.record_response(
+                &Response {
+                    status,
+                    bytes: 10,
+                    keep_alive: true,
+                },
+                None,
+                t,
+                later,
+            );
+        }
+        acc.record_error(OpError::new(ErrorKind::Timeout, "slow"));
+        let counts = acc.outcome_counts();
+        assert_eq!(counts.responses, 4);
+        assert_eq!(counts.errors["status_4xx"], 1);
+        assert_eq!(counts.errors["status_5xx"], 2);
+        assert_eq!(counts.errors["timeout"], 1);
+        assert_eq!(counts.operations(), 5);
+        assert_eq!(counts.bytes_received, 40);
+        assert_eq!(acc.latency.value_at_quantile(0.5), 2000);
+    }
+
+    #[test]
+    fn open_model_latency_runs_from_the_intended_start() {
+        let mut acc = Accumulator::new(true);
+        let intended = Instant::now();
+        let sent = intended + Duration::from_millis(50);
+        let done = sent + Duration::from_millis(1);
+        acc.record_response(
+            &Response {
+                status: 200,
+                bytes: 0,
+                keep_alive: true,
+            },
+            Some(intended),
+            sent,
+            done,
+        );
+        assert_eq!(acc.latency.max(), 51_007);
+        assert_eq!(acc.uncorrected.as_ref().unwrap().max(), 1000);
+        assert_eq!(acc.lag.as_ref().unwrap().max(), 50_015);
+    }
+
+    #[test]
+    fn take_leaves_an_empty_accumulator_and_merge_restores() {
+        let mut acc = Accumulator::new(false);
+        let t = Instant::now();
+        acc.record_response(
+            &Response {
+                status: 200,
+                bytes: 1,
+                keep_alive: true,
+            },
+            None,
+            t,
+            t,
+        );
+        let snapshot = acc.take();
+        assert!(acc.is_empty());
+        assert!(!snapshot.is_empty());
+        acc.merge(&snapshot);
+        assert_eq!(acc.responses, 1);
+    }
+}

@@ -1,0 +1,410 @@
+//! The `Run` record: everything one scalewall invocation asked for and measured.
+//!
+//! This crate is data only: serde types, no I/O and no async runtime. The load
+//! engine fills a [`Run`], and every later stage (summaries, fits, storage,
+//! comparison, rendering) reads only this record, so a report can always be
+//! re-rendered from a stored run. The JSON form carries [`SCHEMA_VERSION`];
+//! bump it whenever a field changes meaning or is removed.
+
+#![deny(missing_docs)]
+
+mod histogram;
+
+pub use histogram::{HistogramError, LatencyHistogram};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the serialised [`Run`] document.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One invocation of scalewall: what was asked, where, when, and every step measured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Run {
+    /// Version of this document's schema ([`SCHEMA_VERSION`] when written).
+    pub schema_version: u32,
+    /// Unique id of the run (time-ordered).
+    pub id: String,
+    /// The tool that produced the record.
+    pub tool: ToolInfo,
+    /// Wall-clock start, RFC 3339 (UTC).
+    pub started_at: String,
+    /// Wall-clock end, RFC 3339 (UTC); empty while the run is in progress.
+    pub finished_at: String,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// The machine that generated the load.
+    pub host: HostInfo,
+    /// One entry per load scenario (a target with its options).
+    pub scenarios: Vec<Scenario>,
+}
+
+/// Name and version of the tool that wrote a [`Run`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ToolInfo {
+    /// Always `scalewall`.
+    pub name: String,
+    /// The crate version.
+    pub version: String,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every step ran to its planned end.
+    Completed,
+    /// Stopped early by the user (Ctrl-C); what was measured is kept.
+    Interrupted,
+    /// Stopped by an error; what was measured before it is kept.
+    Failed,
+}
+
+/// Facts about the load-generating host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct HostInfo {
+    /// Host name.
+    pub hostname: String,
+    /// Operating system family (e.g. `linux`).
+    pub os: String,
+    /// Kernel release (e.g. `6.1.0-18-amd64`).
+    pub kernel: String,
+    /// CPU architecture (e.g. `x86_64`).
+    pub arch: String,
+    /// Logical CPUs available to the process.
+    pub cores: u32,
+    /// Physical memory in bytes (0 when unknown).
+    pub memory_bytes: u64,
+}
+
+/// A target and how it was loaded, with the steps measured against it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Scenario {
+    /// Stable name used in metric names (`<scenario>.p99_ms`).
+    pub name: String,
+    /// Target URL with any credentials removed.
+    pub target: String,
+    /// Protocol driver that produced the operations (e.g. `http1`, `http2`).
+    pub protocol: String,
+    /// The resolved options the load ran with.
+    pub options: LoadOptions,
+    /// Steps in the order they ran (one for `bench`, one per level for `sweep`).
+    pub steps: Vec<Step>,
+}
+
+/// Resolved load options: everything needed to repeat a step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoadOptions {
+    /// HTTP method (or the protocol's operation name).
+    pub method: String,
+    /// Request header names sent (values are not stored: they may hold secrets).
+    pub header_names: Vec<String>,
+    /// Request body size in bytes.
+    pub body_bytes: u64,
+    /// Concurrent connections (closed model) or the connection pool (open model).
+    pub connections: u32,
+    /// Open-model target rate in operations per second; `None` for the closed model.
+    pub rate_per_s: Option<f64>,
+    /// Planned measured duration in seconds, when the step is time-bound.
+    pub duration_s: Option<f64>,
+    /// Planned number of measured operations, when the step is count-bound.
+    pub requests: Option<u64>,
+    /// Warm-up before measurement, seconds.
+    pub warmup_s: f64,
+    /// Per-operation timeout, seconds.
+    pub timeout_s: f64,
+    /// Event-loop threads used by the generator.
+    pub threads: u32,
+}
+
+/// Counts by outcome for a span of operations.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct OutcomeCounts {
+    /// Operations that completed with a response (any status).
+    pub responses: u64,
+    /// Responses by status code (HTTP status; protocols without one use 0).
+    pub status_codes: BTreeMap<u16, u64>,
+    /// Errors by kind ([`ErrorKind::as_str`] names). Status 4xx/5xx appear here too.
+    pub errors: BTreeMap<String, u64>,
+    /// Response bytes received: HTTP/1.1 counts the head and body as on the
+    /// wire; HTTP/2 counts body bytes only (headers are HPACK-compressed).
+    pub bytes_received: u64,
+}
+
+impl OutcomeCounts {
+    /// Total errors of every kind.
+    pub fn errors_total(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Operations attempted that ended one way or another: responses plus
+    /// transport errors (status errors are responses and are not counted twice).
+    pub fn operations(&self) -> u64 {
+        self.responses + self.transport_errors()
+    }
+
+    /// Errors that produced no response (connect, timeout, reset, protocol, …).
+    pub fn transport_errors(&self) -> u64 {
+        self.errors
+            .iter()
+            .filter(|(kind, _)| !ErrorKind::is_status_name(kind))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Adds another span's counts into this one.
+    pub fn merge(&mut self, other: &OutcomeCounts) {
+        self.responses += other.responses;
+        self.bytes_received += other.bytes_received;
+        for (code, n) in &other.status_codes {
+            *self.status_codes.entry(*code).or_default() += n;
+        }
+        for (kind, n) in &other.errors {
+            *self.errors.entry(kind.clone()).or_default() += n;
+        }
+    }
+}
+
+/// Why an operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// Could not open a connection (refused, unreachable, DNS).
+    Connect,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// No complete response within the timeout.
+    Timeout,
+    /// The peer reset or closed the connection mid-operation.
+    Reset,
+    /// The peer sent bytes that do not parse as the protocol.
+    Protocol,
+    /// A response with a 4xx status.
+    Status4xx,
+    /// A response with a 5xx status.
+    Status5xx,
+    /// Any other I/O failure.
+    Io,
+}
+
+impl ErrorKind {
+    /// Every kind, in reporting order.
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::Connect,
+        ErrorKind::Tls,
+        ErrorKind::Timeout,
+        ErrorKind::Reset,
+        ErrorKind::Protocol,
+        ErrorKind::Status4xx,
+        ErrorKind::Status5xx,
+        ErrorKind::Io,
+    ];
+
+    /// Stable name used in the record and in metric names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Status4xx => "status_4xx",
+            ErrorKind::Status5xx => "status_5xx",
+            ErrorKind::Io => "io",
+        }
+    }
+
+    /// Whether the named kind is a status-class error (a response was received).
+    pub fn is_status_name(name: &str) -> bool {
+        name == ErrorKind::Status4xx.as_str() || name == ErrorKind::Status5xx.as_str()
+    }
+}
+
+/// One measured step: a fixed load (concurrency or rate) held for a while.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Step {
+    /// Concurrent connections during the step.
+    pub concurrency: u32,
+    /// Open-model target rate (operations/s); `None` for the closed model.
+    pub target_rate_per_s: Option<f64>,
+    /// Wall-clock start of measurement (after warm-up), RFC 3339.
+    pub started_at: String,
+    /// Measured seconds (warm-up excluded), by the monotonic clock.
+    pub duration_s: f64,
+    /// Whether the step ran to its planned end (false when interrupted).
+    pub completed: bool,
+    /// Outcomes of the measured operations.
+    pub outcomes: OutcomeCounts,
+    /// Responses per second over the measured span.
+    pub achieved_rate_per_s: f64,
+    /// Latency of every measured response, in microseconds. For the open
+    /// model this is measured from each operation's *intended* start
+    /// (coordinated-omission corrected).
+    pub latency_us: LatencyHistogram,
+    /// Open model only: latency from the moment each request was actually sent.
+    pub uncorrected_latency_us: Option<LatencyHistogram>,
+    /// Open model only: how far behind schedule requests were sent, microseconds.
+    pub schedule_lag_us: Option<LatencyHistogram>,
+    /// Warm-up span: measured, kept, excluded from the figures above.
+    pub warmup: Option<Warmup>,
+    /// Per-interval samples (default one per second) for comparisons and charts.
+    pub intervals: Vec<Interval>,
+    /// The first message seen for each error kind, so a count has a cause.
+    #[serde(default)]
+    pub error_examples: BTreeMap<String, String>,
+}
+
+/// What the warm-up span measured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Warmup {
+    /// Warm-up seconds.
+    pub duration_s: f64,
+    /// Outcomes during warm-up.
+    pub outcomes: OutcomeCounts,
+    /// Latency during warm-up, microseconds.
+    pub latency_us: LatencyHistogram,
+}
+
+/// Outcomes of one measured interval (one second by default).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Interval {
+    /// Interval start, seconds since measurement began.
+    pub offset_s: f64,
+    /// Interval length, seconds.
+    pub duration_s: f64,
+    /// Responses in the interval.
+    pub responses: u64,
+    /// Errors in the interval (every kind).
+    pub errors: u64,
+    /// Median latency, microseconds (0 when no responses).
+    pub p50_us: u64,
+    /// 99th percentile latency, microseconds (0 when no responses).
+    pub p99_us: u64,
+    /// Slowest response, microseconds (0 when no responses).
+    pub max_us: u64,
+}
+
+impl Run {
+    /// Serialises the run as pretty JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).expect("Run serialises")
+    }
+
+    /// Parses a run, refusing documents from a newer schema.
+    pub fn from_json(text: &str) -> Result<Run, RunParseError> {
+        let value: serde_json::Value = serde_json::from_str(text)?;
+        let version = value
+            .get("schema_version")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(RunParseError::MissingVersion)?;
+        if version > u64::from(SCHEMA_VERSION) {
+            return Err(RunParseError::NewerSchema(version));
+        }
+        Ok(serde_json::from_value(value)?)
+    }
+}
+
+/// Why a stored run could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RunParseError {
+    /// The text is not a valid run document.
+    #[error("not a scalewall run document: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The document has no `schema_version`.
+    #[error("not a scalewall run document: no schema_version field")]
+    MissingVersion,
+    /// Written by a newer scalewall.
+    #[error("run document has schema version {0}, newer than this scalewall understands ({SCHEMA_VERSION}); upgrade scalewall")]
+    NewerSchema(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_run() -> Run {
+        let mut latency = LatencyHistogram::new();
+        for us in [100, 200, 300, 10_000] {
+            latency.record(us);
+        }
+        let mut outcomes = OutcomeCounts::default();
+        outcomes.responses = 4;
+        outcomes.status_codes.insert(200, 3);
+        outcomes.status_codes.insert(500, 1);
+        outcomes.errors.insert("status_5xx".into(), 1);
+        outcomes.errors.insert("timeout".into(), 2);
+        Run {
+            schema_version: SCHEMA_VERSION,
+            id: "0193".into(),
+            tool: ToolInfo {
+                name: "scalewall".into(),
+                version: "0.1.0".into(),
+            },
+            started_at: "2026-11-23T00:00:00Z".into(),
+            finished_at: "2026-11-23T00:00:01Z".into(),
+            status: RunStatus::Completed,
+            host: HostInfo::default(),
+            scenarios: vec![Scenario {
+                name: "bench".into(),
+                target: "http://127.0.0.1/".into(),
+                protocol: "http1".into(),
+                options: LoadOptions {
+                    method: "GET".into(),
+                    header_names: vec![],
+                    body_bytes: 0,
+                    connections: 1,
+                    rate_per_s: None,
+                    duration_s: Some(1.0),
+                    requests: None,
+                    warmup_s: 0.0,
+                    timeout_s: 10.0,
+                    threads: 1,
+                },
+                steps: vec![Step {
+                    concurrency: 1,
+                    target_rate_per_s: None,
+                    started_at: "2026-11-23T00:00:00Z".into(),
+                    duration_s: 1.0,
+                    completed: true,
+                    outcomes,
+                    achieved_rate_per_s: 4.0,
+                    latency_us: latency,
+                    uncorrected_latency_us: None,
+                    schedule_lag_us: None,
+                    warmup: None,
+                    intervals: vec![],
+                    error_examples: BTreeMap::new(),
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn run_round_trips_through_json_with_histogram_intact() {
+        let run = sample_run();
+        let back = Run::from_json(&run.to_json()).unwrap();
+        assert_eq!(back, run);
+        let h = &back.scenarios[0].steps[0].latency_us;
+        assert_eq!(h.len(), 4);
+        assert_eq!(h.value_at_quantile(1.0), 10_007); // 3 significant digits: 10,000 → bucket top
+    }
+
+    #[test]
+    fn newer_schema_is_refused_with_a_clear_message() {
+        let text = sample_run().to_json().replace(
+            &format!("\"schema_version\": {SCHEMA_VERSION}"),
+            "\"schema_version\": 99",
+        );
+        let err = Run::from_json(&text).unwrap_err();
+        assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn outcome_counts_separate_transport_errors_from_status_errors() {
+        let run = sample_run();
+        let o = &run.scenarios[0].steps[0].outcomes;
+        assert_eq!(o.errors_total(), 3);
+        assert_eq!(o.transport_errors(), 2);
+        assert_eq!(o.operations(), 6);
+    }
+}

@@ -1,0 +1,220 @@
+//! `scalewall bench`: resolve and check the target, run one step with live
+//! progress, and wrap it in a `Run` record. Also used by `scalewall demo`.
+
+use crate::host;
+use anyhow::{anyhow, Context as _, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use scalewall_load::engine::{run_step, Control, LiveProgress, Pacing, StepPlan, StopAt};
+use scalewall_load::target::Target;
+use scalewall_load::tls;
+use scalewall_load::transport::http1::{Http1Driver, RequestSpec};
+use scalewall_load::transport::http2::Http2Driver;
+use scalewall_load::transport::Driver;
+use scalewall_model::{LoadOptions, Run, RunStatus, Scenario, Step, ToolInfo, SCHEMA_VERSION};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// What to load and how.
+pub struct BenchRequest<'a> {
+    /// Parsed target.
+    pub target: &'a Target,
+    /// Method, headers, body.
+    pub spec: RequestSpec,
+    /// HTTP/2 instead of HTTP/1.1.
+    pub http2: bool,
+    /// Accept any TLS certificate.
+    pub insecure: bool,
+    /// The engine plan.
+    pub plan: StepPlan,
+    /// Draw live progress on a terminal.
+    pub progress: bool,
+}
+
+/// Runs the bench and returns the run record (status `interrupted` after Ctrl-C).
+pub fn run_bench(request: &BenchRequest<'_>, control: &Control) -> Result<Run> {
+    let started = SystemTime::now();
+    let addrs = request.target.resolve()?;
+    let alpn: &[&[u8]] = if request.http2 {
+        &[b"h2"]
+    } else {
+        &[b"http/1.1"]
+    };
+    let tls_config = Some(tls::client_config(alpn, request.insecure));
+    let (protocol, step) = if request.http2 {
+        let driver = preflight(request, &addrs, |addr| {
+            Http2Driver::new(request.target, addr, &request.spec, tls_config.clone())
+        })?;
+        ("http2", measure(driver, request, control)?)
+    } else {
+        let driver = preflight(request, &addrs, |addr| {
+            Http1Driver::new(request.target, addr, &request.spec, tls_config.clone())
+        })?;
+        ("http1", measure(driver, request, control)?)
+    };
+    let status = if step.completed {
+        RunStatus::Completed
+    } else {
+        RunStatus::Interrupted
+    };
+    Ok(Run {
+        schema_version: SCHEMA_VERSION,
+        id: uuid::Uuid::now_v7().to_string(),
+        tool: ToolInfo {
+            name: "scalewall".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        started_at: humantime::format_rfc3339_millis(started).to_string(),
+        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        status,
+        host: host::describe(),
+        scenarios: vec![Scenario {
+            name: "bench".into(),
+            target: request.target.display.clone(),
+            protocol: protocol.into(),
+            options: load_options(request),
+            steps: vec![step],
+        }],
+    })
+}
+
+fn load_options(request: &BenchRequest<'_>) -> LoadOptions {
+    let plan = &request.plan;
+    LoadOptions {
+        method: request.spec.method.clone(),
+        header_names: request
+            .spec
+            .headers
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect(),
+        body_bytes: request.spec.body.len() as u64,
+        connections: plan.connections,
+        rate_per_s: match plan.pacing {
+            Pacing::Closed => None,
+            Pacing::Open { rate_per_s } => Some(rate_per_s),
+        },
+        duration_s: match plan.stop {
+            StopAt::Duration(d) => Some(d.as_secs_f64()),
+            StopAt::Operations(_) => None,
+        },
+        requests: match plan.stop {
+            StopAt::Operations(n) => Some(n),
+            StopAt::Duration(_) => None,
+        },
+        warmup_s: plan.warmup.as_secs_f64(),
+        timeout_s: plan.timeout.as_secs_f64(),
+        threads: plan.effective_threads(),
+    }
+}
+
+/// Opens one connection to each resolved address until one works; the
+/// working address is the one loaded. Fails with the target and the reason.
+fn preflight<D: Driver>(
+    request: &BenchRequest<'_>,
+    addrs: &[SocketAddr],
+    make: impl Fn(SocketAddr) -> Result<D, scalewall_load::OpError>,
+) -> Result<Arc<D>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the connection check")?;
+    let mut last_error = None;
+    for &addr in addrs {
+        let driver =
+            make(addr).map_err(|e| anyhow!("{}: {}", request.target.display, e.message))?;
+        let timeout = request.plan.timeout;
+        let attempt =
+            runtime.block_on(async { tokio::time::timeout(timeout, driver.connect()).await });
+        match attempt {
+            Ok(Ok(_connection)) => return Ok(Arc::new(driver)),
+            Ok(Err(e)) => last_error = Some(e.message),
+            Err(_) => {
+                last_error = Some(format!(
+                    "{addr}: no connection within {}",
+                    humantime::format_duration(timeout)
+                ))
+            }
+        }
+    }
+    Err(anyhow!(
+        "cannot connect to {}: {}",
+        request.target.display,
+        last_error.unwrap_or_else(|| "no address".into())
+    ))
+}
+
+fn measure<D: Driver>(
+    driver: Arc<D>,
+    request: &BenchRequest<'_>,
+    control: &Control,
+) -> Result<Step> {
+    let bar = request.progress.then(|| {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let mut on_progress = |live: &LiveProgress| {
+        if let Some(bar) = &bar {
+            bar.set_message(progress_line(live));
+        }
+    };
+    let step = run_step(driver, &request.plan, control, &mut on_progress)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(step)
+}
+
+/// One line of live progress.
+pub fn progress_line(live: &LiveProgress) -> String {
+    if live.warming_up {
+        return "warming up…".into();
+    }
+    let position = match (live.planned, live.planned_operations) {
+        (Some(planned), _) => format!(
+            "{:.1}s/{:.0}s",
+            live.elapsed.as_secs_f64(),
+            planned.as_secs_f64()
+        ),
+        (None, Some(n)) => format!("{}/{}", live.responses + live.errors, n),
+        (None, None) => format!("{:.1}s", live.elapsed.as_secs_f64()),
+    };
+    format!(
+        "[{position}] {:.0} req/s · {} responses · {} errors · p99 {:.2} ms",
+        live.rate_per_s, live.responses, live.errors, live.p99_ms
+    )
+}
+
+/// Stops the control on the first Ctrl-C; a second one exits at once.
+pub fn install_ctrl_c(control: Control) {
+    let spawned = std::thread::Builder::new()
+        .name("ctrl-c".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+                control.request_stop();
+                eprintln!(
+                    "scalewall: stopping: finishing requests in flight (Ctrl-C again to abort)"
+                );
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(crate::EXIT_INTERRUPTED);
+                }
+            });
+        });
+    if spawned.is_err() {
+        eprintln!("scalewall: warning: Ctrl-C handler unavailable; Ctrl-C will discard results");
+    }
+}

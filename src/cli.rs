@@ -1,0 +1,359 @@
+//! Command-line arguments, and their pure validation into plans.
+//!
+//! Parsing (clap) and validation here do no I/O; the commands resolve and
+//! connect afterwards. Field docs are the `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use scalewall_load::engine::{Pacing, StepPlan, StopAt};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Find your scaling wall before your users do.
+///
+/// Load-tests services, sweeps concurrency and fits the Universal Scalability
+/// Law to predict where throughput stops growing.
+#[derive(Debug, Parser)]
+#[command(name = "scalewall", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load-test one URL (like wrk or oha): latency percentiles, throughput, errors.
+    Bench(BenchArgs),
+    /// Start a built-in demo target and bench it: scalewall in one command.
+    Demo(DemoArgs),
+    /// Serve the built-in target with a known latency and scaling curve.
+    DemoServer(DemoServerArgs),
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A human-readable summary table.
+    Text,
+    /// One JSON object on stdout.
+    Json,
+}
+
+/// Options of `scalewall bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Target URL (http:// or https://).
+    pub url: String,
+    /// Concurrent connections, each with one request in flight.
+    #[arg(short = 'c', long, default_value_t = 50)]
+    pub connections: u32,
+    /// Measured duration (e.g. 10s, 1m); the default when neither -d nor -n is given is 10s.
+    #[arg(short = 'd', long, value_parser = parse_duration, conflicts_with = "requests")]
+    pub duration: Option<Duration>,
+    /// Number of measured requests to send instead of a duration.
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// Open model: send this many requests per second on a fixed schedule;
+    /// latency is measured from each request's intended start
+    /// (coordinated-omission corrected).
+    #[arg(short = 'r', long)]
+    pub rate: Option<f64>,
+    /// HTTP method.
+    #[arg(short = 'm', long, default_value = "GET")]
+    pub method: String,
+    /// Extra header, "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Request body.
+    #[arg(short = 'b', long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the request body from a file.
+    #[arg(long, value_name = "PATH")]
+    pub body_file: Option<PathBuf>,
+    /// Per-request timeout, connecting included.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+    /// Warm-up before measuring: measured and reported apart, excluded from results.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub warmup: Duration,
+    /// Generator threads (default: the cores available to this process).
+    #[arg(short = 't', long)]
+    pub threads: Option<u32>,
+    /// Use HTTP/2 (h2c prior knowledge for http://, ALPN h2 for https://).
+    #[arg(long)]
+    pub http2: bool,
+    /// Accept any TLS certificate (only for your own test servers).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Also write the full run record (versioned JSON, with histograms) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub save: Option<PathBuf>,
+    /// Never draw the live progress line.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Options of `scalewall demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Concurrent connections.
+    #[arg(short = 'c', long, default_value_t = 16)]
+    pub connections: u32,
+    /// Measured duration.
+    #[arg(short = 'd', long, value_parser = parse_duration, default_value = "5s")]
+    pub duration: Duration,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Never draw the live progress line.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Options of `scalewall demo-server`.
+#[derive(Debug, Args)]
+pub struct DemoServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Hold time of a request that is alone (e.g. 10ms, 2.5ms, 500us).
+    #[arg(long, value_parser = parse_duration, default_value = "0ms")]
+    pub latency: Duration,
+    /// USL contention σ: hold grows by latency·σ per other request in flight.
+    #[arg(long, default_value_t = 0.0)]
+    pub sigma: f64,
+    /// USL coherency κ: hold grows by latency·κ·n(n−1) with n requests in flight.
+    #[arg(long, default_value_t = 0.0)]
+    pub kappa: f64,
+    /// Share of requests answered with 500 (0–1).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Freeze the server this long after its first request (with --stall-for).
+    #[arg(long, value_parser = parse_duration, requires = "stall_for")]
+    pub stall_after: Option<Duration>,
+    /// Length of the freeze: requests arriving in it wait until it ends.
+    #[arg(long, value_parser = parse_duration, requires = "stall_after")]
+    pub stall_for: Option<Duration>,
+    /// Server worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+/// Parses a duration such as `10s`, `2.5ms`, `500us`, `1m30s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    // humantime does not take fractions; accept "<number><unit>" for those.
+    if let Some(split) = text.find(|c: char| c.is_ascii_alphabetic()) {
+        let (number, unit) = text.split_at(split);
+        if number.contains('.') {
+            let value: f64 = number
+                .parse()
+                .map_err(|_| format!("'{text}' is not a duration (try 10s, 2.5ms, 500us)"))?;
+            let seconds = match unit {
+                "ns" => value / 1e9,
+                "us" | "µs" => value / 1e6,
+                "ms" => value / 1e3,
+                "s" => value,
+                "m" | "min" => value * 60.0,
+                "h" => value * 3600.0,
+                _ => {
+                    return Err(format!(
+                        "'{text}': unknown unit '{unit}' (use us, ms, s, m or h)"
+                    ))
+                }
+            };
+            return Duration::try_from_secs_f64(seconds)
+                .map_err(|_| format!("'{text}' must be a non-negative duration"));
+        }
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("'{text}' is not a duration ({e}); try 10s, 2.5ms, 500us"))
+}
+
+/// Longest measured duration accepted (a safety cap on load).
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// Highest open-model rate accepted, requests per second.
+pub const MAX_RATE: f64 = 10_000_000.0;
+/// Most connections accepted.
+pub const MAX_CONNECTIONS: u32 = 100_000;
+
+/// A validated bench request: the engine plan plus what the command needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchPlan {
+    /// The engine's step plan.
+    pub step: StepPlan,
+    /// Parsed extra headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Why bench arguments are unusable.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ArgError {
+    /// A header without a colon.
+    #[error("header '{0}' must look like 'Name: value'")]
+    Header(String),
+    /// A number outside its range.
+    #[error("{0}")]
+    Range(String),
+}
+
+/// Validates bench arguments without doing any I/O.
+pub fn validate_bench(args: &BenchArgs, available_cores: u32) -> Result<BenchPlan, ArgError> {
+    if args.connections == 0 || args.connections > MAX_CONNECTIONS {
+        return Err(ArgError::Range(format!(
+            "--connections must be between 1 and {MAX_CONNECTIONS}, got {}",
+            args.connections
+        )));
+    }
+    let stop = match (args.duration, args.requests) {
+        (_, Some(0)) => return Err(ArgError::Range("--requests must be at least 1".into())),
+        (_, Some(n)) => StopAt::Operations(n),
+        (Some(d), None) if d.is_zero() || d > MAX_DURATION => {
+            return Err(ArgError::Range(format!(
+                "--duration must be more than 0 and at most 24h, got {}",
+                humantime::format_duration(d)
+            )))
+        }
+        (Some(d), None) => StopAt::Duration(d),
+        (None, None) => StopAt::Duration(Duration::from_secs(10)),
+    };
+    if args.warmup > MAX_DURATION {
+        return Err(ArgError::Range("--warmup must be at most 24h".into()));
+    }
+    if args.timeout.is_zero() {
+        return Err(ArgError::Range("--timeout must be more than 0".into()));
+    }
+    let pacing = match args.rate {
+        None => Pacing::Closed,
+        Some(rate) if rate.is_finite() && rate > 0.0 && rate <= MAX_RATE => {
+            Pacing::Open { rate_per_s: rate }
+        }
+        Some(rate) => {
+            return Err(ArgError::Range(format!(
+                "--rate must be more than 0 and at most {MAX_RATE} requests/s, got {rate}"
+            )))
+        }
+    };
+    let threads = match args.threads {
+        Some(0) => return Err(ArgError::Range("--threads must be at least 1".into())),
+        Some(t) => t,
+        None => available_cores.max(1),
+    };
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| match h.split_once(':') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_string(), value.trim().to_string()))
+            }
+            _ => Err(ArgError::Header(h.clone())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(BenchPlan {
+        step: StepPlan {
+            connections: args.connections,
+            pacing,
+            stop,
+            warmup: args.warmup,
+            timeout: args.timeout,
+            threads,
+            interval: Duration::from_secs(1),
+        },
+        headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bench(argv: &[&str]) -> BenchArgs {
+        let mut full = vec!["scalewall", "bench"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).unwrap().command {
+            Command::Bench(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations_take_units_and_fractions() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(
+            parse_duration("2.5ms").unwrap(),
+            Duration::from_micros(2500)
+        );
+        assert_eq!(parse_duration("500us").unwrap(), Duration::from_micros(500));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("1.5parsecs").is_err());
+    }
+
+    #[test]
+    fn defaults_are_a_ten_second_closed_bench() {
+        let plan = validate_bench(&bench(&["http://127.0.0.1/"]), 2).unwrap();
+        assert_eq!(plan.step.stop, StopAt::Duration(Duration::from_secs(10)));
+        assert_eq!(plan.step.pacing, Pacing::Closed);
+        assert_eq!(plan.step.connections, 50);
+        assert_eq!(plan.step.threads, 2);
+    }
+
+    #[test]
+    fn each_flag_reaches_the_plan() {
+        let plan = validate_bench(
+            &bench(&[
+                "u",
+                "-c",
+                "8",
+                "-n",
+                "1000",
+                "-r",
+                "250",
+                "--warmup",
+                "1s",
+                "--timeout",
+                "2s",
+                "-t",
+                "3",
+                "-H",
+                "X-A: b",
+            ]),
+            2,
+        )
+        .unwrap();
+        assert_eq!(plan.step.connections, 8);
+        assert_eq!(plan.step.stop, StopAt::Operations(1000));
+        assert_eq!(plan.step.pacing, Pacing::Open { rate_per_s: 250.0 });
+        assert_eq!(plan.step.warmup, Duration::from_secs(1));
+        assert_eq!(plan.step.timeout, Duration::from_secs(2));
+        assert_eq!(plan.step.threads, 3);
+        assert_eq!(plan.headers, vec![("X-A".to_string(), "b".to_string())]);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_the_flag_named() {
+        for argv in [
+            vec!["u", "-c", "0"],
+            vec!["u", "-n", "0"],
+            vec!["u", "-r", "-5"],
+            vec!["u", "-d", "0s"],
+            vec!["u", "-d", "25h"],
+            vec!["u", "-t", "0"],
+            vec!["u", "--timeout", "0s"],
+        ] {
+            let err = validate_bench(&bench(&argv), 2).unwrap_err().to_string();
+            assert!(err.starts_with("--"), "{argv:?}: {err}");
+        }
+        let err = validate_bench(&bench(&["u", "-H", "no colon"]), 2).unwrap_err();
+        assert_eq!(err, ArgError::Header("no colon".into()));
+    }
+
+    #[test]
+    fn duration_and_count_are_exclusive() {
+        assert!(Cli::try_parse_from(["scalewall", "bench", "u", "-d", "1s", "-n", "5"]).is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! The `scalewall` binary: parses arguments, wires the library crates
+//! together, owns stdout/stderr and maps outcomes to exit codes.
+//!
+//! Exit codes: 0 success; 1 an error (bad input, unreachable target, every
+//! operation failed, a file that cannot be written); 2 a usage error (from
+//! the argument parser); 130 interrupted by Ctrl-C (results still printed).
+
+mod bench;
+mod cli;
+mod host;
+mod render;
+
+use anyhow::{bail, Context as _, Result};
+use bench::{install_ctrl_c, run_bench, BenchRequest};
+use clap::Parser as _;
+use cli::{BenchArgs, Cli, Command, DemoArgs, DemoServerArgs, OutputFormat};
+use scalewall_demo::{DemoConfig, DemoState, RunningDemo, Stall};
+use scalewall_load::engine::{Control, Pacing, StepPlan, StopAt};
+use scalewall_load::target::Target;
+use scalewall_load::transport::http1::RequestSpec;
+use scalewall_model::{Run, RunStatus};
+use std::io::{IsTerminal as _, Write as _};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit code after Ctrl-C.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => bench_command(&args),
+        Command::Demo(args) => demo_command(&args),
+        Command::DemoServer(args) => demo_server_command(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("scalewall: error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn show_progress(no_progress: bool) -> bool {
+    !no_progress && std::io::stderr().is_terminal()
+}
+
+fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
+    let plan = cli::validate_bench(args, host::available_cores())?;
+    let target = Target::parse(&args.url)?;
+    let body = match (&args.body, &args.body_file) {
+        (Some(text), _) => bytes::Bytes::from(text.clone().into_bytes()),
+        (None, Some(path)) => bytes::Bytes::from(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read --body-file {}", path.display()))?,
+        ),
+        (None, None) => bytes::Bytes::new(),
+    };
+    let request = BenchRequest {
+        target: &target,
+        spec: RequestSpec {
+            method: args.method.clone(),
+            headers: plan.headers.clone(),
+            body,
+        },
+        http2: args.http2,
+        insecure: args.insecure,
+        plan: plan.step,
+        progress: show_progress(args.no_progress),
+    };
+    let control = Control::new();
+    install_ctrl_c(control.clone());
+    let run = run_bench(&request, &control)?;
+    let scenario = &run.scenarios[0];
+    let step = &scenario.steps[0];
+    let printed = match args.output {
+        OutputFormat::Text => render::bench_text(&run, scenario, step),
+        OutputFormat::Json => render::bench_json(&run, scenario, step) + "\n",
+    };
+    print_stdout(&printed)?;
+    if let Some(path) = &args.save {
+        save_run(&run, path)?;
+    }
+    finish_code(&run)
+}
+
+/// The exit code for a finished run: interrupted, all failed, or success.
+fn finish_code(run: &Run) -> Result<ExitCode> {
+    if run.status == RunStatus::Interrupted {
+        return Ok(ExitCode::from(EXIT_INTERRUPTED as u8));
+    }
+    for scenario in &run.scenarios {
+        for step in &scenario.steps {
+            if step.outcomes.responses == 0 && step.outcomes.errors_total() > 0 {
+                let first = step
+                    .error_examples
+                    .iter()
+                    .next()
+                    .map(|(kind, message)| format!(" (first {kind}: {message})"))
+                    .unwrap_or_default();
+                bail!(
+                    "{}: every one of {} operations failed{first}",
+                    scenario.target,
+                    step.outcomes.operations()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_stdout(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write results to stdout")
+}
+
+/// Writes the run record next to its final name, then renames, so a full
+/// disk never leaves a truncated record behind.
+fn save_run(run: &Run, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("json.partial");
+    std::fs::write(&tmp, run.to_json())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            e
+        })
+        .with_context(|| {
+            format!(
+                "cannot save the run record to {} (results were printed above)",
+                path.display()
+            )
+        })
+}
+
+/// The demo target's settings: a curve with a visible wall near 35 clients.
+const DEMO_TARGET: DemoConfig = DemoConfig {
+    latency: Duration::from_millis(2),
+    sigma: 0.03,
+    kappa: 0.0008,
+    error_rate: 0.0,
+    stall: None,
+};
+
+fn demo_command(args: &DemoArgs) -> Result<ExitCode> {
+    let server = RunningDemo::start(([127, 0, 0, 1], 0).into(), DEMO_TARGET, 1)
+        .context("cannot start the demo server on 127.0.0.1")?;
+    let target = Target::parse(&server.url())?;
+    let request = BenchRequest {
+        target: &target,
+        spec: RequestSpec::default(),
+        http2: false,
+        insecure: false,
+        plan: StepPlan {
+            connections: args.connections.max(1),
+            pacing: Pacing::Closed,
+            stop: StopAt::Duration(args.duration),
+            warmup: Duration::ZERO,
+            timeout: Duration::from_secs(10),
+            threads: 1,
+            interval: Duration::from_secs(1),
+        },
+        progress: show_progress(args.no_progress),
+    };
+    let control = Control::new();
+    install_ctrl_c(control.clone());
+    let run = run_bench(&request, &control)?;
+    let scenario = &run.scenarios[0];
+    let step = &scenario.steps[0];
+    let served = server.requests_served();
+    let counted =
+        step.outcomes.responses + step.warmup.as_ref().map_or(0, |w| w.outcomes.responses);
+    let expected = DEMO_TARGET
+        .expected_throughput(step.concurrency)
+        .unwrap_or(0.0);
+    let deviation = if expected > 0.0 {
+        (step.achieved_rate_per_s / expected - 1.0) * 100.0
+    } else {
+        0.0
+    };
+    let printed = match args.output {
+        OutputFormat::Text => {
+            let mut text = render::bench_text(&run, scenario, step);
+            text.push_str(&format!(
+                "\nknown answer: the demo server holds each request {} ms × (1 + {}(n−1) + {}·n(n−1)) with n in flight,\n\
+                 so {} connections should see {} req/s (Universal Scalability Law); measured {} req/s ({deviation:+.1} %).\n\
+                 the server counted {} requests; scalewall counted {} ({}).\n",
+                DEMO_TARGET.latency.as_secs_f64() * 1000.0,
+                DEMO_TARGET.sigma,
+                DEMO_TARGET.kappa,
+                step.concurrency,
+                render::group_f(expected, 1),
+                render::group_f(step.achieved_rate_per_s, 1),
+                render::group(served),
+                render::group(counted),
+                if served == counted { "match" } else { "MISMATCH" },
+            ));
+            text
+        }
+        OutputFormat::Json => {
+            let bench: serde_json::Value =
+                serde_json::from_str(&render::bench_json(&run, scenario, step))
+                    .context("internal: bench JSON")?;
+            let doc = serde_json::json!({
+                "bench": bench,
+                "known_answer": {
+                    "expected_rps": expected,
+                    "deviation_pct": deviation,
+                    "server_requests": served,
+                    "client_requests": counted,
+                }
+            });
+            serde_json::to_string_pretty(&doc).context("internal: demo JSON")? + "\n"
+        }
+    };
+    print_stdout(&printed)?;
+    drop(server);
+    finish_code(&run)
+}
+
+fn demo_server_command(args: &DemoServerArgs) -> Result<ExitCode> {
+    let config = DemoConfig {
+        latency: args.latency,
+        sigma: args.sigma,
+        kappa: args.kappa,
+        error_rate: args.error_rate,
+        stall: match (args.stall_after, args.stall_for) {
+            (Some(after), Some(duration)) => Some(Stall { after, duration }),
+            _ => None,
+        },
+    };
+    config.validate()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .thread_name("demo-server")
+        .enable_all()
+        .build()
+        .context("cannot start the demo server runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr().context("cannot read the bound address")?;
+        let state = DemoState::new(config).context("cannot start the hold timer")?;
+        println!(
+            "demo-server listening on http://{addr}/ (latency {}, sigma {}, kappa {}, error rate {})",
+            humantime::format_duration(config.latency),
+            config.sigma,
+            config.kappa,
+            config.error_rate
+        );
+        let _ = std::io::stdout().flush();
+        tokio::select! {
+            result = scalewall_demo::serve(listener, state) => result.context("demo server stopped"),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

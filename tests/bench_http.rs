@@ -1,0 +1,374 @@
+//! `scalewall bench` end to end: the real binary against servers whose
+//! answers are known (demo-server) or that misbehave on purpose.
+
+mod common;
+
+use common::{f, json, raw_server, scalewall};
+use scalewall_demo::{DemoConfig, RunningDemo, Stall};
+use scalewall_model::Run;
+use std::time::Duration;
+
+fn demo(config: DemoConfig) -> RunningDemo {
+    RunningDemo::start(([127, 0, 0, 1], 0).into(), config, 1).expect("demo server starts")
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn latency_of_a_10ms_server_is_reported_within_0_3ms_and_counts_match_the_server() {
+    let server = demo(DemoConfig {
+        latency: Duration::from_millis(10),
+        ..DemoConfig::default()
+    });
+    let out = scalewall(&["bench", &server.url(), "-c", "8", "-d", "2s", "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let p50 = f(&v, "/latency_ms/p50");
+    assert!(
+        (p50 - 10.0).abs() <= 0.3,
+        "p50 {p50} ms is not within 0.3 ms of 10 ms"
+    );
+    let requests = f(&v, "/requests") as u64;
+    assert_eq!(
+        requests,
+        server.requests_served(),
+        "scalewall and the server disagree on the count"
+    );
+    // 8 connections × 1 request per 10 ms ≈ 800 req/s for 2 s
+    let rps = f(&v, "/rps");
+    assert!((700.0..=800.0).contains(&rps), "rps {rps}");
+    assert_eq!(f(&v, "/errors_total"), 0.0);
+}
+
+#[test]
+fn a_fixed_request_count_is_sent_exactly() {
+    let server = demo(DemoConfig::default());
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "7",
+        "-n",
+        "1001",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(f(&v, "/requests") as u64, 1001);
+    assert_eq!(server.requests_served(), 1001);
+}
+
+#[test]
+fn injected_500s_are_counted_as_status_5xx_errors() {
+    let server = demo(DemoConfig {
+        error_rate: 0.2,
+        ..DemoConfig::default()
+    });
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "16",
+        "-n",
+        "3000",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "a run with some errors still completes: {}",
+        stderr(&out)
+    );
+    let v = json(&out);
+    let errors = f(&v, "/errors/status_5xx") as u64;
+    assert_eq!(
+        errors,
+        server.errors_served(),
+        "every 500 the server sent is counted"
+    );
+    assert_eq!(f(&v, "/status_codes/500") as u64, errors);
+    let share = errors as f64 / 3000.0;
+    assert!((share - 0.2).abs() < 0.03, "5xx share {share}");
+    assert_eq!(f(&v, "/requests") as u64, 3000);
+}
+
+#[test]
+fn open_model_achieves_its_target_rate_within_one_percent() {
+    let server = demo(DemoConfig {
+        latency: Duration::from_millis(1),
+        ..DemoConfig::default()
+    });
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "20",
+        "-r",
+        "400",
+        "-d",
+        "3s",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let rps = f(&v, "/rps");
+    assert!(
+        (rps - 400.0).abs() / 400.0 < 0.01,
+        "achieved {rps} req/s for a target of 400"
+    );
+    assert_eq!(v["schedule_kept"], serde_json::Value::Bool(true));
+    assert_eq!(f(&v, "/requests") as u64, 1200);
+    assert_eq!(server.requests_served(), 1200);
+}
+
+#[test]
+fn a_stall_shows_in_corrected_latency_but_hides_from_uncorrected() {
+    // Server answers in 1 ms, but freezes for 200 ms one second in. With 4
+    // connections only 4 requests see the stall from their actual send; the
+    // ~100 requests scheduled during it see it from their intended start.
+    let server = demo(DemoConfig {
+        latency: Duration::from_millis(1),
+        stall: Some(Stall {
+            after: Duration::from_secs(1),
+            duration: Duration::from_millis(200),
+        }),
+        ..DemoConfig::default()
+    });
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "4",
+        "-r",
+        "500",
+        "-d",
+        "4s",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let corrected = f(&v, "/latency_ms/p99");
+    let uncorrected = f(&v, "/uncorrected_latency_ms/p99");
+    assert!(
+        corrected >= 100.0,
+        "corrected p99 {corrected} ms should reflect the 200 ms stall"
+    );
+    assert!(
+        uncorrected < 20.0,
+        "uncorrected p99 {uncorrected} ms should not"
+    );
+    assert!(
+        f(&v, "/uncorrected_latency_ms/max") >= 150.0,
+        "the stalled sends themselves are still seen"
+    );
+}
+
+#[test]
+fn http2_prior_knowledge_is_exercised() {
+    let server = demo(DemoConfig {
+        latency: Duration::from_millis(2),
+        ..DemoConfig::default()
+    });
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "--http2",
+        "-c",
+        "4",
+        "-n",
+        "400",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["protocol"], "http2");
+    assert_eq!(f(&v, "/status_codes/200") as u64, 400);
+    assert_eq!(server.requests_served(), 400);
+    let p50 = f(&v, "/latency_ms/p50");
+    assert!((2.0..2.5).contains(&p50), "p50 {p50}");
+}
+
+#[test]
+fn warm_up_is_measured_apart_and_excluded() {
+    let server = demo(DemoConfig {
+        latency: Duration::from_millis(5),
+        ..DemoConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("run.json");
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "4",
+        "-d",
+        "1s",
+        "--warmup",
+        "500ms",
+        "-o",
+        "json",
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let run = Run::from_json(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let step = &run.scenarios[0].steps[0];
+    let warm = step.warmup.as_ref().expect("warm-up recorded");
+    assert!(warm.outcomes.responses > 200, "{}", warm.outcomes.responses);
+    assert_eq!(step.outcomes.responses, f(&v, "/requests") as u64);
+    assert_eq!(
+        step.latency_us.len(),
+        step.outcomes.responses,
+        "one latency per response"
+    );
+    assert_eq!(
+        step.outcomes.responses + warm.outcomes.responses,
+        server.requests_served()
+    );
+    let per_interval: u64 = step.intervals.iter().map(|i| i.responses).sum();
+    assert_eq!(
+        per_interval, step.outcomes.responses,
+        "intervals add up to the step"
+    );
+    assert!(step.intervals.len() >= 1);
+}
+
+#[test]
+fn unreachable_target_is_one_clear_line_and_exit_1() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}/");
+    let out = scalewall(&["bench", &url, "-d", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot connect to")
+            && err.contains(&closed.to_string())
+            && err.contains("refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_urls_are_refused_before_any_load() {
+    for (url, expect) in [
+        ("localhost:8080", "not a valid URL"),
+        ("ftp://127.0.0.1/", "unsupported scheme"),
+        ("http://no-such-host.invalid/", "cannot resolve host"),
+    ] {
+        let out = scalewall(&["bench", url, "-d", "1s"]);
+        assert_eq!(out.status.code(), Some(1), "{url}");
+        assert!(stderr(&out).contains(expect), "{url}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_server_closing_mid_response_counts_resets_without_hanging() {
+    let addr = raw_server(common::closes_mid_response);
+    let out = scalewall(&[
+        "bench",
+        &format!("http://{addr}/"),
+        "-c",
+        "2",
+        "-n",
+        "20",
+        "--timeout",
+        "2s",
+        "-o",
+        "json",
+    ]);
+    // every operation failed: exit 1, but the figures are still printed
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(f(&v, "/errors/reset") as u64, 20);
+    assert!(
+        stderr(&out).contains("every one of 20 operations failed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_server_sending_garbage_counts_protocol_errors() {
+    let addr = raw_server(common::sends_garbage);
+    let out = scalewall(&[
+        "bench",
+        &format!("http://{addr}/"),
+        "-c",
+        "2",
+        "-n",
+        "10",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(f(&v, "/errors/protocol") as u64, 10);
+    assert!(v["error_examples"]["protocol"]
+        .as_str()
+        .unwrap()
+        .contains("invalid response head"));
+}
+
+#[test]
+fn a_server_that_never_answers_counts_timeouts() {
+    let addr = raw_server(common::never_answers);
+    let out = scalewall(&[
+        "bench",
+        &format!("http://{addr}/"),
+        "-c",
+        "2",
+        "-n",
+        "4",
+        "--timeout",
+        "300ms",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(f(&v, "/errors/timeout") as u64, 4);
+}
+
+#[test]
+fn ctrl_c_prints_what_was_measured_and_exits_130() {
+    let server = demo(DemoConfig {
+        latency: Duration::from_millis(5),
+        ..DemoConfig::default()
+    });
+    let bin = assert_cmd::cargo::cargo_bin("scalewall");
+    let child = std::process::Command::new(bin)
+        .args(["bench", &server.url(), "-c", "4", "-d", "30s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("INTERRUPTED"), "{text}");
+    let requests: u64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("requests"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(|n| n.replace(',', "").parse().unwrap())
+        .unwrap();
+    assert!(requests > 200, "{requests} requests kept");
+    assert_eq!(requests, server.requests_served());
+}

@@ -1,0 +1,86 @@
+//! Helpers shared by the end-to-end tests: the real binary, JSON parsing,
+//! and raw TCP servers that misbehave on purpose.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Output;
+use std::time::Duration;
+
+/// Runs `scalewall ARGS…` to completion.
+pub fn scalewall(args: &[&str]) -> Output {
+    assert_cmd::Command::cargo_bin("scalewall")
+        .expect("binary built")
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("scalewall runs")
+}
+
+/// Parses stdout as JSON, showing stderr when it is not.
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// A float field by JSON pointer.
+pub fn f(v: &serde_json::Value, pointer: &str) -> f64 {
+    v.pointer(pointer)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or_else(|| panic!("{pointer} missing in {v:#}"))
+}
+
+/// Starts a raw TCP server; `behave` gets each accepted connection on its own thread.
+pub fn raw_server(behave: fn(TcpStream)) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || behave(stream));
+        }
+    });
+    addr
+}
+
+/// Reads until the end of one request head (or EOF); false on EOF.
+pub fn read_request(stream: &mut TcpStream) -> bool {
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1024];
+    loop {
+        match stream.read(&mut byte) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => {
+                seen.extend_from_slice(&byte[..n]);
+                if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+/// Answers the head and part of the body, then closes.
+pub fn closes_mid_response(mut stream: TcpStream) {
+    if read_request(&mut stream) {
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly a part");
+    }
+}
+
+/// Answers with bytes that are not HTTP.
+pub fn sends_garbage(mut stream: TcpStream) {
+    if read_request(&mut stream) {
+        let _ = stream.write_all(b"\x16\x03\x01 this is not an HTTP response\r\n\r\n");
+    }
+}
+
+/// Accepts and reads, never answers (holds the socket for a while).
+pub fn never_answers(mut stream: TcpStream) {
+    read_request(&mut stream);
+    std::thread::sleep(Duration::from_secs(20));
+}
