@@ -339,7 +339,8 @@ mod tests {
         for argv in [
             vec!["u", "-c", "0"],
             vec!["u", "-n", "0"],
-            vec!["u", "-r", "-5"],
+            vec!["u", "--rate=-5"],
+            vec!["u", "-r", "0"],
             vec!["u", "-d", "0s"],
             vec!["u", "-d", "25h"],
             vec!["u", "-t", "0"],

@@ -125,9 +125,8 @@ fn save_run(run: &Run, path: &Path) -> Result<()> {
     let tmp = path.with_extension("json.partial");
     std::fs::write(&tmp, run.to_json())
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
+        .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
-            e
         })
         .with_context(|| {
             format!(

@@ -237,7 +237,13 @@ fn warm_up_is_measured_apart_and_excluded() {
         per_interval, step.outcomes.responses,
         "intervals add up to the step"
     );
-    assert!(step.intervals.len() >= 1);
+    // one second measured at one sample per second: one interval, or two when
+    // the last responses land just after the deadline
+    assert!(
+        (1..=2).contains(&step.intervals.len()),
+        "{} intervals",
+        step.intervals.len()
+    );
 }
 
 #[test]

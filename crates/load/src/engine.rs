@@ -536,8 +536,8 @@ async fn worker<D: Driver>(
     // Every thread starts on the same instant, so no operation predates the
     // step (an early one would be misfiled as warm-up).
     let started = wait_until(timeline.start, &control).await;
-    while started {
-        if control.is_stopped() {
+    loop {
+        if !started || control.is_stopped() {
             break;
         }
         // Decide when the next operation starts and whether it is measured.

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# HTTP/1.1 keep-alive comparison of scalewall with wrk and oha, in one run.
+#
+# nginx (one worker, a 13-byte file) is pinned to core 0, every generator to
+# core 1. Rounds alternate wrk, oha, scalewall; each generator's own CPU time
+# (user + sys, from /usr/bin/time) is divided by the requests it completed.
+# Prints medians and the ratios scalewall/wrk and scalewall/oha.
+#
+#   bench/http.sh [ROUNDS=5] [SECONDS=5] [CONNECTIONS=32]
+#   bench/http.sh --rss [REQUESTS=10000000]   # generator RSS over many requests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PORT=18989
+URL="http://127.0.0.1:${PORT}/hello.txt"
+WORK=$(mktemp -d)
+trap 'kill $(cat "$WORK/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx || ! need wrk || [ ! -x /usr/bin/time ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk time >/dev/null
+fi
+if ! need oha; then
+  echo "installing oha (cargo install oha; several minutes on 2 cores)…" >&2
+  cargo install oha --locked >/dev/null 2>&1 || echo "oha could not be installed; its rows will be empty" >&2
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+cargo build --release -q
+SCALEWALL=$PWD/target/release/scalewall
+
+printf 'hello, world\n' >"$WORK/hello.txt" # 13 bytes
+cat >"$WORK/nginx.conf" <<EOF
+worker_processes 1;
+daemon on;
+pid $WORK/nginx.pid;
+error_log $WORK/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  server { listen 127.0.0.1:${PORT}; root $WORK; }
+}
+EOF
+taskset -c 0 "$NGINX" -c "$WORK/nginx.conf"
+sleep 0.5
+curl -sf "$URL" >/dev/null || { echo "nginx did not start" >&2; exit 1; }
+
+if [ "${1:-}" = "--rss" ]; then
+  N=${2:-10000000}
+  for n in $((N / 10)) "$N"; do
+    /usr/bin/time -f '%M' -o "$WORK/rss" taskset -c 1 "$SCALEWALL" bench "$URL" -c 32 -t 1 -n "$n" -o json --no-progress >"$WORK/out.json"
+    python3 - "$WORK/out.json" "$WORK/rss" "$n" <<'PY'
+import json, sys
+out = json.load(open(sys.argv[1])); rss_kib = int(open(sys.argv[2]).read().split()[-1])
+print(f"requests {int(sys.argv[3]):>10,}  completed {out['requests']:>10,}  max RSS {rss_kib/1024:.1f} MiB  ({out['rps']:,.0f} req/s)")
+PY
+  done
+  exit 0
+fi
+
+ROUNDS=${1:-5}
+SECS=${2:-5}
+CONNS=${3:-32}
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+
+run_timed() { # name, command…
+  local name=$1; shift
+  /usr/bin/time -f '%U %S' -o "$WORK/time" taskset -c 1 "$@" >"$WORK/out" 2>"$WORK/err" || true
+  local cpu; cpu=$(awk '{print $1 + $2}' "$WORK/time" | tail -n 1)
+  local reqs rps
+  case $name in
+    wrk)
+      reqs=$(awk '/requests in/ {print $1}' "$WORK/out")
+      rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/out") ;;
+    oha)
+      read -r reqs rps < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["summary"]; print(round(s["requestsPerSec"]*s["total"]), s["requestsPerSec"])' "$WORK/out") ;;
+    scalewall)
+      read -r reqs rps < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["requests"], d["rps"])' "$WORK/out") ;;
+  esac
+  [ -n "${reqs:-}" ] && echo -e "$name\t$rps\t$reqs\t$cpu" >>"$RESULTS"
+}
+
+for round in $(seq "$ROUNDS"); do
+  echo "round $round/$ROUNDS" >&2
+  run_timed wrk wrk -t1 -c"$CONNS" -d"${SECS}s" "$URL"
+  if need oha; then run_timed oha oha -z "${SECS}s" -c "$CONNS" --no-tui --output-format json "$URL"; fi
+  run_timed scalewall "$SCALEWALL" bench "$URL" -t 1 -c "$CONNS" -d "${SECS}s" -o json --no-progress
+done
+
+python3 - "$RESULTS" "$CONNS" "$SECS" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for name, rps, reqs, cpu in rows:
+    by.setdefault(name, []).append((float(rps), int(float(reqs)), float(cpu)))
+med = {}
+print(f"nginx 1 worker (core 0), 13-byte file, keep-alive; generators on core 1; -c {sys.argv[2]}, {sys.argv[3]} s; medians of {max(len(v) for v in by.values())} rounds")
+print(f"{'tool':<10} {'req/s':>12} {'CPU-µs/req':>11}   rounds (req/s)")
+for name in ("wrk", "oha", "scalewall"):
+    if name not in by:
+        print(f"{name:<10} {'n/a':>12}"); continue
+    rps = statistics.median(r for r, _, _ in by[name])
+    cpu_us = statistics.median(c / n * 1e6 for _, n, c in by[name] if n)
+    med[name] = (rps, cpu_us)
+    print(f"{name:<10} {rps:>12,.0f} {cpu_us:>11.2f}   " + ", ".join(f"{r:,.0f}" for r, _, _ in by[name]))
+if "scalewall" in med:
+    s = med["scalewall"]
+    for peer in ("wrk", "oha"):
+        if peer in med:
+            p = med[peer]
+            print(f"scalewall/{peer}: req/s {s[0]/p[0]:.3f}x, CPU per request {s[1]/p[1]:.3f}x")
+PY
