@@ -1,5 +1,6 @@
-//! `scalewall bench`: resolve and check the target, run one step with live
-//! progress, and wrap it in a `Run` record. Also used by `scalewall demo`.
+//! Runs load for `bench`, `sweep` and `demo`: resolve and check the target
+//! once, run each planned step with live progress, and wrap the steps in a
+//! `Run` record.
 
 use crate::host;
 use anyhow::{anyhow, Context as _, Result};
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// What to load and how.
-pub struct BenchRequest<'a> {
+pub struct LoadRequest<'a> {
     /// Parsed target.
     pub target: &'a Target,
     /// Method, headers, body.
@@ -25,15 +26,18 @@ pub struct BenchRequest<'a> {
     pub http2: bool,
     /// Accept any TLS certificate.
     pub insecure: bool,
-    /// The engine plan.
-    pub plan: StepPlan,
     /// Draw live progress on a terminal.
     pub progress: bool,
 }
 
-/// Runs the bench and returns the run record (status `interrupted` after Ctrl-C).
-pub fn run_bench(request: &BenchRequest<'_>, control: &Control) -> Result<Run> {
+/// Runs the planned steps in order and returns the run record. After Ctrl-C
+/// the step in progress is kept (partial), no further step starts, and the
+/// status is `interrupted`.
+pub fn run_load(request: &LoadRequest<'_>, plans: &[StepPlan], control: &Control) -> Result<Run> {
     let started = SystemTime::now();
+    let first = plans
+        .first()
+        .ok_or_else(|| anyhow!("no load steps planned"))?;
     let addrs = request.target.resolve()?;
     let alpn: &[&[u8]] = if request.http2 {
         &[b"h2"]
@@ -41,22 +45,26 @@ pub fn run_bench(request: &BenchRequest<'_>, control: &Control) -> Result<Run> {
         &[b"http/1.1"]
     };
     let tls_config = Some(tls::client_config(alpn, request.insecure));
-    let (protocol, step) = if request.http2 {
-        let driver = preflight(request, &addrs, |addr| {
+    let (protocol, steps) = if request.http2 {
+        let driver = preflight(request, first.timeout, &addrs, |addr| {
             Http2Driver::new(request.target, addr, &request.spec, tls_config.clone())
         })?;
-        ("http2", measure(driver, request, control)?)
+        ("http2", measure_all(driver, request, plans, control)?)
     } else {
-        let driver = preflight(request, &addrs, |addr| {
+        let driver = preflight(request, first.timeout, &addrs, |addr| {
             Http1Driver::new(request.target, addr, &request.spec, tls_config.clone())
         })?;
-        ("http1", measure(driver, request, control)?)
+        ("http1", measure_all(driver, request, plans, control)?)
     };
-    let status = if step.completed {
-        RunStatus::Completed
-    } else {
+    let status = if control.is_stopped() || steps.iter().any(|s| !s.completed) {
         RunStatus::Interrupted
+    } else {
+        RunStatus::Completed
     };
+    let mut options = load_options(request, first);
+    if plans.len() > 1 {
+        options.concurrency_levels = plans.iter().map(|p| p.connections).collect();
+    }
     Ok(Run {
         schema_version: SCHEMA_VERSION,
         id: uuid::Uuid::now_v7().to_string(),
@@ -69,17 +77,20 @@ pub fn run_bench(request: &BenchRequest<'_>, control: &Control) -> Result<Run> {
         status,
         host: host::describe(),
         scenarios: vec![Scenario {
-            name: "bench".into(),
+            name: if plans.len() > 1 {
+                "sweep".into()
+            } else {
+                "bench".into()
+            },
             target: request.target.display.clone(),
             protocol: protocol.into(),
-            options: load_options(request),
-            steps: vec![step],
+            options,
+            steps,
         }],
     })
 }
 
-fn load_options(request: &BenchRequest<'_>) -> LoadOptions {
-    let plan = &request.plan;
+fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {
     LoadOptions {
         method: request.spec.method.clone(),
         header_names: request
@@ -105,13 +116,15 @@ fn load_options(request: &BenchRequest<'_>) -> LoadOptions {
         warmup_s: plan.warmup.as_secs_f64(),
         timeout_s: plan.timeout.as_secs_f64(),
         threads: plan.effective_threads(),
+        concurrency_levels: Vec::new(),
     }
 }
 
 /// Opens one connection to each resolved address until one works; the
 /// working address is the one loaded. Fails with the target and the reason.
 fn preflight<D: Driver>(
-    request: &BenchRequest<'_>,
+    request: &LoadRequest<'_>,
+    timeout: Duration,
     addrs: &[SocketAddr],
     make: impl Fn(SocketAddr) -> Result<D, scalewall_load::OpError>,
 ) -> Result<Arc<D>> {
@@ -123,7 +136,6 @@ fn preflight<D: Driver>(
     for &addr in addrs {
         let driver =
             make(addr).map_err(|e| anyhow!("{}: {}", request.target.display, e.message))?;
-        let timeout = request.plan.timeout;
         let attempt =
             runtime.block_on(async { tokio::time::timeout(timeout, driver.connect()).await });
         match attempt {
@@ -144,11 +156,12 @@ fn preflight<D: Driver>(
     ))
 }
 
-fn measure<D: Driver>(
+fn measure_all<D: Driver>(
     driver: Arc<D>,
-    request: &BenchRequest<'_>,
+    request: &LoadRequest<'_>,
+    plans: &[StepPlan],
     control: &Control,
-) -> Result<Step> {
+) -> Result<Vec<Step>> {
     let bar = request.progress.then(|| {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(
@@ -158,16 +171,32 @@ fn measure<D: Driver>(
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
-    let mut on_progress = |live: &LiveProgress| {
-        if let Some(bar) = &bar {
-            bar.set_message(progress_line(live));
+    let mut steps = Vec::with_capacity(plans.len());
+    for (index, plan) in plans.iter().enumerate() {
+        if control.is_stopped() {
+            break;
         }
-    };
-    let step = run_step(driver, &request.plan, control, &mut on_progress)?;
+        let prefix = if plans.len() > 1 {
+            format!(
+                "step {}/{} (N = {}) ",
+                index + 1,
+                plans.len(),
+                plan.connections
+            )
+        } else {
+            String::new()
+        };
+        let mut on_progress = |live: &LiveProgress| {
+            if let Some(bar) = &bar {
+                bar.set_message(format!("{prefix}{}", progress_line(live)));
+            }
+        };
+        steps.push(run_step(driver.clone(), plan, control, &mut on_progress)?);
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    Ok(step)
+    Ok(steps)
 }
 
 /// One line of live progress.

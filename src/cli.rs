@@ -25,6 +25,11 @@ pub struct Cli {
 pub enum Command {
     /// Load-test one URL (like wrk or oha): latency percentiles, throughput, errors.
     Bench(BenchArgs),
+    /// Step through concurrency levels and fit the Universal Scalability Law:
+    /// where does throughput stop growing?
+    Sweep(SweepArgs),
+    /// Fit the Universal Scalability Law to (concurrency, throughput) pairs in a CSV file.
+    Fit(FitArgs),
     /// Start a built-in demo target and bench it: scalewall in one command.
     Demo(DemoArgs),
     /// Serve the built-in target with a known latency and scaling curve.
@@ -40,25 +45,11 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Options of `scalewall bench`.
+/// How to reach the target and what to send (shared by bench and sweep).
 #[derive(Debug, Args)]
-pub struct BenchArgs {
+pub struct RequestArgs {
     /// Target URL (http:// or https://).
     pub url: String,
-    /// Concurrent connections, each with one request in flight.
-    #[arg(short = 'c', long, default_value_t = 50)]
-    pub connections: u32,
-    /// Measured duration (e.g. 10s, 1m); the default when neither -d nor -n is given is 10s.
-    #[arg(short = 'd', long, value_parser = parse_duration, conflicts_with = "requests")]
-    pub duration: Option<Duration>,
-    /// Number of measured requests to send instead of a duration.
-    #[arg(short = 'n', long)]
-    pub requests: Option<u64>,
-    /// Open model: send this many requests per second on a fixed schedule;
-    /// latency is measured from each request's intended start
-    /// (coordinated-omission corrected).
-    #[arg(short = 'r', long)]
-    pub rate: Option<f64>,
     /// HTTP method.
     #[arg(short = 'm', long, default_value = "GET")]
     pub method: String,
@@ -74,9 +65,6 @@ pub struct BenchArgs {
     /// Per-request timeout, connecting included.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub timeout: Duration,
-    /// Warm-up before measuring: measured and reported apart, excluded from results.
-    #[arg(long, value_parser = parse_duration, default_value = "0s")]
-    pub warmup: Duration,
     /// Generator threads (default: the cores available to this process).
     #[arg(short = 't', long)]
     pub threads: Option<u32>,
@@ -86,6 +74,11 @@ pub struct BenchArgs {
     /// Accept any TLS certificate (only for your own test servers).
     #[arg(long)]
     pub insecure: bool,
+}
+
+/// How results come out (shared by bench and sweep).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -95,6 +88,73 @@ pub struct BenchArgs {
     /// Never draw the live progress line.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// Options of `scalewall bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Target and request.
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// Concurrent connections, each with one request in flight.
+    #[arg(short = 'c', long, default_value_t = 50)]
+    pub connections: u32,
+    /// Measured duration (e.g. 10s, 1m); the default when neither -d nor -n is given is 10s.
+    #[arg(short = 'd', long, value_parser = parse_duration, conflicts_with = "requests")]
+    pub duration: Option<Duration>,
+    /// Number of measured requests to send instead of a duration.
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// Open model: send this many requests per second on a fixed schedule;
+    /// latency is measured from each request's intended start
+    /// (coordinated-omission corrected).
+    #[arg(short = 'r', long)]
+    pub rate: Option<f64>,
+    /// Warm-up before measuring: measured and reported apart, excluded from results.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub warmup: Duration,
+    /// Output options.
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// Options of `scalewall sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Target and request.
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// Concurrency levels, comma-separated (at least 3 distinct for the fit).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32")]
+    pub concurrency: Vec<u32>,
+    /// Measured time per level.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub step: Duration,
+    /// Warm-up before each level (measured, excluded).
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub warmup: Duration,
+    /// Draw the measured points, the fitted curve, linear scaling and N* to this SVG file.
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<PathBuf>,
+    /// Output options.
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// Options of `scalewall fit`.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// CSV file: concurrency in the first column, throughput in the second; an optional header row.
+    pub file: PathBuf,
+    /// Unit of the throughput column, for the output.
+    #[arg(long, default_value = "req/s")]
+    pub unit: String,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Draw the points, the fitted curve, linear scaling and N* to this SVG file.
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<PathBuf>,
 }
 
 /// Options of `scalewall demo`.
@@ -201,43 +261,22 @@ pub enum ArgError {
     Range(String),
 }
 
-/// Validates bench arguments without doing any I/O.
-pub fn validate_bench(args: &BenchArgs, available_cores: u32) -> Result<BenchPlan, ArgError> {
-    if args.connections == 0 || args.connections > MAX_CONNECTIONS {
-        return Err(ArgError::Range(format!(
-            "--connections must be between 1 and {MAX_CONNECTIONS}, got {}",
-            args.connections
-        )));
-    }
-    let stop = match (args.duration, args.requests) {
-        (_, Some(0)) => return Err(ArgError::Range("--requests must be at least 1".into())),
-        (_, Some(n)) => StopAt::Operations(n),
-        (Some(d), None) if d.is_zero() || d > MAX_DURATION => {
-            return Err(ArgError::Range(format!(
-                "--duration must be more than 0 and at most 24h, got {}",
-                humantime::format_duration(d)
-            )))
-        }
-        (Some(d), None) => StopAt::Duration(d),
-        (None, None) => StopAt::Duration(Duration::from_secs(10)),
-    };
-    if args.warmup > MAX_DURATION {
-        return Err(ArgError::Range("--warmup must be at most 24h".into()));
-    }
+/// Validated request options shared by bench and sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestPlan {
+    /// Parsed extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Generator threads.
+    pub threads: u32,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// Validates the shared request options without I/O.
+pub fn validate_request(args: &RequestArgs, available_cores: u32) -> Result<RequestPlan, ArgError> {
     if args.timeout.is_zero() {
         return Err(ArgError::Range("--timeout must be more than 0".into()));
     }
-    let pacing = match args.rate {
-        None => Pacing::Closed,
-        Some(rate) if rate.is_finite() && rate > 0.0 && rate <= MAX_RATE => {
-            Pacing::Open { rate_per_s: rate }
-        }
-        Some(rate) => {
-            return Err(ArgError::Range(format!(
-                "--rate must be more than 0 and at most {MAX_RATE} requests/s, got {rate}"
-            )))
-        }
-    };
     let threads = match args.threads {
         Some(0) => return Err(ArgError::Range("--threads must be at least 1".into())),
         Some(t) => t,
@@ -253,17 +292,115 @@ pub fn validate_bench(args: &BenchArgs, available_cores: u32) -> Result<BenchPla
             _ => Err(ArgError::Header(h.clone())),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(RequestPlan {
+        headers,
+        threads,
+        timeout: args.timeout,
+    })
+}
+
+fn check_connections(n: u32, flag: &str) -> Result<(), ArgError> {
+    if n == 0 || n > MAX_CONNECTIONS {
+        return Err(ArgError::Range(format!(
+            "{flag} must be between 1 and {MAX_CONNECTIONS}, got {n}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_duration(d: Duration, flag: &str) -> Result<(), ArgError> {
+    if d.is_zero() || d > MAX_DURATION {
+        return Err(ArgError::Range(format!(
+            "{flag} must be more than 0 and at most 24h, got {}",
+            humantime::format_duration(d)
+        )));
+    }
+    Ok(())
+}
+
+/// Validates bench arguments without doing any I/O.
+pub fn validate_bench(args: &BenchArgs, available_cores: u32) -> Result<BenchPlan, ArgError> {
+    let request = validate_request(&args.request, available_cores)?;
+    check_connections(args.connections, "--connections")?;
+    let stop = match (args.duration, args.requests) {
+        (_, Some(0)) => return Err(ArgError::Range("--requests must be at least 1".into())),
+        (_, Some(n)) => StopAt::Operations(n),
+        (Some(d), None) => {
+            check_duration(d, "--duration")?;
+            StopAt::Duration(d)
+        }
+        (None, None) => StopAt::Duration(Duration::from_secs(10)),
+    };
+    if args.warmup > MAX_DURATION {
+        return Err(ArgError::Range("--warmup must be at most 24h".into()));
+    }
+    let pacing = match args.rate {
+        None => Pacing::Closed,
+        Some(rate) if rate.is_finite() && rate > 0.0 && rate <= MAX_RATE => {
+            Pacing::Open { rate_per_s: rate }
+        }
+        Some(rate) => {
+            return Err(ArgError::Range(format!(
+                "--rate must be more than 0 and at most {MAX_RATE} requests/s, got {rate}"
+            )))
+        }
+    };
     Ok(BenchPlan {
         step: StepPlan {
             connections: args.connections,
             pacing,
             stop,
             warmup: args.warmup,
-            timeout: args.timeout,
-            threads,
+            timeout: request.timeout,
+            threads: request.threads,
             interval: Duration::from_secs(1),
         },
-        headers,
+        headers: request.headers,
+    })
+}
+
+/// A validated sweep: one closed-model step per level, in ascending order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepPlan {
+    /// Step plans, one per distinct level, ascending.
+    pub steps: Vec<StepPlan>,
+    /// Parsed extra headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Validates sweep arguments without doing any I/O.
+pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPlan, ArgError> {
+    let request = validate_request(&args.request, available_cores)?;
+    let mut levels = args.concurrency.clone();
+    for &n in &levels {
+        check_connections(n, "--concurrency levels")?;
+    }
+    levels.sort_unstable();
+    levels.dedup();
+    if levels.len() < 3 {
+        return Err(ArgError::Range(format!(
+            "--concurrency needs at least 3 distinct levels for a USL fit, got {}",
+            levels.len()
+        )));
+    }
+    check_duration(args.step, "--step")?;
+    if args.warmup > MAX_DURATION {
+        return Err(ArgError::Range("--warmup must be at most 24h".into()));
+    }
+    Ok(SweepPlan {
+        steps: levels
+            .into_iter()
+            .map(|connections| StepPlan {
+                connections,
+                pacing: Pacing::Closed,
+                stop: StopAt::Duration(args.step),
+                warmup: args.warmup,
+                timeout: request.timeout,
+                threads: request.threads,
+                interval: Duration::from_secs(1),
+            })
+            .collect(),
+        headers: request.headers,
     })
 }
 
@@ -351,6 +488,48 @@ mod tests {
         }
         let err = validate_bench(&bench(&["u", "-H", "no colon"]), 2).unwrap_err();
         assert_eq!(err, ArgError::Header("no colon".into()));
+    }
+
+    fn sweep(argv: &[&str]) -> SweepArgs {
+        let mut full = vec!["scalewall", "sweep"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).unwrap().command {
+            Command::Sweep(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sweep_levels_are_sorted_deduplicated_and_need_three() {
+        let plan = validate_sweep(
+            &sweep(&[
+                "u",
+                "--concurrency",
+                "8,1,4,4,2",
+                "--step",
+                "2s",
+                "--warmup",
+                "1s",
+            ]),
+            2,
+        )
+        .unwrap();
+        let levels: Vec<u32> = plan.steps.iter().map(|s| s.connections).collect();
+        assert_eq!(levels, vec![1, 2, 4, 8]);
+        assert!(plan
+            .steps
+            .iter()
+            .all(|s| s.stop == StopAt::Duration(Duration::from_secs(2))
+                && s.warmup == Duration::from_secs(1)
+                && s.pacing == Pacing::Closed));
+        let defaults = validate_sweep(&sweep(&["u"]), 2).unwrap();
+        assert_eq!(defaults.steps.len(), 6);
+        assert!(validate_sweep(&sweep(&["u", "--concurrency", "1,2,2"]), 2)
+            .unwrap_err()
+            .to_string()
+            .contains("at least 3 distinct"));
+        assert!(validate_sweep(&sweep(&["u", "--concurrency", "0,1,2"]), 2).is_err());
+        assert!(validate_sweep(&sweep(&["u", "--step", "0s"]), 2).is_err());
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! together, owns stdout/stderr and maps outcomes to exit codes.
 //!
 //! Exit codes: 0 success; 1 an error (bad input, unreachable target, every
-//! operation failed, a file that cannot be written); 2 a usage error (from
-//! the argument parser); 130 interrupted by Ctrl-C (results still printed).
+//! operation failed, no USL fit possible, a file that cannot be written); 2 a
+//! usage error (from the argument parser); 130 interrupted by Ctrl-C
+//! (results still printed and saved).
 
 mod bench;
 mod cli;
@@ -11,14 +12,19 @@ mod host;
 mod render;
 
 use anyhow::{bail, Context as _, Result};
-use bench::{install_ctrl_c, run_bench, BenchRequest};
+use bench::{install_ctrl_c, run_load, LoadRequest};
 use clap::Parser as _;
-use cli::{BenchArgs, Cli, Command, DemoArgs, DemoServerArgs, OutputFormat};
+use cli::{
+    BenchArgs, Cli, Command, DemoArgs, DemoServerArgs, FitArgs, OutputFormat, RequestArgs,
+    SweepArgs,
+};
 use scalewall_demo::{DemoConfig, DemoState, RunningDemo, Stall};
 use scalewall_load::engine::{Control, Pacing, StepPlan, StopAt};
 use scalewall_load::target::Target;
 use scalewall_load::transport::http1::RequestSpec;
 use scalewall_model::{Run, RunStatus};
+use scalewall_report::svg;
+use scalewall_stats::{points_csv, sweep, usl};
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
@@ -31,6 +37,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench_command(&args),
+        Command::Sweep(args) => sweep_command(&args),
+        Command::Fit(args) => fit_command(&args),
         Command::Demo(args) => demo_command(&args),
         Command::DemoServer(args) => demo_server_command(&args),
     };
@@ -47,43 +55,164 @@ fn show_progress(no_progress: bool) -> bool {
     !no_progress && std::io::stderr().is_terminal()
 }
 
-fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
-    let plan = cli::validate_bench(args, host::available_cores())?;
-    let target = Target::parse(&args.url)?;
-    let body = match (&args.body, &args.body_file) {
+/// Reads the request body named by the arguments.
+fn request_body(args: &RequestArgs) -> Result<bytes::Bytes> {
+    Ok(match (&args.body, &args.body_file) {
         (Some(text), _) => bytes::Bytes::from(text.clone().into_bytes()),
         (None, Some(path)) => bytes::Bytes::from(
             std::fs::read(path)
                 .with_context(|| format!("cannot read --body-file {}", path.display()))?,
         ),
         (None, None) => bytes::Bytes::new(),
-    };
-    let request = BenchRequest {
+    })
+}
+
+fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
+    let plan = cli::validate_bench(args, host::available_cores())?;
+    let target = Target::parse(&args.request.url)?;
+    let request = LoadRequest {
         target: &target,
         spec: RequestSpec {
-            method: args.method.clone(),
+            method: args.request.method.clone(),
             headers: plan.headers.clone(),
-            body,
+            body: request_body(&args.request)?,
         },
-        http2: args.http2,
-        insecure: args.insecure,
-        plan: plan.step,
-        progress: show_progress(args.no_progress),
+        http2: args.request.http2,
+        insecure: args.request.insecure,
+        progress: show_progress(args.out.no_progress),
     };
     let control = Control::new();
     install_ctrl_c(control.clone());
-    let run = run_bench(&request, &control)?;
+    let run = run_load(&request, &[plan.step], &control)?;
     let scenario = &run.scenarios[0];
-    let step = &scenario.steps[0];
-    let printed = match args.output {
+    let Some(step) = scenario.steps.first() else {
+        bail!("interrupted before any request was measured");
+    };
+    let printed = match args.out.output {
         OutputFormat::Text => render::bench_text(&run, scenario, step),
         OutputFormat::Json => render::bench_json(&run, scenario, step) + "\n",
     };
     print_stdout(&printed)?;
-    if let Some(path) = &args.save {
+    if let Some(path) = &args.out.save {
         save_run(&run, path)?;
     }
     finish_code(&run)
+}
+
+fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
+    let plan = cli::validate_sweep(args, host::available_cores())?;
+    let target = Target::parse(&args.request.url)?;
+    let request = LoadRequest {
+        target: &target,
+        spec: RequestSpec {
+            method: args.request.method.clone(),
+            headers: plan.headers.clone(),
+            body: request_body(&args.request)?,
+        },
+        http2: args.request.http2,
+        insecure: args.request.insecure,
+        progress: show_progress(args.out.no_progress),
+    };
+    let control = Control::new();
+    install_ctrl_c(control.clone());
+    let run = run_load(&request, &plan.steps, &control)?;
+    let scenario = &run.scenarios[0];
+    let analysis = sweep::analyse(sweep::points_of(&scenario.steps));
+    let fit = analysis.fit.as_ref();
+    let rows = render::sweep_rows(&analysis.points, fit.ok());
+    let mut warnings = analysis.warnings.clone();
+    if run.status == RunStatus::Interrupted {
+        warnings.insert(
+            0,
+            format!(
+                "interrupted: {} of {} levels measured",
+                scenario.steps.len(),
+                plan.steps.len()
+            ),
+        );
+    }
+    let printed = match args.out.output {
+        OutputFormat::Text => {
+            let heading = format!(
+                "scalewall sweep {} — closed model, {} levels × {} (warm-up {}), {}",
+                scenario.target,
+                plan.steps.len(),
+                humantime::format_duration(args.step),
+                humantime::format_duration(args.warmup),
+                scenario.protocol
+            );
+            let mut text = render::usl_text(&heading, &rows, fit, &warnings, "req/s");
+            text.push_str(&format!("  run            {}\n", run.id));
+            text
+        }
+        OutputFormat::Json => {
+            render::usl_json(Some(&run.id), &rows, fit, &warnings, "req/s") + "\n"
+        }
+    };
+    print_stdout(&printed)?;
+    if let Some(path) = &args.out.save {
+        save_run(&run, path)?;
+    }
+    if let (Some(path), Ok(fit)) = (&args.svg, fit) {
+        let points: Vec<usl::Point> = rows
+            .iter()
+            .filter(|r| r.throughput > 0.0)
+            .map(|r| usl::Point {
+                concurrency: r.concurrency,
+                throughput: r.throughput,
+            })
+            .collect();
+        let title = format!("USL sweep of {}", scenario.target);
+        write_atomically(
+            path,
+            svg::usl_chart(&title, &points, fit, "req/s").as_bytes(),
+            "--svg",
+        )?;
+    }
+    let code = finish_code(&run)?;
+    if let Err(error) = fit {
+        if code == ExitCode::SUCCESS {
+            bail!("no USL fit: {error}");
+        }
+    }
+    Ok(code)
+}
+
+fn fit_command(args: &FitArgs) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let points =
+        points_csv::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let fit = usl::fit(&points).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let warnings = sweep::fit_warnings(&points, &Ok(fit.clone()));
+    let rows = render::point_rows(&points, Some(&fit));
+    let printed = match args.output {
+        OutputFormat::Text => render::usl_text(
+            &format!(
+                "scalewall fit {} — {} points",
+                args.file.display(),
+                points.len()
+            ),
+            &rows,
+            Ok(&fit),
+            &warnings,
+            &args.unit,
+        ),
+        OutputFormat::Json => render::usl_json(None, &rows, Ok(&fit), &warnings, &args.unit) + "\n",
+    };
+    print_stdout(&printed)?;
+    for warning in &warnings {
+        eprintln!("scalewall: warning: {warning}");
+    }
+    if let Some(path) = &args.svg {
+        let title = format!("USL fit of {}", args.file.display());
+        write_atomically(
+            path,
+            svg::usl_chart(&title, &points, &fit, &args.unit).as_bytes(),
+            "--svg",
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The exit code for a finished run: interrupted, all failed, or success.
@@ -119,21 +248,28 @@ fn print_stdout(text: &str) -> Result<()> {
         .context("cannot write results to stdout")
 }
 
-/// Writes the run record next to its final name, then renames, so a full
-/// disk never leaves a truncated record behind.
-fn save_run(run: &Run, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("json.partial");
-    std::fs::write(&tmp, run.to_json())
+/// Writes to a temporary name beside `path`, then renames, so a full disk
+/// never leaves a truncated file behind.
+fn write_atomically(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
         })
         .with_context(|| {
             format!(
-                "cannot save the run record to {} (results were printed above)",
+                "cannot write {what} {} (results were printed above)",
                 path.display()
             )
         })
+}
+
+/// Saves the run record (`--save`).
+fn save_run(run: &Run, path: &Path) -> Result<()> {
+    write_atomically(path, run.to_json().as_bytes(), "the run record to")
 }
 
 /// The demo target's settings: a curve with a visible wall near 35 clients.
@@ -149,27 +285,29 @@ fn demo_command(args: &DemoArgs) -> Result<ExitCode> {
     let server = RunningDemo::start(([127, 0, 0, 1], 0).into(), DEMO_TARGET, 1)
         .context("cannot start the demo server on 127.0.0.1")?;
     let target = Target::parse(&server.url())?;
-    let request = BenchRequest {
+    let request = LoadRequest {
         target: &target,
         spec: RequestSpec::default(),
         http2: false,
         insecure: false,
-        plan: StepPlan {
-            connections: args.connections.max(1),
-            pacing: Pacing::Closed,
-            stop: StopAt::Duration(args.duration),
-            warmup: Duration::ZERO,
-            timeout: Duration::from_secs(10),
-            threads: 1,
-            interval: Duration::from_secs(1),
-        },
         progress: show_progress(args.no_progress),
+    };
+    let plan = StepPlan {
+        connections: args.connections.max(1),
+        pacing: Pacing::Closed,
+        stop: StopAt::Duration(args.duration),
+        warmup: Duration::ZERO,
+        timeout: Duration::from_secs(10),
+        threads: 1,
+        interval: Duration::from_secs(1),
     };
     let control = Control::new();
     install_ctrl_c(control.clone());
-    let run = run_bench(&request, &control)?;
+    let run = run_load(&request, &[plan], &control)?;
     let scenario = &run.scenarios[0];
-    let step = &scenario.steps[0];
+    let Some(step) = scenario.steps.first() else {
+        bail!("interrupted before any request was measured");
+    };
     let served = server.requests_served();
     let counted =
         step.outcomes.responses + step.warmup.as_ref().map_or(0, |w| w.outcomes.responses);

@@ -161,6 +161,7 @@ enum Report {
     Finished {
         warmup: Accumulator,
         last_completion: Option<Instant>,
+        cpu: Duration,
     },
 }
 
@@ -243,6 +244,7 @@ pub fn run_step<D: Driver>(
     let mut warmup = Accumulator::new(open_model);
     let mut last_completion: Option<Instant> = None;
     let mut finished = 0u32;
+    let mut generator_cpu = Duration::ZERO;
     let mut last_shown = Instant::now();
     let mut live = LiveProgress {
         warming_up: !plan.warmup.is_zero(),
@@ -272,7 +274,9 @@ pub fn run_step<D: Driver>(
             Ok(Report::Finished {
                 warmup: thread_warmup,
                 last_completion: thread_last,
+                cpu,
             }) => {
+                generator_cpu += cpu;
                 warmup.merge(&thread_warmup);
                 last_completion = last_completion.max(thread_last);
                 finished += 1;
@@ -310,7 +314,7 @@ pub fn run_step<D: Driver>(
         (_, None) => Instant::now().max(measure_start),
     };
     let duration = measured_end.saturating_duration_since(measure_start);
-    Ok(assemble_step(
+    let mut step = assemble_step(
         plan,
         open_model,
         total,
@@ -319,7 +323,13 @@ pub fn run_step<D: Driver>(
         duration,
         wall_measure_start,
         !interrupted,
-    ))
+    );
+    step.generator_cpu_s = generator_cpu.as_secs_f64();
+    step.generator_wall_s = Instant::now()
+        .saturating_duration_since(start)
+        .as_secs_f64();
+    step.generator_threads = threads;
+    Ok(step)
 }
 
 #[allow(clippy::too_many_arguments)] // one call site; each argument is a distinct piece of the step
@@ -392,6 +402,9 @@ fn assemble_step(
         warmup: warmup_record,
         intervals: samples,
         error_examples,
+        generator_cpu_s: 0.0,
+        generator_wall_s: 0.0,
+        generator_threads: 0,
     }
 }
 
@@ -475,7 +488,27 @@ fn finish(state: &ThreadState, tx: &mpsc::Sender<Report>) {
     let _ = tx.send(Report::Finished {
         warmup,
         last_completion: state.last_completion.get(),
+        cpu: thread_cpu_time(),
     });
+}
+
+/// CPU time (user + system) used so far by the calling thread.
+fn thread_cpu_time() -> Duration {
+    #[cfg(target_os = "linux")]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage writes a rusage into the valid pointer it is given.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+        if rc == 0 {
+            // SAFETY: getrusage succeeded, so the struct is initialised.
+            let usage = unsafe { usage.assume_init() };
+            let tv = |t: libc::timeval| {
+                Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)
+            };
+            return tv(usage.ru_utime) + tv(usage.ru_stime);
+        }
+    }
+    Duration::ZERO
 }
 
 /// Ships one snapshot per interval boundary.

@@ -115,6 +115,9 @@ pub struct LoadOptions {
     pub timeout_s: f64,
     /// Event-loop threads used by the generator.
     pub threads: u32,
+    /// Sweeps: the concurrency levels stepped through (empty for a single step).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub concurrency_levels: Vec<u32>,
 }
 
 /// Counts by outcome for a span of operations.
@@ -251,6 +254,29 @@ pub struct Step {
     /// The first message seen for each error kind, so a count has a cause.
     #[serde(default)]
     pub error_examples: BTreeMap<String, String>,
+    /// CPU time (user + system) the generator threads used over the whole
+    /// step, warm-up included, seconds.
+    #[serde(default)]
+    pub generator_cpu_s: f64,
+    /// Wall time of the whole step, warm-up included, seconds.
+    #[serde(default)]
+    pub generator_wall_s: f64,
+    /// Generator threads the step ran on.
+    #[serde(default)]
+    pub generator_threads: u32,
+}
+
+impl Step {
+    /// Share of its threads' capacity the generator used (1.0 = every
+    /// generator thread busy all the time); 0 when unknown.
+    pub fn generator_busy_share(&self) -> f64 {
+        let capacity = self.generator_wall_s * f64::from(self.generator_threads);
+        if capacity > 0.0 {
+            self.generator_cpu_s / capacity
+        } else {
+            0.0
+        }
+    }
 }
 
 /// What the warm-up span measured.
@@ -359,6 +385,7 @@ mod tests {
                     warmup_s: 0.0,
                     timeout_s: 10.0,
                     threads: 1,
+                    concurrency_levels: vec![],
                 },
                 steps: vec![Step {
                     concurrency: 1,
@@ -374,6 +401,9 @@ mod tests {
                     warmup: None,
                     intervals: vec![],
                     error_examples: BTreeMap::new(),
+                    generator_cpu_s: 0.5,
+                    generator_wall_s: 1.0,
+                    generator_threads: 1,
                 }],
             }],
         }
@@ -406,5 +436,6 @@ mod tests {
         assert_eq!(o.errors_total(), 3);
         assert_eq!(o.transport_errors(), 2);
         assert_eq!(o.operations(), 6);
+        assert_eq!(run.scenarios[0].steps[0].generator_busy_share(), 0.5);
     }
 }

@@ -6,4 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod points_csv;
 pub mod summary;
+pub mod sweep;
+pub mod usl;

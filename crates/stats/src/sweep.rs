@@ -1,0 +1,248 @@
+//! Analysis of a concurrency sweep: one point per step, honesty checks per
+//! step, and the USL fit over the usable points.
+//!
+//! Checks (each becomes a flag on the point):
+//! - `errors`: the step had errors of some kind.
+//! - `littles_law`: N ≈ X·R (Little's law, R the mean latency) is off by more
+//!   than 10 %: the generator did not keep N requests in flight, or time was
+//!   spent outside the measured request (connecting, queueing in the client).
+//! - `generator_bound`: the generator threads were more than 90 % busy; the
+//!   throughput may be the generator's limit, not the service's.
+//! - `no_responses`: nothing completed; the point is left out of the fit.
+
+use crate::usl::{self, Point, UslError, UslFit};
+use scalewall_model::Step;
+use serde::Serialize;
+
+/// Relative Little's-law mismatch above which a step is flagged.
+pub const LITTLES_LAW_TOLERANCE: f64 = 0.10;
+/// Generator busy share above which a step is flagged generator-bound.
+pub const GENERATOR_BOUND_SHARE: f64 = 0.90;
+/// R² below which the fit is called poor.
+pub const POOR_FIT_R_SQUARED: f64 = 0.9;
+/// Points below which σ and κ are poorly determined (R `usl` warns too).
+pub const FEW_POINTS: usize = 6;
+
+/// One measured level of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepPoint {
+    /// Concurrency N.
+    pub concurrency: u32,
+    /// Measured throughput, responses per second.
+    pub throughput: f64,
+    /// Mean latency, ms.
+    pub mean_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+    /// Responses measured (the sample size behind the figures).
+    pub responses: u64,
+    /// Errors of every kind.
+    pub errors: u64,
+    /// N / (X·R): 1 when Little's law holds.
+    pub littles_law_ratio: f64,
+    /// Generator busy share, 0–1.
+    pub generator_busy: f64,
+    /// X / (λN) from the fit, when there is one.
+    pub efficiency: Option<f64>,
+    /// Honesty flags (see the module docs).
+    pub flags: Vec<&'static str>,
+}
+
+/// A sweep's points, fit and warnings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepAnalysis {
+    /// One point per step, in order.
+    pub points: Vec<SweepPoint>,
+    /// The fit over points with responses.
+    pub fit: Result<UslFit, UslError>,
+    /// Warnings about the data or the fit, one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// Turns steps into points with flags (no fit).
+pub fn points_of(steps: &[Step]) -> Vec<SweepPoint> {
+    steps
+        .iter()
+        .map(|step| {
+            let x = step.achieved_rate_per_s;
+            let mean_s = step.latency_us.mean() / 1e6;
+            let n = f64::from(step.concurrency);
+            let ratio = if x > 0.0 && mean_s > 0.0 {
+                x * mean_s / n
+            } else {
+                0.0
+            };
+            let mut flags = Vec::new();
+            if step.outcomes.responses == 0 {
+                flags.push("no_responses");
+            }
+            if step.outcomes.errors_total() > 0 {
+                flags.push("errors");
+            }
+            if step.outcomes.responses > 0 && (ratio - 1.0).abs() > LITTLES_LAW_TOLERANCE {
+                flags.push("littles_law");
+            }
+            if step.generator_busy_share() > GENERATOR_BOUND_SHARE {
+                flags.push("generator_bound");
+            }
+            SweepPoint {
+                concurrency: step.concurrency,
+                throughput: x,
+                mean_ms: mean_s * 1e3,
+                p99_ms: if step.latency_us.is_empty() {
+                    0.0
+                } else {
+                    step.latency_us.value_at_quantile(0.99) as f64 / 1e3
+                },
+                responses: step.outcomes.responses,
+                errors: step.outcomes.errors_total(),
+                littles_law_ratio: ratio,
+                generator_busy: step.generator_busy_share(),
+                efficiency: None,
+                flags,
+            }
+        })
+        .collect()
+}
+
+/// Fits the USL to the points that have responses and collects warnings.
+pub fn analyse(mut points: Vec<SweepPoint>) -> SweepAnalysis {
+    let usable: Vec<Point> = points
+        .iter()
+        .filter(|p| p.responses > 0 && p.throughput > 0.0)
+        .map(|p| Point {
+            concurrency: f64::from(p.concurrency),
+            throughput: p.throughput,
+        })
+        .collect();
+    let fit = usl::fit(&usable);
+    let mut warnings = fit_warnings(&usable, &fit);
+    if let Ok(fit) = &fit {
+        for p in &mut points {
+            if p.responses > 0 {
+                p.efficiency = Some(fit.efficiency(&Point {
+                    concurrency: f64::from(p.concurrency),
+                    throughput: p.throughput,
+                }));
+            }
+        }
+    }
+    let flagged = |flag: &str| -> Vec<String> {
+        points
+            .iter()
+            .filter(|p| p.flags.contains(&flag))
+            .map(|p| p.concurrency.to_string())
+            .collect()
+    };
+    let generator_bound = flagged("generator_bound");
+    if !generator_bound.is_empty() {
+        warnings.push(format!(
+            "the load generator was more than 90 % busy at N = {}: the fit may be limited by the generator, not the service",
+            generator_bound.join(", ")
+        ));
+    }
+    let with_errors = flagged("errors");
+    if !with_errors.is_empty() {
+        warnings.push(format!("steps with errors: N = {}", with_errors.join(", ")));
+    }
+    let littles = flagged("littles_law");
+    if !littles.is_empty() {
+        warnings.push(format!(
+            "Little's law (N = X·R) is off by more than 10 % at N = {}: the generator did not hold N requests in flight",
+            littles.join(", ")
+        ));
+    }
+    SweepAnalysis {
+        points,
+        fit,
+        warnings,
+    }
+}
+
+/// Warnings about a fit: few points, poor R².
+pub fn fit_warnings(points: &[Point], fit: &Result<UslFit, UslError>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Ok(fit) = fit {
+        if points.len() < FEW_POINTS {
+            warnings.push(format!(
+                "only {} points: σ and κ are poorly determined below {FEW_POINTS}",
+                points.len()
+            ));
+        }
+        if fit.r_squared < POOR_FIT_R_SQUARED {
+            warnings.push(format!(
+                "poor fit: R² = {:.3} < {POOR_FIT_R_SQUARED}; the data may not follow the USL (noise, errors, or a limit outside the service)",
+                fit.r_squared
+            ));
+        }
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scalewall_model::{LatencyHistogram, OutcomeCounts};
+
+    fn step(concurrency: u32, rps: f64, latency_us: u64, errors: u64, busy: f64) -> Step {
+        let mut latency = LatencyHistogram::new();
+        for _ in 0..100 {
+            latency.record(latency_us);
+        }
+        let mut outcomes = OutcomeCounts {
+            responses: 100,
+            ..OutcomeCounts::default()
+        };
+        if errors > 0 {
+            outcomes.errors.insert("timeout".into(), errors);
+        }
+        Step {
+            concurrency,
+            target_rate_per_s: None,
+            started_at: String::new(),
+            duration_s: 1.0,
+            completed: true,
+            outcomes,
+            achieved_rate_per_s: rps,
+            latency_us: latency,
+            uncorrected_latency_us: None,
+            schedule_lag_us: None,
+            warmup: None,
+            intervals: vec![],
+            error_examples: Default::default(),
+            generator_cpu_s: busy,
+            generator_wall_s: 1.0,
+            generator_threads: 1,
+        }
+    }
+
+    #[test]
+    fn littles_law_generator_and_error_flags() {
+        // N = 10, X = 1000/s, R = 10 ms → X·R = 10: holds
+        let ok = &points_of(&[step(10, 1000.0, 10_000, 0, 0.2)])[0];
+        assert!(ok.flags.is_empty(), "{:?}", ok.flags);
+        assert!((ok.littles_law_ratio - 1.0).abs() < 0.01);
+        // X·R = 1000 × 5 ms = 5 ≠ 10 → flagged; busy 95 % → generator-bound
+        let bad = &points_of(&[step(10, 1000.0, 5_000, 3, 0.95)])[0];
+        assert_eq!(bad.flags, vec!["errors", "littles_law", "generator_bound"]);
+    }
+
+    #[test]
+    fn analysis_fits_and_warns() {
+        let steps: Vec<Step> = [1u32, 2, 4, 8]
+            .iter()
+            .map(|&n| {
+                let x = usl::usl(0.05, 0.01, 100.0, f64::from(n));
+                step(n, x, (f64::from(n) / x * 1e6) as u64, 0, 0.1)
+            })
+            .collect();
+        let analysis = analyse(points_of(&steps));
+        let fit = analysis.fit.as_ref().unwrap();
+        assert!((fit.sigma - 0.05).abs() < 1e-6 && (fit.kappa - 0.01).abs() < 1e-6);
+        assert!(analysis
+            .warnings
+            .iter()
+            .any(|w| w.contains("only 4 points")));
+        assert!((analysis.points[0].efficiency.unwrap() - 1.0).abs() < 1e-6);
+    }
+}
