@@ -28,7 +28,9 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 cargo build --release -q
 SCALEWALL=$PWD/target/release/scalewall
 
+chmod 755 "$WORK"
 printf 'hello, world\n' >"$WORK/hello.txt" # 13 bytes
+chmod 644 "$WORK/hello.txt"
 cat >"$WORK/nginx.conf" <<EOF
 worker_processes 1;
 daemon on;

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::Notify;
 
 /// How operations are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -174,7 +173,8 @@ struct ThreadState {
     next_op: Cell<u64>,
     quota_left: Cell<Option<u64>>,
     live_workers: Cell<u32>,
-    all_done: Notify,
+    /// Tasks to stop when the last worker ends (the ticker, the supervisor).
+    on_last_worker: RefCell<Vec<tokio::task::AbortHandle>>,
 }
 
 /// Runs one step and returns its record. Blocks until the step ends.
@@ -424,7 +424,7 @@ fn generator_thread<D: Driver>(
         next_op: Cell::new(0),
         quota_left: Cell::new(plan.quota),
         live_workers: Cell::new(plan.connections),
-        all_done: Notify::new(),
+        on_last_worker: RefCell::new(Vec::new()),
     });
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -440,38 +440,34 @@ fn generator_thread<D: Driver>(
             return;
         }
     };
+    // The LocalSet is itself the future run to completion: it ends when every
+    // task on it has ended. (A supervising future passed to `block_on` would
+    // be re-polled on every task wake-up, a cost paid per request.)
     let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async {
-        for _ in 0..plan.connections {
-            tokio::task::spawn_local(worker(
-                driver.clone(),
-                state.clone(),
-                plan,
-                timeline,
-                control.clone(),
-            ));
-        }
-        let ticker = tokio::task::spawn_local(ticker(
+    let mut workers = Vec::with_capacity(plan.connections as usize);
+    for _ in 0..plan.connections {
+        workers.push(local.spawn_local(worker(
+            driver.clone(),
             state.clone(),
-            plan.interval,
-            timeline.measure_start,
-            tx.clone(),
-        ));
-        let mut stop_seen: Option<Instant> = None;
-        while state.live_workers.get() > 0 {
-            tokio::select! {
-                _ = state.all_done.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-            }
-            if control.is_stopped() {
-                let seen = *stop_seen.get_or_insert_with(Instant::now);
-                if seen.elapsed() > STOP_GRACE.min(plan.timeout) {
-                    break; // abandon operations still in flight
-                }
-            }
-        }
-        ticker.abort();
-    });
+            plan,
+            timeline,
+            control.clone(),
+        )));
+    }
+    let ticker = local.spawn_local(ticker(
+        state.clone(),
+        plan.interval,
+        timeline.measure_start,
+        tx.clone(),
+    ));
+    let supervisor = local.spawn_local(supervise(
+        control.clone(),
+        STOP_GRACE.min(plan.timeout),
+        workers,
+        ticker.abort_handle(),
+    ));
+    *state.on_last_worker.borrow_mut() = vec![ticker.abort_handle(), supervisor.abort_handle()];
+    runtime.block_on(local);
     finish(&state, &tx);
 }
 
@@ -566,6 +562,8 @@ async fn worker<D: Driver>(
 ) {
     let mut conn: Option<D::Conn> = None;
     let mut connect_failures = 0u32;
+    let watchdog = tokio::time::sleep(plan.timeout);
+    tokio::pin!(watchdog);
     // Every thread starts on the same instant, so no operation predates the
     // step (an early one would be misfiled as warm-up).
     let started = wait_until(timeline.start, &control).await;
@@ -602,8 +600,13 @@ async fn worker<D: Driver>(
                 break;
             }
         }
-        let sent = Instant::now();
-        let result = attempt(&*driver, &mut conn, plan.timeout).await;
+        // Closed model: the clock read above is the send time (one read fewer per request).
+        let sent = if intended.is_some() {
+            Instant::now()
+        } else {
+            now
+        };
+        let result = attempt(&*driver, &mut conn, plan.timeout, sent, watchdog.as_mut()).await;
         let done = Instant::now();
         let target = if measured {
             &state.interval
@@ -643,16 +646,49 @@ async fn worker<D: Driver>(
     let left = state.live_workers.get() - 1;
     state.live_workers.set(left);
     if left == 0 {
-        state.all_done.notify_one();
+        for task in state.on_last_worker.borrow_mut().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// After a stop request, gives operations in flight `grace` to finish, then
+/// abandons them. Aborted by the last worker when the step ends normally.
+async fn supervise(
+    control: Control,
+    grace: Duration,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    ticker: tokio::task::AbortHandle,
+) {
+    while !control.is_stopped() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(grace).await;
+    // Aborted workers never reach their exit code, so stop the ticker here too.
+    ticker.abort();
+    for worker in workers {
+        worker.abort();
     }
 }
 
 /// Runs one operation within the timeout, connecting first when needed.
+///
+/// `watchdog` is the connection's own timer, kept armed across operations: a
+/// timer per operation would enter and leave tokio's timer wheel on every
+/// request, one of the larger costs of a closed loop. When the watchdog
+/// fires before this operation's deadline (it was armed for an earlier
+/// one), it is re-armed; so it is touched about once per timeout period.
 async fn attempt<D: Driver>(
     driver: &D,
     conn: &mut Option<D::Conn>,
     timeout: Duration,
+    started: Instant,
+    mut watchdog: std::pin::Pin<&mut tokio::time::Sleep>,
 ) -> Result<crate::Response, OpError> {
+    let deadline = started + timeout;
+    if watchdog.deadline().into_std() > deadline {
+        watchdog.as_mut().reset(deadline.into());
+    }
     let work = async {
         if conn.is_none() {
             *conn = Some(driver.connect().await?);
@@ -665,14 +701,20 @@ async fn attempt<D: Driver>(
             )),
         }
     };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(result) => result,
-        Err(_) => Err(OpError::new(
-            ErrorKind::Timeout,
-            format!(
-                "no complete response within {}",
-                humantime::format_duration(timeout)
-            ),
-        )),
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut work => return result,
+            () = watchdog.as_mut() => {
+                if Instant::now() >= deadline {
+                    return Err(OpError::new(
+                        ErrorKind::Timeout,
+                        format!("no complete response within {}", humantime::format_duration(timeout)),
+                    ));
+                }
+                watchdog.as_mut().reset(deadline.into());
+            }
+        }
     }
 }
