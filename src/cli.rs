@@ -408,11 +408,23 @@ pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPla
 mod tests {
     use super::*;
 
-    fn bench(argv: &[&str]) -> BenchArgs {
-        let mut full = vec!["scalewall", "bench"];
+    /// Parses `scalewall SUBCOMMAND ARGV…`.
+    fn parse(subcommand: &str, argv: &[&str]) -> Command {
+        let mut full = vec!["scalewall", subcommand];
         full.extend_from_slice(argv);
-        match Cli::try_parse_from(full).unwrap().command {
+        Cli::try_parse_from(full).unwrap().command
+    }
+
+    fn bench(argv: &[&str]) -> BenchArgs {
+        match parse("bench", argv) {
             Command::Bench(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn sweep(argv: &[&str]) -> SweepArgs {
+        match parse("sweep", argv) {
+            Command::Sweep(args) => args,
             other => panic!("{other:?}"),
         }
     }
@@ -488,15 +500,6 @@ mod tests {
         }
         let err = validate_bench(&bench(&["u", "-H", "no colon"]), 2).unwrap_err();
         assert_eq!(err, ArgError::Header("no colon".into()));
-    }
-
-    fn sweep(argv: &[&str]) -> SweepArgs {
-        let mut full = vec!["scalewall", "sweep"];
-        full.extend_from_slice(argv);
-        match Cli::try_parse_from(full).unwrap().command {
-            Command::Sweep(args) => args,
-            other => panic!("{other:?}"),
-        }
     }
 
     #[test]

@@ -67,23 +67,39 @@ fn request_body(args: &RequestArgs) -> Result<bytes::Bytes> {
     })
 }
 
-fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
-    let plan = cli::validate_bench(args, host::available_cores())?;
-    let target = Target::parse(&args.request.url)?;
+/// Loads the target named by the request options through the planned
+/// steps, with Ctrl-C stopping the load but keeping what was measured.
+fn load_target(
+    args: &RequestArgs,
+    headers: &[(String, String)],
+    no_progress: bool,
+    plans: &[StepPlan],
+) -> Result<Run> {
+    let target = Target::parse(&args.url)?;
     let request = LoadRequest {
         target: &target,
         spec: RequestSpec {
-            method: args.request.method.clone(),
-            headers: plan.headers.clone(),
-            body: request_body(&args.request)?,
+            method: args.method.clone(),
+            headers: headers.to_vec(),
+            body: request_body(args)?,
         },
-        http2: args.request.http2,
-        insecure: args.request.insecure,
-        progress: show_progress(args.out.no_progress),
+        http2: args.http2,
+        insecure: args.insecure,
+        progress: show_progress(no_progress),
     };
     let control = Control::new();
     install_ctrl_c(control.clone());
-    let run = run_load(&request, &[plan.step], &control)?;
+    run_load(&request, plans, &control)
+}
+
+fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
+    let plan = cli::validate_bench(args, host::available_cores())?;
+    let run = load_target(
+        &args.request,
+        &plan.headers,
+        args.out.no_progress,
+        &[plan.step],
+    )?;
     let scenario = &run.scenarios[0];
     let Some(step) = scenario.steps.first() else {
         bail!("interrupted before any request was measured");
@@ -101,21 +117,12 @@ fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
 
 fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
     let plan = cli::validate_sweep(args, host::available_cores())?;
-    let target = Target::parse(&args.request.url)?;
-    let request = LoadRequest {
-        target: &target,
-        spec: RequestSpec {
-            method: args.request.method.clone(),
-            headers: plan.headers.clone(),
-            body: request_body(&args.request)?,
-        },
-        http2: args.request.http2,
-        insecure: args.request.insecure,
-        progress: show_progress(args.out.no_progress),
-    };
-    let control = Control::new();
-    install_ctrl_c(control.clone());
-    let run = run_load(&request, &plan.steps, &control)?;
+    let run = load_target(
+        &args.request,
+        &plan.headers,
+        args.out.no_progress,
+        &plan.steps,
+    )?;
     let scenario = &run.scenarios[0];
     let analysis = sweep::analyse(sweep::points_of(&scenario.steps));
     let fit = analysis.fit.as_ref();

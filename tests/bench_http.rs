@@ -378,3 +378,45 @@ fn ctrl_c_prints_what_was_measured_and_exits_130() {
     assert!(requests > 200, "{requests} requests kept");
     assert_eq!(requests, server.requests_served());
 }
+
+#[test]
+fn post_bodies_from_a_file_and_a_missing_file_is_named() {
+    let server = demo(DemoConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, r#"{"prompt":"hello"}"#).unwrap();
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-m",
+        "POST",
+        "--body-file",
+        body.to_str().unwrap(),
+        "-H",
+        "Content-Type: application/json",
+        "-n",
+        "50",
+        "-c",
+        "2",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(f(&json(&out), "/status_codes/200") as u64, 50);
+    assert_eq!(server.requests_served(), 50);
+    let missing = dir.path().join("missing.json");
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "--body-file",
+        missing.to_str().unwrap(),
+        "-n",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("cannot read --body-file {}", missing.display())),
+        "{}",
+        stderr(&out)
+    );
+}
