@@ -2,7 +2,7 @@
 //! once, run each planned step with live progress, and wrap the steps in a
 //! `Run` record.
 
-use crate::host;
+use crate::{host, render};
 use anyhow::{anyhow, Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use scalewall_load::engine::{run_step, Control, LiveProgress, Pacing, StepPlan, StopAt};
@@ -214,8 +214,11 @@ pub fn progress_line(live: &LiveProgress) -> String {
         (None, None) => format!("{:.1}s", live.elapsed.as_secs_f64()),
     };
     format!(
-        "[{position}] {:.0} req/s · {} responses · {} errors · p99 {:.2} ms",
-        live.rate_per_s, live.responses, live.errors, live.p99_ms
+        "[{position}] {} req/s · {} responses · {} errors · p99 {:.2} ms",
+        render::group_f(live.rate_per_s, 0),
+        render::group(live.responses),
+        render::group(live.errors),
+        live.p99_ms
     )
 }
 
