@@ -18,6 +18,8 @@ fn stderr(output: &std::process::Output) -> String {
 
 #[test]
 fn latency_of_a_10ms_server_is_reported_within_0_3ms_and_counts_match_the_server() {
+    // Hypervisor wake-up latency from idle vCPUs is not what is being tested.
+    let _awake = common::KeepCpusAwake::start();
     let server = demo(DemoConfig {
         latency: Duration::from_millis(10),
         ..DemoConfig::default()
@@ -26,6 +28,7 @@ fn latency_of_a_10ms_server_is_reported_within_0_3ms_and_counts_match_the_server
     assert!(out.status.success(), "{}", stderr(&out));
     let v = json(&out);
     let p50 = f(&v, "/latency_ms/p50");
+    eprintln!("measured p50 {p50} ms against a 10 ms hold");
     assert!(
         (p50 - 10.0).abs() <= 0.3,
         "p50 {p50} ms is not within 0.3 ms of 10 ms"

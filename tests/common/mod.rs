@@ -84,3 +84,50 @@ pub fn never_answers(mut stream: TcpStream) {
     read_request(&mut stream);
     std::thread::sleep(Duration::from_secs(20));
 }
+
+/// Keeps every core out of idle for the life of the guard, as `idle=poll`
+/// does for latency benchmarks: one SCHED_IDLE spinner per core.
+///
+/// On a VM, waking a thread on a halted vCPU costs 100–300 µs and varies
+/// minute to minute with the host; that is the hypervisor's latency, not the
+/// measurement's. SCHED_IDLE threads run only when nothing else wants the
+/// core and give way at once, so they take no CPU from the measured server
+/// or generator.
+pub struct KeepCpusAwake {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl KeepCpusAwake {
+    pub fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let param = libc::sched_param { sched_priority: 0 };
+                    // SAFETY: changes only the calling thread's scheduling policy.
+                    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+                    if rc != 0 {
+                        return; // without SCHED_IDLE a spinner would compete: do nothing
+                    }
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        KeepCpusAwake { stop, threads }
+    }
+}
+
+impl Drop for KeepCpusAwake {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}

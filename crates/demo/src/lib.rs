@@ -118,6 +118,9 @@ pub struct DemoState {
     errors: AtomicU64,
     in_flight: AtomicUsize,
     draws: AtomicU64,
+    /// Sum of (response ready − deadline) over held requests, nanoseconds.
+    overshoot_ns: AtomicU64,
+    held: AtomicU64,
     first_request: OnceLock<Instant>,
     timer: PreciseTimer,
 }
@@ -131,6 +134,8 @@ impl DemoState {
             errors: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             draws: AtomicU64::new(0),
+            overshoot_ns: AtomicU64::new(0),
+            held: AtomicU64::new(0),
             first_request: OnceLock::new(),
             timer: PreciseTimer::start()?,
         }))
@@ -144,6 +149,16 @@ impl DemoState {
     /// Load requests answered with an injected 500.
     pub fn errors_served(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Mean time by which held requests overran their hold, microseconds:
+    /// how far the server itself is from its known answer.
+    pub fn mean_hold_overshoot_us(&self) -> f64 {
+        let held = self.held.load(Ordering::Relaxed);
+        if held == 0 {
+            return 0.0;
+        }
+        self.overshoot_ns.load(Ordering::Relaxed) as f64 / held as f64 / 1e3
     }
 
     /// A deterministic uniform draw in [0, 1) (SplitMix64 over a counter).
@@ -192,10 +207,11 @@ async fn handle(
         }
         "/stats" => {
             let body = format!(
-                r#"{{"requests":{},"errors":{},"in_flight":{}}}"#,
+                r#"{{"requests":{},"errors":{},"in_flight":{},"hold_overshoot_us_mean":{:.1}}}"#,
                 state.requests_served(),
                 state.errors_served(),
-                state.in_flight.load(Ordering::Relaxed)
+                state.in_flight.load(Ordering::Relaxed),
+                state.mean_hold_overshoot_us()
             );
             return Ok(text(StatusCode::OK, "application/json", body));
         }
@@ -217,6 +233,12 @@ async fn handle(
     }
     if deadline > Instant::now() {
         state.timer.sleep_until(deadline).await;
+        let overshoot = Instant::now().saturating_duration_since(deadline);
+        state.overshoot_ns.fetch_add(
+            u64::try_from(overshoot.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        state.held.fetch_add(1, Ordering::Relaxed);
     }
     state.requests.fetch_add(1, Ordering::Relaxed);
     if state.config.error_rate > 0.0 && state.draw() < state.config.error_rate {

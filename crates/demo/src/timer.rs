@@ -5,12 +5,15 @@
 //! sleeps on a condition variable with the kernel's timer slack set to 1 ns,
 //! and wakes each waiting request through a oneshot channel.
 //!
-//! Waking a parked thread costs tens of microseconds on a VM, twice (timer
-//! thread, then the request's runtime thread). The timer therefore fires
-//! early by a learned lead, an exponentially weighted mean of the observed
-//! fire-to-resume delay, and the request yields out the last microseconds
-//! itself: a hold never ends before its deadline and lands within a few
-//! microseconds after it.
+//! Waking a parked thread costs tens to hundreds of microseconds on a VM,
+//! twice (timer thread, then the request's runtime thread), and the cost is
+//! bimodal: small when the threads are awake, large from idle. The timer
+//! therefore fires early by a learned lead that tracks a high quantile of the
+//! observed fire-to-resume delay (its exponentially weighted mean plus twice
+//! its mean absolute deviation), and a request that resumes early yields out
+//! the rest itself: a hold never ends before its deadline and rarely after
+//! it. The yielding costs CPU only while wake-ups are slow, that is while the
+//! server is mostly idle.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -54,8 +57,10 @@ struct Shared {
     queue: Mutex<Queue>,
     changed: Condvar,
     stop: AtomicBool,
-    /// Learned fire-to-resume delay, nanoseconds.
-    lead_ns: AtomicU64,
+    /// Weighted mean of the fire-to-resume delay, nanoseconds.
+    delay_mean_ns: AtomicU64,
+    /// Weighted mean absolute deviation of that delay, nanoseconds.
+    delay_deviation_ns: AtomicU64,
 }
 
 /// Starting guess for the wake-up lead.
@@ -75,7 +80,8 @@ impl PreciseTimer {
             queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
-            lead_ns: AtomicU64::new(INITIAL_LEAD.as_nanos() as u64),
+            delay_mean_ns: AtomicU64::new(INITIAL_LEAD.as_nanos() as u64),
+            delay_deviation_ns: AtomicU64::new(0),
         });
         let worker = shared.clone();
         std::thread::Builder::new()
@@ -84,9 +90,28 @@ impl PreciseTimer {
         Ok(PreciseTimer { shared })
     }
 
-    /// The current wake-up lead.
+    /// The current wake-up lead: mean + 2 × mean absolute deviation of the
+    /// observed delay, at most [`MAX_LEAD`].
     pub fn lead(&self) -> Duration {
-        Duration::from_nanos(self.shared.lead_ns.load(Ordering::Relaxed))
+        let mean = self.shared.delay_mean_ns.load(Ordering::Relaxed);
+        let deviation = self.shared.delay_deviation_ns.load(Ordering::Relaxed);
+        Duration::from_nanos(mean.saturating_add(2 * deviation)).min(MAX_LEAD)
+    }
+
+    /// Folds one observed fire-to-resume delay into the estimates (weight 1/8;
+    /// concurrent updates may lose one sample, which an estimate tolerates).
+    fn observe(&self, delay: Duration) {
+        let delay = delay.min(MAX_LEAD).as_nanos() as i64;
+        let mean = self.shared.delay_mean_ns.load(Ordering::Relaxed) as i64;
+        let deviation = self.shared.delay_deviation_ns.load(Ordering::Relaxed) as i64;
+        let next_mean = mean + (delay - mean) / 8;
+        let next_deviation = deviation + ((delay - mean).abs() - deviation) / 8;
+        self.shared
+            .delay_mean_ns
+            .store(next_mean.max(0) as u64, Ordering::Relaxed);
+        self.shared
+            .delay_deviation_ns
+            .store(next_deviation.max(0) as u64, Ordering::Relaxed);
     }
 
     /// Completes at `at`: never before it, and within microseconds after it
@@ -111,11 +136,7 @@ impl PreciseTimer {
         }
         // An error means the timer thread is gone (shutdown): stop waiting.
         let _ = rx.await;
-        let resumed = Instant::now();
-        let observed = resumed.saturating_duration_since(fire_at).min(MAX_LEAD);
-        // lead ← 7/8·lead + 1/8·observed
-        let next = (lead.as_nanos() as u64 * 7 + observed.as_nanos() as u64) / 8;
-        self.shared.lead_ns.store(next, Ordering::Relaxed);
+        self.observe(Instant::now().saturating_duration_since(fire_at));
         while Instant::now() < at {
             tokio::task::yield_now().await;
         }
