@@ -173,6 +173,7 @@ fn a_stall_shows_in_corrected_latency_but_hides_from_uncorrected() {
 
 #[test]
 fn http2_prior_knowledge_is_exercised() {
+    let _awake = common::KeepCpusAwake::start(); // p50 is checked against a 2 ms hold
     let server = demo(DemoConfig {
         latency: Duration::from_millis(2),
         ..DemoConfig::default()
