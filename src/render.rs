@@ -118,7 +118,7 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
         let kept = if schedule_kept(step) == Some(true) {
             "schedule kept"
         } else {
-            "SCHEDULE NOT KEPT: the target or the generator could not sustain the rate"
+            "SCHEDULE NOT KEPT: the target, the connection pool (-c) or the generator could not sustain the rate"
         };
         let _ = writeln!(
             out,
