@@ -30,6 +30,8 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Fit the Universal Scalability Law to (concurrency, throughput) pairs in a CSV file.
     Fit(FitArgs),
+    /// One snapshot of host, process and service health, like a report's "System health".
+    Probe(ProbeArgs),
     /// Start a built-in demo target and bench it: scalewall in one command.
     Demo(DemoArgs),
     /// Serve the built-in target with a known latency and scaling curve.
@@ -155,6 +157,38 @@ pub struct FitArgs {
     /// Draw the points, the fitted curve, linear scaling and N* to this SVG file.
     #[arg(long, value_name = "PATH")]
     pub svg: Option<PathBuf>,
+}
+
+/// Options of `scalewall probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Measure the process with this id (repeatable).
+    #[arg(long, value_name = "PID")]
+    pub pid: Vec<i32>,
+    /// Measure every process with this command or executable name (repeatable).
+    #[arg(long = "process", value_name = "NAME")]
+    pub processes: Vec<String>,
+    /// Measure the processes listening on this TCP port (repeatable).
+    #[arg(long, value_name = "PORT")]
+    pub port: Vec<u16>,
+    /// Check an HTTP health endpoint, http://host:port/path (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub health: Vec<String>,
+    /// Check that host:port accepts TCP connections (repeatable).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub tcp: Vec<String>,
+    /// Report disk usage of the filesystem holding this path (repeatable; default /).
+    #[arg(long, value_name = "PATH")]
+    pub disk: Vec<String>,
+    /// Time over which CPU and network rates are measured.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub interval: Duration,
+    /// Timeout of each health check.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub timeout: Duration,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// Options of `scalewall demo`.

@@ -15,8 +15,8 @@ use anyhow::{bail, Context as _, Result};
 use bench::{install_ctrl_c, run_load, LoadRequest};
 use clap::Parser as _;
 use cli::{
-    BenchArgs, Cli, Command, DemoArgs, DemoServerArgs, FitArgs, OutputFormat, RequestArgs,
-    SweepArgs,
+    BenchArgs, Cli, Command, DemoArgs, DemoServerArgs, FitArgs, OutputFormat, ProbeArgs,
+    RequestArgs, SweepArgs,
 };
 use scalewall_demo::{DemoConfig, DemoState, RunningDemo, Stall};
 use scalewall_load::engine::{Control, Pacing, StepPlan, StopAt};
@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench_command(&args),
         Command::Sweep(args) => sweep_command(&args),
         Command::Fit(args) => fit_command(&args),
+        Command::Probe(args) => probe_command(&args),
         Command::Demo(args) => demo_command(&args),
         Command::DemoServer(args) => demo_server_command(&args),
     };
@@ -253,6 +254,44 @@ fn print_stdout(text: &str) -> Result<()> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .context("cannot write results to stdout")
+}
+
+fn probe_command(args: &ProbeArgs) -> Result<ExitCode> {
+    use scalewall_probe::process::ProcessSelector;
+    if args.interval.is_zero() || args.interval > Duration::from_secs(600) {
+        bail!("--interval must be more than 0 and at most 10m");
+    }
+    let processes = args
+        .pid
+        .iter()
+        .map(|&pid| ProcessSelector::Pid(pid))
+        .chain(
+            args.processes
+                .iter()
+                .map(|name| ProcessSelector::Name(name.clone())),
+        )
+        .chain(args.port.iter().map(|&port| ProcessSelector::Port(port)))
+        .collect();
+    let spec = scalewall_probe::snapshot::SnapshotSpec {
+        processes,
+        http_health: args.health.clone(),
+        tcp_health: args.tcp.clone(),
+        disk_paths: if args.disk.is_empty() {
+            vec!["/".into()]
+        } else {
+            args.disk.clone()
+        },
+        health_timeout: args.timeout,
+    };
+    let snapshot = scalewall_probe::snapshot::take(&spec, args.interval)?;
+    let printed = match args.output {
+        OutputFormat::Text => render::probe_text(&snapshot),
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(&snapshot).context("internal: probe JSON")? + "\n"
+        }
+    };
+    print_stdout(&printed)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes to a temporary name beside `path`, then renames, so a full disk

@@ -2,6 +2,8 @@
 //! functions from results to a `String`; the caller owns stdout.
 
 use scalewall_model::{Run, Scenario, Step};
+use scalewall_probe::health::HealthStatus;
+use scalewall_probe::snapshot::Snapshot;
 use scalewall_stats::summary::{LatencySummary, StepSummary};
 use scalewall_stats::sweep::SweepPoint;
 use scalewall_stats::usl::{round_sig, Point, UslError, UslFit};
@@ -239,6 +241,9 @@ mod tests {
         assert_eq!(group_f(12345.678, 1), "12,345.7");
         assert_eq!(group_f(999.96, 1), "1,000.0");
         assert_eq!(group_f(5.0, 0), "5");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+        assert_eq!(uptime(90_061.0), "1 d 1 h");
     }
 }
 
@@ -442,4 +447,132 @@ pub fn usl_json(
     });
     // Plain data with string keys always serialises.
     serde_json::to_string_pretty(&doc).expect("USL JSON serialises")
+}
+
+/// Bytes in binary units with one decimal (B, KiB, MiB, GiB, TiB).
+pub fn bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < units.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
+
+/// Seconds as days, hours and minutes.
+fn uptime(seconds: f64) -> String {
+    let s = seconds.max(0.0) as u64;
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (d, h) {
+        (0, 0) => format!("{m} min {} s", s % 60),
+        (0, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
+    }
+}
+
+/// A probe snapshot as a "System health" section.
+pub fn probe_text(snapshot: &Snapshot) -> String {
+    let h = &snapshot.host;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "System health (rates over {:.1} s)",
+        snapshot.interval_s
+    );
+    let cores: Vec<String> = h
+        .cpu_busy_pct_per_core
+        .iter()
+        .map(|c| format!("{c:.1} %"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  CPU          {:.1} % busy (per core: {}); load average {:.2} / {:.2} / {:.2}",
+        h.cpu_busy_pct,
+        cores.join(", "),
+        h.load_average[0],
+        h.load_average[1],
+        h.load_average[2]
+    );
+    let _ = writeln!(
+        out,
+        "  Memory       {} used of {} ({:.1} %), {} available; swap {} used of {}",
+        bytes(h.mem_used_bytes),
+        bytes(h.mem_total_bytes),
+        h.mem_used_pct,
+        bytes(h.mem_available_bytes),
+        bytes(h.swap_used_bytes),
+        bytes(h.swap_total_bytes)
+    );
+    let p = &h.processes;
+    let _ = writeln!(
+        out,
+        "  Processes    {} total, {} running, {} sleeping, {} stopped, {} zombie",
+        group(p.total),
+        p.running,
+        group(p.sleeping),
+        p.stopped,
+        p.zombie
+    );
+    let _ = writeln!(out, "  Uptime       {}", uptime(h.uptime_s));
+    for d in &h.disks {
+        let _ = writeln!(
+            out,
+            "  Disk {:<7} {} used of {} ({:.1} %), {} available",
+            d.path,
+            bytes(d.used_bytes),
+            bytes(d.total_bytes),
+            d.used_pct,
+            bytes(d.available_bytes)
+        );
+    }
+    for n in &h.network {
+        let _ = writeln!(
+            out,
+            "  Net {:<8} rx {}/s, tx {}/s",
+            n.interface,
+            bytes(n.rx_bytes_per_s as u64),
+            bytes(n.tx_bytes_per_s as u64)
+        );
+    }
+    let _ = writeln!(out, "  Open files   {}", group(h.open_files));
+    if !snapshot.processes.is_empty() {
+        let _ = writeln!(out, "Processes");
+        for g in &snapshot.processes {
+            for r in &g.readings {
+                let _ = writeln!(
+                    out,
+                    "  {} (pid {}, {}): RSS {}, CPU {:.1} %, {} threads, {} open fds, up {}",
+                    r.name,
+                    r.pid,
+                    g.selector,
+                    bytes(r.rss_bytes),
+                    r.cpu_pct,
+                    r.threads,
+                    r.open_fds,
+                    uptime(r.uptime_s)
+                );
+            }
+        }
+    }
+    if !snapshot.health.is_empty() {
+        let _ = writeln!(out, "Health");
+        for r in &snapshot.health {
+            let status = match r.status {
+                HealthStatus::Healthy => "healthy",
+                HealthStatus::Degraded => "DEGRADED",
+                HealthStatus::Down => "DOWN",
+            };
+            let latency = r
+                .latency_ms
+                .map_or(String::new(), |ms| format!(" in {ms:.2} ms"));
+            let _ = writeln!(out, "  {}: {status}{latency} ({})", r.target, r.detail);
+        }
+    }
+    out
 }

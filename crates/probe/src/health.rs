@@ -1,0 +1,377 @@
+//! Service health probes: an HTTP health endpoint (status code, latency and
+//! the JSON `status` field when there is one) and a TCP port check (open or
+//! closed, with connect latency). Each reading says healthy, degraded or down
+//! and why.
+//!
+//! The HTTP check is a plain blocking HTTP/1.1 GET with `Connection: close`
+//! and a deadline, not the load engine: one request per sample needs no
+//! event loop. `https://` health URLs are not supported yet and say so.
+
+use crate::{Probe, ProbeError};
+use serde::Serialize;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// Overall verdict of a health check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// Answered and reports itself healthy.
+    Healthy,
+    /// Answered, but reports a problem (or an unrecognised status).
+    Degraded,
+    /// Did not answer usefully: refused, timed out, or an error status.
+    Down,
+}
+
+/// One health check result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthReading {
+    /// What was checked (URL or host:port).
+    pub target: String,
+    /// The verdict.
+    pub status: HealthStatus,
+    /// Time to the answer (HTTP: full response; TCP: connect), ms.
+    pub latency_ms: Option<f64>,
+    /// HTTP status code, when one was received.
+    pub http_status: Option<u16>,
+    /// Why, in a few words (e.g. `status "degraded"`, `connection refused`).
+    pub detail: String,
+}
+
+/// Largest health response body read.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Verdict from an HTTP status code and body (pure).
+pub fn classify_http(code: u16, body: &str) -> (HealthStatus, String) {
+    if !(200..300).contains(&code) {
+        return (HealthStatus::Down, format!("HTTP {code}"));
+    }
+    let reported = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("status").and_then(|s| s.as_str().map(str::to_string)));
+    match reported {
+        None => (HealthStatus::Healthy, format!("HTTP {code}")),
+        Some(status) => {
+            let verdict = match status.to_ascii_lowercase().as_str() {
+                "ok" | "healthy" | "up" | "pass" | "passing" | "green" => HealthStatus::Healthy,
+                "down" | "fail" | "failing" | "error" | "unhealthy" | "red" | "critical" => {
+                    HealthStatus::Down
+                }
+                _ => HealthStatus::Degraded,
+            };
+            (verdict, format!("HTTP {code}, status \"{status}\""))
+        }
+    }
+}
+
+/// A parsed `http://host[:port]/path` health URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HttpUrl {
+    host: String,
+    port: u16,
+    path: String,
+}
+
+fn parse_http_url(url: &str) -> Result<HttpUrl, String> {
+    if url.starts_with("https://") {
+        return Err("https health URLs are not supported yet (use http:// or a TCP check)".into());
+    }
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| "health URL must start with http://".to_string())?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+            h.trim_matches(['[', ']']).to_string(),
+            p.parse().map_err(|_| format!("invalid port '{p}'"))?,
+        ),
+        _ => (authority.trim_matches(['[', ']']).to_string(), 80),
+    };
+    if host.is_empty() {
+        return Err("health URL has no host".into());
+    }
+    Ok(HttpUrl {
+        host,
+        port,
+        path: path.to_string(),
+    })
+}
+
+/// Checks an HTTP health endpoint.
+pub struct HttpHealthProbe {
+    url: String,
+    timeout: Duration,
+}
+
+impl HttpHealthProbe {
+    /// A probe of `url` that gives up after `timeout`.
+    pub fn new(url: impl Into<String>, timeout: Duration) -> Self {
+        HttpHealthProbe {
+            url: url.into(),
+            timeout,
+        }
+    }
+
+    fn down(&self, detail: impl Into<String>, latency: Option<Duration>) -> HealthReading {
+        HealthReading {
+            target: self.url.clone(),
+            status: HealthStatus::Down,
+            latency_ms: latency.map(|d| d.as_secs_f64() * 1e3),
+            http_status: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+fn connect(host: &str, port: u16, deadline: Instant) -> Result<(TcpStream, SocketAddr), String> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last = format!("{host}: no address");
+    for addr in addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("no connection within the timeout ({addr})"));
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(stream) => return Ok((stream, addr)),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                last = format!("no connection within the timeout ({addr})")
+            }
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// Reads the response until close, the size cap or the deadline.
+fn read_response(stream: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, String> {
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err("no complete answer within the timeout".into());
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(data),
+            Ok(n) => {
+                data.extend_from_slice(&chunk[..n]);
+                if data.len() > MAX_BODY_BYTES {
+                    return Ok(data);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err("no complete answer within the timeout".into())
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+impl Probe for HttpHealthProbe {
+    type Reading = HealthReading;
+
+    /// Never fails: an unreachable endpoint is a `Down` reading.
+    fn sample(&mut self) -> Result<HealthReading, ProbeError> {
+        let url = match parse_http_url(&self.url) {
+            Ok(url) => url,
+            Err(reason) => return Ok(self.down(reason, None)),
+        };
+        let start = Instant::now();
+        let deadline = start + self.timeout;
+        let (mut stream, _) = match connect(&url.host, url.port, deadline) {
+            Ok(connected) => connected,
+            Err(reason) => return Ok(self.down(reason, None)),
+        };
+        let host_header = if url.host.contains(':') {
+            format!("[{}]:{}", url.host, url.port)
+        } else {
+            format!("{}:{}", url.host, url.port)
+        };
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: scalewall-probe\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+            url.path
+        );
+        if let Err(e) = stream.write_all(request.as_bytes()) {
+            return Ok(self.down(format!("cannot send the request: {e}"), None));
+        }
+        let data = match read_response(&mut stream, deadline) {
+            Ok(data) => data,
+            Err(reason) => return Ok(self.down(reason, Some(start.elapsed()))),
+        };
+        let latency = start.elapsed();
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut response = httparse::Response::new(&mut headers);
+        let head_len = match response.parse(&data) {
+            Ok(httparse::Status::Complete(n)) => n,
+            _ => return Ok(self.down("the answer is not an HTTP response", Some(latency))),
+        };
+        let code = response.code.unwrap_or(0);
+        let chunked = response.headers.iter().any(|h| {
+            h.name.eq_ignore_ascii_case("transfer-encoding")
+                && String::from_utf8_lossy(h.value)
+                    .to_ascii_lowercase()
+                    .contains("chunked")
+        });
+        let body = decode_body(&data[head_len..], chunked);
+        let (status, detail) = classify_http(code, &String::from_utf8_lossy(&body));
+        Ok(HealthReading {
+            target: self.url.clone(),
+            status,
+            latency_ms: Some(latency.as_secs_f64() * 1e3),
+            http_status: Some(code),
+            detail,
+        })
+    }
+}
+
+/// The body bytes, de-chunked when needed (malformed chunks end the body).
+fn decode_body(raw: &[u8], chunked: bool) -> Vec<u8> {
+    if !chunked {
+        return raw.to_vec();
+    }
+    let mut out = Vec::new();
+    let mut rest = raw;
+    while let Ok(httparse::Status::Complete((line, size))) = httparse::parse_chunk_size(rest) {
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        if size == 0 || rest.len() < line + size {
+            break;
+        }
+        out.extend_from_slice(&rest[line..line + size]);
+        rest = &rest[(line + size + 2).min(rest.len())..];
+    }
+    out
+}
+
+/// Checks that a TCP port accepts connections.
+pub struct TcpHealthProbe {
+    target: String,
+    timeout: Duration,
+}
+
+impl TcpHealthProbe {
+    /// A probe of `host:port` that gives up after `timeout`.
+    pub fn new(target: impl Into<String>, timeout: Duration) -> Self {
+        TcpHealthProbe {
+            target: target.into(),
+            timeout,
+        }
+    }
+}
+
+impl Probe for TcpHealthProbe {
+    type Reading = HealthReading;
+
+    /// Never fails: a closed port is a `Down` reading.
+    fn sample(&mut self) -> Result<HealthReading, ProbeError> {
+        let (host, port) = match self
+            .target
+            .rsplit_once(':')
+            .map(|(h, p)| (h.trim_matches(['[', ']']), p.parse::<u16>()))
+        {
+            Some((host, Ok(port))) => (host.to_string(), port),
+            _ => {
+                return Ok(HealthReading {
+                    target: self.target.clone(),
+                    status: HealthStatus::Down,
+                    latency_ms: None,
+                    http_status: None,
+                    detail: "expected host:port".into(),
+                })
+            }
+        };
+        let start = Instant::now();
+        let reading = match connect(&host, port, start + self.timeout) {
+            Ok((_, addr)) => HealthReading {
+                target: self.target.clone(),
+                status: HealthStatus::Healthy,
+                latency_ms: Some(start.elapsed().as_secs_f64() * 1e3),
+                http_status: None,
+                detail: format!("open ({addr})"),
+            },
+            Err(reason) => HealthReading {
+                target: self.target.clone(),
+                status: HealthStatus::Down,
+                latency_ms: None,
+                http_status: None,
+                detail: reason,
+            },
+        };
+        Ok(reading)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_and_json_status_fields_are_classified() {
+        assert_eq!(
+            classify_http(200, r#"{"status":"healthy"}"#).0,
+            HealthStatus::Healthy
+        );
+        assert_eq!(
+            classify_http(200, r#"{"status":"UP"}"#).0,
+            HealthStatus::Healthy
+        );
+        assert_eq!(
+            classify_http(200, r#"{"status":"degraded"}"#).0,
+            HealthStatus::Degraded
+        );
+        assert_eq!(
+            classify_http(200, r#"{"status":"mystery"}"#).0,
+            HealthStatus::Degraded
+        );
+        assert_eq!(
+            classify_http(200, r#"{"status":"unhealthy"}"#).0,
+            HealthStatus::Down
+        );
+        assert_eq!(classify_http(204, "").0, HealthStatus::Healthy);
+        assert_eq!(classify_http(200, "plain ok").0, HealthStatus::Healthy);
+        let (status, detail) = classify_http(503, r#"{"status":"healthy"}"#);
+        assert_eq!((status, detail.as_str()), (HealthStatus::Down, "HTTP 503"));
+    }
+
+    #[test]
+    fn health_urls_are_parsed_or_refused_with_reasons() {
+        assert_eq!(
+            parse_http_url("http://127.0.0.1:8080/health").unwrap(),
+            HttpUrl {
+                host: "127.0.0.1".into(),
+                port: 8080,
+                path: "/health".into()
+            }
+        );
+        assert_eq!(parse_http_url("http://localhost").unwrap().port, 80);
+        assert!(parse_http_url("https://x/")
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(parse_http_url("ftp://x/").is_err());
+        assert!(parse_http_url("http://x:notaport/").is_err());
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded() {
+        assert_eq!(
+            decode_body(b"4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n", true),
+            b"{\"a\":1}"
+        );
+        assert_eq!(decode_body(b"raw", false), b"raw");
+    }
+}

@@ -1,0 +1,81 @@
+//! One snapshot of everything asked for: the host, chosen processes and
+//! health checks, with rates measured over a short interval.
+
+use crate::health::{HealthReading, HttpHealthProbe, TcpHealthProbe};
+use crate::host::{HostProbe, HostReading};
+use crate::process::{ProcessProbe, ProcessReading, ProcessSelector};
+use crate::{Probe, ProbeError};
+use serde::Serialize;
+use std::time::Duration;
+
+/// What a snapshot should cover.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SnapshotSpec {
+    /// Processes to measure.
+    pub processes: Vec<ProcessSelector>,
+    /// HTTP health URLs.
+    pub http_health: Vec<String>,
+    /// `host:port` TCP checks.
+    pub tcp_health: Vec<String>,
+    /// Paths whose filesystem usage to report.
+    pub disk_paths: Vec<String>,
+    /// Timeout of each health check.
+    pub health_timeout: Duration,
+}
+
+/// The processes one selector matched, and their readings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessGroup {
+    /// The selector, in words (e.g. `TCP port 8080 (listening)`).
+    pub selector: String,
+    /// One reading per matching process.
+    pub readings: Vec<ProcessReading>,
+}
+
+/// Host, processes and health at one moment (rates over `interval_s`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// Seconds over which CPU and network rates were measured.
+    pub interval_s: f64,
+    /// The host.
+    pub host: HostReading,
+    /// The processes asked for.
+    pub processes: Vec<ProcessGroup>,
+    /// The health checks asked for, HTTP first.
+    pub health: Vec<HealthReading>,
+}
+
+/// Takes a snapshot: counters now, health checks, then the rest after `interval`.
+pub fn take(spec: &SnapshotSpec, interval: Duration) -> Result<Snapshot, ProbeError> {
+    let mut host = HostProbe::new(spec.disk_paths.clone())?;
+    let mut processes = spec
+        .processes
+        .iter()
+        .map(|selector| Ok((selector.to_string(), ProcessProbe::new(selector)?)))
+        .collect::<Result<Vec<_>, ProbeError>>()?;
+    let started = std::time::Instant::now();
+    let mut health = Vec::new();
+    for url in &spec.http_health {
+        health.push(HttpHealthProbe::new(url.clone(), spec.health_timeout).sample()?);
+    }
+    for target in &spec.tcp_health {
+        health.push(TcpHealthProbe::new(target.clone(), spec.health_timeout).sample()?);
+    }
+    std::thread::sleep(interval.saturating_sub(started.elapsed()));
+    let host = host.sample()?;
+    let processes = processes
+        .iter_mut()
+        .map(|(selector, probe)| {
+            Ok(ProcessGroup {
+                selector: selector.clone(),
+                readings: probe.sample()?,
+            })
+        })
+        .collect::<Result<Vec<_>, ProbeError>>()?;
+    Ok(Snapshot {
+        interval_s: started.elapsed().as_secs_f64().max(interval.as_secs_f64()),
+        host,
+        processes,
+        health,
+    })
+}

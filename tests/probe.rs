@@ -1,0 +1,287 @@
+//! `scalewall probe` end to end, each reading checked against a source the
+//! test reads or controls itself: /proc files parsed here, a child that
+//! burns one core, a child with a known allocation, a demo-server found by
+//! its port, and health endpoints in every state.
+
+mod common;
+
+use common::{f, json, raw_server, scalewall};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Kills a child process when dropped.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn meminfo_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn host_readings_agree_with_proc_read_independently() {
+    let out = scalewall(&["probe", "--interval", "200ms", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(
+        f(&v, "/host/mem_total_bytes") as u64,
+        meminfo_kib("MemTotal:") * 1024
+    );
+    let available = meminfo_kib("MemAvailable:") as f64 * 1024.0;
+    let reported = f(&v, "/host/mem_available_bytes");
+    assert!(
+        (reported - available).abs() / available < 0.05,
+        "{reported} vs {available}"
+    );
+    let loadavg: f64 = std::fs::read_to_string("/proc/loadavg")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((f(&v, "/host/load_average/0") - loadavg).abs() < 0.5);
+    let pids = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .count() as f64;
+    let total = f(&v, "/host/processes/total");
+    assert!(
+        (total - pids).abs() <= pids * 0.1 + 5.0,
+        "{total} processes vs {pids} in /proc"
+    );
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert!(v["host"]["cpu_busy_pct_per_core"].as_array().unwrap().len() >= cores);
+    assert_eq!(v["host"]["disks"][0]["path"], "/");
+    assert!(f(&v, "/host/disks/0/total_bytes") > 0.0);
+}
+
+#[test]
+fn a_child_burning_one_core_reads_about_100_percent_cpu() {
+    let child = Reaped(
+        Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = child.0.id().to_string();
+    let out = scalewall(&["probe", "--pid", &pid, "--interval", "1s", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    let cpu = f(&v, "/processes/0/readings/0/cpu_pct");
+    assert!(
+        (80.0..=105.0).contains(&cpu),
+        "busy child at {cpu} % of a core"
+    );
+    assert!(
+        f(&v, "/host/cpu_busy_pct")
+            >= 100.0 / std::thread::available_parallelism().unwrap().get() as f64 * 0.8
+    );
+}
+
+#[test]
+fn a_child_with_a_known_allocation_is_found_within_10_percent() {
+    const MIB: u64 = 1 << 20;
+    let allocation = 400 * MIB;
+    let script = format!(
+        "import sys, time\nb = b'x' * {allocation}\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    );
+    let spawned = Command::new("python3")
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .spawn();
+    let Ok(child) = spawned else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("python3 is needed for the known-allocation test under CI");
+        }
+        eprintln!("skipped: python3 not found (it allocates the known amount of memory)");
+        return;
+    };
+    let mut child = Reaped(child);
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let out = scalewall(&[
+        "probe",
+        "--pid",
+        &child.0.id().to_string(),
+        "--interval",
+        "100ms",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rss = f(&json(&out), "/processes/0/readings/0/rss_bytes");
+    let error = (rss - allocation as f64).abs() / allocation as f64;
+    assert!(
+        error < 0.10,
+        "RSS {} MiB for a {} MiB allocation",
+        rss / MIB as f64,
+        allocation / MIB
+    );
+}
+
+#[test]
+fn the_process_listening_on_a_port_is_found() {
+    let bin = assert_cmd::cargo::cargo_bin("scalewall");
+    let mut server = Reaped(
+        Command::new(bin)
+            .args(["demo-server", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // "demo-server listening on http://127.0.0.1:PORT/ (...)"
+    let port = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    let out = scalewall(&[
+        "probe",
+        "--port",
+        &port,
+        "--interval",
+        "100ms",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(f(&v, "/processes/0/readings/0/pid") as u32, server.0.id());
+    assert_eq!(v["processes"][0]["readings"][0]["name"], "scalewall");
+    assert!(f(&v, "/processes/0/readings/0/threads") >= 2.0);
+}
+
+fn answers_degraded(mut stream: std::net::TcpStream) {
+    if common::read_request(&mut stream) {
+        let body = r#"{"status":"degraded","reason":"replica lag"}"#;
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+}
+
+#[test]
+fn health_checks_report_healthy_degraded_down_and_slow() {
+    let demo =
+        scalewall_demo::RunningDemo::start(([127, 0, 0, 1], 0).into(), Default::default(), 1)
+            .unwrap();
+    let degraded = raw_server(answers_degraded);
+    let slow = raw_server(common::never_answers);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = scalewall(&[
+        "probe",
+        "--health",
+        &format!("{}health", demo.url()),
+        "--health",
+        &format!("http://{degraded}/health"),
+        "--health",
+        &format!("http://{closed}/health"),
+        "--health",
+        &format!("http://{slow}/health"),
+        "--tcp",
+        &demo.addr().to_string(),
+        "--tcp",
+        &closed.to_string(),
+        "--timeout",
+        "300ms",
+        "--interval",
+        "100ms",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    let h = v["health"].as_array().unwrap();
+    let status = |i: usize| h[i]["status"].as_str().unwrap().to_string();
+    assert_eq!(status(0), "healthy", "{}", h[0]);
+    assert_eq!(h[0]["http_status"], 200);
+    assert!(h[0]["latency_ms"].as_f64().unwrap() < 300.0);
+    assert_eq!(status(1), "degraded", "{}", h[1]);
+    assert!(h[1]["detail"].as_str().unwrap().contains("degraded"));
+    assert_eq!(status(2), "down", "{}", h[2]);
+    assert!(
+        h[2]["detail"].as_str().unwrap().contains("refused"),
+        "{}",
+        h[2]
+    );
+    assert_eq!(status(3), "down", "{}", h[3]);
+    assert!(
+        h[3]["detail"].as_str().unwrap().contains("timeout"),
+        "{}",
+        h[3]
+    );
+    assert_eq!(status(4), "healthy");
+    assert_eq!(status(5), "down");
+}
+
+#[test]
+fn a_selector_matching_nothing_is_one_clear_error() {
+    let out = scalewall(&[
+        "probe",
+        "--process",
+        "no-such-process-xyz",
+        "--interval",
+        "100ms",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no process matches name 'no-such-process-xyz'"),
+        "{err}"
+    );
+}
