@@ -20,6 +20,20 @@ impl Drop for Reaped {
     }
 }
 
+/// Runs `scalewall probe ARGS… -o json`, which must succeed, and parses it.
+fn probe_json(args: &[&str]) -> serde_json::Value {
+    let mut argv = vec!["probe"];
+    argv.extend_from_slice(args);
+    argv.extend_from_slice(&["-o", "json"]);
+    let out = scalewall(&argv);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&out)
+}
+
 fn meminfo_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .unwrap()
@@ -33,13 +47,7 @@ fn meminfo_kib(field: &str) -> u64 {
 
 #[test]
 fn host_readings_agree_with_proc_read_independently() {
-    let out = scalewall(&["probe", "--interval", "200ms", "-o", "json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
+    let v = probe_json(&["--interval", "200ms"]);
     assert_eq!(
         f(&v, "/host/mem_total_bytes") as u64,
         meminfo_kib("MemTotal:") * 1024
@@ -89,13 +97,7 @@ fn a_child_burning_one_core_reads_about_100_percent_cpu() {
     );
     std::thread::sleep(Duration::from_millis(200));
     let pid = child.0.id().to_string();
-    let out = scalewall(&["probe", "--pid", &pid, "--interval", "1s", "-o", "json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
+    let v = probe_json(&["--pid", &pid, "--interval", "1s"]);
     let cpu = f(&v, "/processes/0/readings/0/cpu_pct");
     assert!(
         (80.0..=105.0).contains(&cpu),
@@ -131,21 +133,8 @@ fn a_child_with_a_known_allocation_is_found_within_10_percent() {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line.trim(), "ready");
-    let out = scalewall(&[
-        "probe",
-        "--pid",
-        &child.0.id().to_string(),
-        "--interval",
-        "100ms",
-        "-o",
-        "json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rss = f(&json(&out), "/processes/0/readings/0/rss_bytes");
+    let v = probe_json(&["--pid", &child.0.id().to_string(), "--interval", "100ms"]);
+    let rss = f(&v, "/processes/0/readings/0/rss_bytes");
     let error = (rss - allocation as f64).abs() / allocation as f64;
     assert!(
         error < 0.10,
@@ -176,21 +165,7 @@ fn the_process_listening_on_a_port_is_found() {
         .and_then(|rest| rest.split('/').next())
         .unwrap()
         .to_string();
-    let out = scalewall(&[
-        "probe",
-        "--port",
-        &port,
-        "--interval",
-        "100ms",
-        "-o",
-        "json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
+    let v = probe_json(&["--port", &port, "--interval", "100ms"]);
     assert_eq!(f(&v, "/processes/0/readings/0/pid") as u32, server.0.id());
     assert_eq!(v["processes"][0]["readings"][0]["name"], "scalewall");
     assert!(f(&v, "/processes/0/readings/0/threads") >= 2.0);
@@ -218,8 +193,7 @@ fn health_checks_report_healthy_degraded_down_and_slow() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let out = scalewall(&[
-        "probe",
+    let v = probe_json(&[
         "--health",
         &format!("{}health", demo.url()),
         "--health",
@@ -236,15 +210,7 @@ fn health_checks_report_healthy_degraded_down_and_slow() {
         "300ms",
         "--interval",
         "100ms",
-        "-o",
-        "json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
     let h = v["health"].as_array().unwrap();
     let status = |i: usize| h[i]["status"].as_str().unwrap().to_string();
     assert_eq!(status(0), "healthy", "{}", h[0]);

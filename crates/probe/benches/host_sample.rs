@@ -9,7 +9,9 @@ use scalewall_probe::Probe;
 
 fn bench_host_sample(c: &mut Criterion) {
     let mut probe = HostProbe::new(vec!["/".into()]).expect("host probe");
-    c.bench_function("host_sample", |b| b.iter(|| probe.sample().expect("sample")));
+    c.bench_function("host_sample", |b| {
+        b.iter(|| probe.sample().expect("sample"))
+    });
 }
 
 criterion_group!(benches, bench_host_sample);

@@ -322,28 +322,18 @@ mod tests {
 
     #[test]
     fn status_codes_and_json_status_fields_are_classified() {
-        assert_eq!(
-            classify_http(200, r#"{"status":"healthy"}"#).0,
-            HealthStatus::Healthy
-        );
-        assert_eq!(
-            classify_http(200, r#"{"status":"UP"}"#).0,
-            HealthStatus::Healthy
-        );
-        assert_eq!(
-            classify_http(200, r#"{"status":"degraded"}"#).0,
-            HealthStatus::Degraded
-        );
-        assert_eq!(
-            classify_http(200, r#"{"status":"mystery"}"#).0,
-            HealthStatus::Degraded
-        );
-        assert_eq!(
-            classify_http(200, r#"{"status":"unhealthy"}"#).0,
-            HealthStatus::Down
-        );
-        assert_eq!(classify_http(204, "").0, HealthStatus::Healthy);
-        assert_eq!(classify_http(200, "plain ok").0, HealthStatus::Healthy);
+        let cases = [
+            (200, r#"{"status":"healthy"}"#, HealthStatus::Healthy),
+            (200, r#"{"status":"UP"}"#, HealthStatus::Healthy),
+            (200, r#"{"status":"degraded"}"#, HealthStatus::Degraded),
+            (200, r#"{"status":"mystery"}"#, HealthStatus::Degraded),
+            (200, r#"{"status":"unhealthy"}"#, HealthStatus::Down),
+            (204, "", HealthStatus::Healthy),
+            (200, "plain ok", HealthStatus::Healthy),
+        ];
+        for (code, body, expected) in cases {
+            assert_eq!(classify_http(code, body).0, expected, "{code} {body}");
+        }
         let (status, detail) = classify_http(503, r#"{"status":"healthy"}"#);
         assert_eq!((status, detail.as_str()), (HealthStatus::Down, "HTTP 503"));
     }
