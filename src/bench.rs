@@ -12,6 +12,8 @@ use scalewall_load::transport::http1::{Http1Driver, RequestSpec};
 use scalewall_load::transport::http2::Http2Driver;
 use scalewall_load::transport::Driver;
 use scalewall_model::{LoadOptions, Run, RunStatus, Scenario, Step, ToolInfo, SCHEMA_VERSION};
+use scalewall_probe::process::{self, ProcessSelector};
+use scalewall_probe::step_meter::StepMeter;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -171,6 +173,7 @@ fn measure_all<D: Driver>(
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
+    let (target_pid, target_note) = local_target_process(request.target);
     let mut steps = Vec::with_capacity(plans.len());
     for (index, plan) in plans.iter().enumerate() {
         if control.is_stopped() {
@@ -191,12 +194,57 @@ fn measure_all<D: Driver>(
                 bar.set_message(format!("{prefix}{}", progress_line(live)));
             }
         };
-        steps.push(run_step(driver.clone(), plan, control, &mut on_progress)?);
+        // Probing must never cost the measurement: a probe failure only
+        // leaves the step without resource figures.
+        let meter = StepMeter::start(target_pid, Duration::from_secs(1));
+        let mut step = run_step(driver.clone(), plan, control, &mut on_progress)?;
+        step.resources = meter
+            .ok()
+            .and_then(|m| m.finish().ok())
+            .map(|mut resources| {
+                if resources.target_note.is_none() {
+                    resources.target_note = target_note.clone();
+                }
+                resources
+            });
+        steps.push(step);
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     Ok(steps)
+}
+
+/// The process serving the target on this host, or why there is none.
+fn local_target_process(target: &Target) -> (Option<i32>, Option<String>) {
+    let local = target
+        .resolve()
+        .is_ok_and(|addrs| addrs.iter().all(|a| a.ip().is_loopback()));
+    if !local {
+        return (None, Some("the target is not on this host".into()));
+    }
+    let me = std::process::id() as i32;
+    match process::resolve(&ProcessSelector::Port(target.port)) {
+        Ok(pids) => {
+            let others: Vec<i32> = pids.into_iter().filter(|&pid| pid != me).collect();
+            match others.as_slice() {
+                [] => (
+                    None,
+                    Some("the target runs inside this scalewall process; its CPU cannot be told apart".into()),
+                ),
+                [pid] => (Some(*pid), None),
+                [pid, ..] => (
+                    Some(*pid),
+                    Some(format!(
+                        "{} processes listen on port {}; measuring pid {pid}",
+                        others.len(),
+                        target.port
+                    )),
+                ),
+            }
+        }
+        Err(error) => (None, Some(error.to_string())),
+    }
 }
 
 /// One line of live progress.

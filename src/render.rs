@@ -169,8 +169,66 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
             group(warmup.outcomes.errors_total())
         );
     }
+    if let Some(line) = resources_line(step) {
+        let _ = writeln!(out, "  resources      {line}");
+    }
     let _ = writeln!(out, "  run            {}", run.id);
     out
+}
+
+/// What a step cost the host and the target, in one line.
+pub fn resources_line(step: &Step) -> Option<String> {
+    let r = step.resources.as_ref()?;
+    let per_1000 = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let mut line = format!(
+        "host CPU {:.1} % busy, {} CPU-s per 1,000 operations",
+        r.host_cpu_busy_pct,
+        per_1000(step.host_cpu_s_per_1000_ops())
+    );
+    match (&r.target, &r.target_note) {
+        (Some(t), note) => {
+            let growth = step.target_rss_growth_per_connection().unwrap_or(0.0);
+            let sign = if growth < 0.0 { "-" } else { "+" };
+            line.push_str(&format!(
+                "; target {} (pid {}): {} CPU-s per 1,000 operations, RSS {} → {} ({sign}{} per connection)",
+                t.name,
+                t.pid,
+                per_1000(step.target_cpu_s_per_1000_ops()),
+                bytes(t.rss_start_bytes),
+                bytes(t.rss_end_bytes),
+                bytes(growth.abs() as u64)
+            ));
+            if let Some(note) = note {
+                line.push_str(&format!(" ({note})"));
+            }
+        }
+        (None, Some(note)) => line.push_str(&format!("; target not measured: {note}")),
+        (None, None) => {}
+    }
+    Some(line)
+}
+
+/// The resource figures of a step for JSON output.
+fn resources_json(step: &Step) -> Option<serde_json::Value> {
+    let r = step.resources.as_ref()?;
+    Some(serde_json::json!({
+        "wall_s": r.wall_s,
+        "operations": step.operations_with_warmup(),
+        "host_cpu_busy_pct": r.host_cpu_busy_pct,
+        "host_cpu_s": r.host_cpu_s,
+        "host_cpu_s_per_1000_ops": step.host_cpu_s_per_1000_ops(),
+        "target": r.target.as_ref().map(|t| serde_json::json!({
+            "pid": t.pid,
+            "name": t.name,
+            "cpu_s": t.cpu_s,
+            "cpu_s_per_1000_ops": step.target_cpu_s_per_1000_ops(),
+            "rss_start_bytes": t.rss_start_bytes,
+            "rss_end_bytes": t.rss_end_bytes,
+            "rss_growth_per_connection_bytes": step.target_rss_growth_per_connection(),
+        })),
+        "target_note": r.target_note,
+        "samples": r.samples.len(),
+    }))
 }
 
 /// The JSON form of a bench result.
@@ -201,6 +259,8 @@ pub struct BenchJson<'a> {
     pub target_rate_per_s: Option<f64>,
     /// Open model: whether the achieved rate met the target.
     pub schedule_kept: Option<bool>,
+    /// What the step cost the host and the target (warm-up included).
+    pub resources: Option<serde_json::Value>,
 }
 
 /// Renders the JSON form of a single-step scenario.
@@ -223,6 +283,7 @@ pub fn bench_json(run: &Run, scenario: &Scenario, step: &Step) -> String {
         bytes_received: step.outcomes.bytes_received,
         target_rate_per_s: step.target_rate_per_s,
         schedule_kept: schedule_kept(step),
+        resources: resources_json(step),
     };
     // Plain data with string keys always serialises.
     serde_json::to_string_pretty(&doc).expect("bench JSON serialises")

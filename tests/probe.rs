@@ -251,3 +251,72 @@ fn a_selector_matching_nothing_is_one_clear_error() {
         "{err}"
     );
 }
+
+/// utime + stime of a process in seconds, parsed here from /proc/PID/stat.
+fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // fields[0] is the state (field 3 of the file); utime and stime are fields 14 and 15
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks as f64 / per_second
+}
+
+#[test]
+fn a_bench_reports_what_its_requests_cost_the_target_process() {
+    let bin = assert_cmd::cargo::cargo_bin("scalewall");
+    let mut server = Reaped(
+        Command::new(bin)
+            .args(["demo-server", "--listen", "127.0.0.1:0", "--latency", "1ms"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    let before = cpu_seconds_of(server.0.id());
+    let out = scalewall(&[
+        "bench",
+        &format!("http://127.0.0.1:{port}/"),
+        "-c",
+        "8",
+        "-d",
+        "2s",
+        "-o",
+        "json",
+    ]);
+    let after = cpu_seconds_of(server.0.id());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(f(&v, "/resources/target/pid") as u32, server.0.id());
+    let reported = f(&v, "/resources/target/cpu_s");
+    let independent = after - before;
+    eprintln!("target CPU: {reported} s reported, {independent} s from /proc around the bench");
+    assert!(
+        (reported - independent).abs() <= (0.1 * independent).max(0.03),
+        "target CPU {reported} s reported, {independent} s read from /proc around the bench"
+    );
+    let per_1000 = f(&v, "/resources/target/cpu_s_per_1000_ops");
+    let operations = f(&v, "/resources/operations");
+    assert!((per_1000 - reported / operations * 1000.0).abs() < 1e-9);
+    assert!(
+        f(&v, "/resources/host_cpu_s") >= reported * 0.9,
+        "the host includes the target"
+    );
+    assert!(f(&v, "/resources/samples") >= 1.0);
+    assert!(v["resources"]["target"]["rss_growth_per_connection_bytes"].is_number());
+}

@@ -486,6 +486,7 @@ fn assemble_step(
         generator_cpu_s: 0.0,
         generator_wall_s: 0.0,
         generator_threads: 0,
+        resources: None,
     }
 }
 

@@ -264,6 +264,94 @@ pub struct Step {
     /// Generator threads the step ran on.
     #[serde(default)]
     pub generator_threads: u32,
+    /// What the step cost the host and the target process, when probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<StepResources>,
+}
+
+/// Resources used while a step ran (warm-up included), from cumulative
+/// counters read at the step's start and end, plus a time series.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepResources {
+    /// Wall time between the two counter readings, seconds.
+    pub wall_s: f64,
+    /// Host CPU-seconds used (busy ticks of every core).
+    pub host_cpu_s: f64,
+    /// Host CPU busy share over the step, 0–100 (all cores).
+    pub host_cpu_busy_pct: f64,
+    /// The target's process, when it runs on this host in another process.
+    pub target: Option<ProcessCost>,
+    /// Why the target's process is not measured, when it is not.
+    pub target_note: Option<String>,
+    /// Samples taken about once a second during the step.
+    pub samples: Vec<ResourceSample>,
+}
+
+/// What the target's process used during a step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProcessCost {
+    /// Process id.
+    pub pid: i32,
+    /// Command name.
+    pub name: String,
+    /// CPU-seconds (user + system) used.
+    pub cpu_s: f64,
+    /// Resident memory at the start, bytes.
+    pub rss_start_bytes: u64,
+    /// Resident memory at the end, bytes.
+    pub rss_end_bytes: u64,
+}
+
+/// One sample of host and target during a step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResourceSample {
+    /// Seconds since the step started.
+    pub offset_s: f64,
+    /// Host CPU busy share since the previous sample, 0–100.
+    pub host_cpu_busy_pct: f64,
+    /// Host memory in use, bytes.
+    pub host_mem_used_bytes: u64,
+    /// Target process CPU since the previous sample, % of one core.
+    pub target_cpu_pct: Option<f64>,
+    /// Target process resident memory, bytes.
+    pub target_rss_bytes: Option<u64>,
+}
+
+impl Step {
+    /// Operations the step ran, warm-up included (the span resources cover).
+    pub fn operations_with_warmup(&self) -> u64 {
+        self.outcomes.operations() + self.warmup.as_ref().map_or(0, |w| w.outcomes.operations())
+    }
+
+    /// Host CPU-seconds per 1,000 operations, when probed.
+    pub fn host_cpu_s_per_1000_ops(&self) -> Option<f64> {
+        let ops = self.operations_with_warmup();
+        self.resources
+            .as_ref()
+            .filter(|_| ops > 0)
+            .map(|r| r.host_cpu_s / ops as f64 * 1000.0)
+    }
+
+    /// Target CPU-seconds per 1,000 operations, when the target was measured.
+    pub fn target_cpu_s_per_1000_ops(&self) -> Option<f64> {
+        let ops = self.operations_with_warmup();
+        self.resources
+            .as_ref()
+            .and_then(|r| r.target.as_ref())
+            .filter(|_| ops > 0)
+            .map(|t| t.cpu_s / ops as f64 * 1000.0)
+    }
+
+    /// Target RSS growth per connection over the step, bytes (may be negative).
+    pub fn target_rss_growth_per_connection(&self) -> Option<f64> {
+        self.resources
+            .as_ref()
+            .and_then(|r| r.target.as_ref())
+            .map(|t| {
+                (t.rss_end_bytes as f64 - t.rss_start_bytes as f64)
+                    / f64::from(self.concurrency.max(1))
+            })
+    }
 }
 
 impl Step {
@@ -404,6 +492,20 @@ mod tests {
                     generator_cpu_s: 0.5,
                     generator_wall_s: 1.0,
                     generator_threads: 1,
+                    resources: Some(StepResources {
+                        wall_s: 1.0,
+                        host_cpu_s: 0.8,
+                        host_cpu_busy_pct: 40.0,
+                        target: Some(ProcessCost {
+                            pid: 7,
+                            name: "server".into(),
+                            cpu_s: 0.2,
+                            rss_start_bytes: 1000,
+                            rss_end_bytes: 1400,
+                        }),
+                        target_note: None,
+                        samples: vec![],
+                    }),
                 }],
             }],
         }
@@ -436,6 +538,11 @@ mod tests {
         assert_eq!(o.errors_total(), 3);
         assert_eq!(o.transport_errors(), 2);
         assert_eq!(o.operations(), 6);
-        assert_eq!(run.scenarios[0].steps[0].generator_busy_share(), 0.5);
+        let step = &run.scenarios[0].steps[0];
+        assert_eq!(step.generator_busy_share(), 0.5);
+        // 6 operations: 0.8 host CPU-s → 133.3 per 1,000; target 0.2 → 33.3; +400 B over 1 connection
+        assert!((step.host_cpu_s_per_1000_ops().unwrap() - 800.0 / 6.0).abs() < 1e-9);
+        assert!((step.target_cpu_s_per_1000_ops().unwrap() - 200.0 / 6.0).abs() < 1e-9);
+        assert_eq!(step.target_rss_growth_per_connection(), Some(400.0));
     }
 }

@@ -13,6 +13,7 @@ pub mod health;
 pub mod host;
 pub mod process;
 pub mod snapshot;
+pub mod step_meter;
 
 /// A source of readings.
 pub trait Probe {

@@ -213,6 +213,7 @@ mod tests {
             generator_cpu_s: busy,
             generator_wall_s: 1.0,
             generator_threads: 1,
+            resources: None,
         }
     }
 
