@@ -180,6 +180,9 @@ pub struct ProbeArgs {
     /// Report disk usage of the filesystem holding this path (repeatable; default /).
     #[arg(long, value_name = "PATH")]
     pub disk: Vec<String>,
+    /// Read INFO from a Redis server, redis://[:password@]host:port (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub redis: Vec<String>,
     /// Time over which CPU and network rates are measured.
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub interval: Duration,

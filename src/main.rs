@@ -281,6 +281,7 @@ fn probe_command(args: &ProbeArgs) -> Result<ExitCode> {
         } else {
             args.disk.clone()
         },
+        redis: args.redis.clone(),
         health_timeout: args.timeout,
     };
     let snapshot = scalewall_probe::snapshot::take(&spec, args.interval)?;

@@ -621,6 +621,23 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
             }
         }
     }
+    for r in &snapshot.redis {
+        let limit = match (r.maxmemory_bytes, r.used_memory_pct) {
+            (0, _) | (_, None) => "no maxmemory".to_string(),
+            (max, Some(pct)) => format!("{pct:.1} % of maxmemory {}", bytes(max)),
+        };
+        let _ = writeln!(
+            out,
+            "Redis {} (v{}): {} used ({limit}), {} clients, {} ops/s, {} keys, up {}",
+            r.target,
+            r.version,
+            bytes(r.used_memory_bytes),
+            r.connected_clients,
+            group_f(r.ops_per_s, 1),
+            group(r.keys),
+            uptime(r.uptime_s as f64)
+        );
+    }
     if !snapshot.health.is_empty() {
         let _ = writeln!(out, "Health");
         for r in &snapshot.health {

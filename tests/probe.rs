@@ -320,3 +320,87 @@ fn a_bench_reports_what_its_requests_cost_the_target_process() {
     assert!(f(&v, "/resources/samples") >= 1.0);
     assert!(v["resources"]["target"]["rss_growth_per_connection_bytes"].is_number());
 }
+
+/// A plain RESP client for the test's own writes.
+struct RedisClient(std::net::TcpStream, BufReader<std::net::TcpStream>);
+
+impl RedisClient {
+    fn connect() -> Option<Self> {
+        let addr = "127.0.0.1:6379".parse().unwrap();
+        let stream =
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+        let reader = BufReader::new(stream.try_clone().ok()?);
+        Some(RedisClient(stream, reader))
+    }
+
+    /// Sends the commands pipelined, then reads one reply line each.
+    fn pipeline(&mut self, commands: &[Vec<String>]) {
+        let mut bytes = Vec::new();
+        for parts in commands {
+            bytes.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
+            for part in parts {
+                bytes.extend_from_slice(format!("${}\r\n{part}\r\n", part.len()).as_bytes());
+            }
+        }
+        self.0.write_all(&bytes).unwrap();
+        for _ in commands {
+            let mut line = String::new();
+            self.1.read_line(&mut line).unwrap();
+            assert!(!line.starts_with('-'), "Redis error: {line}");
+        }
+    }
+}
+
+#[test]
+fn redis_readings_move_when_the_test_writes_data() {
+    let Some(mut client) = RedisClient::connect() else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("Redis must answer on 127.0.0.1:6379 under CI (.ci/run starts it)");
+        }
+        eprintln!("skipped: no Redis on 127.0.0.1:6379");
+        return;
+    };
+    let prefix = format!("scalewall-test:{}:", std::process::id());
+    let keys: Vec<String> = (0..2000).map(|i| format!("{prefix}{i}")).collect();
+    let value = "v".repeat(1024);
+    let before = probe_json(&["--redis", "redis://127.0.0.1:6379", "--interval", "100ms"]);
+    let sets: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| vec!["SET".into(), k.clone(), value.clone()])
+        .collect();
+    client.pipeline(&sets);
+    // keep Redis busy while the probe measures its rate
+    let writer = std::thread::spawn(move || {
+        let mut client = RedisClient::connect().unwrap();
+        let started = std::time::Instant::now();
+        let mut sent = 0u64;
+        while started.elapsed() < Duration::from_millis(1500) {
+            client.pipeline(&vec![vec!["PING".to_string()]; 100]);
+            sent += 100;
+        }
+        sent as f64 / started.elapsed().as_secs_f64()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let after = probe_json(&["--redis", "redis://127.0.0.1:6379", "--interval", "1s"]);
+    let writer_rate = writer.join().unwrap();
+    let dels: Vec<Vec<String>> = keys
+        .chunks(500)
+        .map(|c| [vec!["DEL".to_string()], c.to_vec()].concat())
+        .collect();
+    client.pipeline(&dels);
+    assert!(
+        f(&after, "/redis/0/keys") >= f(&before, "/redis/0/keys") + 2000.0,
+        "{after:#}"
+    );
+    let grown = f(&after, "/redis/0/used_memory_bytes") - f(&before, "/redis/0/used_memory_bytes");
+    assert!(
+        grown >= 2000.0 * 1024.0,
+        "used memory grew by {grown} bytes for 2 MiB of values"
+    );
+    let ops = f(&after, "/redis/0/ops_per_s");
+    eprintln!("Redis ops/s: probe {ops}, writer's own count {writer_rate}");
+    assert!(
+        ops >= 0.5 * writer_rate && ops <= 1.5 * writer_rate,
+        "probe {ops} ops/s vs writer {writer_rate}"
+    );
+}

@@ -12,6 +12,7 @@
 pub mod health;
 pub mod host;
 pub mod process;
+pub mod redis;
 pub mod snapshot;
 pub mod step_meter;
 

@@ -4,6 +4,7 @@
 use crate::health::{HealthReading, HttpHealthProbe, TcpHealthProbe};
 use crate::host::{HostProbe, HostReading};
 use crate::process::{ProcessProbe, ProcessReading, ProcessSelector};
+use crate::redis::{RedisProbe, RedisReading};
 use crate::{Probe, ProbeError};
 use serde::Serialize;
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub struct SnapshotSpec {
     pub tcp_health: Vec<String>,
     /// Paths whose filesystem usage to report.
     pub disk_paths: Vec<String>,
+    /// Redis servers (`redis://[:password@]host:port`).
+    pub redis: Vec<String>,
     /// Timeout of each health check.
     pub health_timeout: Duration,
 }
@@ -43,6 +46,8 @@ pub struct Snapshot {
     pub processes: Vec<ProcessGroup>,
     /// The health checks asked for, HTTP first.
     pub health: Vec<HealthReading>,
+    /// The Redis servers asked for (operations per second over the interval).
+    pub redis: Vec<RedisReading>,
 }
 
 /// Takes a snapshot: counters now, health checks, then the rest after `interval`.
@@ -52,6 +57,15 @@ pub fn take(spec: &SnapshotSpec, interval: Duration) -> Result<Snapshot, ProbeEr
         .processes
         .iter()
         .map(|selector| Ok((selector.to_string(), ProcessProbe::new(selector)?)))
+        .collect::<Result<Vec<_>, ProbeError>>()?;
+    let mut redis = spec
+        .redis
+        .iter()
+        .map(|url| {
+            let mut probe = RedisProbe::new(url, spec.health_timeout);
+            probe.sample()?; // first reading: counters for the rate
+            Ok(probe)
+        })
         .collect::<Result<Vec<_>, ProbeError>>()?;
     let started = std::time::Instant::now();
     let mut health = Vec::new();
@@ -72,10 +86,15 @@ pub fn take(spec: &SnapshotSpec, interval: Duration) -> Result<Snapshot, ProbeEr
             })
         })
         .collect::<Result<Vec<_>, ProbeError>>()?;
+    let redis = redis
+        .iter_mut()
+        .map(Probe::sample)
+        .collect::<Result<Vec<_>, ProbeError>>()?;
     Ok(Snapshot {
         interval_s: started.elapsed().as_secs_f64().max(interval.as_secs_f64()),
         host,
         processes,
         health,
+        redis,
     })
 }
