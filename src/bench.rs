@@ -51,12 +51,18 @@ pub fn run_load(request: &LoadRequest<'_>, plans: &[StepPlan], control: &Control
         let driver = preflight(request, first.timeout, &addrs, |addr| {
             Http2Driver::new(request.target, addr, &request.spec, tls_config.clone())
         })?;
-        ("http2", measure_all(driver, request, plans, control)?)
+        (
+            "http2",
+            measure_all(driver, request, &addrs, plans, control)?,
+        )
     } else {
         let driver = preflight(request, first.timeout, &addrs, |addr| {
             Http1Driver::new(request.target, addr, &request.spec, tls_config.clone())
         })?;
-        ("http1", measure_all(driver, request, plans, control)?)
+        (
+            "http1",
+            measure_all(driver, request, &addrs, plans, control)?,
+        )
     };
     let status = if control.is_stopped() || steps.iter().any(|s| !s.completed) {
         RunStatus::Interrupted
@@ -161,6 +167,7 @@ fn preflight<D: Driver>(
 fn measure_all<D: Driver>(
     driver: Arc<D>,
     request: &LoadRequest<'_>,
+    addrs: &[SocketAddr],
     plans: &[StepPlan],
     control: &Control,
 ) -> Result<Vec<Step>> {
@@ -173,7 +180,7 @@ fn measure_all<D: Driver>(
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
-    let (target_pid, target_note) = local_target_process(request.target);
+    let (target_pid, target_note) = local_target_process(request.target, addrs);
     let mut steps = Vec::with_capacity(plans.len());
     for (index, plan) in plans.iter().enumerate() {
         if control.is_stopped() {
@@ -216,10 +223,8 @@ fn measure_all<D: Driver>(
 }
 
 /// The process serving the target on this host, or why there is none.
-fn local_target_process(target: &Target) -> (Option<i32>, Option<String>) {
-    let local = target
-        .resolve()
-        .is_ok_and(|addrs| addrs.iter().all(|a| a.ip().is_loopback()));
+fn local_target_process(target: &Target, addrs: &[SocketAddr]) -> (Option<i32>, Option<String>) {
+    let local = addrs.iter().all(|a| a.ip().is_loopback());
     if !local {
         return (None, Some("the target is not on this host".into()));
     }

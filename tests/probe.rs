@@ -34,6 +34,31 @@ fn probe_json(args: &[&str]) -> serde_json::Value {
     json(&out)
 }
 
+/// Starts `scalewall demo-server --listen 127.0.0.1:0 EXTRA…` as a child and
+/// returns it with the port it printed.
+fn demo_server_child(extra: &[&str]) -> (Reaped, String) {
+    let mut server = Reaped(
+        Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+            .args(["demo-server", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // "demo-server listening on http://127.0.0.1:PORT/ (...)"
+    let port = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    (server, port)
+}
+
 fn meminfo_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .unwrap()
@@ -146,25 +171,7 @@ fn a_child_with_a_known_allocation_is_found_within_10_percent() {
 
 #[test]
 fn the_process_listening_on_a_port_is_found() {
-    let bin = assert_cmd::cargo::cargo_bin("scalewall");
-    let mut server = Reaped(
-        Command::new(bin)
-            .args(["demo-server", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    // "demo-server listening on http://127.0.0.1:PORT/ (...)"
-    let port = line
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .to_string();
+    let (server, port) = demo_server_child(&[]);
     let v = probe_json(&["--port", &port, "--interval", "100ms"]);
     assert_eq!(f(&v, "/processes/0/readings/0/pid") as u32, server.0.id());
     assert_eq!(v["processes"][0]["readings"][0]["name"], "scalewall");
@@ -266,24 +273,7 @@ fn cpu_seconds_of(pid: u32) -> f64 {
 
 #[test]
 fn a_bench_reports_what_its_requests_cost_the_target_process() {
-    let bin = assert_cmd::cargo::cargo_bin("scalewall");
-    let mut server = Reaped(
-        Command::new(bin)
-            .args(["demo-server", "--listen", "127.0.0.1:0", "--latency", "1ms"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .to_string();
+    let (server, port) = demo_server_child(&["--latency", "1ms"]);
     let before = cpu_seconds_of(server.0.id());
     let out = scalewall(&[
         "bench",

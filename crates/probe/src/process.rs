@@ -129,7 +129,8 @@ pub struct ProcessProbe {
     page_bytes: u64,
 }
 
-fn cpu_ticks(process: &Process) -> Result<(procfs::process::Stat, u64), ProbeError> {
+/// A process's stat record and its CPU ticks (user + system).
+pub(crate) fn cpu_ticks(process: &Process) -> Result<(procfs::process::Stat, u64), ProbeError> {
     let stat = process
         .stat()
         .map_err(|e| ProbeError::proc(format!("/proc/{}/stat", process.pid), e))?;

@@ -4,7 +4,7 @@
 //! about once per interval in between.
 
 use crate::host::{busy_and_total, HostProbe};
-use crate::process::{ProcessProbe, ProcessSelector};
+use crate::process::{cpu_ticks, ProcessProbe, ProcessSelector};
 use crate::{Probe, ProbeError};
 use procfs::prelude::*;
 use procfs::process::Process;
@@ -14,28 +14,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Host busy CPU ticks so far.
-fn host_busy_ticks() -> Result<u64, ProbeError> {
+/// Host busy and total CPU ticks so far, from one read of /proc/stat.
+fn host_ticks() -> Result<(u64, u64), ProbeError> {
     let stats = procfs::KernelStats::current().map_err(|e| ProbeError::proc("/proc/stat", e))?;
-    Ok(busy_and_total(&stats.total).0)
-}
-
-/// Host ticks across all cores so far (busy + idle).
-fn host_total_ticks() -> Result<u64, ProbeError> {
-    let stats = procfs::KernelStats::current().map_err(|e| ProbeError::proc("/proc/stat", e))?;
-    Ok(busy_and_total(&stats.total).1)
+    Ok(busy_and_total(&stats.total))
 }
 
 /// CPU ticks (user + system), RSS in bytes and command name of a process.
 fn process_counters(pid: i32) -> Result<(u64, u64, String), ProbeError> {
-    let stat = Process::new(pid)
-        .and_then(|p| p.stat())
-        .map_err(|e| ProbeError::proc(format!("/proc/{pid}/stat"), e))?;
-    Ok((
-        stat.utime + stat.stime,
-        stat.rss * procfs::page_size(),
-        stat.comm,
-    ))
+    let process = Process::new(pid).map_err(|e| ProbeError::proc(format!("/proc/{pid}"), e))?;
+    let (stat, ticks) = cpu_ticks(&process)?;
+    Ok((ticks, stat.rss * procfs::page_size(), stat.comm))
 }
 
 /// A step being metered.
@@ -94,10 +83,11 @@ impl StepMeter {
                 samples
             })
             .map_err(|e| ProbeError::proc("the sampler thread", e))?;
+        let (host_busy, host_total) = host_ticks()?;
         Ok(StepMeter {
             started,
-            host_busy: host_busy_ticks()?,
-            host_total: host_total_ticks()?,
+            host_busy,
+            host_total,
             target,
             stop,
             sampler,
@@ -108,8 +98,11 @@ impl StepMeter {
     pub fn finish(self) -> Result<StepResources, ProbeError> {
         let wall_s = self.started.elapsed().as_secs_f64();
         let ticks_per_s = procfs::ticks_per_second() as f64;
-        let busy = host_busy_ticks()?.saturating_sub(self.host_busy);
-        let total = host_total_ticks()?.saturating_sub(self.host_total);
+        let (busy, total) = host_ticks()?;
+        let (busy, total) = (
+            busy.saturating_sub(self.host_busy),
+            total.saturating_sub(self.host_total),
+        );
         let mut target_note = None;
         let target = match self.target {
             Some((pid, ticks0, rss0)) => match process_counters(pid) {
