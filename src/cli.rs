@@ -183,6 +183,17 @@ pub struct ProbeArgs {
     /// Read INFO from a Redis server, redis://[:password@]host:port (repeatable).
     #[arg(long, value_name = "URL")]
     pub redis: Vec<String>,
+    /// Read the statistics views of a PostgreSQL database,
+    /// postgres://user[:password]@host:port/database (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub postgres: Vec<String>,
+    /// Read a NATS server's monitoring endpoint, http://host:8222 or
+    /// nats://host:4222 (mapped to port 8222) (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub nats: Vec<String>,
+    /// Do not look for NVIDIA GPUs (NVML).
+    #[arg(long)]
+    pub no_gpu: bool,
     /// Time over which CPU and network rates are measured.
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub interval: Duration,

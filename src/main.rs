@@ -282,6 +282,9 @@ fn probe_command(args: &ProbeArgs) -> Result<ExitCode> {
             args.disk.clone()
         },
         redis: args.redis.clone(),
+        postgres: args.postgres.clone(),
+        nats: args.nats.clone(),
+        gpu: !args.no_gpu,
         health_timeout: args.timeout,
     };
     let snapshot = scalewall_probe::snapshot::take(&spec, args.interval)?;

@@ -638,6 +638,88 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
             uptime(r.uptime_s as f64)
         );
     }
+    for r in &snapshot.postgres {
+        let rate = r.transactions_per_s.map_or("-".into(), |x| group_f(x, 1));
+        let hit = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.2} %"));
+        let _ = writeln!(
+            out,
+            "PostgreSQL {} (v{}): {} connections of {} ({:.1} %, {} active), {rate} tx/s, cache hit {} (interval {}), size {}",
+            r.target,
+            r.version,
+            r.connections,
+            r.max_connections,
+            r.connections_pct,
+            r.active_connections,
+            hit(r.cache_hit_pct),
+            hit(r.cache_hit_pct_interval),
+            bytes(r.database_size_bytes)
+        );
+    }
+    for r in &snapshot.nats {
+        match (&r.stats, &r.detail) {
+            (Some(s), _) => {
+                let rate = |x: Option<f64>| x.map_or("-".into(), |v| group_f(v, 1));
+                let js = s.jetstream.as_ref().map_or(String::new(), |j| {
+                    format!(
+                        "; JetStream {} streams, {} messages, {}",
+                        j.streams,
+                        group(j.messages),
+                        bytes(j.bytes)
+                    )
+                });
+                let _ = writeln!(
+                    out,
+                    "NATS {} (v{}): {} connections, {} subscriptions, in {} msg/s, out {} msg/s, {} slow consumers, RSS {}, CPU {:.1} %, up {}{js}",
+                    r.target,
+                    s.version,
+                    s.connections,
+                    s.subscriptions,
+                    rate(s.in_msgs_per_s),
+                    rate(s.out_msgs_per_s),
+                    s.slow_consumers,
+                    bytes(s.mem_bytes),
+                    s.cpu_pct,
+                    s.uptime
+                );
+            }
+            (None, detail) => {
+                let _ = writeln!(
+                    out,
+                    "NATS {}: unavailable ({})",
+                    r.target,
+                    detail.as_deref().unwrap_or("no reason given")
+                );
+            }
+        }
+    }
+    if let Some(gpu) = &snapshot.gpu {
+        if gpu.available {
+            if gpu.devices.is_empty() {
+                let _ = writeln!(out, "GPU          NVML loaded, no devices");
+            }
+            for d in &gpu.devices {
+                let pct = |x: Option<u32>| x.map_or("-".into(), |v| format!("{v} %"));
+                let _ = writeln!(
+                    out,
+                    "GPU {}        {}: memory {} of {} ({:.1} %), utilisation {}, memory bus {}, {}",
+                    d.index,
+                    d.name,
+                    bytes(d.memory_used_bytes),
+                    bytes(d.memory_total_bytes),
+                    d.memory_used_pct,
+                    pct(d.utilization_pct),
+                    pct(d.memory_utilization_pct),
+                    d.temperature_c.map_or("temperature -".into(), |t| format!("{t} °C"))
+                );
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "GPU          unavailable ({})",
+                gpu.detail.as_deref().unwrap_or("no reason given")
+            );
+        }
+    }
     if !snapshot.health.is_empty() {
         let _ = writeln!(out, "Health");
         for r in &snapshot.health {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{f, json, raw_server, scalewall};
+use common::{f, free_port, json, raw_server, scalewall, service_answers};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -393,4 +393,247 @@ fn redis_readings_move_when_the_test_writes_data() {
         ops >= 0.5 * writer_rate && ops <= 1.5 * writer_rate,
         "probe {ops} ops/s vs writer {writer_rate}"
     );
+}
+
+const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn postgres_client() -> postgres::Client {
+    postgres::Client::connect(POSTGRES_URL, postgres::NoTls).expect("connect to PostgreSQL")
+}
+
+#[test]
+fn postgres_readings_move_when_the_test_writes_data() {
+    if !service_answers("PostgreSQL", 5432) {
+        return;
+    }
+    let table = format!("scalewall_probe_test_{}", std::process::id());
+    let mut client = postgres_client();
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id int, payload text); \
+             ALTER TABLE {table} ALTER payload SET STORAGE EXTERNAL"
+        ))
+        .unwrap();
+    // Three idle connections of the test's own, held through both probes.
+    let held: Vec<postgres::Client> = (0..3).map(|_| postgres_client()).collect();
+    let before = probe_json(&[
+        "--postgres",
+        POSTGRES_URL,
+        "--interval",
+        "100ms",
+        "--no-gpu",
+    ]);
+    // 200 transactions of 40 KiB each, stored uncompressed: 8 MiB of table.
+    let payload = "x".repeat(40 * 1024);
+    for i in 0..200 {
+        client
+            .execute(
+                &format!("INSERT INTO {table} VALUES ($1, $2)"),
+                &[&i, &payload],
+            )
+            .unwrap();
+    }
+    drop(client); // a backend publishes its counters when it exits
+    std::thread::sleep(Duration::from_millis(300));
+    // Known transactions inside the probe's 3 s interval, from a session
+    // that ends before the interval does (PostgreSQL publishes a busy
+    // session's counters lazily, at the latest when it ends).
+    let probe = Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+        .args([
+            "probe",
+            "--postgres",
+            POSTGRES_URL,
+            "--interval",
+            "3s",
+            "--no-gpu",
+        ])
+        .args(["-o", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let mut writer = postgres_client();
+    let started = std::time::Instant::now();
+    let mut transactions = 0u64;
+    while started.elapsed() < Duration::from_millis(1500) {
+        writer.simple_query("SELECT 1").unwrap();
+        transactions += 1;
+    }
+    drop(writer);
+    let out = probe.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let after = json(&out);
+    let mut cleanup = postgres_client();
+    cleanup
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .unwrap();
+    drop(held);
+
+    assert!(
+        f(&after, "/postgres/0/transactions") >= f(&before, "/postgres/0/transactions") + 200.0,
+        "{after:#}"
+    );
+    let grown = f(&after, "/postgres/0/database_size_bytes")
+        - f(&before, "/postgres/0/database_size_bytes");
+    assert!(
+        grown >= 7.0 * 1024.0 * 1024.0,
+        "database grew {grown} bytes for 8 MiB of rows"
+    );
+    assert!(f(&before, "/postgres/0/connections") >= 4.0, "{before:#}");
+    assert!(f(&before, "/postgres/0/max_connections") >= 1.0);
+    let hit = f(&after, "/postgres/0/cache_hit_pct");
+    assert!((0.0..=100.0).contains(&hit));
+    let counted = f(&after, "/postgres/0/transactions_per_s") * f(&after, "/interval_s");
+    eprintln!("PostgreSQL transactions in the interval: probe {counted:.0}, writer {transactions}");
+    assert!(
+        counted >= 0.97 * transactions as f64 && counted <= 1.1 * transactions as f64 + 50.0,
+        "probe counted {counted} transactions, the writer made {transactions}"
+    );
+}
+
+#[test]
+fn a_wrong_postgres_database_is_one_clear_error() {
+    if !service_answers("PostgreSQL", 5432) {
+        return;
+    }
+    let out = scalewall(&[
+        "probe",
+        "--postgres",
+        "postgres://postgres@127.0.0.1:5432/no_such_database_here",
+        "--no-gpu",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("127.0.0.1:5432/no_such_database_here")
+            && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+}
+
+/// Publishes `count` messages of `payload` bytes on a raw NATS connection,
+/// then waits for the server's PONG so all were processed.
+fn nats_publish(port: u16, count: usize, payload: usize) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut info = String::new();
+    reader.read_line(&mut info).unwrap();
+    assert!(info.starts_with("INFO"), "{info}");
+    let body = "m".repeat(payload);
+    let mut bytes = b"CONNECT {\"verbose\":false}\r\n".to_vec();
+    for _ in 0..count {
+        bytes.extend_from_slice(format!("PUB scalewall.test {payload}\r\n{body}\r\n").as_bytes());
+    }
+    bytes.extend_from_slice(b"PING\r\n");
+    stream.write_all(&bytes).unwrap();
+    let mut line = String::new();
+    while !line.starts_with("PONG") {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "NATS closed");
+        assert!(!line.starts_with("-ERR"), "{line}");
+    }
+}
+
+#[test]
+fn nats_readings_come_from_the_monitoring_endpoint() {
+    let binary = std::path::Path::new("/usr/sbin/nats-server");
+    if !binary.exists() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("nats-server must be installed under CI (.ci/run installs it)");
+        }
+        eprintln!("skipped: no /usr/sbin/nats-server");
+        return;
+    }
+    let (port, monitor) = (free_port(), free_port());
+    let store = tempfile::tempdir().unwrap();
+    let _server = Reaped(
+        Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-m", &monitor.to_string(), "-js", "-sd"])
+            .arg(store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", monitor)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "nats-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("http://127.0.0.1:{monitor}");
+    let before = probe_json(&["--nats", &url, "--interval", "100ms", "--no-gpu"]);
+    assert_eq!(before["nats"][0]["available"], true, "{before:#}");
+    nats_publish(port, 5000, 100);
+    let publisher = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let mut sent = 0usize;
+        while started.elapsed() < Duration::from_millis(1500) {
+            nats_publish(port, 1000, 16);
+            sent += 1000;
+        }
+        sent as f64 / started.elapsed().as_secs_f64()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let after = probe_json(&["--nats", &url, "--interval", "1s", "--no-gpu"]);
+    let publisher_rate = publisher.join().unwrap();
+    assert!(
+        f(&after, "/nats/0/stats/in_msgs") >= f(&before, "/nats/0/stats/in_msgs") + 5000.0,
+        "{after:#}"
+    );
+    assert!(
+        f(&after, "/nats/0/stats/in_bytes") >= f(&before, "/nats/0/stats/in_bytes") + 500_000.0
+    );
+    assert!(
+        after["nats"][0]["stats"]["jetstream"].is_object(),
+        "{after:#}"
+    );
+    let rate = f(&after, "/nats/0/stats/in_msgs_per_s");
+    eprintln!("NATS msg/s: probe {rate}, publisher's own count {publisher_rate}");
+    assert!(
+        rate >= 0.5 * publisher_rate && rate <= 1.5 * publisher_rate,
+        "probe {rate} msg/s vs publisher {publisher_rate}"
+    );
+}
+
+#[test]
+fn nats_without_monitoring_and_a_host_without_gpus_read_unavailable() {
+    let closed = free_port();
+    let out = scalewall(&[
+        "probe",
+        "--nats",
+        &format!("nats://127.0.0.1:{closed}"),
+        "--interval",
+        "100ms",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("NATS http://127.0.0.1:8222: unavailable")
+            || text.contains("NATS http://127.0.0.1:8222 (v"),
+        "{text}"
+    );
+    let url = format!("http://127.0.0.1:{closed}");
+    let v = probe_json(&["--nats", &url, "--interval", "100ms"]);
+    assert_eq!(v["nats"][0]["available"], false);
+    assert!(v["nats"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("monitoring"));
+    let nvidia = std::path::Path::new("/proc/driver/nvidia/version").exists();
+    assert_eq!(v["gpu"]["available"], nvidia, "{v:#}");
+    if !nvidia {
+        assert!(
+            text.contains("GPU          unavailable (NVML not loaded"),
+            "{text}"
+        );
+    }
 }

@@ -131,3 +131,26 @@ impl Drop for KeepCpusAwake {
         }
     }
 }
+
+/// Whether a service answers on 127.0.0.1:`port`. When it does not, under
+/// `CI=true` this panics (`.ci/run` starts every service the tests need);
+/// elsewhere it says the test is skipped and why.
+pub fn service_answers(name: &str, port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{name} must answer on {addr} under CI (.ci/run starts it)");
+    }
+    eprintln!("skipped: no {name} on {addr}");
+    false
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}

@@ -183,60 +183,93 @@ fn read_response(stream: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, S
     }
 }
 
+/// A complete HTTP answer to a GET.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HttpAnswer {
+    /// Status code.
+    pub code: u16,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+    /// Time from the start of the connect to the end of the answer.
+    pub latency: Duration,
+}
+
+/// Why a GET brought no answer, and after how long when it got that far.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HttpFailure {
+    /// In a few words.
+    pub reason: String,
+    /// Time until the failure, when the request was sent.
+    pub latency: Option<Duration>,
+}
+
+fn failure(reason: impl Into<String>, latency: Option<Duration>) -> HttpFailure {
+    HttpFailure {
+        reason: reason.into(),
+        latency,
+    }
+}
+
+/// One blocking `GET url` with `Connection: close`, done within `timeout`.
+pub(crate) fn http_get(url: &str, timeout: Duration) -> Result<HttpAnswer, HttpFailure> {
+    let url = parse_http_url(url).map_err(|reason| failure(reason, None))?;
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let (mut stream, _) =
+        connect(&url.host, url.port, deadline).map_err(|reason| failure(reason, None))?;
+    let host_header = if url.host.contains(':') {
+        format!("[{}]:{}", url.host, url.port)
+    } else {
+        format!("{}:{}", url.host, url.port)
+    };
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: scalewall-probe\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        url.path
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| failure(format!("cannot send the request: {e}"), None))?;
+    let data = read_response(&mut stream, deadline)
+        .map_err(|reason| failure(reason, Some(start.elapsed())))?;
+    let latency = start.elapsed();
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    let head_len = match response.parse(&data) {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => return Err(failure("the answer is not an HTTP response", Some(latency))),
+    };
+    let chunked = response.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("transfer-encoding")
+            && String::from_utf8_lossy(h.value)
+                .to_ascii_lowercase()
+                .contains("chunked")
+    });
+    Ok(HttpAnswer {
+        code: response.code.unwrap_or(0),
+        body: decode_body(&data[head_len..], chunked),
+        latency,
+    })
+}
+
 impl Probe for HttpHealthProbe {
     type Reading = HealthReading;
 
     /// Never fails: an unreachable endpoint is a `Down` reading.
     fn sample(&mut self) -> Result<HealthReading, ProbeError> {
-        let url = match parse_http_url(&self.url) {
-            Ok(url) => url,
-            Err(reason) => return Ok(self.down(reason, None)),
-        };
-        let start = Instant::now();
-        let deadline = start + self.timeout;
-        let (mut stream, _) = match connect(&url.host, url.port, deadline) {
-            Ok(connected) => connected,
-            Err(reason) => return Ok(self.down(reason, None)),
-        };
-        let host_header = if url.host.contains(':') {
-            format!("[{}]:{}", url.host, url.port)
-        } else {
-            format!("{}:{}", url.host, url.port)
-        };
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: scalewall-probe\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
-            url.path
-        );
-        if let Err(e) = stream.write_all(request.as_bytes()) {
-            return Ok(self.down(format!("cannot send the request: {e}"), None));
+        match http_get(&self.url, self.timeout) {
+            Ok(answer) => {
+                let (status, detail) =
+                    classify_http(answer.code, &String::from_utf8_lossy(&answer.body));
+                Ok(HealthReading {
+                    target: self.url.clone(),
+                    status,
+                    latency_ms: Some(answer.latency.as_secs_f64() * 1e3),
+                    http_status: Some(answer.code),
+                    detail,
+                })
+            }
+            Err(failed) => Ok(self.down(failed.reason, failed.latency)),
         }
-        let data = match read_response(&mut stream, deadline) {
-            Ok(data) => data,
-            Err(reason) => return Ok(self.down(reason, Some(start.elapsed()))),
-        };
-        let latency = start.elapsed();
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut response = httparse::Response::new(&mut headers);
-        let head_len = match response.parse(&data) {
-            Ok(httparse::Status::Complete(n)) => n,
-            _ => return Ok(self.down("the answer is not an HTTP response", Some(latency))),
-        };
-        let code = response.code.unwrap_or(0);
-        let chunked = response.headers.iter().any(|h| {
-            h.name.eq_ignore_ascii_case("transfer-encoding")
-                && String::from_utf8_lossy(h.value)
-                    .to_ascii_lowercase()
-                    .contains("chunked")
-        });
-        let body = decode_body(&data[head_len..], chunked);
-        let (status, detail) = classify_http(code, &String::from_utf8_lossy(&body));
-        Ok(HealthReading {
-            target: self.url.clone(),
-            status,
-            latency_ms: Some(latency.as_secs_f64() * 1e3),
-            http_status: Some(code),
-            detail,
-        })
     }
 }
 

@@ -9,8 +9,11 @@
 
 #![deny(missing_docs)]
 
+pub mod gpu;
 pub mod health;
 pub mod host;
+pub mod nats;
+pub mod postgres;
 pub mod process;
 pub mod redis;
 pub mod snapshot;

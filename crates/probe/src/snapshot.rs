@@ -1,8 +1,11 @@
 //! One snapshot of everything asked for: the host, chosen processes and
 //! health checks, with rates measured over a short interval.
 
+use crate::gpu::{GpuProbe, GpuReading};
 use crate::health::{HealthReading, HttpHealthProbe, TcpHealthProbe};
 use crate::host::{HostProbe, HostReading};
+use crate::nats::{NatsProbe, NatsReading};
+use crate::postgres::{PostgresProbe, PostgresReading};
 use crate::process::{ProcessProbe, ProcessReading, ProcessSelector};
 use crate::redis::{RedisProbe, RedisReading};
 use crate::{Probe, ProbeError};
@@ -22,6 +25,12 @@ pub struct SnapshotSpec {
     pub disk_paths: Vec<String>,
     /// Redis servers (`redis://[:password@]host:port`).
     pub redis: Vec<String>,
+    /// PostgreSQL databases (`postgres://user@host:port/db`).
+    pub postgres: Vec<String>,
+    /// NATS servers (monitoring `http://host:8222` or `nats://host:4222`).
+    pub nats: Vec<String>,
+    /// Whether to read the NVIDIA GPUs.
+    pub gpu: bool,
     /// Timeout of each health check.
     pub health_timeout: Duration,
 }
@@ -48,6 +57,12 @@ pub struct Snapshot {
     pub health: Vec<HealthReading>,
     /// The Redis servers asked for (operations per second over the interval).
     pub redis: Vec<RedisReading>,
+    /// The PostgreSQL databases asked for (transactions per second over the interval).
+    pub postgres: Vec<PostgresReading>,
+    /// The NATS servers asked for (message rates over the interval).
+    pub nats: Vec<NatsReading>,
+    /// The GPUs, when asked for.
+    pub gpu: Option<GpuReading>,
 }
 
 /// Takes a snapshot: counters now, health checks, then the rest after `interval`.
@@ -67,6 +82,24 @@ pub fn take(spec: &SnapshotSpec, interval: Duration) -> Result<Snapshot, ProbeEr
             Ok(probe)
         })
         .collect::<Result<Vec<_>, ProbeError>>()?;
+    let mut postgres = spec
+        .postgres
+        .iter()
+        .map(|url| {
+            let mut probe = PostgresProbe::new(url, spec.health_timeout)?;
+            probe.sample()?;
+            Ok(probe)
+        })
+        .collect::<Result<Vec<_>, ProbeError>>()?;
+    let mut nats: Vec<NatsProbe> = spec
+        .nats
+        .iter()
+        .map(|url| NatsProbe::new(url, spec.health_timeout))
+        .collect();
+    for probe in &mut nats {
+        probe.sample()?;
+    }
+    let gpu = spec.gpu.then(|| GpuProbe::new().sample()).transpose()?;
     let started = std::time::Instant::now();
     let mut health = Vec::new();
     for url in &spec.http_health {
@@ -90,11 +123,22 @@ pub fn take(spec: &SnapshotSpec, interval: Duration) -> Result<Snapshot, ProbeEr
         .iter_mut()
         .map(Probe::sample)
         .collect::<Result<Vec<_>, ProbeError>>()?;
+    let postgres = postgres
+        .iter_mut()
+        .map(Probe::sample)
+        .collect::<Result<Vec<_>, ProbeError>>()?;
+    let nats = nats
+        .iter_mut()
+        .map(Probe::sample)
+        .collect::<Result<Vec<_>, ProbeError>>()?;
     Ok(Snapshot {
         interval_s: started.elapsed().as_secs_f64().max(interval.as_secs_f64()),
         host,
         processes,
         health,
         redis,
+        postgres,
+        nats,
+        gpu,
     })
 }
