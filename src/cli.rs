@@ -171,7 +171,7 @@ pub struct ProbeArgs {
     /// Measure the processes listening on this TCP port (repeatable).
     #[arg(long, value_name = "PORT")]
     pub port: Vec<u16>,
-    /// Check an HTTP health endpoint, http://host:port/path (repeatable).
+    /// Check an HTTP health endpoint, http[s]://host:port/path (repeatable).
     #[arg(long, value_name = "URL")]
     pub health: Vec<String>,
     /// Check that host:port accepts TCP connections (repeatable).
@@ -194,6 +194,9 @@ pub struct ProbeArgs {
     /// Do not look for NVIDIA GPUs (NVML).
     #[arg(long)]
     pub no_gpu: bool,
+    /// Accept any TLS certificate in https:// health checks (only for your own test servers).
+    #[arg(long)]
+    pub insecure: bool,
     /// Time over which CPU and network rates are measured.
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub interval: Duration,

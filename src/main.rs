@@ -150,11 +150,16 @@ fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
                 scenario.protocol
             );
             let mut text = render::usl_text(&heading, &rows, fit, &warnings, "req/s");
+            if let Some(table) = render::sweep_resources_text(&scenario.steps) {
+                text.push_str(&table);
+            }
             text.push_str(&format!("  run            {}\n", run.id));
             text
         }
         OutputFormat::Json => {
-            render::usl_json(Some(&run.id), &rows, fit, &warnings, "req/s") + "\n"
+            let mut doc = render::usl_json_value(Some(&run.id), &rows, fit, &warnings, "req/s");
+            doc["resources"] = render::sweep_resources_json(&scenario.steps);
+            serde_json::to_string_pretty(&doc).context("internal: sweep JSON")? + "\n"
         }
     };
     print_stdout(&printed)?;
@@ -285,6 +290,7 @@ fn probe_command(args: &ProbeArgs) -> Result<ExitCode> {
         postgres: args.postgres.clone(),
         nats: args.nats.clone(),
         gpu: !args.no_gpu,
+        insecure_tls: args.insecure,
         health_timeout: args.timeout,
     };
     let snapshot = scalewall_probe::snapshot::take(&spec, args.interval)?;

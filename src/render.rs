@@ -208,6 +208,71 @@ pub fn resources_line(step: &Step) -> Option<String> {
     Some(line)
 }
 
+/// A sweep's resource cost per concurrency level, as a table; `None` when
+/// no step has resource figures.
+pub fn sweep_resources_text(steps: &[Step]) -> Option<String> {
+    if steps.iter().all(|s| s.resources.is_none()) {
+        return None;
+    }
+    let per_1000 = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let mut out = String::new();
+    let target = steps
+        .iter()
+        .find_map(|s| s.resources.as_ref()?.target.as_ref())
+        .map(|t| format!("{} (pid {})", t.name, t.pid));
+    let _ = writeln!(
+        out,
+        "resources per level (CPU-s per 1,000 operations; target: {})",
+        target.as_deref().unwrap_or_else(|| steps
+            .iter()
+            .find_map(|s| s.resources.as_ref()?.target_note.as_deref())
+            .unwrap_or("not measured"))
+    );
+    let _ = writeln!(
+        out,
+        "  {:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>14}",
+        "N", "host busy", "host CPU", "target CPU", "target RSS", "RSS/connection"
+    );
+    for step in steps {
+        let Some(r) = &step.resources else { continue };
+        let (rss, growth) = match &r.target {
+            Some(t) => {
+                let growth = step.target_rss_growth_per_connection().unwrap_or(0.0);
+                let sign = if growth < 0.0 { "-" } else { "+" };
+                (
+                    bytes(t.rss_end_bytes),
+                    format!("{sign}{}", bytes(growth.abs() as u64)),
+                )
+            }
+            None => ("-".into(), "-".into()),
+        };
+        let _ = writeln!(
+            out,
+            "  {:>8}  {:>8.1} %  {:>10}  {:>10}  {:>10}  {:>14}",
+            step.concurrency,
+            r.host_cpu_busy_pct,
+            per_1000(step.host_cpu_s_per_1000_ops()),
+            per_1000(step.target_cpu_s_per_1000_ops()),
+            rss,
+            growth
+        );
+    }
+    Some(out)
+}
+
+/// A sweep's resource figures per level for JSON output.
+pub fn sweep_resources_json(steps: &[Step]) -> serde_json::Value {
+    steps
+        .iter()
+        .map(|step| {
+            serde_json::json!({
+                "concurrency": step.concurrency,
+                "resources": resources_json(step),
+            })
+        })
+        .collect()
+}
+
 /// The resource figures of a step for JSON output.
 fn resources_json(step: &Step) -> Option<serde_json::Value> {
     let r = step.resources.as_ref()?;
@@ -478,6 +543,19 @@ pub fn usl_json(
     warnings: &[String],
     unit: &str,
 ) -> String {
+    let doc = usl_json_value(run_id, rows, fit, warnings, unit);
+    // Plain data with string keys always serialises.
+    serde_json::to_string_pretty(&doc).expect("USL JSON serialises")
+}
+
+/// [`usl_json`] as a value, for callers that add sections.
+pub fn usl_json_value(
+    run_id: Option<&str>,
+    rows: &[UslRow],
+    fit: Result<&UslFit, &UslError>,
+    warnings: &[String],
+    unit: &str,
+) -> serde_json::Value {
     let max_n = rows.iter().map(|r| r.concurrency).fold(0.0, f64::max);
     let usl = fit.ok().map(|f| {
         let named = |v: [f64; 3]| serde_json::json!({"sigma": v[0], "kappa": v[1], "lambda": v[2]});
@@ -497,7 +575,7 @@ pub fn usl_json(
             "wall": f.verdict(),
         })
     });
-    let doc = serde_json::json!({
+    serde_json::json!({
         "run_id": run_id,
         "unit": unit,
         "usl": usl,
@@ -505,9 +583,7 @@ pub fn usl_json(
         "fit_error": fit.err().map(ToString::to_string),
         "points": rows,
         "warnings": warnings,
-    });
-    // Plain data with string keys always serialises.
-    serde_json::to_string_pretty(&doc).expect("USL JSON serialises")
+    })
 }
 
 /// Bytes in binary units with one decimal (B, KiB, MiB, GiB, TiB).

@@ -81,6 +81,16 @@ fn sweep_recovers_the_injected_sigma_kappa_and_peak_within_15_percent() {
         "{}",
         v["verdict"]
     );
+    // Each level's cost, measured on the server's process: this test's own.
+    let levels = v["resources"].as_array().unwrap();
+    assert_eq!(levels.len(), 8);
+    for (level, point) in levels.iter().zip(points) {
+        assert_eq!(f(level, "/concurrency"), f(point, "/concurrency"));
+        let r = &level["resources"];
+        assert_eq!(r["target"]["pid"], std::process::id(), "{r:#}");
+        assert!(f(r, "/operations") >= f(point, "/responses"), "{r:#}");
+        assert!(f(r, "/target/cpu_s_per_1000_ops") > 0.0, "{r:#}");
+    }
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert_eq!(chart.matches(r#"class="measured""#).count(), 8);
     assert!(chart.contains(r#"class="usl-fit""#) && chart.contains(r#"class="peak""#));

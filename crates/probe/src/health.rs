@@ -5,7 +5,9 @@
 //!
 //! The HTTP check is a plain blocking HTTP/1.1 GET with `Connection: close`
 //! and a deadline, not the load engine: one request per sample needs no
-//! event loop. `https://` health URLs are not supported yet and say so.
+//! event loop. `https://` URLs go over rustls with the same certificate
+//! checks as the load engine (`insecure` accepts any certificate, for one's
+//! own test servers).
 
 use crate::{Probe, ProbeError};
 use serde::Serialize;
@@ -69,18 +71,18 @@ pub fn classify_http(code: u16, body: &str) -> (HealthStatus, String) {
 /// A parsed `http://host[:port]/path` health URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct HttpUrl {
+    tls: bool,
     host: String,
     port: u16,
     path: String,
 }
 
 fn parse_http_url(url: &str) -> Result<HttpUrl, String> {
-    if url.starts_with("https://") {
-        return Err("https health URLs are not supported yet (use http:// or a TCP check)".into());
-    }
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| "health URL must start with http://".to_string())?;
+    let (tls, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => return Err("health URL must start with http:// or https://".into()),
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -90,12 +92,16 @@ fn parse_http_url(url: &str) -> Result<HttpUrl, String> {
             h.trim_matches(['[', ']']).to_string(),
             p.parse().map_err(|_| format!("invalid port '{p}'"))?,
         ),
-        _ => (authority.trim_matches(['[', ']']).to_string(), 80),
+        _ => (
+            authority.trim_matches(['[', ']']).to_string(),
+            if tls { 443 } else { 80 },
+        ),
     };
     if host.is_empty() {
         return Err("health URL has no host".into());
     }
     Ok(HttpUrl {
+        tls,
         host,
         port,
         path: path.to_string(),
@@ -106,6 +112,7 @@ fn parse_http_url(url: &str) -> Result<HttpUrl, String> {
 pub struct HttpHealthProbe {
     url: String,
     timeout: Duration,
+    insecure: bool,
 }
 
 impl HttpHealthProbe {
@@ -114,7 +121,14 @@ impl HttpHealthProbe {
         HttpHealthProbe {
             url: url.into(),
             timeout,
+            insecure: false,
         }
+    }
+
+    /// Accepts any TLS certificate (only for one's own test servers).
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
     }
 
     fn down(&self, detail: impl Into<String>, latency: Option<Duration>) -> HealthReading {
@@ -150,8 +164,60 @@ fn connect(host: &str, port: u16, deadline: Instant) -> Result<(TcpStream, Socke
     Err(last)
 }
 
+/// A plain or TLS connection of one health request.
+enum Connection {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Connection {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Connection::Plain(s) => s,
+            Connection::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Connection {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Connection::Plain(s) => s.read(buf),
+            Connection::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Connection {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Connection::Plain(s) => s.write(buf),
+            Connection::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Connection::Plain(s) => s.flush(),
+            Connection::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Wraps a connected socket in TLS for `host`; the handshake happens on the
+/// first write, under the socket's timeouts.
+fn tls_connection(stream: TcpStream, host: &str, insecure: bool) -> Result<Connection, String> {
+    let config = scalewall_load::tls::client_config(&[b"http/1.1"], insecure);
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| format!("TLS: invalid server name '{host}': {e}"))?;
+    let session = rustls::ClientConnection::new(config, name).map_err(|e| format!("TLS: {e}"))?;
+    Ok(Connection::Tls(Box::new(rustls::StreamOwned::new(
+        session, stream,
+    ))))
+}
+
 /// Reads the response until close, the size cap or the deadline.
-fn read_response(stream: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, String> {
+fn read_response(stream: &mut Connection, deadline: Instant) -> Result<Vec<u8>, String> {
     let mut data = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -160,10 +226,16 @@ fn read_response(stream: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, S
             return Err("no complete answer within the timeout".into());
         }
         stream
+            .socket()
             .set_read_timeout(Some(left))
             .map_err(|e| e.to_string())?;
         match stream.read(&mut chunk) {
             Ok(0) => return Ok(data),
+            // A TLS peer that closes without close_notify: the data is whole
+            // when it parses as a response (checked by the caller).
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !data.is_empty() => {
+                return Ok(data)
+            }
             Ok(n) => {
                 data.extend_from_slice(&chunk[..n]);
                 if data.len() > MAX_BODY_BYTES {
@@ -210,13 +282,30 @@ fn failure(reason: impl Into<String>, latency: Option<Duration>) -> HttpFailure 
     }
 }
 
-/// One blocking `GET url` with `Connection: close`, done within `timeout`.
-pub(crate) fn http_get(url: &str, timeout: Duration) -> Result<HttpAnswer, HttpFailure> {
+/// One blocking `GET url` with `Connection: close`, done within `timeout`;
+/// `insecure` accepts any TLS certificate.
+pub(crate) fn http_get(
+    url: &str,
+    timeout: Duration,
+    insecure: bool,
+) -> Result<HttpAnswer, HttpFailure> {
     let url = parse_http_url(url).map_err(|reason| failure(reason, None))?;
     let start = Instant::now();
     let deadline = start + timeout;
-    let (mut stream, _) =
+    let (socket, _) =
         connect(&url.host, url.port, deadline).map_err(|reason| failure(reason, None))?;
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
+    socket
+        .set_write_timeout(Some(left))
+        .and_then(|()| socket.set_read_timeout(Some(left)))
+        .map_err(|e| failure(e.to_string(), None))?;
+    let mut stream = if url.tls {
+        tls_connection(socket, &url.host, insecure).map_err(|reason| failure(reason, None))?
+    } else {
+        Connection::Plain(socket)
+    };
     let host_header = if url.host.contains(':') {
         format!("[{}]:{}", url.host, url.port)
     } else {
@@ -228,7 +317,15 @@ pub(crate) fn http_get(url: &str, timeout: Duration) -> Result<HttpAnswer, HttpF
     );
     stream
         .write_all(request.as_bytes())
-        .map_err(|e| failure(format!("cannot send the request: {e}"), None))?;
+        .and_then(|()| stream.flush())
+        .map_err(|e| {
+            let what = if url.tls {
+                "TLS"
+            } else {
+                "cannot send the request"
+            };
+            failure(format!("{what}: {e}"), Some(start.elapsed()))
+        })?;
     let data = read_response(&mut stream, deadline)
         .map_err(|reason| failure(reason, Some(start.elapsed())))?;
     let latency = start.elapsed();
@@ -256,7 +353,7 @@ impl Probe for HttpHealthProbe {
 
     /// Never fails: an unreachable endpoint is a `Down` reading.
     fn sample(&mut self) -> Result<HealthReading, ProbeError> {
-        match http_get(&self.url, self.timeout) {
+        match http_get(&self.url, self.timeout, self.insecure) {
             Ok(answer) => {
                 let (status, detail) =
                     classify_http(answer.code, &String::from_utf8_lossy(&answer.body));
@@ -376,15 +473,16 @@ mod tests {
         assert_eq!(
             parse_http_url("http://127.0.0.1:8080/health").unwrap(),
             HttpUrl {
+                tls: false,
                 host: "127.0.0.1".into(),
                 port: 8080,
                 path: "/health".into()
             }
         );
         assert_eq!(parse_http_url("http://localhost").unwrap().port, 80);
-        assert!(parse_http_url("https://x/")
-            .unwrap_err()
-            .contains("not supported"));
+        let https = parse_http_url("https://x/health").unwrap();
+        assert!(https.tls);
+        assert_eq!(https.port, 443);
         assert!(parse_http_url("ftp://x/").is_err());
         assert!(parse_http_url("http://x:notaport/").is_err());
     }

@@ -191,7 +191,7 @@ impl Probe for NatsProbe {
 
     /// Never fails: no monitoring endpoint is an "unavailable" reading.
     fn sample(&mut self) -> Result<NatsReading, ProbeError> {
-        let varz = match http_get(&format!("{}/varz", self.base), self.timeout) {
+        let varz = match http_get(&format!("{}/varz", self.base), self.timeout, false) {
             Ok(answer) if answer.code == 200 => answer,
             Ok(answer) => {
                 return Ok(self.unavailable(format!("/varz answered HTTP {}", answer.code)))
@@ -212,7 +212,7 @@ impl Probe for NatsProbe {
             stats = with_rates(stats, previous, now.duration_since(*at).as_secs_f64());
         }
         self.previous = Some((stats.clone(), now));
-        stats.jetstream = http_get(&format!("{}/jsz", self.base), self.timeout)
+        stats.jetstream = http_get(&format!("{}/jsz", self.base), self.timeout, false)
             .ok()
             .filter(|answer| answer.code == 200)
             .and_then(|answer| parse_jsz(&String::from_utf8_lossy(&answer.body)));

@@ -33,6 +33,8 @@ pub struct SnapshotSpec {
     pub gpu: bool,
     /// Timeout of each health check.
     pub health_timeout: Duration,
+    /// Accept any TLS certificate in `https://` health checks.
+    pub insecure_tls: bool,
 }
 
 /// The processes one selector matched, and their readings.
@@ -103,7 +105,11 @@ pub fn take(spec: &SnapshotSpec, interval: Duration) -> Result<Snapshot, ProbeEr
     let started = std::time::Instant::now();
     let mut health = Vec::new();
     for url in &spec.http_health {
-        health.push(HttpHealthProbe::new(url.clone(), spec.health_timeout).sample()?);
+        health.push(
+            HttpHealthProbe::new(url.clone(), spec.health_timeout)
+                .insecure(spec.insecure_tls)
+                .sample()?,
+        );
     }
     for target in &spec.tcp_health {
         health.push(TcpHealthProbe::new(target.clone(), spec.health_timeout).sample()?);
