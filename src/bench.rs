@@ -30,6 +30,8 @@ pub struct LoadRequest<'a> {
     pub insecure: bool,
     /// Draw live progress on a terminal.
     pub progress: bool,
+    /// How often host and target resources are sampled during each step.
+    pub sample_interval: Duration,
 }
 
 /// Runs the planned steps in order and returns the run record. After Ctrl-C
@@ -203,7 +205,7 @@ fn measure_all<D: Driver>(
         };
         // Probing must never cost the measurement: a probe failure only
         // leaves the step without resource figures.
-        let meter = StepMeter::start(target_pid, Duration::from_secs(1));
+        let meter = StepMeter::start(target_pid, request.sample_interval);
         let mut step = run_step(driver.clone(), plan, control, &mut on_progress)?;
         step.resources = meter
             .ok()

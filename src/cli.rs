@@ -76,6 +76,9 @@ pub struct RequestArgs {
     /// Accept any TLS certificate (only for your own test servers).
     #[arg(long)]
     pub insecure: bool,
+    /// How often host and target-process resources are sampled during load (10ms–1m).
+    #[arg(long, value_parser = parse_sample_interval, default_value = "1s")]
+    pub sample_interval: Duration,
 }
 
 /// How results come out (shared by bench and sweep).
@@ -206,6 +209,14 @@ pub struct ProbeArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+fn parse_sample_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    if interval < Duration::from_millis(10) || interval > Duration::from_secs(60) {
+        return Err(format!("'{text}' is outside 10ms–1m"));
+    }
+    Ok(interval)
 }
 
 /// Options of `scalewall demo`.

@@ -87,6 +87,7 @@ fn load_target(
         http2: args.http2,
         insecure: args.insecure,
         progress: show_progress(no_progress),
+        sample_interval: args.sample_interval,
     };
     let control = Control::new();
     install_ctrl_c(control.clone());
@@ -347,6 +348,7 @@ fn demo_command(args: &DemoArgs) -> Result<ExitCode> {
         http2: false,
         insecure: false,
         progress: show_progress(args.no_progress),
+        sample_interval: Duration::from_secs(1),
     };
     let plan = StepPlan {
         connections: args.connections.max(1),

@@ -637,3 +637,34 @@ fn nats_without_monitoring_and_a_host_without_gpus_read_unavailable() {
         );
     }
 }
+
+#[test]
+fn the_sampling_interval_during_load_is_configurable() {
+    let (_server, port) = demo_server_child(&["--latency", "1ms"]);
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = scalewall(&[
+        "bench",
+        &url,
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--sample-interval",
+        "100ms",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let samples = f(&json(&out), "/resources/samples");
+    assert!(
+        (8.0..=12.0).contains(&samples),
+        "{samples} samples in 1 s at 100 ms"
+    );
+    let out = scalewall(&["bench", &url, "-d", "1s", "--sample-interval", "1ms"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside 10ms–1m"));
+}
