@@ -97,6 +97,9 @@ pub fn run_load(request: &LoadRequest<'_>, plans: &[StepPlan], control: &Control
             options,
             steps,
         }],
+        subject: None,
+        system_health: None,
+        findings: Vec::new(),
     })
 }
 

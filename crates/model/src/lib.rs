@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// One invocation of scalewall: what was asked, where, when, and every step measured.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Run {
     /// Version of this document's schema ([`SCHEMA_VERSION`] when written).
     pub schema_version: u32,
@@ -37,10 +37,48 @@ pub struct Run {
     pub host: HostInfo,
     /// One entry per load scenario (a target with its options).
     pub scenarios: Vec<Scenario>,
+    /// The name of the system measured (from the config; `host` for the
+    /// default job). Runs are compared with earlier runs of the same name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The probe snapshot taken before the load (host, processes, services,
+    /// health, GPU), as the probe crate serialises it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_health: Option<serde_json::Value>,
+    /// What the run found: threshold breaches and failed checks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+}
+
+/// How much a finding matters.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    /// Worth knowing.
+    Low,
+    /// Worth a look soon.
+    Medium,
+    /// Needs attention.
+    High,
+    /// Broken now.
+    Critical,
+}
+
+/// One thing a run found, with its evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Finding {
+    /// How much it matters.
+    pub severity: Severity,
+    /// The metric or check it is about (e.g. `api.p99_ms`, `health.api`).
+    pub subject: String,
+    /// One sentence: what was found.
+    pub message: String,
+    /// The measurement behind it (e.g. `p99 142.3 ms > critical 100 ms`).
+    pub evidence: String,
 }
 
 /// Name and version of the tool that wrote a [`Run`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct ToolInfo {
     /// Always `scalewall`.
     pub name: String,
@@ -49,10 +87,11 @@ pub struct ToolInfo {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Every step ran to its planned end.
+    #[default]
     Completed,
     /// Stopped early by the user (Ctrl-C); what was measured is kept.
     Interrupted,
@@ -78,7 +117,7 @@ pub struct HostInfo {
 }
 
 /// A target and how it was loaded, with the steps measured against it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Scenario {
     /// Stable name used in metric names (`<scenario>.p99_ms`).
     pub name: String,
@@ -93,7 +132,7 @@ pub struct Scenario {
 }
 
 /// Resolved load options: everything needed to repeat a step.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct LoadOptions {
     /// HTTP method (or the protocol's operation name).
     pub method: String,
@@ -223,7 +262,7 @@ impl ErrorKind {
 }
 
 /// One measured step: a fixed load (concurrency or rate) held for a while.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Step {
     /// Concurrent connections during the step.
     pub concurrency: u32,
@@ -508,6 +547,9 @@ mod tests {
                     }),
                 }],
             }],
+            subject: None,
+            system_health: None,
+            findings: Vec::new(),
         }
     }
 

@@ -1,11 +1,14 @@
 //! Pure statistics over scalewall's measurements: no I/O, no clocks.
 //!
 //! [`summary`] turns recorded histograms and counts into the figures every
-//! report prints (percentiles in milliseconds, rates, error shares). Later
-//! modules add the Universal Scalability Law fit and run comparison.
+//! report prints (percentiles in milliseconds, rates, error shares). [`usl`] and
+//! [`sweep`] fit the Universal Scalability Law; [`metrics`] names a run's
+//! figures and [`compare`] decides whether they changed between runs.
 
 #![deny(missing_docs)]
 
+pub mod compare;
+pub mod metrics;
 pub mod points_csv;
 pub mod summary;
 pub mod sweep;

@@ -1,0 +1,329 @@
+//! Comparing one metric between two runs with a statistical decision rather
+//! than a raw percentage.
+//!
+//! Each metric carries its per-interval samples (per-second throughput, p99
+//! per second, …). Two runs' samples are compared with the two-sided
+//! Mann–Whitney U test (normal approximation with tie correction and
+//! continuity correction, as R's `wilcox.test(exact = FALSE)` and SciPy's
+//! `mannwhitneyu(method = "asymptotic")` compute it), and the size of the
+//! change is the change of the sample medians. A change is called improved
+//! or regressed only when it is both significant (p < α) and larger than
+//! the noise threshold; with too few samples it is "untested" and only the
+//! raw change is shown.
+
+use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+/// Which direction of a metric is good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Better {
+    /// More is better (throughput).
+    Higher,
+    /// Less is better (latency, errors, CPU per operation).
+    Lower,
+}
+
+/// The outcome of one comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// Significantly better by more than the noise threshold.
+    Improved,
+    /// Significantly worse by more than the noise threshold.
+    Regressed,
+    /// Not significant, or within the noise threshold.
+    Unchanged,
+    /// Too few samples on one side to test.
+    Untested,
+}
+
+/// The decision rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// Significance level of the test.
+    pub alpha: f64,
+    /// Smallest relative change of the median that counts (0.05 = 5 %).
+    pub noise: f64,
+    /// Fewest samples per side for the test.
+    pub min_samples: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            alpha: 0.05,
+            noise: 0.05,
+            min_samples: 5,
+        }
+    }
+}
+
+/// The Mann–Whitney U test result.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MannWhitney {
+    /// U of the first sample.
+    pub u: f64,
+    /// Two-sided p-value (normal approximation, tie and continuity corrected).
+    pub p_value: f64,
+}
+
+/// Two-sided Mann–Whitney U test of `a` against `b`; `None` when either is
+/// empty.
+pub fn mann_whitney(a: &[f64], b: &[f64]) -> Option<MannWhitney> {
+    let (n1, n2) = (a.len(), b.len());
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    let mut all: Vec<(f64, bool)> = a
+        .iter()
+        .map(|&x| (x, true))
+        .chain(b.iter().map(|&x| (x, false)))
+        .collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let n = all.len();
+    let mut rank_sum_a = 0.0;
+    let mut tie_term = 0.0;
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && all[j + 1].0 == all[i].0 {
+            j += 1;
+        }
+        let average_rank = (i + j) as f64 / 2.0 + 1.0;
+        let tied = (j - i + 1) as f64;
+        tie_term += tied * tied * tied - tied;
+        rank_sum_a += average_rank * all[i..=j].iter().filter(|(_, in_a)| *in_a).count() as f64;
+        i = j + 1;
+    }
+    let (n1f, n2f, nf) = (n1 as f64, n2 as f64, n as f64);
+    let u = rank_sum_a - n1f * (n1f + 1.0) / 2.0;
+    let mean = n1f * n2f / 2.0;
+    let variance = n1f * n2f / 12.0 * ((nf + 1.0) - tie_term / (nf * (nf - 1.0)));
+    let p_value = if variance <= 0.0 {
+        1.0 // every value equal
+    } else {
+        let z = ((u - mean).abs() - 0.5).max(0.0) / variance.sqrt();
+        let normal = Normal::new(0.0, 1.0).expect("standard normal");
+        (2.0 * (1.0 - normal.cdf(z))).min(1.0)
+    };
+    Some(MannWhitney { u, p_value })
+}
+
+/// The median of a sample (mean of the middle two for even sizes).
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    Some(if sorted.len() % 2 == 0 {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    })
+}
+
+/// One metric compared between a run and an earlier one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricComparison {
+    /// The metric (e.g. `demo.p99_ms`).
+    pub metric: String,
+    /// The earlier run's value.
+    pub before: f64,
+    /// This run's value.
+    pub after: f64,
+    /// Relative change of the sample medians (of the values when untested).
+    pub relative_change: f64,
+    /// The test, when there were enough samples.
+    pub test: Option<MannWhitney>,
+    /// Samples on each side.
+    pub samples: [usize; 2],
+    /// The decision.
+    pub change: Change,
+}
+
+/// Compares one metric: `before`/`after` are the headline values,
+/// `*_samples` the per-interval samples behind them.
+pub fn compare(
+    metric: &str,
+    better: Better,
+    before: (f64, &[f64]),
+    after: (f64, &[f64]),
+    policy: &Policy,
+) -> MetricComparison {
+    let relative = |old: f64, new: f64| {
+        if old != 0.0 {
+            new / old - 1.0
+        } else if new == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY.copysign(new)
+        }
+    };
+    let enough = before.1.len() >= policy.min_samples && after.1.len() >= policy.min_samples;
+    let (relative_change, test) = if enough {
+        let old = median(before.1).unwrap_or(before.0);
+        let new = median(after.1).unwrap_or(after.0);
+        (relative(old, new), mann_whitney(before.1, after.1))
+    } else {
+        (relative(before.0, after.0), None)
+    };
+    let change = match test {
+        None => Change::Untested,
+        Some(t) if t.p_value >= policy.alpha || relative_change.abs() < policy.noise => {
+            Change::Unchanged
+        }
+        Some(_) => {
+            let went_up = relative_change > 0.0;
+            if went_up == (better == Better::Higher) {
+                Change::Improved
+            } else {
+                Change::Regressed
+            }
+        }
+    };
+    MetricComparison {
+        metric: metric.to_string(),
+        before: before.0,
+        after: after.0,
+        relative_change,
+        test,
+        samples: [before.1.len(), after.1.len()],
+        change,
+    }
+}
+
+/// The overall direction of a metric over several runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Trend {
+    /// Each change got better or stayed, and at least one got better.
+    Improving,
+    /// No significant change, or changes both ways.
+    Stable,
+    /// Each change got worse or stayed, and at least one got worse.
+    Degrading,
+}
+
+/// The trend of consecutive comparisons (oldest first).
+pub fn trend(changes: &[Change]) -> Trend {
+    let worse = changes.iter().filter(|c| **c == Change::Regressed).count();
+    let better = changes.iter().filter(|c| **c == Change::Improved).count();
+    match (better, worse) {
+        (0, w) if w > 0 => Trend::Degrading,
+        (b, 0) if b > 0 => Trend::Improving,
+        _ => Trend::Stable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Known answers from SciPy 1.x: mannwhitneyu(a, b, method="asymptotic").
+    #[test]
+    fn mann_whitney_matches_scipy() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let b = [6.0, 7.0, 8.0, 9.0, 10.0];
+        let t = mann_whitney(&a, &b).unwrap();
+        assert_eq!(t.u, 0.0);
+        assert!((t.p_value - 0.012185780355344813).abs() < 1e-9, "{t:?}");
+
+        let a = [10.0, 12.0, 12.0, 15.0, 11.0, 13.0, 14.0];
+        let b = [12.0, 16.0, 18.0, 17.0, 15.0, 19.0, 16.0, 20.0];
+        let t = mann_whitney(&a, &b).unwrap();
+        assert_eq!(t.u, 4.5);
+        assert!((t.p_value - 0.007448270920772158).abs() < 1e-9, "{t:?}");
+
+        let a = [1.0, 1.1, 0.9, 1.05, 0.95, 1.02];
+        let b = [1.01, 0.99, 1.03, 0.97, 1.0, 1.04];
+        let t = mann_whitney(&a, &b).unwrap();
+        assert_eq!(t.u, 18.5);
+        assert!((t.p_value - 1.0).abs() < 1e-12);
+
+        assert_eq!(mann_whitney(&[], &b), None);
+        assert_eq!(mann_whitney(&[3.0, 3.0], &[3.0, 3.0]).unwrap().p_value, 1.0);
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+    }
+
+    fn samples(center: f64, spread: f64, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| center + spread * ((i as f64 * 0.618).fract() - 0.5))
+            .collect()
+    }
+
+    #[test]
+    fn a_clear_slowdown_is_a_regression_and_noise_is_not() {
+        let policy = Policy::default();
+        let before = samples(10.0, 0.4, 10);
+        let slower = samples(15.0, 0.4, 10);
+        let c = compare(
+            "x.p99_ms",
+            Better::Lower,
+            (10.0, &before),
+            (15.0, &slower),
+            &policy,
+        );
+        assert_eq!(c.change, Change::Regressed);
+        assert!((c.relative_change - 0.5).abs() < 0.05);
+        let c = compare(
+            "x.rps",
+            Better::Higher,
+            (10.0, &before),
+            (15.0, &slower),
+            &policy,
+        );
+        assert_eq!(c.change, Change::Improved);
+
+        let same = samples(10.02, 0.4, 10);
+        let c = compare(
+            "x.p99_ms",
+            Better::Lower,
+            (10.0, &before),
+            (10.02, &same),
+            &policy,
+        );
+        assert_eq!(c.change, Change::Unchanged);
+
+        // Significant but below the 5 % noise threshold: unchanged.
+        let tiny = samples(10.3, 0.01, 10);
+        let tight = samples(10.0, 0.01, 10);
+        let c = compare(
+            "x.p99_ms",
+            Better::Lower,
+            (10.0, &tight),
+            (10.3, &tiny),
+            &policy,
+        );
+        assert!(c.test.unwrap().p_value < 0.05);
+        assert_eq!(c.change, Change::Unchanged);
+
+        let c = compare(
+            "x.p99_ms",
+            Better::Lower,
+            (10.0, &before[..3]),
+            (20.0, &slower),
+            &policy,
+        );
+        assert_eq!(c.change, Change::Untested);
+        assert_eq!(c.relative_change, 1.0);
+    }
+
+    #[test]
+    fn trends_need_a_consistent_direction() {
+        use Change::*;
+        assert_eq!(trend(&[Unchanged, Regressed]), Trend::Degrading);
+        assert_eq!(trend(&[Improved, Unchanged]), Trend::Improving);
+        assert_eq!(trend(&[Improved, Regressed]), Trend::Stable);
+        assert_eq!(trend(&[Unchanged, Untested]), Trend::Stable);
+        assert_eq!(trend(&[]), Trend::Stable);
+    }
+}

@@ -1,0 +1,342 @@
+//! The named metrics of a run: the figures history indexes, thresholds
+//! check and comparisons test (`<scenario>.rps`, `<scenario>.p99_ms`,
+//! `host.mem_used_pct`, …), each with the per-interval samples behind it
+//! where there are any.
+//!
+//! Names: a one-step scenario's figures are `<scenario>.<figure>`; a sweep's
+//! are per level, `<scenario>.c<N>.<figure>`, plus `<scenario>.max_rps`.
+
+use crate::compare::Better;
+use crate::summary::StepSummary;
+use scalewall_model::{Run, Step};
+use serde::Serialize;
+
+/// One named figure of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metric {
+    /// Dotted name.
+    pub name: String,
+    /// The headline value.
+    pub value: f64,
+    /// Unit, for display.
+    pub unit: &'static str,
+    /// Which direction is good.
+    pub better: Better,
+    /// Per-interval samples behind the value (empty for one-off readings).
+    #[serde(skip)]
+    pub samples: Vec<f64>,
+}
+
+fn metric(
+    name: String,
+    value: f64,
+    unit: &'static str,
+    better: Better,
+    samples: Vec<f64>,
+) -> Metric {
+    Metric {
+        name,
+        value,
+        unit,
+        better,
+        samples,
+    }
+}
+
+/// Intervals shorter than this share of a second are left out of samples:
+/// a partial last interval would skew per-second rates.
+const MIN_INTERVAL_S: f64 = 0.5;
+
+fn step_metrics(prefix: &str, step: &Step, out: &mut Vec<Metric>) {
+    let summary = StepSummary::of(step);
+    let full: Vec<_> = step
+        .intervals
+        .iter()
+        .filter(|i| i.duration_s >= MIN_INTERVAL_S)
+        .collect();
+    let with_responses: Vec<_> = full.iter().filter(|i| i.responses > 0).collect();
+    out.push(metric(
+        format!("{prefix}.rps"),
+        summary.rps,
+        "ops/s",
+        Better::Higher,
+        full.iter()
+            .map(|i| i.responses as f64 / i.duration_s)
+            .collect(),
+    ));
+    if summary.latency_ms.count > 0 {
+        out.push(metric(
+            format!("{prefix}.p50_ms"),
+            summary.latency_ms.p50,
+            "ms",
+            Better::Lower,
+            with_responses
+                .iter()
+                .map(|i| i.p50_us as f64 / 1e3)
+                .collect(),
+        ));
+        out.push(metric(
+            format!("{prefix}.p99_ms"),
+            summary.latency_ms.p99,
+            "ms",
+            Better::Lower,
+            with_responses
+                .iter()
+                .map(|i| i.p99_us as f64 / 1e3)
+                .collect(),
+        ));
+    }
+    out.push(metric(
+        format!("{prefix}.error_pct"),
+        summary.error_ratio * 100.0,
+        "%",
+        Better::Lower,
+        full.iter()
+            .filter(|i| i.responses + i.errors > 0)
+            .map(|i| 100.0 * i.errors as f64 / (i.responses + i.errors) as f64)
+            .collect(),
+    ));
+    if let Some(v) = step.host_cpu_s_per_1000_ops() {
+        out.push(metric(
+            format!("{prefix}.host_cpu_s_per_1000"),
+            v,
+            "CPU-s",
+            Better::Lower,
+            vec![],
+        ));
+    }
+    if let Some(v) = step.target_cpu_s_per_1000_ops() {
+        out.push(metric(
+            format!("{prefix}.target_cpu_s_per_1000"),
+            v,
+            "CPU-s",
+            Better::Lower,
+            vec![],
+        ));
+    }
+    if let Some(target) = step.resources.as_ref().and_then(|r| r.target.as_ref()) {
+        out.push(metric(
+            format!("{prefix}.target_rss_mb"),
+            target.rss_end_bytes as f64 / 1_048_576.0,
+            "MiB",
+            Better::Lower,
+            vec![],
+        ));
+    }
+}
+
+/// Host figures from the run's probe snapshot.
+fn host_metrics(health: &serde_json::Value, out: &mut Vec<Metric>) {
+    let number = |pointer: &str| health.pointer(pointer).and_then(serde_json::Value::as_f64);
+    let host = [
+        ("host.cpu_busy_pct", "/host/cpu_busy_pct", "%"),
+        ("host.mem_used_pct", "/host/mem_used_pct", "%"),
+        ("host.load1", "/host/load_average/0", ""),
+    ];
+    for (name, pointer, unit) in host {
+        if let Some(v) = number(pointer) {
+            out.push(metric(name.into(), v, unit, Better::Lower, vec![]));
+        }
+    }
+    if let Some(disks) = health.pointer("/host/disks").and_then(|d| d.as_array()) {
+        for disk in disks {
+            if let (Some(path), Some(pct)) = (
+                disk.get("path").and_then(|p| p.as_str()),
+                disk.get("used_pct").and_then(|p| p.as_f64()),
+            ) {
+                out.push(metric(
+                    format!("host.disk_used_pct[{path}]"),
+                    pct,
+                    "%",
+                    Better::Lower,
+                    vec![],
+                ));
+            }
+        }
+    }
+    if let Some(groups) = health.pointer("/processes").and_then(|p| p.as_array()) {
+        for group in groups {
+            let label = group.get("label").and_then(|l| l.as_str());
+            for reading in group
+                .get("readings")
+                .and_then(|r| r.as_array())
+                .into_iter()
+                .flatten()
+            {
+                let (Some(name), Some(rss)) = (
+                    label.or_else(|| reading.get("name").and_then(|n| n.as_str())),
+                    reading.get("rss_bytes").and_then(|r| r.as_f64()),
+                ) else {
+                    continue;
+                };
+                out.push(metric(
+                    format!("{name}.rss_mb"),
+                    rss / 1_048_576.0,
+                    "MiB",
+                    Better::Lower,
+                    vec![],
+                ));
+            }
+        }
+    }
+    if let Some(redis) = health.pointer("/redis").and_then(|r| r.as_array()) {
+        for r in redis {
+            if let (Some(target), Some(used)) = (
+                r.get("target").and_then(|t| t.as_str()),
+                r.get("used_memory_bytes").and_then(|u| u.as_f64()),
+            ) {
+                out.push(metric(
+                    format!("redis[{target}].used_memory_mb"),
+                    used / 1_048_576.0,
+                    "MiB",
+                    Better::Lower,
+                    vec![],
+                ));
+            }
+        }
+    }
+}
+
+/// Every named metric of a run, in a stable order.
+pub fn of_run(run: &Run) -> Vec<Metric> {
+    let mut out = Vec::new();
+    for scenario in &run.scenarios {
+        match scenario.steps.as_slice() {
+            [] => {}
+            [step] => step_metrics(&scenario.name, step, &mut out),
+            steps => {
+                for step in steps {
+                    step_metrics(
+                        &format!("{}.c{}", scenario.name, step.concurrency),
+                        step,
+                        &mut out,
+                    );
+                }
+                let max = steps
+                    .iter()
+                    .map(|s| StepSummary::of(s).rps)
+                    .fold(0.0, f64::max);
+                out.push(metric(
+                    format!("{}.max_rps", scenario.name),
+                    max,
+                    "ops/s",
+                    Better::Higher,
+                    vec![],
+                ));
+            }
+        }
+    }
+    if let Some(health) = &run.system_health {
+        host_metrics(health, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scalewall_model::{Interval, LatencyHistogram, OutcomeCounts, Scenario};
+
+    fn step(concurrency: u32, responses: u64, duration_s: f64) -> Step {
+        let mut latency = LatencyHistogram::new();
+        for i in 0..responses {
+            latency.record(1000 + i % 100);
+        }
+        let outcomes = OutcomeCounts {
+            responses,
+            ..OutcomeCounts::default()
+        };
+        let intervals = (0..duration_s as usize)
+            .map(|k| Interval {
+                offset_s: k as f64,
+                duration_s: 1.0,
+                responses: responses / duration_s as u64,
+                errors: 0,
+                p50_us: 1050,
+                p99_us: 1099,
+                max_us: 1100,
+            })
+            .chain(std::iter::once(Interval {
+                offset_s: duration_s,
+                duration_s: 0.01,
+                responses: 1,
+                errors: 0,
+                p50_us: 1,
+                p99_us: 1,
+                max_us: 1,
+            }))
+            .collect();
+        Step {
+            concurrency,
+            duration_s,
+            achieved_rate_per_s: responses as f64 / duration_s,
+            outcomes,
+            latency_us: latency,
+            intervals,
+            ..Step::default()
+        }
+    }
+
+    fn scenario(name: &str, steps: Vec<Step>) -> Scenario {
+        Scenario {
+            name: name.into(),
+            steps,
+            ..Scenario::default()
+        }
+    }
+
+    #[test]
+    fn a_bench_gives_rate_latency_and_errors_with_per_second_samples() {
+        let mut run = Run::default();
+        run.scenarios
+            .push(scenario("api", vec![step(8, 4000, 4.0)]));
+        let metrics = of_run(&run);
+        let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["api.rps", "api.p50_ms", "api.p99_ms", "api.error_pct"]
+        );
+        assert_eq!(metrics[0].value, 1000.0);
+        assert_eq!(
+            metrics[0].samples,
+            vec![1000.0; 4],
+            "partial interval left out"
+        );
+        assert_eq!(metrics[2].samples, vec![1.099; 4]);
+        assert_eq!(metrics[3].value, 0.0);
+    }
+
+    #[test]
+    fn a_sweep_is_named_per_level_with_its_maximum() {
+        let mut run = Run::default();
+        run.scenarios.push(scenario(
+            "cache",
+            vec![step(1, 1000, 2.0), step(4, 3000, 2.0)],
+        ));
+        let metrics = of_run(&run);
+        let find = |n: &str| metrics.iter().find(|m| m.name == n).unwrap().value;
+        assert_eq!(find("cache.c1.rps"), 500.0);
+        assert_eq!(find("cache.c4.rps"), 1500.0);
+        assert_eq!(find("cache.max_rps"), 1500.0);
+    }
+
+    #[test]
+    fn host_figures_come_from_the_snapshot() {
+        let run = Run {
+            system_health: Some(serde_json::json!({
+                "host": {"cpu_busy_pct": 12.5, "mem_used_pct": 40.0, "load_average": [0.5, 0.4, 0.3],
+                         "disks": [{"path": "/", "used_pct": 70.0}]},
+                "processes": [{"label": "api", "readings": [{"name": "api-bin", "rss_bytes": 10485760}]}],
+                "redis": [{"target": "127.0.0.1:6379", "used_memory_bytes": 2097152}]
+            })),
+            ..Run::default()
+        };
+        let metrics = of_run(&run);
+        let find = |n: &str| metrics.iter().find(|m| m.name == n).map(|m| m.value);
+        assert_eq!(find("host.mem_used_pct"), Some(40.0));
+        assert_eq!(find("host.load1"), Some(0.5));
+        assert_eq!(find("host.disk_used_pct[/]"), Some(70.0));
+        assert_eq!(find("api.rss_mb"), Some(10.0));
+        assert_eq!(find("redis[127.0.0.1:6379].used_memory_mb"), Some(2.0));
+    }
+}
