@@ -1,1 +1,498 @@
-//! placeholder
+//! Run history in an embedded SQLite database (`.scalewall/history.db` by
+//! default): each run stored whole, as its versioned JSON, plus an indexed
+//! table of its named metrics so listings and trends never parse JSON.
+//!
+//! The database runs in WAL mode with `synchronous = NORMAL`, and each run
+//! is written in one transaction: a process killed mid-write leaves the
+//! earlier runs intact and the database readable. The schema version is
+//! SQLite's `user_version`; [`History::open`] applies missing migrations in
+//! order and refuses a database written by a newer scalewall.
+
+#![deny(missing_docs)]
+
+use rusqlite::{params, Connection, OptionalExtension};
+use scalewall_model::Run;
+use std::path::Path;
+
+/// Why the history could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// SQLite failed.
+    #[error("history database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The folder for the database could not be made.
+    #[error("cannot create {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// No run matches the id or prefix.
+    #[error("no run '{0}' in the history")]
+    NoRun(String),
+    /// A prefix matches several runs.
+    #[error("run id prefix '{0}' matches {1} runs; give more characters")]
+    Ambiguous(String, usize),
+    /// The database was written by a newer scalewall.
+    #[error("history database {path} has schema {found}; this scalewall knows up to {known}")]
+    NewerSchema {
+        /// The database file.
+        path: String,
+        /// Its schema version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+    /// A stored run's JSON could not be read.
+    #[error("stored run {id} cannot be read: {reason}")]
+    Corrupt {
+        /// The run id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Migrations, in order; entry *i* takes the schema from version *i* to *i + 1*.
+const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_subject ON runs (subject, started_at);
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        value REAL NOT NULL,
+        samples TEXT,
+        PRIMARY KEY (run_id, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX metrics_by_name ON metrics (name, run_id);
+    CREATE TABLE baselines (
+        subject TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE
+    );"];
+
+/// One stored metric value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMetric {
+    /// Dotted name.
+    pub name: String,
+    /// Headline value.
+    pub value: f64,
+    /// Per-interval samples.
+    pub samples: Vec<f64>,
+}
+
+/// A row of the run listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    /// Run id.
+    pub id: String,
+    /// What was measured.
+    pub subject: String,
+    /// Start, RFC 3339.
+    pub started_at: String,
+    /// `completed`, `interrupted` or `failed`.
+    pub status: String,
+    /// How many findings the run has.
+    pub findings: usize,
+}
+
+/// The run history.
+#[derive(Debug)]
+pub struct History {
+    connection: Connection,
+    path: String,
+}
+
+impl History {
+    /// Opens (creating when missing, with its folder) and migrates the
+    /// database at `path`.
+    pub fn open(path: &Path) -> Result<History, HistoryError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| HistoryError::Folder {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+        let shown = path.display().to_string();
+        let wrap = |source| HistoryError::Sqlite {
+            path: shown.clone(),
+            source,
+        };
+        let connection = Connection::open(path).map_err(wrap)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(wrap)?;
+        let mut history = History {
+            connection,
+            path: shown,
+        };
+        history.migrate()?;
+        Ok(history)
+    }
+
+    fn sqlite(&self, source: rusqlite::Error) -> HistoryError {
+        HistoryError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), HistoryError> {
+        let version: i64 = self
+            .connection
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.sqlite(e))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(HistoryError::NewerSchema {
+                path: self.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self
+                .connection
+                .transaction()
+                .map_err(|e| HistoryError::Sqlite {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            tx.execute_batch(sql)
+                .and_then(|()| tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1)))
+                .and_then(|()| tx.commit())
+                .map_err(|e| HistoryError::Sqlite {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Stores a run and its metrics in one transaction (replacing a run
+    /// with the same id).
+    pub fn store(&mut self, run: &Run, metrics: &[StoredMetric]) -> Result<(), HistoryError> {
+        let path = self.path.clone();
+        let wrap = |source| HistoryError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.connection.transaction().map_err(wrap)?;
+        tx.execute("DELETE FROM runs WHERE id = ?1", params![run.id])
+            .map_err(wrap)?;
+        tx.execute(
+            "INSERT INTO runs (id, subject, started_at, status, document) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                run.id,
+                subject_of(run),
+                run.started_at,
+                status_of(run),
+                run.to_json()
+            ],
+        )
+        .map_err(wrap)?;
+        {
+            let mut insert = tx
+                .prepare("INSERT OR REPLACE INTO metrics (run_id, name, value, samples) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(wrap)?;
+            for m in metrics {
+                let samples = (!m.samples.is_empty())
+                    .then(|| serde_json::to_string(&m.samples).expect("numbers serialise"));
+                insert
+                    .execute(params![run.id, m.name, m.value, samples])
+                    .map_err(wrap)?;
+            }
+        }
+        tx.commit().map_err(wrap)
+    }
+
+    /// The most recent runs, newest first; of one subject when given.
+    pub fn list(&self, subject: Option<&str>, limit: usize) -> Result<Vec<RunRow>, HistoryError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT id, subject, started_at, status,
+                        coalesce(json_array_length(document, '$.findings'), 0)
+                 FROM runs WHERE ?1 IS NULL OR subject = ?1
+                 ORDER BY started_at DESC, id DESC LIMIT ?2",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map(params![subject, limit as i64], |r| {
+                Ok(RunRow {
+                    id: r.get(0)?,
+                    subject: r.get(1)?,
+                    started_at: r.get(2)?,
+                    status: r.get(3)?,
+                    findings: r.get::<_, i64>(4)? as usize,
+                })
+            })
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// The full id of the run `id_or_prefix` names (`latest` and
+    /// `previous` name the newest two).
+    pub fn resolve(&self, id_or_prefix: &str) -> Result<String, HistoryError> {
+        let offset = match id_or_prefix {
+            "latest" => Some(0),
+            "previous" => Some(1),
+            _ => None,
+        };
+        if let Some(offset) = offset {
+            return self
+                .connection
+                .query_row(
+                    "SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?1",
+                    params![offset],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| self.sqlite(e))?
+                .ok_or_else(|| HistoryError::NoRun(id_or_prefix.into()));
+        }
+        let mut statement = self
+            .connection
+            .prepare("SELECT id FROM runs WHERE id >= ?1 AND id < ?1 || x'ff' LIMIT 3")
+            .map_err(|e| self.sqlite(e))?;
+        let ids = statement
+            .query_map(params![id_or_prefix], |r| r.get::<_, String>(0))
+            .map_err(|e| self.sqlite(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sqlite(e))?;
+        match ids.as_slice() {
+            [] => Err(HistoryError::NoRun(id_or_prefix.into())),
+            [id] => Ok(id.clone()),
+            _ => Err(HistoryError::Ambiguous(id_or_prefix.into(), ids.len())),
+        }
+    }
+
+    /// The stored run `id` (a full id; see [`History::resolve`]).
+    pub fn load(&self, id: &str) -> Result<Run, HistoryError> {
+        let document: String = self
+            .connection
+            .query_row(
+                "SELECT document FROM runs WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))?
+            .ok_or_else(|| HistoryError::NoRun(id.into()))?;
+        Run::from_json(&document).map_err(|e| HistoryError::Corrupt {
+            id: id.into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The metrics stored for run `id`, by name.
+    pub fn metrics(&self, id: &str) -> Result<Vec<StoredMetric>, HistoryError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT name, value, samples FROM metrics WHERE run_id = ?1 ORDER BY name")
+            .map_err(|e| self.sqlite(e))?;
+        let rows = statement
+            .query_map(params![id], |r| {
+                let samples: Option<String> = r.get(2)?;
+                Ok(StoredMetric {
+                    name: r.get(0)?,
+                    value: r.get(1)?,
+                    samples: samples
+                        .and_then(|s| serde_json::from_str(&s).ok())
+                        .unwrap_or_default(),
+                })
+            })
+            .map_err(|e| self.sqlite(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// The run of the same subject that started just before `id`, if any.
+    pub fn previous_of(&self, id: &str) -> Result<Option<String>, HistoryError> {
+        self.connection
+            .query_row(
+                "SELECT p.id FROM runs r JOIN runs p ON p.subject = r.subject
+                 AND (p.started_at, p.id) < (r.started_at, r.id)
+                 WHERE r.id = ?1 ORDER BY p.started_at DESC, p.id DESC LIMIT 1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// Up to `limit` values of one metric for one subject, oldest first,
+    /// ending with run `until` (inclusive).
+    pub fn series(
+        &self,
+        subject: &str,
+        metric: &str,
+        until: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, f64)>, HistoryError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT r.id, m.value FROM metrics m JOIN runs r ON r.id = m.run_id
+                 WHERE m.name = ?1 AND r.subject = ?2
+                   AND (r.started_at, r.id) <= (SELECT started_at, id FROM runs WHERE id = ?3)
+                 ORDER BY r.started_at DESC, r.id DESC LIMIT ?4",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let mut rows = statement
+            .query_map(params![metric, subject, until, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(|e| self.sqlite(e))?
+            .collect::<Result<Vec<(String, f64)>, _>>()
+            .map_err(|e| self.sqlite(e))?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Marks run `id` as the baseline of its subject.
+    pub fn set_baseline(&mut self, id: &str) -> Result<String, HistoryError> {
+        let subject: String = self
+            .connection
+            .query_row("SELECT subject FROM runs WHERE id = ?1", params![id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.sqlite(e))?
+            .ok_or_else(|| HistoryError::NoRun(id.into()))?;
+        self.connection
+            .execute(
+                "INSERT OR REPLACE INTO baselines (subject, run_id) VALUES (?1, ?2)",
+                params![subject, id],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        Ok(subject)
+    }
+
+    /// The baseline run of a subject, if one is set.
+    pub fn baseline(&self, subject: &str) -> Result<Option<String>, HistoryError> {
+        self.connection
+            .query_row(
+                "SELECT run_id FROM baselines WHERE subject = ?1",
+                params![subject],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))
+    }
+}
+
+/// The subject a run is filed under.
+pub fn subject_of(run: &Run) -> String {
+    run.subject.clone().unwrap_or_else(|| "host".into())
+}
+
+fn status_of(run: &Run) -> String {
+    serde_json::to_value(run.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, started_at: &str, subject: &str) -> Run {
+        Run {
+            schema_version: scalewall_model::SCHEMA_VERSION,
+            id: id.into(),
+            started_at: started_at.into(),
+            subject: Some(subject.into()),
+            ..Run::default()
+        }
+    }
+
+    fn metric(name: &str, value: f64) -> StoredMetric {
+        StoredMetric {
+            name: name.into(),
+            value,
+            samples: vec![value, value + 1.0],
+        }
+    }
+
+    #[test]
+    fn runs_round_trip_with_their_metrics_and_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/history.db");
+        let mut h = History::open(&path).unwrap();
+        h.store(
+            &run("r1", "2026-11-01T00:00:00Z", "api"),
+            &[metric("api.rps", 100.0)],
+        )
+        .unwrap();
+        h.store(
+            &run("r2", "2026-11-02T00:00:00Z", "api"),
+            &[metric("api.rps", 90.0)],
+        )
+        .unwrap();
+        h.store(&run("x1", "2026-11-03T00:00:00Z", "other"), &[])
+            .unwrap();
+        drop(h);
+        let h = History::open(&path).unwrap();
+        let all = h.list(None, 10).unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["x1", "r2", "r1"]
+        );
+        assert_eq!(h.list(Some("api"), 1).unwrap()[0].id, "r2");
+        assert_eq!(h.load("r1").unwrap().id, "r1");
+        assert_eq!(h.metrics("r2").unwrap(), vec![metric("api.rps", 90.0)]);
+        assert_eq!(h.previous_of("r2").unwrap().as_deref(), Some("r1"));
+        assert_eq!(h.previous_of("r1").unwrap(), None);
+        assert_eq!(h.previous_of("x1").unwrap(), None, "other subject");
+        assert_eq!(
+            h.series("api", "api.rps", "r2", 10).unwrap(),
+            vec![("r1".to_string(), 100.0), ("r2".to_string(), 90.0)]
+        );
+        assert_eq!(h.resolve("latest").unwrap(), "x1");
+        assert_eq!(h.resolve("previous").unwrap(), "r2");
+        assert_eq!(h.resolve("x").unwrap(), "x1");
+        assert!(matches!(h.resolve("r"), Err(HistoryError::Ambiguous(_, 2))));
+        assert!(matches!(h.resolve("zz"), Err(HistoryError::NoRun(_))));
+    }
+
+    #[test]
+    fn baselines_are_per_subject() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(&dir.path().join("h.db")).unwrap();
+        h.store(&run("r1", "2026-11-01T00:00:00Z", "api"), &[])
+            .unwrap();
+        assert_eq!(h.baseline("api").unwrap(), None);
+        assert_eq!(h.set_baseline("r1").unwrap(), "api");
+        assert_eq!(h.baseline("api").unwrap().as_deref(), Some("r1"));
+        assert!(h.set_baseline("nope").is_err());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        drop(History::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99")
+            .unwrap();
+        let error = History::open(&path).unwrap_err().to_string();
+        assert!(error.contains("schema 99"), "{error}");
+    }
+}
