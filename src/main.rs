@@ -8,6 +8,7 @@
 
 mod bench;
 mod cli;
+mod config;
 mod host;
 mod render;
 
@@ -270,13 +271,17 @@ fn probe_command(args: &ProbeArgs) -> Result<ExitCode> {
     let processes = args
         .pid
         .iter()
-        .map(|&pid| ProcessSelector::Pid(pid))
+        .map(|&pid| (ProcessSelector::Pid(pid), None))
         .chain(
             args.processes
                 .iter()
-                .map(|name| ProcessSelector::Name(name.clone())),
+                .map(|name| (ProcessSelector::Name(name.clone()), None)),
         )
-        .chain(args.port.iter().map(|&port| ProcessSelector::Port(port)))
+        .chain(
+            args.port
+                .iter()
+                .map(|&port| (ProcessSelector::Port(port), None)),
+        )
         .collect();
     let spec = scalewall_probe::snapshot::SnapshotSpec {
         processes,

@@ -10,7 +10,7 @@ use nvml_wrapper::Nvml;
 use serde::Serialize;
 
 /// One GPU's figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct GpuDevice {
     /// NVML index.
     pub index: u32,
@@ -31,7 +31,7 @@ pub struct GpuDevice {
 }
 
 /// The GPUs of the host, or why they cannot be read.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct GpuReading {
     /// Whether NVML could be loaded and initialised.
     pub available: bool,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// One reading of the host.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct HostReading {
     /// CPU busy share since the previous sample, 0–100 (all cores).
     pub cpu_busy_pct: f64,
@@ -43,7 +43,7 @@ pub struct HostReading {
 }
 
 /// Processes by scheduler state (as `top` counts them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ProcessCounts {
     /// All processes.
     pub total: u64,
@@ -72,7 +72,7 @@ impl ProcessCounts {
 }
 
 /// Space on the filesystem holding a path.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DiskUsage {
     /// The path asked about.
     pub path: String,
@@ -87,7 +87,7 @@ pub struct DiskUsage {
 }
 
 /// Bytes per second through one interface.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct NetworkRate {
     /// Interface name.
     pub interface: String,

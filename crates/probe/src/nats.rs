@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_MONITOR_PORT: u16 = 8222;
 
 /// JetStream totals.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct JetStreamReading {
     /// Streams.
     pub streams: u64,
@@ -28,7 +28,7 @@ pub struct JetStreamReading {
 }
 
 /// The counters and gauges of `/varz`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct NatsStats {
     /// Server version.
     pub version: String,
@@ -65,7 +65,7 @@ pub struct NatsStats {
 }
 
 /// One reading of a NATS server.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct NatsReading {
     /// The monitoring URL asked.
     pub target: String,

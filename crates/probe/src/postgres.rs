@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::time::{Duration, Instant};
 
 /// One reading of a PostgreSQL database.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct PostgresReading {
     /// The server and database checked (`host:port/database`), no password.
     pub target: String,

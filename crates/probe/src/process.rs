@@ -33,7 +33,7 @@ impl std::fmt::Display for ProcessSelector {
 }
 
 /// One reading of one process.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ProcessReading {
     /// Process id.
     pub pid: i32,

@@ -15,8 +15,8 @@ use std::time::Duration;
 /// What a snapshot should cover.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SnapshotSpec {
-    /// Processes to measure.
-    pub processes: Vec<ProcessSelector>,
+    /// Processes to measure, each with an optional label (a service name).
+    pub processes: Vec<(ProcessSelector, Option<String>)>,
     /// HTTP health URLs.
     pub http_health: Vec<String>,
     /// `host:port` TCP checks.
@@ -38,16 +38,19 @@ pub struct SnapshotSpec {
 }
 
 /// The processes one selector matched, and their readings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ProcessGroup {
     /// The selector, in words (e.g. `TCP port 8080 (listening)`).
     pub selector: String,
+    /// The label given with the selector (a service name), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// One reading per matching process.
     pub readings: Vec<ProcessReading>,
 }
 
 /// Host, processes and health at one moment (rates over `interval_s`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Snapshot {
     /// Seconds over which CPU and network rates were measured.
     pub interval_s: f64,
@@ -73,7 +76,13 @@ pub fn take(spec: &SnapshotSpec, interval: Duration) -> Result<Snapshot, ProbeEr
     let mut processes = spec
         .processes
         .iter()
-        .map(|selector| Ok((selector.to_string(), ProcessProbe::new(selector)?)))
+        .map(|(selector, label)| {
+            Ok((
+                selector.to_string(),
+                label.clone(),
+                ProcessProbe::new(selector)?,
+            ))
+        })
         .collect::<Result<Vec<_>, ProbeError>>()?;
     let mut redis = spec
         .redis
@@ -118,9 +127,10 @@ pub fn take(spec: &SnapshotSpec, interval: Duration) -> Result<Snapshot, ProbeEr
     let host = host.sample()?;
     let processes = processes
         .iter_mut()
-        .map(|(selector, probe)| {
+        .map(|(selector, label, probe)| {
             Ok(ProcessGroup {
                 selector: selector.clone(),
+                label: label.clone(),
                 readings: probe.sample()?,
             })
         })

@@ -3,4 +3,5 @@
 
 #![deny(missing_docs)]
 
+pub mod markdown;
 pub mod svg;

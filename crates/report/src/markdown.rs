@@ -1,0 +1,590 @@
+//! The Markdown report of one run: executive summary, key metrics with
+//! their threshold status and change since the last run, load results per
+//! scenario, scalability with the USL verdict, resources, system health,
+//! findings by severity with their evidence, changes since the last run and
+//! the baseline, artifacts. Pure: everything comes in [`ReportInput`], so a
+//! stored run renders again to the same text.
+
+use scalewall_model::{Finding, Run, RunStatus, Severity, Step};
+use scalewall_stats::compare::{Change, MetricComparison, Trend};
+use scalewall_stats::metrics::Metric;
+use scalewall_stats::summary::StepSummary;
+use scalewall_stats::usl::{round_sig, UslFit};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// A run's figures compared with one earlier run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changes {
+    /// The earlier run's id.
+    pub against: String,
+    /// One entry per metric both runs have.
+    pub comparisons: Vec<MetricComparison>,
+}
+
+/// A sweep scenario's USL result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSection {
+    /// Scenario name.
+    pub scenario: String,
+    /// The fit, or why there is none.
+    pub fit: Result<UslFit, String>,
+    /// The verdict sentence.
+    pub verdict: Option<String>,
+    /// Fit warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Threshold status of a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Within its limits.
+    Ok,
+    /// Past its warning limit.
+    Warning,
+    /// Past its critical limit.
+    Critical,
+}
+
+/// Everything one report shows.
+#[derive(Debug, Clone)]
+pub struct ReportInput<'a> {
+    /// The run.
+    pub run: &'a Run,
+    /// Its named metrics.
+    pub metrics: &'a [Metric],
+    /// Threshold status of the metrics that have thresholds.
+    pub statuses: BTreeMap<String, Status>,
+    /// Compared with the previous run of the same subject.
+    pub previous: Option<Changes>,
+    /// Compared with the subject's baseline.
+    pub baseline: Option<Changes>,
+    /// Trend per metric over the last runs, and how many runs.
+    pub trends: Vec<(String, Trend, usize)>,
+    /// USL results of sweep scenarios.
+    pub sweeps: Vec<SweepSection>,
+    /// The "System health" text (the probe snapshot rendered).
+    pub health_text: Option<String>,
+    /// Files written by the run.
+    pub artifacts: Vec<String>,
+}
+
+fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "CRITICAL",
+        Severity::High => "HIGH",
+        Severity::Medium => "MEDIUM",
+        Severity::Low => "LOW",
+    }
+}
+
+fn change_name(c: Change) -> &'static str {
+    match c {
+        Change::Improved => "improved",
+        Change::Regressed => "**regressed**",
+        Change::Unchanged => "unchanged",
+        Change::Untested => "untested",
+    }
+}
+
+fn percent(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:+.1} %", x * 100.0)
+    } else {
+        "new".into()
+    }
+}
+
+/// A number with up to 4 significant digits.
+fn number(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x.abs() >= 1000.0 {
+        format!("{x:.0}")
+    } else {
+        round_sig(x, 4)
+    }
+}
+
+/// Escapes the characters Markdown tables treat specially.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn findings_count(findings: &[Finding]) -> String {
+    let mut counts: BTreeMap<std::cmp::Reverse<Severity>, usize> = BTreeMap::new();
+    for f in findings {
+        *counts.entry(std::cmp::Reverse(f.severity)).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(s, n)| format!("{n} {}", severity_name(s.0)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn change_summary(changes: &Changes) -> String {
+    let count = |c: Change| changes.comparisons.iter().filter(|x| x.change == c).count();
+    format!(
+        "{} regressed, {} improved, {} unchanged, {} untested",
+        count(Change::Regressed),
+        count(Change::Improved),
+        count(Change::Unchanged),
+        count(Change::Untested)
+    )
+}
+
+fn load_step_table(out: &mut String, step: &Step) {
+    let s = StepSummary::of(step);
+    let l = &s.latency_ms;
+    let _ = writeln!(
+        out,
+        "| connections | rate target | duration | responses | throughput | p50 | p90 | p99 | p99.9 | max | errors |"
+    );
+    let _ = writeln!(
+        out,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        out,
+        "| {} | {} | {:.1} s | {} | {} ops/s | {} ms | {} ms | {} ms | {} ms | {} ms | {} ({:.2} %) |",
+        step.concurrency,
+        step.target_rate_per_s
+            .map_or("closed".into(), |r| format!("{} /s", number(r))),
+        s.duration_s,
+        s.requests,
+        number(s.rps),
+        number(l.p50),
+        number(l.p90),
+        number(l.p99),
+        number(l.p999),
+        number(l.max),
+        s.errors_total,
+        s.error_ratio * 100.0
+    );
+    if !step.outcomes.errors.is_empty() {
+        let kinds: Vec<String> = step
+            .outcomes
+            .errors
+            .iter()
+            .map(|(kind, n)| match step.error_examples.get(kind) {
+                Some(example) => format!("{kind} {n} (first: {})", cell(example)),
+                None => format!("{kind} {n}"),
+            })
+            .collect();
+        let _ = writeln!(out, "\nErrors by kind: {}.", kinds.join("; "));
+    }
+}
+
+fn resources_line(step: &Step) -> Option<String> {
+    let r = step.resources.as_ref()?;
+    let mut line = format!(
+        "host CPU {:.1} % busy, {} CPU-s per 1,000 operations",
+        r.host_cpu_busy_pct,
+        step.host_cpu_s_per_1000_ops()
+            .map_or("-".into(), |v| format!("{v:.4}"))
+    );
+    if let Some(t) = &r.target {
+        let _ = write!(
+            line,
+            "; target {} (pid {}) {} CPU-s per 1,000 operations, RSS {:.1} MiB at the end",
+            t.name,
+            t.pid,
+            step.target_cpu_s_per_1000_ops()
+                .map_or("-".into(), |v| format!("{v:.4}")),
+            t.rss_end_bytes as f64 / 1_048_576.0
+        );
+    } else if let Some(note) = &r.target_note {
+        let _ = write!(line, "; target not measured ({note})");
+    }
+    Some(line)
+}
+
+/// Renders the report.
+pub fn render(input: &ReportInput<'_>) -> String {
+    let run = input.run;
+    let subject = run.subject.as_deref().unwrap_or("host");
+    let mut out = String::new();
+    let _ = writeln!(out, "# scalewall report: {subject}\n");
+    let _ = writeln!(
+        out,
+        "Run `{}` · {} → {} · {} · scalewall {} · host {} ({} cores, {} {})\n",
+        run.id,
+        run.started_at,
+        run.finished_at,
+        match run.status {
+            RunStatus::Completed => "completed",
+            RunStatus::Interrupted => "INTERRUPTED",
+            RunStatus::Failed => "FAILED",
+        },
+        run.tool.version,
+        run.host.hostname,
+        run.host.cores,
+        run.host.os,
+        run.host.kernel
+    );
+    if run.status == RunStatus::Interrupted {
+        let _ = writeln!(
+            out,
+            "> **Interrupted** (Ctrl-C): the figures below cover what was measured before the stop.\n"
+        );
+    }
+
+    let _ = writeln!(out, "## Executive summary\n");
+    if run.findings.is_empty() {
+        let _ = writeln!(out, "- No findings.");
+    } else {
+        let worst = run.findings.iter().map(|f| f.severity).max();
+        let _ = writeln!(
+            out,
+            "- **{}** findings: {} (worst: {}).",
+            run.findings.len(),
+            findings_count(&run.findings),
+            worst.map_or("-", severity_name)
+        );
+    }
+    for sweep in &input.sweeps {
+        if let Some(verdict) = &sweep.verdict {
+            let _ = writeln!(out, "- Scalability of `{}`: {verdict}.", sweep.scenario);
+        }
+    }
+    match &input.previous {
+        Some(changes) => {
+            let _ = writeln!(
+                out,
+                "- Since the previous run `{}`: {}.",
+                changes.against,
+                change_summary(changes)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "- First run of `{subject}`: nothing to compare with yet."
+            );
+        }
+    }
+    for (metric, trend, runs) in &input.trends {
+        if *trend != Trend::Stable {
+            let _ = writeln!(
+                out,
+                "- Trend of `{metric}` over the last {runs} runs: **{trend:?}**.",
+            );
+        }
+    }
+    let _ = writeln!(out);
+
+    let _ = writeln!(out, "## Key metrics\n");
+    if input.metrics.is_empty() {
+        let _ = writeln!(out, "No metrics.\n");
+    } else {
+        let previous: BTreeMap<&str, &MetricComparison> = input
+            .previous
+            .iter()
+            .flat_map(|c| c.comparisons.iter())
+            .map(|c| (c.metric.as_str(), c))
+            .collect();
+        let _ = writeln!(out, "| metric | value | status | vs previous |");
+        let _ = writeln!(out, "|---|---:|---|---|");
+        for m in input.metrics {
+            let status = match input.statuses.get(&m.name) {
+                Some(Status::Ok) => "OK",
+                Some(Status::Warning) => "**WARNING**",
+                Some(Status::Critical) => "**CRITICAL**",
+                None => "-",
+            };
+            let change = previous.get(m.name.as_str()).map_or("-".to_string(), |c| {
+                format!(
+                    "{} {}{}",
+                    percent(c.relative_change),
+                    change_name(c.change),
+                    c.test.map_or(String::new(), |t| format!(
+                        " (p = {})",
+                        round_sig(t.p_value, 2)
+                    ))
+                )
+            });
+            let _ = writeln!(
+                out,
+                "| `{}` | {} {} | {status} | {change} |",
+                m.name,
+                number(m.value),
+                m.unit
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    let _ = writeln!(out, "## Load results\n");
+    if run.scenarios.is_empty() {
+        let _ = writeln!(out, "No load scenarios ran.\n");
+    }
+    for scenario in &run.scenarios {
+        let _ = writeln!(
+            out,
+            "### {}\n\n`{}` over {}, {} operations.\n",
+            scenario.name, scenario.target, scenario.protocol, scenario.options.method
+        );
+        match scenario.steps.as_slice() {
+            [] => {
+                let _ = writeln!(out, "No step was measured.\n");
+            }
+            [step] => {
+                load_step_table(&mut out, step);
+                let _ = writeln!(out);
+            }
+            steps => {
+                let sweep = input.sweeps.iter().find(|s| s.scenario == scenario.name);
+                let fit = sweep.and_then(|s| s.fit.as_ref().ok());
+                let _ = writeln!(
+                    out,
+                    "| N | throughput (ops/s) | USL fit | p99 (ms) | errors |"
+                );
+                let _ = writeln!(out, "|---:|---:|---:|---:|---:|");
+                for step in steps {
+                    let s = StepSummary::of(step);
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | {} | {} |",
+                        step.concurrency,
+                        number(s.rps),
+                        fit.map_or("-".into(), |f| number(
+                            f.throughput_at(f64::from(step.concurrency))
+                        )),
+                        number(s.latency_ms.p99),
+                        s.errors_total
+                    );
+                }
+                let _ = writeln!(out);
+            }
+        }
+    }
+
+    if !input.sweeps.is_empty() {
+        let _ = writeln!(out, "## Scalability (Universal Scalability Law)\n");
+        for sweep in &input.sweeps {
+            let _ = writeln!(out, "### {}\n", sweep.scenario);
+            match &sweep.fit {
+                Ok(f) => {
+                    let _ = writeln!(
+                        out,
+                        "X(N) = λN / (1 + σ(N−1) + κN(N−1)) with σ = {}, κ = {}, λ = {} ops/s; R² = {:.4}, {} points.",
+                        round_sig(f.sigma, 4),
+                        round_sig(f.kappa, 4),
+                        round_sig(f.lambda, 4),
+                        f.r_squared,
+                        f.points
+                    );
+                    if let Some(n) = f.peak_concurrency() {
+                        let _ = writeln!(
+                            out,
+                            "Peak N* = √((1−σ)/κ) = {} at X(N*) = {} ops/s.",
+                            round_sig(n, 4),
+                            round_sig(f.throughput_at(n), 4)
+                        );
+                    }
+                }
+                Err(reason) => {
+                    let _ = writeln!(out, "No USL fit: {reason}.");
+                }
+            }
+            if let Some(verdict) = &sweep.verdict {
+                let _ = writeln!(out, "\n**Verdict:** {verdict}.");
+            }
+            for warning in &sweep.warnings {
+                let _ = writeln!(out, "\n> warning: {warning}");
+            }
+            let _ = writeln!(out);
+        }
+    }
+
+    let resource_lines: Vec<String> = run
+        .scenarios
+        .iter()
+        .flat_map(|sc| {
+            sc.steps.iter().filter_map(move |st| {
+                resources_line(st).map(|l| format!("- `{}` N = {}: {l}", sc.name, st.concurrency))
+            })
+        })
+        .collect();
+    if !resource_lines.is_empty() {
+        let _ = writeln!(out, "## Resources during load\n");
+        for line in resource_lines {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(out);
+    }
+
+    if let Some(health) = &input.health_text {
+        let _ = writeln!(out, "## System health\n\n```text\n{}```\n", health);
+    }
+
+    let _ = writeln!(out, "## Findings\n");
+    if run.findings.is_empty() {
+        let _ = writeln!(out, "None.\n");
+    } else {
+        let mut findings: Vec<&Finding> = run.findings.iter().collect();
+        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        let _ = writeln!(out, "| severity | subject | finding | evidence |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for f in findings {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} |",
+                severity_name(f.severity),
+                f.subject,
+                cell(&f.message),
+                cell(&f.evidence)
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    for (title, changes) in [
+        ("Changes since the last run", &input.previous),
+        ("Changes since the baseline", &input.baseline),
+    ] {
+        let Some(changes) = changes else { continue };
+        let _ = writeln!(
+            out,
+            "## {title} (`{}`)\n\nEach metric's per-second samples compared with the two-sided Mann–Whitney U test; a change counts when p < 0.05 and the median moved by at least 5 %.\n",
+            changes.against
+        );
+        let _ = writeln!(
+            out,
+            "| metric | before | after | change | p | samples | decision |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|");
+        for c in &changes.comparisons {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} | {} / {} | {} |",
+                c.metric,
+                number(c.before),
+                number(c.after),
+                percent(c.relative_change),
+                c.test.map_or("-".into(), |t| round_sig(t.p_value, 2)),
+                c.samples[0],
+                c.samples[1],
+                change_name(c.change)
+            );
+        }
+        let _ = writeln!(out);
+    }
+
+    if !input.artifacts.is_empty() {
+        let _ = writeln!(out, "## Artifacts\n");
+        for a in &input.artifacts {
+            let _ = writeln!(out, "- `{a}`");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scalewall_stats::compare::{compare, Better, Policy};
+
+    fn input_run() -> Run {
+        Run {
+            id: "r2".into(),
+            subject: Some("shop".into()),
+            status: RunStatus::Interrupted,
+            findings: vec![
+                Finding {
+                    severity: Severity::High,
+                    subject: "api.p99_ms".into(),
+                    message: "p99 above its warning limit".into(),
+                    evidence: "p99 60 ms > warning 50 ms".into(),
+                },
+                Finding {
+                    severity: Severity::Critical,
+                    subject: "health.api".into(),
+                    message: "api is down | refused".into(),
+                    evidence: "connection refused".into(),
+                },
+            ],
+            ..Run::default()
+        }
+    }
+
+    #[test]
+    fn the_report_has_every_section_in_order_with_findings_worst_first() {
+        let run = input_run();
+        let metrics = vec![Metric {
+            name: "api.p99_ms".into(),
+            value: 60.0,
+            unit: "ms",
+            better: Better::Lower,
+            samples: vec![],
+        }];
+        let before: Vec<f64> = (0..10).map(|i| 40.0 + f64::from(i) * 0.1).collect();
+        let after: Vec<f64> = (0..10).map(|i| 60.0 + f64::from(i) * 0.1).collect();
+        let comparison = compare(
+            "api.p99_ms",
+            Better::Lower,
+            (40.0, &before),
+            (60.0, &after),
+            &Policy::default(),
+        );
+        let input = ReportInput {
+            run: &run,
+            metrics: &metrics,
+            statuses: [("api.p99_ms".to_string(), Status::Warning)].into(),
+            previous: Some(Changes {
+                against: "r1".into(),
+                comparisons: vec![comparison],
+            }),
+            baseline: None,
+            trends: vec![("api.p99_ms".into(), Trend::Degrading, 3)],
+            sweeps: vec![],
+            health_text: Some("System health\n  CPU 1 %\n".into()),
+            artifacts: vec![".scalewall/reports/r2.md".into()],
+        };
+        let text = render(&input);
+        let order = [
+            "# scalewall report: shop",
+            "> **Interrupted**",
+            "## Executive summary",
+            "**2** findings: 1 CRITICAL, 1 HIGH (worst: CRITICAL)",
+            "Since the previous run `r1`: 1 regressed, 0 improved",
+            "Trend of `api.p99_ms` over the last 3 runs: **Degrading**",
+            "## Key metrics",
+            "| `api.p99_ms` | 60.00 ms | **WARNING** | +49.4 % **regressed** (p = 0.00018) |",
+            "## Load results",
+            "## System health",
+            "## Findings",
+            "| CRITICAL | `health.api` | api is down \\| refused |",
+            "| HIGH | `api.p99_ms` |",
+            "## Changes since the last run (`r1`)",
+            "## Artifacts",
+        ];
+        let mut from = 0;
+        for needle in order {
+            let at = text[from..]
+                .find(needle)
+                .unwrap_or_else(|| panic!("'{needle}' missing after byte {from}:\n{text}"));
+            from += at + needle.len();
+        }
+    }
+
+    #[test]
+    fn a_first_clean_run_says_so() {
+        let run = Run::default();
+        let text = render(&ReportInput {
+            run: &run,
+            metrics: &[],
+            statuses: BTreeMap::new(),
+            previous: None,
+            baseline: None,
+            trends: vec![],
+            sweeps: vec![],
+            health_text: None,
+            artifacts: vec![],
+        });
+        assert!(text.contains("- No findings."));
+        assert!(text.contains("First run of `host`"));
+        assert!(!text.contains("## Changes since"));
+    }
+}

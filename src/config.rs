@@ -1,0 +1,702 @@
+//! `scalewall.toml`: the services of a system, the load scenarios to run
+//! against them, and the thresholds that turn figures into findings.
+//!
+//! Parsing is pure: text in, a validated [`Config`] or a [`ConfigError`]
+//! naming file, line and column out. `${VAR}` in a string value is replaced
+//! by the environment variable (through a lookup function, so tests need no
+//! environment); the values never reach outputs, because run records keep
+//! URLs without credentials and header names without values. Each scenario
+//! is checked by the same argument parser and validation as the
+//! `bench`/`sweep` commands, so a scenario accepts exactly what the command
+//! line does.
+
+use crate::cli::{self, Cli, Command};
+use clap::Parser;
+use scalewall_probe::process::ProcessSelector;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::ops::Range;
+use toml::Spanned;
+
+/// A commented example, written by `scalewall init`.
+pub const EXAMPLE: &str = include_str!("../scalewall.example.toml");
+
+/// A config mistake, located.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ConfigError {
+    /// The config file as given.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (characters).
+    pub column: usize,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    name: Option<Spanned<String>>,
+    history: Option<String>,
+    #[serde(default)]
+    service: Vec<Spanned<RawService>>,
+    #[serde(default)]
+    scenario: Vec<Spanned<RawScenario>>,
+    #[serde(default)]
+    threshold: Vec<Spanned<RawThreshold>>,
+    #[serde(default)]
+    report: RawReport,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: Spanned<String>,
+    url: Option<Spanned<String>>,
+    health: Option<Spanned<String>>,
+    tcp: Option<Spanned<String>>,
+    redis: Option<Spanned<String>>,
+    postgres: Option<Spanned<String>>,
+    nats: Option<Spanned<String>>,
+    process: Option<Spanned<RawProcess>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProcess {
+    pid: Option<i32>,
+    name: Option<String>,
+    port: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+enum ScenarioKind {
+    Bench,
+    Sweep,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Spanned<String>,
+    service: Spanned<String>,
+    kind: ScenarioKind,
+    path: Option<String>,
+    method: Option<String>,
+    #[serde(default)]
+    headers: Vec<Spanned<String>>,
+    body: Option<Spanned<String>>,
+    timeout: Option<String>,
+    threads: Option<u32>,
+    #[serde(default)]
+    http2: bool,
+    #[serde(default)]
+    insecure: bool,
+    connections: Option<u32>,
+    duration: Option<String>,
+    requests: Option<u64>,
+    rate: Option<f64>,
+    warmup: Option<String>,
+    concurrency: Option<Vec<u32>>,
+    step: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThreshold {
+    metric: Spanned<String>,
+    warning: Option<f64>,
+    critical: Option<f64>,
+    #[serde(default)]
+    direction: Direction,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    dir: Option<String>,
+    #[serde(default)]
+    formats: Vec<Spanned<String>>,
+}
+
+/// Which side of a limit is bad.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Values above the limit breach it (latency, errors).
+    #[default]
+    Above,
+    /// Values below the limit breach it (throughput).
+    Below,
+}
+
+/// A service of the system: what to load and what to watch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// Name used in metric names and reports.
+    pub name: String,
+    /// Base URL of its load target.
+    pub url: Option<String>,
+    /// HTTP health endpoint.
+    pub health: Option<String>,
+    /// `host:port` TCP check.
+    pub tcp: Option<String>,
+    /// Redis to read `INFO` from.
+    pub redis: Option<String>,
+    /// PostgreSQL to read statistics from.
+    pub postgres: Option<String>,
+    /// NATS monitoring endpoint.
+    pub nats: Option<String>,
+    /// The process to measure.
+    pub process: Option<ProcessSelector>,
+}
+
+/// A validated load scenario.
+#[derive(Debug)]
+pub struct Scenario {
+    /// Name used in metric names.
+    pub name: String,
+    /// The service it loads.
+    pub service: String,
+    /// The command it is equivalent to.
+    pub command: Command,
+}
+
+/// A limit on one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The metric name (see `stats::metrics`).
+    pub metric: String,
+    /// Breach at this value: a HIGH finding.
+    pub warning: Option<f64>,
+    /// Breach at this value: a CRITICAL finding.
+    pub critical: Option<f64>,
+    /// Which side is bad.
+    pub direction: Direction,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ReportFormat {
+    /// Markdown.
+    Markdown,
+    /// JSON.
+    Json,
+    /// One self-contained HTML file.
+    Html,
+}
+
+/// A validated config.
+#[derive(Debug)]
+pub struct Config {
+    /// The system's name: runs are compared with earlier runs of it.
+    pub name: String,
+    /// History database path.
+    pub history: Option<String>,
+    /// Services, in file order.
+    pub services: Vec<Service>,
+    /// Scenarios, in file order.
+    pub scenarios: Vec<Scenario>,
+    /// Thresholds.
+    pub thresholds: Vec<Threshold>,
+    /// Where reports are written.
+    pub report_dir: Option<String>,
+    /// Which reports are written.
+    pub report_formats: BTreeSet<ReportFormat>,
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Checker<'_> {
+    fn at(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        let (line, column) = line_column(self.text, span.start);
+        ConfigError {
+            file: self.file.to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    /// Replaces `${VAR}` with the variable's value.
+    fn interpolate(
+        &self,
+        value: &Spanned<String>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String, ConfigError> {
+        let text = value.get_ref();
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| self.at(value.span(), "'${' without a closing '}'"))?;
+            let name = &after[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(self.at(
+                    value.span(),
+                    format!("'${{{name}}}' is not an environment variable name"),
+                ));
+            }
+            let found = env(name).ok_or_else(|| {
+                self.at(
+                    value.span(),
+                    format!("environment variable {name} is not set"),
+                )
+            })?;
+            out.push_str(&found);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Parses and validates config `text` read from `file`.
+pub fn parse(
+    file: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    available_cores: u32,
+) -> Result<Config, ConfigError> {
+    let check = Checker { file, text };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        check.at(e.span().unwrap_or(0..0), message)
+    })?;
+    let name = match &raw.name {
+        Some(name) if !valid_name(name.get_ref()) => {
+            return Err(check.at(name.span(), "name must be letters, digits, '-' or '_'"))
+        }
+        Some(name) => name.get_ref().clone(),
+        None => "system".to_string(),
+    };
+    let mut services = Vec::new();
+    let mut service_names = BTreeSet::new();
+    for spanned in &raw.service {
+        let s = spanned.get_ref();
+        if !valid_name(s.name.get_ref()) {
+            return Err(check.at(
+                s.name.span(),
+                "service name must be letters, digits, '-' or '_'",
+            ));
+        }
+        if !service_names.insert(s.name.get_ref().clone()) {
+            return Err(check.at(
+                s.name.span(),
+                format!("a second service named '{}'", s.name.get_ref()),
+            ));
+        }
+        let text_of = |v: &Option<Spanned<String>>| -> Result<Option<String>, ConfigError> {
+            v.as_ref().map(|v| check.interpolate(v, env)).transpose()
+        };
+        let url = text_of(&s.url)?;
+        if let (Some(u), Some(span)) = (&url, s.url.as_ref().map(Spanned::span)) {
+            scalewall_load::target::Target::parse(u)
+                .map_err(|e| check.at(span, format!("url: {e}")))?;
+        }
+        let process = match &s.process {
+            None => None,
+            Some(p) => Some(
+                match (p.get_ref().pid, &p.get_ref().name, p.get_ref().port) {
+                    (Some(pid), None, None) => ProcessSelector::Pid(pid),
+                    (None, Some(name), None) => ProcessSelector::Name(name.clone()),
+                    (None, None, Some(port)) => ProcessSelector::Port(port),
+                    _ => {
+                        return Err(
+                            check.at(p.span(), "process needs exactly one of pid, name or port")
+                        )
+                    }
+                },
+            ),
+        };
+        services.push(Service {
+            name: s.name.get_ref().clone(),
+            url,
+            health: text_of(&s.health)?,
+            tcp: text_of(&s.tcp)?,
+            redis: text_of(&s.redis)?,
+            postgres: text_of(&s.postgres)?,
+            nats: text_of(&s.nats)?,
+            process,
+        });
+    }
+    let mut scenarios = Vec::new();
+    let mut scenario_names = BTreeSet::new();
+    for spanned in &raw.scenario {
+        let s = spanned.get_ref();
+        if !valid_name(s.name.get_ref()) {
+            return Err(check.at(
+                s.name.span(),
+                "scenario name must be letters, digits, '-' or '_'",
+            ));
+        }
+        if !scenario_names.insert(s.name.get_ref().clone()) {
+            return Err(check.at(
+                s.name.span(),
+                format!("a second scenario named '{}'", s.name.get_ref()),
+            ));
+        }
+        let service = services
+            .iter()
+            .find(|svc| svc.name == *s.service.get_ref())
+            .ok_or_else(|| {
+                check.at(
+                    s.service.span(),
+                    format!(
+                        "unknown service '{}' (services: {})",
+                        s.service.get_ref(),
+                        services
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+        let base = service.url.as_ref().ok_or_else(|| {
+            check.at(
+                s.service.span(),
+                format!("service '{}' has no url to load", service.name),
+            )
+        })?;
+        let url = match &s.path {
+            Some(path) => format!(
+                "{}/{}",
+                base.trim_end_matches('/'),
+                path.trim_start_matches('/')
+            ),
+            None => base.clone(),
+        };
+        let argv = scenario_argv(&check, s, url, env)?;
+        let cli = Cli::try_parse_from(&argv).map_err(|e| {
+            let first = e.to_string();
+            let first = first
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            check.at(
+                spanned.span(),
+                format!("scenario '{}': {first}", s.name.get_ref()),
+            )
+        })?;
+        let invalid = |e: cli::ArgError| {
+            check.at(
+                spanned.span(),
+                format!("scenario '{}': {e}", s.name.get_ref()),
+            )
+        };
+        match &cli.command {
+            Command::Bench(args) => {
+                cli::validate_bench(args, available_cores).map_err(invalid)?;
+            }
+            Command::Sweep(args) => {
+                cli::validate_sweep(args, available_cores).map_err(invalid)?;
+            }
+            _ => unreachable!("scenario argv starts with bench or sweep"),
+        }
+        scenarios.push(Scenario {
+            name: s.name.get_ref().clone(),
+            service: service.name.clone(),
+            command: cli.command,
+        });
+    }
+    let mut thresholds = Vec::new();
+    for spanned in &raw.threshold {
+        let t = spanned.get_ref();
+        let metric = t.metric.get_ref();
+        let root = metric.split(['.', '[']).next().unwrap_or("");
+        let known_roots: BTreeSet<&str> = scenario_names
+            .iter()
+            .chain(service_names.iter())
+            .map(String::as_str)
+            .chain(["host", "redis", "health"])
+            .collect();
+        if !known_roots.contains(root) || !metric.contains('.') {
+            return Err(check.at(
+                t.metric.span(),
+                format!(
+                    "metric '{metric}' must start with a scenario or service name, host, redis or health, then '.' (e.g. '{}.p99_ms')",
+                    scenario_names.iter().next().map_or("api", String::as_str)
+                ),
+            ));
+        }
+        match (t.warning, t.critical) {
+            (None, None) => {
+                return Err(check.at(
+                    spanned.span(),
+                    "a threshold needs warning, critical or both",
+                ))
+            }
+            (Some(w), Some(c)) => {
+                let ordered = match t.direction {
+                    Direction::Above => w <= c,
+                    Direction::Below => w >= c,
+                };
+                if !ordered {
+                    return Err(check.at(
+                        spanned.span(),
+                        format!(
+                            "warning {w} must come before critical {c} (direction '{}')",
+                            if t.direction == Direction::Above {
+                                "above"
+                            } else {
+                                "below"
+                            }
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        thresholds.push(Threshold {
+            metric: metric.clone(),
+            warning: t.warning,
+            critical: t.critical,
+            direction: t.direction,
+        });
+    }
+    let mut report_formats = BTreeSet::new();
+    for format in &raw.report.formats {
+        report_formats.insert(match format.get_ref().as_str() {
+            "md" | "markdown" => ReportFormat::Markdown,
+            "json" => ReportFormat::Json,
+            "html" => ReportFormat::Html,
+            other => {
+                return Err(check.at(
+                    format.span(),
+                    format!("unknown report format '{other}' (expected md, json or html)"),
+                ))
+            }
+        });
+    }
+    if report_formats.is_empty() {
+        report_formats.insert(ReportFormat::Markdown);
+        report_formats.insert(ReportFormat::Json);
+    }
+    Ok(Config {
+        name,
+        history: raw.history,
+        services,
+        scenarios,
+        thresholds,
+        report_dir: raw.report.dir,
+        report_formats,
+    })
+}
+
+/// The `bench`/`sweep` command line a scenario stands for.
+fn scenario_argv(
+    check: &Checker<'_>,
+    s: &RawScenario,
+    url: String,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut argv: Vec<String> = vec!["scalewall".into()];
+    argv.push(match s.kind {
+        ScenarioKind::Bench => "bench".into(),
+        ScenarioKind::Sweep => "sweep".into(),
+    });
+    argv.push(url);
+    let mut option = |flag: &str, value: Option<String>| {
+        if let Some(value) = value {
+            argv.push(format!("--{flag}={value}"));
+        }
+    };
+    option("method", s.method.clone());
+    option("timeout", s.timeout.clone());
+    option("threads", s.threads.map(|t| t.to_string()));
+    option("connections", s.connections.map(|c| c.to_string()));
+    option("duration", s.duration.clone());
+    option("requests", s.requests.map(|n| n.to_string()));
+    option("rate", s.rate.map(|r| r.to_string()));
+    option("warmup", s.warmup.clone());
+    option(
+        "concurrency",
+        s.concurrency.as_ref().map(|levels| {
+            levels
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        }),
+    );
+    option("step", s.step.clone());
+    for header in &s.headers {
+        argv.push(format!("--header={}", check.interpolate(header, env)?));
+    }
+    if let Some(body) = &s.body {
+        argv.push(format!("--body={}", check.interpolate(body, env)?));
+    }
+    if s.http2 {
+        argv.push("--http2".into());
+    }
+    if s.insecure {
+        argv.push("--insecure".into());
+    }
+    argv.push("--no-progress".into());
+    Ok(argv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "API_TOKEN").then(|| "s3cret".to_string())
+    }
+
+    fn parse_text(text: &str) -> Result<Config, ConfigError> {
+        parse("scalewall.toml", text, &env, 2)
+    }
+
+    const GOOD: &str = r#"
+name = "shop"
+
+[[service]]
+name = "api"
+url = "http://127.0.0.1:8080"
+health = "http://127.0.0.1:8080/health"
+process = { port = 8080 }
+
+[[service]]
+name = "cache"
+redis = "redis://127.0.0.1:6379"
+
+[[scenario]]
+name = "api-get"
+service = "api"
+kind = "bench"
+path = "/items"
+connections = 8
+duration = "2s"
+headers = ["Authorization: Bearer ${API_TOKEN}"]
+
+[[scenario]]
+name = "api-sweep"
+service = "api"
+kind = "sweep"
+concurrency = [1, 2, 4, 8]
+step = "1s"
+warmup = "200ms"
+
+[[threshold]]
+metric = "api-get.p99_ms"
+warning = 50
+critical = 100
+
+[[threshold]]
+metric = "api-get.rps"
+critical = 100
+direction = "below"
+"#;
+
+    #[test]
+    fn the_example_and_a_full_config_are_accepted() {
+        let config = parse_text(GOOD).unwrap();
+        assert_eq!(config.name, "shop");
+        assert_eq!(config.services.len(), 2);
+        assert_eq!(
+            config.services[0].process,
+            Some(ProcessSelector::Port(8080))
+        );
+        let Command::Bench(bench) = &config.scenarios[0].command else {
+            panic!("bench expected")
+        };
+        assert_eq!(bench.request.url, "http://127.0.0.1:8080/items");
+        assert_eq!(bench.connections, 8);
+        assert_eq!(bench.request.headers, ["Authorization: Bearer s3cret"]);
+        let Command::Sweep(sweep) = &config.scenarios[1].command else {
+            panic!("sweep expected")
+        };
+        assert_eq!(sweep.concurrency, [1, 2, 4, 8]);
+        assert_eq!(config.thresholds[1].direction, Direction::Below);
+        assert!(config.report_formats.contains(&ReportFormat::Markdown));
+        parse("scalewall.example.toml", EXAMPLE, &|_| Some("x".into()), 2).unwrap();
+    }
+
+    fn error_of(text: &str) -> ConfigError {
+        parse_text(text).unwrap_err()
+    }
+
+    #[test]
+    fn each_kind_of_mistake_names_line_and_column() {
+        // TOML syntax
+        let e = error_of("name = \"x\"\n[[service]\nname = \"a\"\n");
+        assert_eq!((e.line, e.file.as_str()), (2, "scalewall.toml"), "{e}");
+        // unknown key (a typo)
+        let e = error_of("[[service]]\nname = \"a\"\nurll = \"http://x\"\n");
+        assert_eq!((e.line, e.column), (3, 1), "{e}");
+        assert!(e.message.contains("unknown field `urll`"), "{e}");
+        // wrong type
+        let e = error_of("[[service]]\nname = \"a\"\nurl = \"http://h\"\n[[scenario]]\nname = \"s\"\nservice = \"a\"\nkind = \"bench\"\nconnections = \"many\"\n");
+        assert_eq!(e.line, 8, "{e}");
+        // unknown service
+        let e = error_of("[[service]]\nname = \"a\"\nurl = \"http://h\"\n[[scenario]]\nname = \"s\"\nservice = \"b\"\nkind = \"bench\"\n");
+        assert_eq!((e.line, e.column), (6, 11), "{e}");
+        assert!(
+            e.message.contains("unknown service 'b' (services: a)"),
+            "{e}"
+        );
+        // a bad duration, through the command-line parser
+        let e = error_of("[[service]]\nname = \"a\"\nurl = \"http://h\"\n[[scenario]]\nname = \"s\"\nservice = \"a\"\nkind = \"bench\"\nduration = \"5 parsecs\"\n");
+        assert_eq!(e.line, 4, "{e}");
+        assert!(
+            e.message.contains("scenario 's'") && e.message.contains("5 parsecs"),
+            "{e}"
+        );
+        // a missing environment variable
+        let e = error_of("[[service]]\nname = \"a\"\nurl = \"http://${NOPE}/\"\n");
+        assert_eq!((e.line, e.column), (3, 7), "{e}");
+        assert!(e.message.contains("NOPE is not set"), "{e}");
+        // a threshold on an unknown root, and one in the wrong order
+        let e = error_of("[[threshold]]\nmetric = \"nothing.p99_ms\"\ncritical = 1\n");
+        assert_eq!(e.line, 2, "{e}");
+        let e = error_of(
+            "[[threshold]]\nmetric = \"host.mem_used_pct\"\nwarning = 90\ncritical = 80\n",
+        );
+        assert!(
+            e.message
+                .contains("warning 90 must come before critical 80"),
+            "{e}"
+        );
+        // an invalid URL
+        let e = error_of("[[service]]\nname = \"a\"\nurl = \"ftp://h\"\n");
+        assert_eq!(e.line, 3, "{e}");
+        assert_eq!(
+            e.to_string().split(':').take(3).collect::<Vec<_>>(),
+            ["scalewall.toml", "3", "7"]
+        );
+    }
+
+    #[test]
+    fn columns_count_characters() {
+        assert_eq!(line_column("ab\nσκ = 1", 7), (2, 3));
+        assert_eq!(line_column("", 0), (1, 1));
+    }
+}
