@@ -100,6 +100,7 @@ pub fn run_load(request: &LoadRequest<'_>, plans: &[StepPlan], control: &Control
         subject: None,
         system_health: None,
         findings: Vec::new(),
+        thresholds_checked: Vec::new(),
     })
 }
 

@@ -23,6 +23,26 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The main job: probe, load every scenario, check thresholds, compare
+    /// with earlier runs, store the run and write the report. Without a
+    /// config (and no ./scalewall.toml) it checks this host: system health
+    /// and an end-to-end self-check of the load path against a built-in
+    /// target with a known answer.
+    Run(RunArgs),
+    /// Write a commented example config.
+    Init(InitArgs),
+    /// Check a config and say where each mistake is.
+    Validate(ValidateArgs),
+    /// List stored runs, newest first.
+    History(HistoryArgs),
+    /// Print a stored run's full record (versioned JSON).
+    Show(ShowArgs),
+    /// Compare two stored runs metric by metric (Mann–Whitney U on per-second samples).
+    Compare(CompareArgs),
+    /// Render a stored run's report again.
+    Report(ReportArgs),
+    /// Mark a stored run as the baseline its subject's later runs are compared with.
+    Baseline(BaselineArgs),
     /// Load-test one URL (like wrk or oha): latency percentiles, throughput, errors.
     Bench(BenchArgs),
     /// Step through concurrency levels and fit the Universal Scalability Law:
@@ -36,6 +56,131 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the built-in target with a known latency and scaling curve.
     DemoServer(DemoServerArgs),
+}
+
+/// Where the run history lives (shared by the history commands).
+#[derive(Debug, Args)]
+pub struct HistoryPath {
+    /// History database (default: the config's `history`, else .scalewall/history.db).
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
+}
+
+/// Options of `scalewall run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Config file (default: ./scalewall.toml when it exists, else the built-in host check).
+    #[arg(short = 'f', long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// History database.
+    #[command(flatten)]
+    pub history: HistoryPath,
+    /// Do not store the run or compare it with earlier runs.
+    #[arg(long)]
+    pub no_history: bool,
+    /// Write the reports into this folder (default: the config's, else .scalewall/reports).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// What to print: the Markdown report or the JSON report.
+    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormatArg::Md)]
+    pub output: ReportFormatArg,
+    /// Never draw the live progress line.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Report formats on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormatArg {
+    /// Markdown.
+    Md,
+    /// JSON.
+    Json,
+}
+
+/// Options of `scalewall init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write it.
+    #[arg(default_value = "scalewall.toml")]
+    pub path: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Options of `scalewall validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The config to check.
+    #[arg(default_value = "scalewall.toml")]
+    pub path: PathBuf,
+}
+
+/// Options of `scalewall history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// History database.
+    #[command(flatten)]
+    pub history: HistoryPath,
+    /// Only runs of this subject (the config's name; `host` for the built-in job).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// How many runs.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+/// Options of `scalewall show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Run id, a unique prefix of one, `latest` or `previous`.
+    pub run: String,
+    /// History database.
+    #[command(flatten)]
+    pub history: HistoryPath,
+}
+
+/// Options of `scalewall compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The earlier run (id, prefix, `latest`, `previous`).
+    pub before: String,
+    /// The later run.
+    pub after: String,
+    /// History database.
+    #[command(flatten)]
+    pub history: HistoryPath,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Options of `scalewall report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run id, a unique prefix of one, `latest` or `previous`.
+    #[arg(default_value = "latest")]
+    pub run: String,
+    /// Format.
+    #[arg(long, value_enum, default_value_t = ReportFormatArg::Md)]
+    pub format: ReportFormatArg,
+    /// History database.
+    #[command(flatten)]
+    pub history: HistoryPath,
+}
+
+/// Options of `scalewall baseline`.
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// `set`.
+    #[arg(value_parser = ["set"])]
+    pub action: String,
+    /// Run id, a unique prefix of one, `latest` or `previous`.
+    pub run: String,
+    /// History database.
+    #[command(flatten)]
+    pub history: HistoryPath,
 }
 
 /// How results are printed.
@@ -415,7 +560,10 @@ pub fn validate_bench(args: &BenchArgs, available_cores: u32) -> Result<BenchPla
             warmup: args.warmup,
             timeout: request.timeout,
             threads: request.threads,
-            interval: Duration::from_secs(1),
+            interval: match stop {
+                StopAt::Duration(d) => interval_for(d),
+                StopAt::Operations(_) => Duration::from_secs(1),
+            },
         },
         headers: request.headers,
     })
@@ -428,6 +576,13 @@ pub struct SweepPlan {
     pub steps: Vec<StepPlan>,
     /// Parsed extra headers.
     pub headers: Vec<(String, String)>,
+}
+
+/// The length of the per-interval samples of a step measured for `d`: a
+/// tenth of it, between 100 ms and 1 s, so that even short steps give the
+/// run comparison about ten samples.
+pub fn interval_for(d: Duration) -> Duration {
+    (d / 10).clamp(Duration::from_millis(100), Duration::from_secs(1))
 }
 
 /// Validates sweep arguments without doing any I/O.
@@ -459,7 +614,7 @@ pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPla
                 warmup: args.warmup,
                 timeout: request.timeout,
                 threads: request.threads,
-                interval: Duration::from_secs(1),
+                interval: interval_for(args.step),
             })
             .collect(),
         headers: request.headers,
@@ -595,6 +750,22 @@ mod tests {
             .contains("at least 3 distinct"));
         assert!(validate_sweep(&sweep(&["u", "--concurrency", "0,1,2"]), 2).is_err());
         assert!(validate_sweep(&sweep(&["u", "--step", "0s"]), 2).is_err());
+    }
+
+    #[test]
+    fn sample_intervals_are_a_tenth_of_the_step_within_bounds() {
+        assert_eq!(
+            interval_for(Duration::from_secs(60)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            interval_for(Duration::from_secs(3)),
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            interval_for(Duration::from_millis(500)),
+            Duration::from_millis(100)
+        );
     }
 
     #[test]

@@ -3,14 +3,16 @@
 //!
 //! Exit codes: 0 success; 1 an error (bad input, unreachable target, every
 //! operation failed, no USL fit possible, a file that cannot be written); 2 a
-//! usage error (from the argument parser); 130 interrupted by Ctrl-C
-//! (results still printed and saved).
+//! usage error (from the argument parser); 3, 4, 5 `scalewall run` found
+//! MEDIUM, HIGH or CRITICAL findings (the worst decides); 130 interrupted by
+//! Ctrl-C (results still printed and saved).
 
 mod bench;
 mod cli;
 mod config;
 mod host;
 mod render;
+mod run;
 
 use anyhow::{bail, Context as _, Result};
 use bench::{install_ctrl_c, run_load, LoadRequest};
@@ -37,6 +39,14 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => run::run_command(&args),
+        Command::Init(args) => run::init_command(&args),
+        Command::Validate(args) => run::validate_command(&args),
+        Command::History(args) => run::history_command(&args),
+        Command::Show(args) => run::show_command(&args),
+        Command::Compare(args) => run::compare_command(&args),
+        Command::Report(args) => run::report_command(&args),
+        Command::Baseline(args) => run::baseline_command(&args),
         Command::Bench(args) => bench_command(&args),
         Command::Sweep(args) => sweep_command(&args),
         Command::Fit(args) => fit_command(&args),

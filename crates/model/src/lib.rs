@@ -48,6 +48,9 @@ pub struct Run {
     /// What the run found: threshold breaches and failed checks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// The metrics that had thresholds (breaches are in `findings`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds_checked: Vec<String>,
 }
 
 /// How much a finding matters.
@@ -550,6 +553,7 @@ mod tests {
             subject: None,
             system_health: None,
             findings: Vec::new(),
+            thresholds_checked: Vec::new(),
         }
     }
 

@@ -424,7 +424,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         let _ = writeln!(out, "None.\n");
     } else {
         let mut findings: Vec<&Finding> = run.findings.iter().collect();
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let _ = writeln!(out, "| severity | subject | finding | evidence |");
         let _ = writeln!(out, "|---|---|---|---|");
         for f in findings {

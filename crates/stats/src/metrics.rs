@@ -43,16 +43,21 @@ fn metric(
     }
 }
 
-/// Intervals shorter than this share of a second are left out of samples:
-/// a partial last interval would skew per-second rates.
-const MIN_INTERVAL_S: f64 = 0.5;
+/// Intervals shorter than this share of the longest interval are left out
+/// of the samples: a partial last interval would skew the rates.
+const MIN_INTERVAL_SHARE: f64 = 0.5;
 
 fn step_metrics(prefix: &str, step: &Step, out: &mut Vec<Metric>) {
     let summary = StepSummary::of(step);
+    let longest = step
+        .intervals
+        .iter()
+        .map(|i| i.duration_s)
+        .fold(0.0, f64::max);
     let full: Vec<_> = step
         .intervals
         .iter()
-        .filter(|i| i.duration_s >= MIN_INTERVAL_S)
+        .filter(|i| i.duration_s >= MIN_INTERVAL_SHARE * longest)
         .collect();
     let with_responses: Vec<_> = full.iter().filter(|i| i.responses > 0).collect();
     out.push(metric(
