@@ -5,20 +5,12 @@
 
 mod common;
 
-use common::{f, free_port, json, raw_server, scalewall, service_answers};
+use common::{
+    demo_server_child, f, free_port, json, raw_server, scalewall, service_answers, Reaped,
+};
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// Kills a child process when dropped.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Runs `scalewall probe ARGS… -o json`, which must succeed, and parses it.
 fn probe_json(args: &[&str]) -> serde_json::Value {
@@ -32,31 +24,6 @@ fn probe_json(args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     json(&out)
-}
-
-/// Starts `scalewall demo-server --listen 127.0.0.1:0 EXTRA…` as a child and
-/// returns it with the port it printed.
-fn demo_server_child(extra: &[&str]) -> (Reaped, String) {
-    let mut server = Reaped(
-        Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
-            .args(["demo-server", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    // "demo-server listening on http://127.0.0.1:PORT/ (...)"
-    let port = line
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .to_string();
-    (server, port)
 }
 
 fn meminfo_kib(field: &str) -> u64 {

@@ -154,3 +154,46 @@ pub fn free_port() -> u16 {
         .expect("a free port")
         .port()
 }
+
+/// Kills a child process when dropped.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `scalewall demo-server --listen 127.0.0.1:0 EXTRA…` as a child and
+/// returns it with the port it printed.
+pub fn demo_server_child(extra: &[&str]) -> (Reaped, String) {
+    demo_server_on("127.0.0.1:0", extra)
+}
+
+/// Starts `scalewall demo-server --listen LISTEN EXTRA…` as a child and
+/// returns it with the port it printed.
+pub fn demo_server_on(listen: &str, extra: &[&str]) -> (Reaped, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut server = Reaped(
+        Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+            .args(["demo-server", "--listen", listen])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // "demo-server listening on http://127.0.0.1:PORT/ (...)"
+    let port = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    (server, port)
+}

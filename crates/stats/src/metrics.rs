@@ -47,6 +47,11 @@ fn metric(
 /// of the samples: a partial last interval would skew the rates.
 const MIN_INTERVAL_SHARE: f64 = 0.5;
 
+/// Fewest responses in an interval for its p99 to be a sample: below this
+/// an interval's p99 is one of its few slowest responses, and one hiccup of
+/// the host moves it by tens of percent (seen between two identical runs).
+const MIN_RESPONSES_FOR_P99: u64 = 1000;
+
 fn step_metrics(prefix: &str, step: &Step, out: &mut Vec<Metric>) {
     let summary = StepSummary::of(step);
     let longest = step
@@ -87,6 +92,7 @@ fn step_metrics(prefix: &str, step: &Step, out: &mut Vec<Metric>) {
             Better::Lower,
             with_responses
                 .iter()
+                .filter(|i| i.responses >= MIN_RESPONSES_FOR_P99)
                 .map(|i| i.p99_us as f64 / 1e3)
                 .collect(),
         ));
@@ -308,6 +314,12 @@ mod tests {
             "partial interval left out"
         );
         assert_eq!(metrics[2].samples, vec![1.099; 4]);
+        let mut few = Run::default();
+        few.scenarios.push(scenario("api", vec![step(8, 400, 4.0)]));
+        assert!(
+            of_run(&few)[2].samples.is_empty(),
+            "100 responses per interval: p99 untested"
+        );
         assert_eq!(metrics[3].value, 0.0);
     }
 

@@ -1,0 +1,354 @@
+//! `scalewall run` end to end: the built-in host check against its known
+//! answer; a config with two demo-servers and a Redis service run several
+//! times — no false alarm on a rerun, a real slowdown flagged as a
+//! significant regression with a DEGRADING trend; threshold breaches and
+//! their exit codes; config mistakes located; Ctrl-C keeps what was measured.
+
+mod common;
+
+use common::{demo_server_on, f, free_port, json, service_answers, Reaped};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn scalewall_in(dir: &Path, args: &[&str]) -> Output {
+    assert_cmd::Command::cargo_bin("scalewall")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_built_in_job_checks_the_load_path_against_its_known_answer() {
+    let _awake = common::KeepCpusAwake::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = scalewall_in(dir.path(), &["run", "--no-progress", "-o", "json"]);
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", v["findings"]);
+    assert_eq!(v["subject"], "host");
+    assert_eq!(v["findings"], serde_json::json!([]), "{v:#}");
+    // The built-in target holds 2 ms × (1 + 0.03(n−1) + 0.0008·n(n−1)):
+    // 16 clients see 16 / (2 ms × 1.642) = 4,872 req/s.
+    let metric = |name: &str| {
+        v["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))["value"]
+            .as_f64()
+            .unwrap()
+    };
+    let expected = 16.0 / (0.002 * (1.0 + 0.03 * 15.0 + 0.0008 * 16.0 * 15.0));
+    let rps = metric("self-check.rps");
+    assert!((rps / expected - 1.0).abs() < 0.10, "{rps} vs {expected}");
+    let usl = &v["sweeps"][0]["usl"];
+    assert!((f(usl, "/sigma") / 0.03 - 1.0).abs() < 0.25, "{usl}");
+    assert!((f(usl, "/kappa") / 0.0008 - 1.0).abs() < 0.25, "{usl}");
+    assert!(metric("host.mem_used_pct") > 0.0);
+    // The report and the history are on disk, and render again.
+    let id = v["run_id"].as_str().unwrap();
+    let md =
+        std::fs::read_to_string(dir.path().join(format!(".scalewall/reports/{id}.md"))).unwrap();
+    for section in [
+        "## Executive summary",
+        "## Key metrics",
+        "## Load results",
+        "## Scalability",
+        "## System health",
+        "## Findings",
+    ] {
+        assert!(md.contains(section), "{section} missing:\n{md}");
+    }
+    let again = scalewall_in(dir.path(), &["report", id]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    // the same report, less the list of files this run wrote
+    let without_artifacts = md.split("\n## Artifacts\n").next().unwrap().to_string() + "\n";
+    assert_eq!(String::from_utf8_lossy(&again.stdout), without_artifacts);
+    let history = scalewall_in(dir.path(), &["history"]);
+    assert!(String::from_utf8_lossy(&history.stdout).contains(id));
+}
+
+fn write_config(dir: &Path, api_port: &str, other_port: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("scalewall.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "shop"
+
+[[service]]
+name = "api"
+url = "http://127.0.0.1:{api_port}"
+health = "http://127.0.0.1:{api_port}/health"
+process = {{ port = {api_port} }}
+
+[[service]]
+name = "search"
+url = "http://127.0.0.1:{other_port}"
+
+[[service]]
+name = "cache"
+redis = "redis://127.0.0.1:6379"
+
+[[scenario]]
+name = "api-get"
+service = "api"
+kind = "bench"
+connections = 4
+duration = "2s"
+
+[[scenario]]
+name = "search-get"
+service = "search"
+kind = "bench"
+connections = 4
+duration = "2s"
+{extra}"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn findings_of(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["severity"].as_str().unwrap().to_string(),
+                f["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn reruns_are_not_flagged_and_a_slowdown_is_a_significant_regression() {
+    if !service_answers("Redis", 6379) {
+        return;
+    }
+    let _awake = common::KeepCpusAwake::start();
+    let dir = tempfile::tempdir().unwrap();
+    let api_port = free_port().to_string();
+    let listen = format!("127.0.0.1:{api_port}");
+    let mut api = demo_server_on(&listen, &["--latency", "5ms"]);
+    let search = demo_server_on("127.0.0.1:0", &["--latency", "3ms"]);
+    write_config(dir.path(), &api_port, &search.1, "");
+    let run = |label: &str| {
+        let out = scalewall_in(dir.path(), &["run", "--no-progress", "-o", "json"]);
+        eprintln!("{label}: exit {:?}", out.status.code());
+        (out.status.code(), json(&out))
+    };
+    let (code, first) = run("first");
+    assert_eq!(code, Some(0), "{first:#}");
+    assert_eq!(first["changes_since_previous"], serde_json::Value::Null);
+    let (code, second) = run("second");
+    assert_eq!(
+        code,
+        Some(0),
+        "a rerun with nothing changed is not flagged: {second:#}"
+    );
+    let comparisons = second["changes_since_previous"]["comparisons"]
+        .as_array()
+        .unwrap();
+    let rps = comparisons
+        .iter()
+        .find(|c| c["metric"] == "api-get.rps")
+        .unwrap();
+    assert_eq!(rps["change"], "unchanged", "{rps}");
+    assert!(
+        rps["test"]["p_value"].is_number(),
+        "tested on samples: {rps}"
+    );
+    assert!(
+        comparisons.iter().all(|c| c["change"] != "regressed"),
+        "{comparisons:#?}"
+    );
+    let md = std::fs::read_to_string(dir.path().join(format!(
+        ".scalewall/reports/{}.md",
+        second["run_id"].as_str().unwrap()
+    )))
+    .unwrap();
+    assert!(md.contains("## Changes since the last run"), "{md}");
+    assert!(
+        md.contains("Redis 127.0.0.1:6379 (v"),
+        "the Redis service is in the health section:\n{md}"
+    );
+
+    // The api gets 60 % slower.
+    drop(api);
+    api = demo_server_on(&listen, &["--latency", "8ms"]);
+    let (code, third) = run("third");
+    assert_eq!(code, Some(3), "a regression is a MEDIUM finding: {third:#}");
+    let findings = findings_of(&third);
+    for metric in ["api-get.rps", "api-get.p50_ms"] {
+        assert!(
+            findings.contains(&("MEDIUM".to_string(), metric.to_string())),
+            "{metric} not flagged: {findings:?}"
+        );
+    }
+    assert!(
+        !findings.iter().any(|(_, s)| s.starts_with("search-get")),
+        "the unchanged service is not flagged: {findings:?}"
+    );
+    let trend = third["trends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["metric"] == "api-get.p50_ms")
+        .unwrap();
+    assert_eq!(trend["trend"], "DEGRADING", "{trend}");
+    drop(api);
+    drop(search);
+}
+
+#[test]
+fn threshold_breaches_decide_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = demo_server_on("127.0.0.1:0", &["--latency", "5ms"]);
+    let search = demo_server_on("127.0.0.1:0", &["--latency", "1ms"]);
+    let config = write_config(
+        dir.path(),
+        &api.1,
+        &search.1,
+        "[[threshold]]\nmetric = \"api-get.p50_ms\"\nwarning = 1\ncritical = 4\n\n[[threshold]]\nmetric = \"search-get.p50_ms\"\nwarning = 3\ncritical = 50\n",
+    );
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config).unwrap().replace(
+            "[[service]]\nname = \"cache\"\nredis = \"redis://127.0.0.1:6379\"\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let out = scalewall_in(
+        dir.path(),
+        &["run", "--no-progress", "--no-history", "-o", "json"],
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(
+        findings_of(&v),
+        [("CRITICAL".to_string(), "api-get.p50_ms".to_string())]
+    );
+    let status = |name: &str| {
+        v["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status("api-get.p50_ms"), "critical");
+    assert_eq!(status("search-get.p50_ms"), "ok");
+    let evidence = v["findings"][0]["evidence"].as_str().unwrap();
+    assert!(evidence.contains("> critical 4 ms"), "{evidence}");
+
+    // An unreachable service and a down health check are CRITICAL findings,
+    // and the rest of the run still happens.
+    drop(api);
+    let out = scalewall_in(
+        dir.path(),
+        &["run", "--no-progress", "--no-history", "-o", "json"],
+    );
+    assert_eq!(out.status.code(), Some(5));
+    let findings = findings_of(&json(&out));
+    assert!(
+        findings.contains(&("CRITICAL".to_string(), "api-get".to_string())),
+        "{findings:?}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|(s, subject)| s == "CRITICAL" && subject.starts_with("health ")),
+        "{findings:?}"
+    );
+    drop(search);
+}
+
+#[test]
+fn config_mistakes_are_located_and_init_writes_a_valid_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = scalewall_in(dir.path(), &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = scalewall_in(dir.path(), &["init"]);
+    assert_eq!(out.status.code(), Some(1), "init does not overwrite");
+    let out = assert_cmd::Command::cargo_bin("scalewall")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["validate"])
+        .env("PGPASSWORD", "x")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "name = \"x\"\n[[service]]\nname = \"a\"\nurl = \"http://127.0.0.1:1\"\n[[scenario]]\nname = \"s\"\nservice = \"a\"\nkind = \"bench\"\nconections = 4\n",
+    )
+    .unwrap();
+    let out = scalewall_in(dir.path(), &["validate", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("bad.toml:9:1: unknown field `conections`"),
+        "{err}"
+    );
+    let out = scalewall_in(dir.path(), &["run", "-f", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("bad.toml:9:1"));
+}
+
+#[test]
+fn ctrl_c_during_a_run_stores_and_reports_what_was_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+        .current_dir(dir.path())
+        .args(["run", "--no-progress", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let child = Reaped(child);
+    std::thread::sleep(Duration::from_millis(2500)); // within the self-check bench
+    unsafe {
+        libc::kill(child.0.id() as i32, libc::SIGINT);
+    }
+    let mut child = child;
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "run did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["status"], "interrupted");
+    let id = v["run_id"].as_str().unwrap();
+    let shown = scalewall_in(dir.path(), &["show", id]);
+    let run: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(run["status"], "interrupted");
+    assert!(
+        !run["scenarios"].as_array().unwrap().is_empty(),
+        "the partial step is kept"
+    );
+    let md = scalewall_in(dir.path(), &["report", "latest"]);
+    assert!(String::from_utf8_lossy(&md.stdout).contains("> **Interrupted**"));
+}
