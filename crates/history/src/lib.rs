@@ -483,6 +483,75 @@ mod tests {
         assert!(h.set_baseline("nope").is_err());
     }
 
+    /// The child side of the SIGKILL test: stores runs until killed.
+    #[test]
+    fn writer_child_for_the_kill_test() {
+        let Ok(path) = std::env::var("SCALEWALL_HISTORY_KILL_TEST_DB") else {
+            return; // only as the child of the test below
+        };
+        let mut h = History::open(Path::new(&path)).unwrap();
+        let samples: Vec<f64> = (0..1000).map(f64::from).collect();
+        for i in 0.. {
+            let metrics: Vec<StoredMetric> = (0..50)
+                .map(|k| StoredMetric {
+                    name: format!("m{k}"),
+                    value: f64::from(i),
+                    samples: samples.clone(),
+                })
+                .collect();
+            h.store(
+                &run(&format!("r{i:09}"), "2026-11-01T00:00:00Z", "kill"),
+                &metrics,
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_writer_killed_mid_write_leaves_earlier_runs_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let mut h = History::open(&path).unwrap();
+        h.store(
+            &run("first", "2026-10-01T00:00:00Z", "kill"),
+            &[metric("a", 1.0)],
+        )
+        .unwrap();
+        drop(h);
+        for delay_ms in [150, 230, 310] {
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "tests::writer_child_for_the_kill_test",
+                    "--nocapture",
+                ])
+                .env("SCALEWALL_HISTORY_KILL_TEST_DB", &path)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            let h = History::open(&path).unwrap();
+            let check: String = h
+                .connection
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(check, "ok");
+            assert_eq!(h.load("first").unwrap().id, "first");
+            assert_eq!(h.metrics("first").unwrap(), vec![metric("a", 1.0)]);
+            let rows = h.list(Some("kill"), 1_000_000).unwrap();
+            assert!(rows.len() > 1, "the child stored nothing in {delay_ms} ms");
+            for row in &rows {
+                // every stored run is whole: its record and all its metrics
+                h.load(&row.id).unwrap();
+                let n = h.metrics(&row.id).unwrap().len();
+                assert!(n == 50 || row.id == "first", "{} has {n} metrics", row.id);
+            }
+        }
+    }
+
     #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();

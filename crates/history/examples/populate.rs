@@ -1,0 +1,44 @@
+//! Fills a history database with synthetic runs, for the history benchmark
+//! (`bench/history.sh`): `populate PATH COUNT`. Each run has two scenarios'
+//! worth of metrics with ten samples each, like a small real config.
+
+use scalewall_history::{History, StoredMetric};
+use scalewall_model::Run;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().expect("usage: populate PATH COUNT");
+    let count: usize = args
+        .next()
+        .and_then(|c| c.parse().ok())
+        .expect("usage: populate PATH COUNT");
+    let mut history = History::open(std::path::Path::new(&path)).expect("open");
+    for i in 0..count {
+        let run = Run {
+            schema_version: scalewall_model::SCHEMA_VERSION,
+            id: format!("run-{i:08}"),
+            started_at: format!("2026-01-01T00:00:00.{i:08}Z"),
+            subject: Some("bench".into()),
+            ..Run::default()
+        };
+        let metrics: Vec<StoredMetric> = [
+            "api.rps",
+            "api.p50_ms",
+            "api.p99_ms",
+            "api.error_pct",
+            "db.rps",
+            "db.p50_ms",
+            "db.p99_ms",
+            "host.mem_used_pct",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(k, name)| StoredMetric {
+            name: (*name).to_string(),
+            value: (i + k) as f64,
+            samples: (0..10).map(|s| (i + k + s) as f64).collect(),
+        })
+        .collect();
+        history.store(&run, &metrics).expect("store");
+    }
+}
