@@ -81,7 +81,7 @@ pub struct RunArgs {
     /// Write the reports into this folder (default: the config's, else .scalewall/reports).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
-    /// What to print: the Markdown report or the JSON report.
+    /// Which report to print (all the configured ones are written to the report folder).
     #[arg(short = 'o', long, value_enum, default_value_t = ReportFormatArg::Md)]
     pub output: ReportFormatArg,
     /// Never draw the live progress line.
@@ -96,6 +96,8 @@ pub enum ReportFormatArg {
     Md,
     /// JSON.
     Json,
+    /// One self-contained HTML file with charts.
+    Html,
 }
 
 /// Options of `scalewall init`.

@@ -498,6 +498,7 @@ pub fn parse(
     if report_formats.is_empty() {
         report_formats.insert(ReportFormat::Markdown);
         report_formats.insert(ReportFormat::Json);
+        report_formats.insert(ReportFormat::Html);
     }
     Ok(Config {
         name,

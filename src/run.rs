@@ -30,6 +30,7 @@ use scalewall_load::transport::http1::RequestSpec;
 use scalewall_model::{Finding, Run, RunStatus, Scenario, Severity};
 use scalewall_probe::health::HealthStatus;
 use scalewall_probe::snapshot::{self, Snapshot, SnapshotSpec};
+use scalewall_report::html;
 use scalewall_report::markdown::{self, Changes, ReportInput, Status, SweepSection};
 use scalewall_stats::compare::{self, Change, Policy, Trend};
 use scalewall_stats::metrics::{self, Metric};
@@ -553,6 +554,26 @@ fn report_input<'a>(
             statuses.insert(f.subject.clone(), status);
         }
     }
+    let history_series = match history {
+        Some(h) => {
+            let subject = scalewall_history::subject_of(run);
+            let mut series = Vec::new();
+            for m in metrics.iter().filter(|m| {
+                m.name.ends_with(".rps") && !m.name.contains(".c")
+                    || m.name.ends_with(".max_rps")
+                    || m.name.ends_with(".p99_ms") && !m.name.contains(".c")
+            }) {
+                let values: Vec<f64> = h
+                    .series(&subject, &m.name, &run.id, 20)?
+                    .into_iter()
+                    .map(|(_, v)| v)
+                    .collect();
+                series.push((m.name.clone(), values));
+            }
+            series
+        }
+        None => Vec::new(),
+    };
     let (previous, baseline, trends) = match history {
         Some(h) => {
             let previous = h
@@ -583,6 +604,7 @@ fn report_input<'a>(
         sweeps: sweep_sections(run),
         health_text,
         artifacts,
+        history_series,
     })
 }
 
@@ -767,13 +789,20 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode> {
     let formats = config
         .as_ref()
         .map(|c| c.report_formats.clone())
-        .unwrap_or_else(|| [ReportFormat::Markdown, ReportFormat::Json].into());
+        .unwrap_or_else(|| {
+            [
+                ReportFormat::Markdown,
+                ReportFormat::Json,
+                ReportFormat::Html,
+            ]
+            .into()
+        });
     let mut artifacts: Vec<String> = formats
         .iter()
         .filter_map(|f| match f {
             ReportFormat::Markdown => Some("md"),
             ReportFormat::Json => Some("json"),
-            ReportFormat::Html => None,
+            ReportFormat::Html => Some("html"),
         })
         .map(|ext| {
             report_dir
@@ -793,17 +822,20 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode> {
     let input = report_input(history.as_ref(), &run, &metrics, artifacts.clone())?;
     let md = markdown::render(&input);
     let json = report_json(&input);
+    let html = html::render(&input);
     crate::print_stdout(match args.output {
         ReportFormatArg::Md => &md,
         ReportFormatArg::Json => &json,
+        ReportFormatArg::Html => &html,
     })?;
     std::fs::create_dir_all(&report_dir)
         .with_context(|| format!("cannot create the report folder {}", report_dir.display()))?;
-    for path in artifacts
-        .iter()
-        .filter(|a| a.ends_with(".md") || a.ends_with(".json"))
-    {
-        let body = if path.ends_with(".md") { &md } else { &json };
+    for path in artifacts.iter().filter(|a| !a.ends_with(".db")) {
+        let body = match Path::new(path).extension().and_then(|e| e.to_str()) {
+            Some("md") => &md,
+            Some("json") => &json,
+            _ => &html,
+        };
         crate::write_atomically(Path::new(path), body.as_bytes(), "the report to")?;
     }
     if let Some(error) = store_error {
@@ -904,6 +936,7 @@ pub fn report_command(args: &ReportArgs) -> Result<ExitCode> {
     crate::print_stdout(&match args.format {
         ReportFormatArg::Md => markdown::render(&input),
         ReportFormatArg::Json => report_json(&input),
+        ReportFormatArg::Html => html::render(&input),
     })?;
     Ok(ExitCode::SUCCESS)
 }

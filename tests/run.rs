@@ -74,6 +74,62 @@ fn the_built_in_job_checks_the_load_path_against_its_known_answer() {
     assert_eq!(String::from_utf8_lossy(&again.stdout), without_artifacts);
     let history = scalewall_in(dir.path(), &["history"]);
     assert!(String::from_utf8_lossy(&history.stdout).contains(id));
+    let html = dir.path().join(format!(".scalewall/reports/{id}.html"));
+    html_renders_in_chromium(&html);
+}
+
+/// Opens the HTML report in headless Chromium: it must render the sections
+/// and charts and log no console errors.
+fn html_renders_in_chromium(html: &Path) {
+    let text = std::fs::read_to_string(html).unwrap_or_else(|e| {
+        let listing: Vec<_> = std::fs::read_dir(html.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        panic!("{}: {e}; folder holds {listing:?}", html.display())
+    });
+    for external in ["<script", "<link", "src=\"http", "href=\"http", "@import"] {
+        assert!(!text.contains(external), "not self-contained: {external}");
+    }
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("chromium must be installed under CI (.ci/run installs it)");
+        }
+        eprintln!("skipped the browser check: no /usr/bin/chromium");
+        return;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "<h2>Executive summary</h2>",
+        "<h2>Charts</h2>",
+        "class=\"usl-fit\"",
+        "class=\"bar-chart\"",
+        "class=\"line-chart\"",
+    ] {
+        assert!(dom.contains(needle), "{needle} not rendered");
+    }
+    let console: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
+        .map(str::to_string)
+        .collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
 }
 
 fn write_config(dir: &Path, api_port: &str, other_port: &str, extra: &str) -> std::path::PathBuf {

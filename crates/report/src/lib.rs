@@ -3,5 +3,6 @@
 
 #![deny(missing_docs)]
 
+pub mod html;
 pub mod markdown;
 pub mod svg;

@@ -67,6 +67,8 @@ pub struct ReportInput<'a> {
     pub health_text: Option<String>,
     /// Files written by the run.
     pub artifacts: Vec<String>,
+    /// Key metrics over the subject's last runs (oldest first), for charts.
+    pub history_series: Vec<(String, Vec<f64>)>,
 }
 
 fn severity_name(s: Severity) -> &'static str {
@@ -541,6 +543,7 @@ mod tests {
             sweeps: vec![],
             health_text: Some("System health\n  CPU 1 %\n".into()),
             artifacts: vec![".scalewall/reports/r2.md".into()],
+            history_series: vec![],
         };
         let text = render(&input);
         let order = [
@@ -582,6 +585,7 @@ mod tests {
             sweeps: vec![],
             health_text: None,
             artifacts: vec![],
+            history_series: vec![],
         });
         assert!(text.contains("- No findings."));
         assert!(text.contains("First run of `host`"));

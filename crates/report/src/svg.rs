@@ -202,10 +202,177 @@ pub fn usl_chart(title: &str, points: &[Point], fit: &UslFit, unit: &str) -> Str
     s
 }
 
+/// One line of a [`line_chart`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend text.
+    pub name: String,
+    /// (x, y) points in x order.
+    pub points: Vec<(f64, f64)>,
+}
+
+const PALETTE: [&str; 6] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+];
+
+/// Lines over a shared x axis, with optional shaded spans (e.g. the load
+/// steps a resource series belongs to), each labelled.
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    spans: &[(f64, f64, String)],
+) -> String {
+    let all = series.iter().flat_map(|s| s.points.iter());
+    let x_max = all
+        .clone()
+        .map(|p| p.0)
+        .chain(spans.iter().map(|s| s.1))
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let y_max = all.map(|p| p.1).fold(0.0, f64::max);
+    let x_ticks = ticks(x_max);
+    let y_ticks = ticks(y_max);
+    let (x_top, y_top) = (
+        *x_ticks.last().unwrap_or(&1.0),
+        *y_ticks.last().unwrap_or(&1.0),
+    );
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let x = |v: f64| LEFT + plot_w * v / x_top;
+    let y = |v: f64| TOP + plot_h * (1.0 - v / y_top);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="line-chart" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12"><title>{t}</title><text x="{cx}" y="24" text-anchor="middle" font-size="15">{t}</text>"##,
+        t = escape(title),
+        cx = WIDTH / 2.0
+    );
+    for (k, (x0, x1, label)) in spans.iter().enumerate() {
+        let fill = if k % 2 == 0 { "#f0f0f0" } else { "#e4e4e4" };
+        let _ = write!(
+            out,
+            r##"<rect class="span" x="{:.1}" y="{TOP}" width="{:.1}" height="{plot_h}" fill="{fill}"/><text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10" fill="#555">{}</text>"##,
+            x(*x0),
+            (x(*x1) - x(*x0)).max(0.5),
+            (x(*x0) + x(*x1)) / 2.0,
+            TOP + 12.0,
+            escape(label)
+        );
+    }
+    for v in &y_ticks {
+        let _ = write!(
+            out,
+            r##"<line x1="{LEFT}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            WIDTH - RIGHT,
+            LEFT - 6.0,
+            y(*v) + 4.0,
+            tick_label(*v),
+            yy = y(*v)
+        );
+    }
+    for v in &x_ticks {
+        let _ = write!(
+            out,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            x(*v),
+            HEIGHT - BOTTOM + 18.0,
+            tick_label(*v)
+        );
+    }
+    let _ = write!(
+        out,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text><text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"##,
+        LEFT + plot_w / 2.0,
+        HEIGHT - 16.0,
+        escape(x_label),
+        TOP + plot_h / 2.0,
+        escape(y_label)
+    );
+    for (k, s) in series.iter().enumerate() {
+        let colour = PALETTE[k % PALETTE.len()];
+        let path: Vec<String> = s
+            .points
+            .iter()
+            .map(|(px, py)| format!("{:.1},{:.1}", x(*px), y(*py)))
+            .collect();
+        let _ = write!(
+            out,
+            r##"<polyline class="series" fill="none" stroke="{colour}" stroke-width="2" points="{}"/><text x="{:.1}" y="{:.1}" fill="{colour}">{}</text>"##,
+            path.join(" "),
+            LEFT + 8.0 + 150.0 * k as f64,
+            HEIGHT - 2.0,
+            escape(&s.name)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// Horizontal bars, one per (label, value), in `unit`.
+pub fn bar_chart(title: &str, unit: &str, bars: &[(String, f64)]) -> String {
+    let height = TOP + 28.0 * bars.len() as f64 + 40.0;
+    let max = bars.iter().map(|b| b.1).fold(0.0, f64::max);
+    let top = *ticks(max).last().unwrap_or(&1.0);
+    let plot_w = WIDTH - 120.0 - RIGHT - 80.0;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="bar-chart" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12"><title>{t}</title><text x="{cx}" y="24" text-anchor="middle" font-size="15">{t}</text>"##,
+        t = escape(title),
+        cx = WIDTH / 2.0
+    );
+    for (k, (label, value)) in bars.iter().enumerate() {
+        let y = TOP + 28.0 * k as f64;
+        let w = plot_w * value / top;
+        let _ = write!(
+            out,
+            r##"<text x="112" y="{:.1}" text-anchor="end">{}</text><rect class="bar" x="120" y="{y:.1}" width="{w:.1}" height="20" fill="{}"/><text x="{:.1}" y="{:.1}">{} {}</text>"##,
+            y + 14.0,
+            escape(label),
+            PALETTE[0],
+            126.0 + w,
+            y + 14.0,
+            round_sig(*value, 4),
+            escape(unit)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use scalewall_stats::usl;
+
+    #[test]
+    fn line_and_bar_charts_draw_every_series_span_and_bar() {
+        let series = vec![
+            Series {
+                name: "host CPU %".into(),
+                points: vec![(0.0, 10.0), (1.0, 50.0), (2.0, 40.0)],
+            },
+            Series {
+                name: "target CPU %".into(),
+                points: vec![(0.0, 5.0), (2.0, 30.0)],
+            },
+        ];
+        let chart = line_chart(
+            "CPU <during> load",
+            "s",
+            "%",
+            &series,
+            &[(0.0, 1.0, "N=1".into()), (1.0, 2.0, "N=2".into())],
+        );
+        assert_eq!(chart.matches(r#"class="series""#).count(), 2);
+        assert_eq!(chart.matches(r#"class="span""#).count(), 2);
+        assert!(chart.contains("CPU &lt;during&gt; load"));
+        let bars = bar_chart("latency", "ms", &[("p50".into(), 1.0), ("p99".into(), 4.0)]);
+        assert_eq!(bars.matches(r#"class="bar""#).count(), 2);
+        assert!(bars.starts_with("<svg") && bars.ends_with("</svg>"));
+    }
 
     #[test]
     fn ticks_are_round_and_cover_the_range() {
