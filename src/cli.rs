@@ -43,6 +43,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Mark a stored run as the baseline its subject's later runs are compared with.
     Baseline(BaselineArgs),
+    /// Run the built-in runtime suite: fixed micro-benchmarks of this machine
+    /// and runtime (allocation, CPU, workers, JSON, file+fsync, thread and
+    /// task spawn, mutex, channel, context switch), comparable across hosts and days.
+    Suite(SuiteArgs),
     /// Load-test one URL (like wrk or oha): latency percentiles, throughput, errors.
     Bench(BenchArgs),
     /// Step through concurrency levels and fit the Universal Scalability Law:
@@ -98,6 +102,20 @@ pub enum ReportFormatArg {
     Json,
     /// One self-contained HTML file with charts.
     Html,
+}
+
+/// Options of `scalewall suite`.
+#[derive(Debug, Args)]
+pub struct SuiteArgs {
+    /// Time per benchmark (10 benchmarks; the default totals about 15 s).
+    #[arg(long, value_parser = parse_duration, default_value = "1500ms")]
+    pub budget: Duration,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Also write the full run record (versioned JSON) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub save: Option<PathBuf>,
 }
 
 /// Options of `scalewall init`.

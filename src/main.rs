@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => run::compare_command(&args),
         Command::Report(args) => run::report_command(&args),
         Command::Baseline(args) => run::baseline_command(&args),
+        Command::Suite(args) => run::suite_command(&args),
         Command::Bench(args) => bench_command(&args),
         Command::Sweep(args) => sweep_command(&args),
         Command::Fit(args) => fit_command(&args),

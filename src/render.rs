@@ -812,3 +812,44 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
     }
     out
 }
+
+/// The runtime suite as a table: one row per benchmark.
+pub fn suite_text(scenarios: &[scalewall_model::Scenario]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "scalewall runtime suite ({})",
+        scenarios.first().map_or("", |s| s.options.method.as_str())
+    );
+    let _ = writeln!(
+        out,
+        "  {:<16} {:>10} {:>11} {:>11} {:>12} {:>14} {:>7}",
+        "benchmark", "operations", "mean (µs)", "p95 (µs)", "ops/s", "inner ops/s", "errors"
+    );
+    for s in scenarios {
+        let Some(step) = s.steps.first() else {
+            continue;
+        };
+        let inner = s.options.requests.unwrap_or(1) as f64;
+        let _ = writeln!(
+            out,
+            "  {:<16} {:>10} {:>11.1} {:>11} {:>12} {:>14} {:>7}",
+            s.name.trim_start_matches("suite."),
+            group(step.outcomes.responses),
+            step.latency_us.mean(),
+            group(step.latency_us.value_at_quantile(0.95)),
+            group_f(step.achieved_rate_per_s, 1),
+            group_f(step.achieved_rate_per_s * inner, 0),
+            step.outcomes.errors_total()
+        );
+    }
+    for s in scenarios {
+        let _ = writeln!(
+            out,
+            "  {}: one operation = {}",
+            s.name.trim_start_matches("suite."),
+            s.target.trim_start_matches("runtime suite: ")
+        );
+    }
+    out
+}

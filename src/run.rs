@@ -46,6 +46,8 @@ const DEFAULT_HISTORY: &str = ".scalewall/history.db";
 const DEFAULT_REPORTS: &str = ".scalewall/reports";
 /// Runs behind a trend.
 const TREND_RUNS: usize = 5;
+/// Time per runtime-suite benchmark in the built-in job.
+const SUITE_BUDGET_IN_RUN: Duration = Duration::from_millis(500);
 /// How far the self-check's throughput may stray from the known answer.
 const SELF_CHECK_TOLERANCE: f64 = 0.10;
 
@@ -424,6 +426,102 @@ fn self_check(
     Ok(scenarios)
 }
 
+/// Runs the runtime suite, turning any benchmark's errors into findings.
+fn run_suite(
+    budget: Duration,
+    control: &Control,
+    findings: &mut Vec<Finding>,
+) -> Result<Vec<Scenario>> {
+    let scenarios = scalewall_suite::run(budget, host::available_cores() as usize, &|| {
+        control.is_stopped()
+    })?;
+    for s in &scenarios {
+        if let Some(step) = s.steps.first() {
+            if let Some((_, message)) = step.error_examples.iter().next() {
+                findings.push(Finding {
+                    severity: Severity::High,
+                    subject: s.name.clone(),
+                    message: format!("runtime benchmark {} failed", s.name),
+                    evidence: message.clone(),
+                });
+            }
+        }
+    }
+    Ok(scenarios)
+}
+
+/// `scalewall suite`.
+pub fn suite_command(args: &cli::SuiteArgs) -> Result<ExitCode> {
+    if args.budget < Duration::from_millis(10) || args.budget > Duration::from_secs(600) {
+        bail!("--budget must be between 10ms and 10m");
+    }
+    let control = Control::new();
+    install_ctrl_c(control.clone());
+    let started = SystemTime::now();
+    let mut findings = Vec::new();
+    let scenarios = run_suite(args.budget, &control, &mut findings)?;
+    let run = Run {
+        schema_version: scalewall_model::SCHEMA_VERSION,
+        id: uuid::Uuid::now_v7().to_string(),
+        tool: scalewall_model::ToolInfo {
+            name: "scalewall".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        started_at: humantime::format_rfc3339_millis(started).to_string(),
+        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        status: if control.is_stopped() {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Completed
+        },
+        host: host::describe(),
+        scenarios,
+        subject: Some("suite".into()),
+        findings,
+        ..Run::default()
+    };
+    let printed = match args.output {
+        OutputFormat::Text => render::suite_text(&run.scenarios),
+        OutputFormat::Json => {
+            let rows: Vec<serde_json::Value> = run
+                .scenarios
+                .iter()
+                .filter_map(|s| {
+                    let step = s.steps.first()?;
+                    Some(serde_json::json!({
+                        "benchmark": s.name.trim_start_matches("suite."),
+                        "operation": s.target.trim_start_matches("runtime suite: "),
+                        "operations": step.outcomes.responses,
+                        "mean_us": step.latency_us.mean(),
+                        "p95_us": step.latency_us.value_at_quantile(0.95),
+                        "ops_per_s": step.achieved_rate_per_s,
+                        "inner_ops_per_operation": s.options.requests,
+                        "errors": step.outcomes.errors_total(),
+                        "first_error": step.error_examples.values().next(),
+                    }))
+                })
+                .collect();
+            serde_json::to_string_pretty(&serde_json::json!({
+                "run_id": run.id,
+                "suite": scalewall_suite::SUITE_VERSION,
+                "completed": run.status == RunStatus::Completed,
+                "benchmarks": rows,
+            }))? + "\n"
+        }
+    };
+    crate::print_stdout(&printed)?;
+    if let Some(path) = &args.save {
+        crate::save_run(&run, path)?;
+    }
+    if run.status == RunStatus::Interrupted {
+        return Ok(ExitCode::from(crate::EXIT_INTERRUPTED as u8));
+    }
+    if !run.findings.is_empty() {
+        bail!("{}: {}", run.findings[0].message, run.findings[0].evidence);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The USL sections of a run's sweeps (pure).
 fn sweep_sections(run: &Run) -> Vec<SweepSection> {
     run.scenarios
@@ -691,7 +789,15 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode> {
     let snapshot = probe_system(config.as_ref(), &mut findings);
     let mut scenarios = Vec::new();
     match &config {
-        None => scenarios = self_check(progress, &control, &mut findings)?,
+        None => {
+            if progress {
+                eprintln!("scalewall: runtime suite (10 benchmarks × {SUITE_BUDGET_IN_RUN:?})");
+            }
+            scenarios = run_suite(SUITE_BUDGET_IN_RUN, &control, &mut findings)?;
+            if !control.is_stopped() {
+                scenarios.extend(self_check(progress, &control, &mut findings)?);
+            }
+        }
         Some(config) => {
             for scenario in &config.scenarios {
                 if control.is_stopped() {
@@ -799,10 +905,10 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode> {
         });
     let mut artifacts: Vec<String> = formats
         .iter()
-        .filter_map(|f| match f {
-            ReportFormat::Markdown => Some("md"),
-            ReportFormat::Json => Some("json"),
-            ReportFormat::Html => Some("html"),
+        .map(|f| match f {
+            ReportFormat::Markdown => "md",
+            ReportFormat::Json => "json",
+            ReportFormat::Html => "html",
         })
         .map(|ext| {
             report_dir

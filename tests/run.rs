@@ -53,6 +53,22 @@ fn the_built_in_job_checks_the_load_path_against_its_known_answer() {
     assert!((f(usl, "/sigma") / 0.03 - 1.0).abs() < 0.25, "{usl}");
     assert!((f(usl, "/kappa") / 0.0008 - 1.0).abs() < 0.25, "{usl}");
     assert!(metric("host.mem_used_pct") > 0.0);
+    // The runtime suite ran too, every benchmark checking its own result.
+    for bench in [
+        "alloc",
+        "cpu",
+        "workers",
+        "json",
+        "file",
+        "thread-spawn",
+        "task-spawn",
+        "mutex",
+        "channel",
+        "context-switch",
+    ] {
+        assert!(metric(&format!("suite.{bench}.rps")) > 0.0, "{bench}");
+        assert_eq!(metric(&format!("suite.{bench}.error_pct")), 0.0, "{bench}");
+    }
     // The report and the history are on disk, and render again.
     let id = v["run_id"].as_str().unwrap();
     let md =
@@ -407,4 +423,42 @@ fn ctrl_c_during_a_run_stores_and_reports_what_was_measured() {
     );
     let md = scalewall_in(dir.path(), &["report", "latest"]);
     assert!(String::from_utf8_lossy(&md.stdout).contains("> **Interrupted**"));
+}
+
+#[test]
+fn the_runtime_suite_reports_every_benchmark() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("suite.json");
+    let out = scalewall_in(
+        dir.path(),
+        &[
+            "suite",
+            "--budget",
+            "50ms",
+            "-o",
+            "json",
+            "--save",
+            saved.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let rows = v["benchmarks"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    let run = scalewall_model::Run::from_json(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    for (row, scenario) in rows.iter().zip(&run.scenarios) {
+        let step = &scenario.steps[0];
+        assert_eq!(f(row, "/errors"), 0.0, "{row}");
+        assert_eq!(f(row, "/operations") as u64, step.outcomes.responses);
+        // ops/s is the operations over the measured time
+        let rate = step.outcomes.responses as f64 / step.duration_s;
+        assert!(
+            (f(row, "/ops_per_s") - rate).abs() < 1e-6 * rate.max(1.0),
+            "{row}"
+        );
+        assert!(f(row, "/p95_us") >= f(row, "/mean_us") * 0.5, "{row}");
+    }
+    let out = scalewall_in(dir.path(), &["suite", "--budget", "1ms"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--budget must be between 10ms and 10m"));
 }
