@@ -75,18 +75,10 @@ pub fn run_load(request: &LoadRequest<'_>, plans: &[StepPlan], control: &Control
     if plans.len() > 1 {
         options.concurrency_levels = plans.iter().map(|p| p.connections).collect();
     }
-    Ok(Run {
-        schema_version: SCHEMA_VERSION,
-        id: uuid::Uuid::now_v7().to_string(),
-        tool: ToolInfo {
-            name: "scalewall".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        started_at: humantime::format_rfc3339_millis(started).to_string(),
-        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+    Ok(new_run(
+        started,
         status,
-        host: host::describe(),
-        scenarios: vec![Scenario {
+        vec![Scenario {
             name: if plans.len() > 1 {
                 "sweep".into()
             } else {
@@ -97,11 +89,26 @@ pub fn run_load(request: &LoadRequest<'_>, plans: &[StepPlan], control: &Control
             options,
             steps,
         }],
-        subject: None,
-        system_health: None,
-        findings: Vec::new(),
-        thresholds_checked: Vec::new(),
-    })
+    ))
+}
+
+/// A run record started at `started` and ending now, with a fresh
+/// time-ordered id, this tool and this host.
+pub fn new_run(started: SystemTime, status: RunStatus, scenarios: Vec<Scenario>) -> Run {
+    Run {
+        schema_version: SCHEMA_VERSION,
+        id: uuid::Uuid::now_v7().to_string(),
+        tool: ToolInfo {
+            name: "scalewall".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        started_at: humantime::format_rfc3339_millis(started).to_string(),
+        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        status,
+        host: host::describe(),
+        scenarios,
+        ..Run::default()
+    }
 }
 
 fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {

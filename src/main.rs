@@ -354,18 +354,23 @@ const DEMO_TARGET: DemoConfig = DemoConfig {
     stall: None,
 };
 
+/// A plain GET of the built-in target, sampled once a second.
+fn built_in_request(target: &Target, progress: bool) -> LoadRequest<'_> {
+    LoadRequest {
+        target,
+        spec: RequestSpec::default(),
+        http2: false,
+        insecure: false,
+        progress,
+        sample_interval: Duration::from_secs(1),
+    }
+}
+
 fn demo_command(args: &DemoArgs) -> Result<ExitCode> {
     let server = RunningDemo::start(([127, 0, 0, 1], 0).into(), DEMO_TARGET, 1)
         .context("cannot start the demo server on 127.0.0.1")?;
     let target = Target::parse(&server.url())?;
-    let request = LoadRequest {
-        target: &target,
-        spec: RequestSpec::default(),
-        http2: false,
-        insecure: false,
-        progress: show_progress(args.no_progress),
-        sample_interval: Duration::from_secs(1),
-    };
+    let request = built_in_request(&target, show_progress(args.no_progress));
     let plan = StepPlan {
         connections: args.connections.max(1),
         pacing: Pacing::Closed,

@@ -14,7 +14,7 @@
 //! error; 130 interrupted by Ctrl-C (what was measured is stored and
 //! reported, with status `interrupted`).
 
-use crate::bench::{install_ctrl_c, run_load, LoadRequest};
+use crate::bench::{install_ctrl_c, new_run, run_load, LoadRequest};
 use crate::cli::{
     self, BaselineArgs, CompareArgs, HistoryArgs, HistoryPath, InitArgs, OutputFormat, ReportArgs,
     ReportFormatArg, RunArgs, ShowArgs, ValidateArgs,
@@ -331,14 +331,7 @@ fn self_check(
     let server = RunningDemo::start(([127, 0, 0, 1], 0).into(), DEMO_TARGET, 1)
         .context("cannot start the built-in target on 127.0.0.1")?;
     let target = Target::parse(&server.url())?;
-    let request = LoadRequest {
-        target: &target,
-        spec: RequestSpec::default(),
-        http2: false,
-        insecure: false,
-        progress,
-        sample_interval: Duration::from_secs(1),
-    };
+    let request = crate::built_in_request(&target, progress);
     let plan = |connections: u32, measured: Duration, warmup: Duration| StepPlan {
         connections,
         pacing: Pacing::Closed,
@@ -460,25 +453,15 @@ pub fn suite_command(args: &cli::SuiteArgs) -> Result<ExitCode> {
     let started = SystemTime::now();
     let mut findings = Vec::new();
     let scenarios = run_suite(args.budget, &control, &mut findings)?;
+    let status = if control.is_stopped() {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Completed
+    };
     let run = Run {
-        schema_version: scalewall_model::SCHEMA_VERSION,
-        id: uuid::Uuid::now_v7().to_string(),
-        tool: scalewall_model::ToolInfo {
-            name: "scalewall".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        started_at: humantime::format_rfc3339_millis(started).to_string(),
-        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        status: if control.is_stopped() {
-            RunStatus::Interrupted
-        } else {
-            RunStatus::Completed
-        },
-        host: host::describe(),
-        scenarios,
         subject: Some("suite".into()),
         findings,
-        ..Run::default()
+        ..new_run(started, status, scenarios)
     };
     let printed = match args.output {
         OutputFormat::Text => render::suite_text(&run.scenarios),
@@ -821,30 +804,19 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode> {
             }
         }
     }
+    let status = if control.is_stopped() {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Completed
+    };
     let mut run = Run {
-        schema_version: scalewall_model::SCHEMA_VERSION,
-        id: uuid::Uuid::now_v7().to_string(),
-        tool: scalewall_model::ToolInfo {
-            name: "scalewall".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        started_at: humantime::format_rfc3339_millis(started).to_string(),
-        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        status: if control.is_stopped() {
-            RunStatus::Interrupted
-        } else {
-            RunStatus::Completed
-        },
-        host: host::describe(),
-        scenarios,
         subject: Some(
             config
                 .as_ref()
                 .map_or("host".to_string(), |c| c.name.clone()),
         ),
         system_health: snapshot.as_ref().and_then(|s| serde_json::to_value(s).ok()),
-        findings: Vec::new(),
-        thresholds_checked: Vec::new(),
+        ..new_run(started, status, scenarios)
     };
     let metrics = metrics::of_run(&run);
     if let Some(config) = &config {
