@@ -114,6 +114,93 @@ pub fn check_thresholds(
     (statuses, findings)
 }
 
+/// Earlier runs whose spread of a metric tells run-to-run noise.
+const NOISE_RUNS: usize = 3;
+
+/// The largest relative move of a metric between consecutive earlier runs
+/// (oldest first): how much it moves when nothing changed. `None` with
+/// fewer than [`NOISE_RUNS`] values (pure).
+pub fn run_to_run_spread(values: &[f64]) -> Option<f64> {
+    (values.len() >= NOISE_RUNS).then(|| {
+        values
+            .windows(2)
+            .filter(|w| w[0] != 0.0)
+            .map(|w| (w[1] / w[0] - 1.0).abs())
+            .fold(0.0, f64::max)
+    })
+}
+
+/// The severity of a significant regression: MEDIUM (it gates CI) when it
+/// moved more than the metric ever moved between earlier runs; LOW when it
+/// did not, or when the history is too short to know the run-to-run noise
+/// (within-run samples cannot show noise between runs: two identical runs
+/// of a micro-benchmark differ by 20 % on a VM). Pure.
+pub fn regression_severity(relative_change: f64, earlier: &[f64]) -> (Severity, String) {
+    match run_to_run_spread(earlier) {
+        Some(spread) if relative_change.abs() > spread => (
+            Severity::Medium,
+            format!(
+                "beyond the largest move between the {} earlier runs ({:.1} %)",
+                earlier.len(),
+                spread * 100.0
+            ),
+        ),
+        Some(spread) => (
+            Severity::Low,
+            format!(
+                "within the largest move between the {} earlier runs ({:.1} %)",
+                earlier.len(),
+                spread * 100.0
+            ),
+        ),
+        None => (
+            Severity::Low,
+            format!(
+                "run-to-run noise not known yet: {} earlier run(s), {NOISE_RUNS} needed",
+                earlier.len()
+            ),
+        ),
+    }
+}
+
+/// Findings for metrics that regressed significantly since the previous run.
+fn regression_findings(h: &History, run: &Run, metrics: &[Metric]) -> Result<Vec<Finding>> {
+    let subject = scalewall_history::subject_of(run);
+    let earlier = h.list(Some(&subject), NOISE_RUNS)?;
+    let Some(previous) = earlier.first() else {
+        return Ok(Vec::new());
+    };
+    let changes = changes_against(h, &previous.id, metrics)?;
+    let mut findings = Vec::new();
+    for c in changes
+        .comparisons
+        .iter()
+        .filter(|c| c.change == Change::Regressed)
+    {
+        let values: Vec<f64> = h
+            .series(&subject, &c.metric, &previous.id, NOISE_RUNS)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        let (severity, noise) = regression_severity(c.relative_change, &values);
+        findings.push(Finding {
+            severity,
+            subject: c.metric.clone(),
+            message: format!("{} regressed since the previous run", c.metric),
+            evidence: format!(
+                "{} → {} ({:+.1} % in the median, Mann–Whitney p = {}, {} vs {} samples; {noise})",
+                usl::round_sig(c.before, 4),
+                usl::round_sig(c.after, 4),
+                c.relative_change * 100.0,
+                c.test.map_or("-".into(), |t| usl::round_sig(t.p_value, 2)),
+                c.samples[0],
+                c.samples[1]
+            ),
+        });
+    }
+    Ok(findings)
+}
+
 /// Findings of the health checks in a snapshot (pure).
 pub fn health_findings(snapshot: &Snapshot) -> Vec<Finding> {
     snapshot
@@ -825,30 +912,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode> {
         findings.extend(breaches);
     }
     if let Some(h) = &history {
-        let subject = scalewall_history::subject_of(&run);
-        if let Some(previous) = h.list(Some(&subject), 1)?.first() {
-            let changes = changes_against(h, &previous.id, &metrics)?;
-            for c in changes
-                .comparisons
-                .iter()
-                .filter(|c| c.change == Change::Regressed)
-            {
-                findings.push(Finding {
-                    severity: Severity::Medium,
-                    subject: c.metric.clone(),
-                    message: format!("{} regressed since the previous run", c.metric),
-                    evidence: format!(
-                        "{} → {} ({:+.1} % in the median, Mann–Whitney p = {}, {} vs {} samples)",
-                        usl::round_sig(c.before, 4),
-                        usl::round_sig(c.after, 4),
-                        c.relative_change * 100.0,
-                        c.test.map_or("-".into(), |t| usl::round_sig(t.p_value, 2)),
-                        c.samples[0],
-                        c.samples[1]
-                    ),
-                });
-            }
-        }
+        findings.extend(regression_findings(h, &run, &metrics)?);
     }
     run.findings = findings;
     let store_error = history
@@ -1055,6 +1119,24 @@ mod tests {
             critical,
             direction,
         }
+    }
+
+    #[test]
+    fn a_regression_gates_only_beyond_the_noise_history_has_shown() {
+        assert_eq!(run_to_run_spread(&[100.0, 90.0]), None);
+        let spread = run_to_run_spread(&[100.0, 110.0, 99.0]).unwrap();
+        assert!((spread - 0.1).abs() < 1e-12, "{spread}");
+        assert_eq!(
+            regression_severity(-0.3, &[100.0, 110.0, 99.0]).0,
+            Severity::Medium
+        );
+        assert_eq!(
+            regression_severity(-0.08, &[100.0, 110.0, 99.0]).0,
+            Severity::Low
+        );
+        let (severity, note) = regression_severity(-0.5, &[100.0]);
+        assert_eq!(severity, Severity::Low);
+        assert!(note.contains("1 earlier run(s), 3 needed"), "{note}");
     }
 
     #[test]

@@ -256,10 +256,15 @@ fn reruns_are_not_flagged_and_a_slowdown_is_a_significant_regression() {
         "the Redis service is in the health section:\n{md}"
     );
 
+    // A third unchanged run: three earlier runs tell how much each metric
+    // moves between identical runs, so a regression beyond that gates CI.
+    let (code, _) = run("third (unchanged)");
+    assert_eq!(code, Some(0));
+
     // The api gets 60 % slower.
     drop(api);
     api = demo_server_on(&listen, &["--latency", "8ms"]);
-    let (code, third) = run("third");
+    let (code, third) = run("fourth (slower)");
     assert_eq!(code, Some(3), "a regression is a MEDIUM finding: {third:#}");
     let findings = findings_of(&third);
     for metric in ["api-get.rps", "api-get.p50_ms"] {
