@@ -25,6 +25,10 @@ pub struct Metric {
     /// Per-interval samples behind the value (empty for one-off readings).
     #[serde(skip)]
     pub samples: Vec<f64>,
+    /// Whether a regression of it may gate CI: true for load against a
+    /// target; false for figures that describe the host (the runtime suite,
+    /// host gauges), which drift with the machine rather than the system.
+    pub gating: bool,
 }
 
 fn metric(
@@ -40,8 +44,12 @@ fn metric(
         unit,
         better,
         samples,
+        gating: true,
     }
 }
+
+/// Names of the host-describing scenarios' protocol (the runtime suite).
+const HOST_PROTOCOLS: [&str; 1] = ["suite"];
 
 /// Intervals shorter than this share of the longest interval are left out
 /// of the samples: a partial last interval would skew the rates.
@@ -212,6 +220,7 @@ fn host_metrics(health: &serde_json::Value, out: &mut Vec<Metric>) {
 pub fn of_run(run: &Run) -> Vec<Metric> {
     let mut out = Vec::new();
     for scenario in &run.scenarios {
+        let first = out.len();
         match scenario.steps.as_slice() {
             [] => {}
             [step] => step_metrics(&scenario.name, step, &mut out),
@@ -236,9 +245,18 @@ pub fn of_run(run: &Run) -> Vec<Metric> {
                 ));
             }
         }
+        if HOST_PROTOCOLS.contains(&scenario.protocol.as_str()) {
+            for m in &mut out[first..] {
+                m.gating = false;
+            }
+        }
     }
     if let Some(health) = &run.system_health {
+        let first = out.len();
         host_metrics(health, &mut out);
+        for m in &mut out[first..] {
+            m.gating = false;
+        }
     }
     out
 }
@@ -335,6 +353,14 @@ mod tests {
         assert_eq!(find("cache.c1.rps"), 500.0);
         assert_eq!(find("cache.c4.rps"), 1500.0);
         assert_eq!(find("cache.max_rps"), 1500.0);
+        assert!(metrics.iter().all(|m| m.gating));
+        let mut suite = scenario("suite.cpu", vec![step(1, 1000, 2.0)]);
+        suite.protocol = "suite".into();
+        run.scenarios = vec![suite];
+        assert!(
+            of_run(&run).iter().all(|m| !m.gating),
+            "the runtime suite describes the host"
+        );
     }
 
     #[test]
@@ -355,5 +381,6 @@ mod tests {
         assert_eq!(find("host.disk_used_pct[/]"), Some(70.0));
         assert_eq!(find("api.rss_mb"), Some(10.0));
         assert_eq!(find("redis[127.0.0.1:6379].used_memory_mb"), Some(2.0));
+        assert!(metrics.iter().all(|m| !m.gating));
     }
 }
