@@ -388,8 +388,7 @@ fn demo_command(args: &DemoArgs) -> Result<ExitCode> {
         bail!("interrupted before any request was measured");
     };
     let served = server.requests_served();
-    let counted =
-        step.outcomes.responses + step.warmup.as_ref().map_or(0, |w| w.outcomes.responses);
+    let counted = step.responses_with_warmup();
     let expected = DEMO_TARGET
         .expected_throughput(step.concurrency)
         .unwrap_or(0.0);

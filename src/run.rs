@@ -453,10 +453,8 @@ fn self_check(
     scenario.name = "self-check".into();
     if let Some(step) = scenario.steps.first() {
         let served = server.requests_served() - before;
-        let counted = step.operations_with_warmup();
-        if served
-            != step.outcomes.responses + step.warmup.as_ref().map_or(0, |w| w.outcomes.responses)
-        {
+        let counted = step.responses_with_warmup();
+        if served != counted {
             findings.push(Finding {
                 severity: Severity::Critical,
                 subject: "self-check".into(),

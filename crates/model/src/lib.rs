@@ -365,6 +365,11 @@ impl Step {
         self.outcomes.operations() + self.warmup.as_ref().map_or(0, |w| w.outcomes.operations())
     }
 
+    /// Responses the step received, warm-up included (what a target counts).
+    pub fn responses_with_warmup(&self) -> u64 {
+        self.outcomes.responses + self.warmup.as_ref().map_or(0, |w| w.outcomes.responses)
+    }
+
     /// Host CPU-seconds per 1,000 operations, when probed.
     pub fn host_cpu_s_per_1000_ops(&self) -> Option<f64> {
         let ops = self.operations_with_warmup();

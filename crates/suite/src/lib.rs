@@ -335,7 +335,6 @@ fn measure(
     let mut outcomes = OutcomeCounts::default();
     let mut errors = std::collections::BTreeMap::new();
     let mut intervals = Vec::with_capacity(INTERVALS);
-    let started = Instant::now();
     // One untimed operation first: page faults and lazy set-up.
     let _ = (bench.run)(ctx);
     let measuring = Instant::now();
@@ -381,7 +380,6 @@ fn measure(
         }
     }
     let duration_s = measuring.elapsed().as_secs_f64();
-    let _ = started;
     Scenario {
         name: format!("suite.{}", bench.name),
         target: format!("runtime suite: {}", bench.operation),
