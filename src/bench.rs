@@ -6,23 +6,117 @@ use crate::{host, render};
 use anyhow::{anyhow, Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use scalewall_load::engine::{run_step, Control, LiveProgress, Pacing, StepPlan, StopAt};
-use scalewall_load::target::Target;
+use scalewall_load::target::{Scheme, Target};
 use scalewall_load::tls;
+use scalewall_load::transport::connect_only::ConnectOnly;
+use scalewall_load::transport::exec::ExecDriver;
 use scalewall_load::transport::http1::{Http1Driver, RequestSpec};
 use scalewall_load::transport::http2::Http2Driver;
-use scalewall_load::transport::Driver;
-use scalewall_model::{LoadOptions, Run, RunStatus, Scenario, Step, ToolInfo, SCHEMA_VERSION};
+use scalewall_load::transport::nats::{NatsAuth, NatsDriver, NatsMode};
+use scalewall_load::transport::postgres::{PostgresDriver, QueryParam};
+use scalewall_load::transport::redis::{RedisDriver, RedisWorkload};
+use scalewall_load::transport::tcp::TcpDriver;
+use scalewall_load::transport::ws::WsDriver;
+use scalewall_load::transport::{Connection as _, Driver};
+use scalewall_model::{
+    ErrorKind, LoadOptions, Run, RunStatus, Scenario, Step, ToolInfo, SCHEMA_VERSION,
+};
 use scalewall_probe::process::{self, ProcessSelector};
 use scalewall_probe::step_meter::StepMeter;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+/// Options of the non-HTTP drivers, resolved.
+#[derive(Debug, Clone)]
+pub struct ProtocolOptions {
+    /// Each operation is one connection set-up.
+    pub connect_only: bool,
+    /// Message/payload/value bytes (`None`: the driver's default).
+    pub message_size: Option<usize>,
+    /// Operations per round trip.
+    pub pipeline: u32,
+    /// Redis command words.
+    pub redis_command: String,
+    /// Redis key space.
+    pub keyspace: u64,
+    /// PostgreSQL query.
+    pub query: String,
+    /// PostgreSQL parameters.
+    pub query_params: Vec<QueryParam>,
+    /// NATS mode.
+    pub nats_mode: NatsMode,
+    /// NATS subject.
+    pub subject: String,
+}
+
+impl Default for ProtocolOptions {
+    fn default() -> Self {
+        ProtocolOptions {
+            connect_only: false,
+            message_size: None,
+            pipeline: 1,
+            redis_command: "PING".into(),
+            keyspace: 100_000,
+            query: "SELECT 1".into(),
+            query_params: Vec::new(),
+            nats_mode: NatsMode::Publish,
+            subject: "scalewall.bench".into(),
+        }
+    }
+}
+
+impl ProtocolOptions {
+    /// The options given on the command line (already validated).
+    pub fn from_args(args: &crate::cli::ProtocolArgs) -> Self {
+        let defaults = ProtocolOptions::default();
+        ProtocolOptions {
+            connect_only: args.connect_only,
+            message_size: args.message_size,
+            pipeline: args.pipeline.max(1),
+            redis_command: args.command.clone().unwrap_or(defaults.redis_command),
+            keyspace: args.keyspace.max(1),
+            query: args.query.clone().unwrap_or(defaults.query),
+            query_params: args
+                .query_params
+                .iter()
+                .filter_map(|p| QueryParam::parse(p).ok())
+                .collect(),
+            nats_mode: match args.nats_mode {
+                crate::cli::NatsModeArg::Publish => NatsMode::Publish,
+                crate::cli::NatsModeArg::Request => NatsMode::Request,
+                crate::cli::NatsModeArg::Jetstream => NatsMode::JetStream,
+            },
+            subject: args.subject.clone(),
+        }
+    }
+}
+
+/// The `--exec` template with every parameter's value filled in: the first
+/// value of each, or `swept` for the parameter being swept.
+pub fn exec_command(template: &str, params: &[crate::cli::Param], swept: Option<&str>) -> String {
+    params.iter().fold(template.to_string(), |command, p| {
+        let value = match swept {
+            Some(v) if p.values.len() > 1 => v,
+            _ => p.values[0].as_str(),
+        };
+        scalewall_load::transport::exec::substitute(&command, &p.name, value)
+    })
+}
+
+/// What is loaded: a URL, or a command run as the operation.
+pub enum Endpoint<'a> {
+    /// A parsed URL; its scheme picks the driver.
+    Url(&'a Target),
+    /// A shell command (placeholders filled).
+    Exec(String),
+}
+
 /// What to load and how.
 pub struct LoadRequest<'a> {
-    /// Parsed target.
-    pub target: &'a Target,
-    /// Method, headers, body.
+    /// The target.
+    pub endpoint: Endpoint<'a>,
+    /// Method, headers, body (HTTP).
     pub spec: RequestSpec,
     /// HTTP/2 instead of HTTP/1.1.
     pub http2: bool,
@@ -32,6 +126,18 @@ pub struct LoadRequest<'a> {
     pub progress: bool,
     /// How often host and target resources are sampled during each step.
     pub sample_interval: Duration,
+    /// Options of the other drivers.
+    pub protocol: ProtocolOptions,
+}
+
+impl LoadRequest<'_> {
+    /// The target as recorded and shown.
+    pub fn display(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Url(target) => target.display.clone(),
+            Endpoint::Exec(command) => format!("exec: {command}"),
+        }
+    }
 }
 
 /// Runs the planned steps in order and returns the run record. After Ctrl-C
@@ -42,30 +148,7 @@ pub fn run_load(request: &LoadRequest<'_>, plans: &[StepPlan], control: &Control
     let first = plans
         .first()
         .ok_or_else(|| anyhow!("no load steps planned"))?;
-    let addrs = request.target.resolve()?;
-    let alpn: &[&[u8]] = if request.http2 {
-        &[b"h2"]
-    } else {
-        &[b"http/1.1"]
-    };
-    let tls_config = Some(tls::client_config(alpn, request.insecure));
-    let (protocol, steps) = if request.http2 {
-        let driver = preflight(request, first.timeout, &addrs, |addr| {
-            Http2Driver::new(request.target, addr, &request.spec, tls_config.clone())
-        })?;
-        (
-            "http2",
-            measure_all(driver, request, &addrs, plans, control)?,
-        )
-    } else {
-        let driver = preflight(request, first.timeout, &addrs, |addr| {
-            Http1Driver::new(request.target, addr, &request.spec, tls_config.clone())
-        })?;
-        (
-            "http1",
-            measure_all(driver, request, &addrs, plans, control)?,
-        )
-    };
+    let (protocol, steps) = measure_endpoint(request, plans, control)?;
     let status = if control.is_stopped() || steps.iter().any(|s| !s.completed) {
         RunStatus::Interrupted
     } else {
@@ -84,12 +167,135 @@ pub fn run_load(request: &LoadRequest<'_>, plans: &[StepPlan], control: &Control
             } else {
                 "bench".into()
             },
-            target: request.target.display.clone(),
+            target: request.display(),
             protocol: protocol.into(),
             options,
             steps,
         }],
     ))
+}
+
+/// Picks the driver for the endpoint, checks it once and measures every step.
+fn measure_endpoint(
+    request: &LoadRequest<'_>,
+    plans: &[StepPlan],
+    control: &Control,
+) -> Result<(&'static str, Vec<Step>)> {
+    let timeout = plans.first().map_or(Duration::from_secs(10), |p| p.timeout);
+    let target = match &request.endpoint {
+        Endpoint::Exec(command) => {
+            // A command has no address; the one placeholder address is never used.
+            let none = [SocketAddr::from(([0, 0, 0, 0], 0))];
+            return drive(request, plans, control, &none, timeout, |_| {
+                Ok(ExecDriver::new(command))
+            });
+        }
+        Endpoint::Url(target) => *target,
+    };
+    let addrs = target.resolve()?;
+    let p = &request.protocol;
+    let tls_config = |alpn: &[&[u8]]| Some(tls::client_config(alpn, request.insecure));
+    match target.scheme {
+        Scheme::Http | Scheme::Https if request.http2 => {
+            let tls = tls_config(&[b"h2"]);
+            drive(request, plans, control, &addrs, timeout, |addr| {
+                Http2Driver::new(target, addr, &request.spec, tls.clone())
+            })
+        }
+        Scheme::Http | Scheme::Https => {
+            let tls = tls_config(&[b"http/1.1"]);
+            drive(request, plans, control, &addrs, timeout, |addr| {
+                Http1Driver::new(target, addr, &request.spec, tls.clone())
+            })
+        }
+        Scheme::Ws | Scheme::Wss => {
+            let tls = tls_config(&[b"http/1.1"]);
+            drive(request, plans, control, &addrs, timeout, |addr| {
+                WsDriver::new(
+                    target,
+                    addr,
+                    p.message_size.unwrap_or(64),
+                    p.pipeline,
+                    tls.clone(),
+                )
+            })
+        }
+        Scheme::Tcp => drive(request, plans, control, &addrs, timeout, |addr| {
+            Ok(TcpDriver::new(addr, p.message_size.unwrap_or(0)))
+        }),
+        Scheme::Redis => {
+            let database = match target.path_name() {
+                "" => None,
+                db => Some(db.parse::<u32>().map_err(|_| {
+                    anyhow!("{}: '/{db}' is not a Redis database number", target.display)
+                })?),
+            };
+            let workload = RedisWorkload::new(
+                &p.redis_command,
+                p.keyspace,
+                p.message_size.unwrap_or(3),
+                p.pipeline,
+            );
+            drive(request, plans, control, &addrs, timeout, |addr| {
+                Ok(RedisDriver::new(
+                    addr,
+                    target.user.clone(),
+                    target.password.clone(),
+                    database,
+                    workload.clone(),
+                ))
+            })
+        }
+        Scheme::Postgres => drive(request, plans, control, &addrs, timeout, |addr| {
+            Ok(PostgresDriver::new(
+                target,
+                addr,
+                &p.query,
+                p.query_params.clone(),
+            ))
+        }),
+        Scheme::Nats => drive(request, plans, control, &addrs, timeout, |addr| {
+            NatsDriver::new(
+                addr,
+                NatsAuth {
+                    user: target.user.clone(),
+                    password: target.password.clone(),
+                },
+                p.nats_mode,
+                &p.subject,
+                p.message_size.unwrap_or(64),
+                p.pipeline,
+            )
+        }),
+    }
+}
+
+/// Checks the driver (one connection, and one operation for the non-HTTP
+/// drivers) and measures the steps, each operation a connection set-up
+/// under `--connect-only`.
+fn drive<D: Driver>(
+    request: &LoadRequest<'_>,
+    plans: &[StepPlan],
+    control: &Control,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+    make: impl Fn(SocketAddr) -> Result<D, scalewall_load::OpError>,
+) -> Result<(&'static str, Vec<Step>)> {
+    let check_call = !matches!(&request.endpoint, Endpoint::Url(t) if t.scheme.is_http());
+    let driver = preflight(request, timeout, addrs, check_call, make)?;
+    let protocol = driver.protocol();
+    let steps = if request.protocol.connect_only {
+        measure_all(
+            Arc::new(ConnectOnly(driver)),
+            request,
+            addrs,
+            plans,
+            control,
+        )?
+    } else {
+        measure_all(Arc::new(driver), request, addrs, plans, control)?
+    };
+    Ok((protocol, steps))
 }
 
 /// A run record started at `started` and ending now, with a fresh
@@ -112,8 +318,60 @@ pub fn new_run(started: SystemTime, status: RunStatus, scenarios: Vec<Scenario>)
 }
 
 fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {
+    let p = &request.protocol;
+    let mut protocol_options = std::collections::BTreeMap::new();
+    let mut method = request.spec.method.clone();
+    let scheme = match &request.endpoint {
+        Endpoint::Url(target) => Some(target.scheme),
+        Endpoint::Exec(command) => {
+            method = "exec".into();
+            protocol_options.insert("exec".to_string(), command.clone());
+            None
+        }
+    };
+    if p.connect_only {
+        protocol_options.insert("connect_only".into(), "true".into());
+    }
+    if let Some(scheme) = scheme.filter(|s| !s.is_http()) {
+        let message_size = |default: usize| p.message_size.unwrap_or(default).to_string();
+        match scheme {
+            Scheme::Ws | Scheme::Wss => {
+                method = "echo".into();
+                protocol_options.insert("message_bytes".into(), message_size(64));
+                protocol_options.insert("pipeline".into(), p.pipeline.to_string());
+            }
+            Scheme::Tcp => {
+                let bytes = p.message_size.unwrap_or(0);
+                method = if bytes == 0 { "connect" } else { "echo" }.into();
+                protocol_options.insert("message_bytes".into(), bytes.to_string());
+            }
+            Scheme::Redis => {
+                method = p.redis_command.clone();
+                protocol_options.insert("command".into(), p.redis_command.clone());
+                protocol_options.insert("keyspace".into(), p.keyspace.to_string());
+                protocol_options.insert("value_bytes".into(), message_size(3));
+                protocol_options.insert("pipeline".into(), p.pipeline.to_string());
+            }
+            Scheme::Postgres => {
+                method = "query".into();
+                protocol_options.insert("query".into(), p.query.clone());
+                for (i, param) in p.query_params.iter().enumerate() {
+                    protocol_options.insert(format!("query_param.{}", i + 1), format!("{param:?}"));
+                }
+            }
+            Scheme::Nats => {
+                method = format!("{:?}", p.nats_mode).to_lowercase();
+                protocol_options.insert("nats_mode".into(), method.clone());
+                protocol_options.insert("subject".into(), p.subject.clone());
+                protocol_options.insert("message_bytes".into(), message_size(64));
+                protocol_options.insert("pipeline".into(), p.pipeline.to_string());
+            }
+            Scheme::Http | Scheme::Https => {}
+        }
+    }
     LoadOptions {
-        method: request.spec.method.clone(),
+        method,
+        protocol_options,
         header_names: request
             .spec
             .headers
@@ -142,25 +400,44 @@ fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {
 }
 
 /// Opens one connection to each resolved address until one works; the
-/// working address is the one loaded. Fails with the target and the reason.
+/// working address is the one loaded. With `check_call`, one operation must
+/// succeed too, so a wrong query, command or subject stops before the load
+/// with the server's own words. Fails with the target and the reason.
 fn preflight<D: Driver>(
     request: &LoadRequest<'_>,
     timeout: Duration,
     addrs: &[SocketAddr],
+    check_call: bool,
     make: impl Fn(SocketAddr) -> Result<D, scalewall_load::OpError>,
-) -> Result<Arc<D>> {
+) -> Result<D> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the connection check")?;
     let mut last_error = None;
+    let display = request.display();
     for &addr in addrs {
-        let driver =
-            make(addr).map_err(|e| anyhow!("{}: {}", request.target.display, e.message))?;
-        let attempt =
-            runtime.block_on(async { tokio::time::timeout(timeout, driver.connect()).await });
+        let driver = make(addr).map_err(|e| anyhow!("{display}: {}", e.message))?;
+        let attempt = runtime.block_on(async {
+            tokio::time::timeout(timeout, async {
+                let mut connection = driver.connect().await?;
+                if check_call {
+                    connection.call().await?;
+                }
+                Ok::<_, scalewall_load::OpError>(())
+            })
+            .await
+        });
         match attempt {
-            Ok(Ok(_connection)) => return Ok(Arc::new(driver)),
+            Ok(Ok(())) => return Ok(driver),
+            Ok(Err(e)) if check_call && !matches!(e.kind, ErrorKind::Connect) => {
+                // The server answered: another address would answer the same.
+                return Err(anyhow!(
+                    "{display}: {} error: {}",
+                    e.kind.as_str(),
+                    e.message
+                ));
+            }
             Ok(Err(e)) => last_error = Some(e.message),
             Err(_) => {
                 last_error = Some(format!(
@@ -171,8 +448,7 @@ fn preflight<D: Driver>(
         }
     }
     Err(anyhow!(
-        "cannot connect to {}: {}",
-        request.target.display,
+        "cannot connect to {display}: {}",
         last_error.unwrap_or_else(|| "no address".into())
     ))
 }
@@ -193,7 +469,13 @@ fn measure_all<D: Driver>(
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
-    let (target_pid, target_note) = local_target_process(request.target, addrs);
+    let (target_pid, target_note) = match &request.endpoint {
+        Endpoint::Url(target) => local_target_process(target, addrs),
+        Endpoint::Exec(_) => (
+            None,
+            Some("each operation is its own short-lived process".to_string()),
+        ),
+    };
     let mut steps = Vec::with_capacity(plans.len());
     for (index, plan) in plans.iter().enumerate() {
         if control.is_stopped() {

@@ -215,8 +215,11 @@ pub enum OutputFormat {
 /// How to reach the target and what to send (shared by bench and sweep).
 #[derive(Debug, Args)]
 pub struct RequestArgs {
-    /// Target URL (http:// or https://).
-    pub url: String,
+    /// Target URL; the scheme picks the driver: http(s)://host[:port]/path,
+    /// ws(s)://host[:port]/path, tcp://host:port, redis://[:password@]host[:port][/db],
+    /// postgres://user[:password]@host[:port]/database, nats://[user:password@]host[:port].
+    #[arg(required_unless_present = "exec", conflicts_with = "exec")]
+    pub url: Option<String>,
     /// HTTP method.
     #[arg(short = 'm', long, default_value = "GET")]
     pub method: String,
@@ -244,6 +247,67 @@ pub struct RequestArgs {
     /// How often host and target-process resources are sampled during load (10ms–1m).
     #[arg(long, value_parser = parse_sample_interval, default_value = "1s")]
     pub sample_interval: Duration,
+    /// Options of the other protocols.
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+}
+
+/// NATS load modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NatsModeArg {
+    /// Publish (each batch flushed with PING/PONG).
+    Publish,
+    /// Request/reply through scalewall's own responder.
+    Request,
+    /// JetStream publish with acknowledgement.
+    Jetstream,
+}
+
+/// Options of the non-HTTP drivers.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Protocol options")]
+pub struct ProtocolArgs {
+    /// Run a command as the operation (through sh -c) instead of loading a
+    /// URL; -c is the number of instances at once. {name} is replaced by --param.
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+    /// Value(s) for a {name} in --exec, NAME=V1[,V2…]; several values are
+    /// swept by `sweep`, which fits the cost curve.
+    #[arg(long = "param", value_name = "NAME=VALUES")]
+    pub params: Vec<String>,
+    /// sweep --param: project the time per operation at these sizes.
+    #[arg(long, value_delimiter = ',', value_name = "SIZES")]
+    pub project: Vec<f64>,
+    /// Each operation opens a new connection (TCP, TLS, handshake) and closes
+    /// it: measures connection establishment.
+    #[arg(long)]
+    pub connect_only: bool,
+    /// Bytes per message: WebSocket message (default 64), NATS payload (64),
+    /// Redis {value} (3), TCP echo payload (0 = connect only).
+    #[arg(long, value_name = "BYTES")]
+    pub message_size: Option<usize>,
+    /// Operations per round trip: Redis pipeline depth, WebSocket messages
+    /// in flight per connection, NATS messages per flush or requests in flight.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub pipeline: u32,
+    /// Redis command: PING, GET, SET, INCR, or any command with {key} and {value}.
+    #[arg(long, value_name = "WORDS")]
+    pub command: Option<String>,
+    /// Redis keys are key:<n> with n uniform below this.
+    #[arg(long, default_value_t = 100_000)]
+    pub keyspace: u64,
+    /// PostgreSQL query, run as a prepared statement (default SELECT 1).
+    #[arg(long, value_name = "SQL")]
+    pub query: Option<String>,
+    /// PostgreSQL query parameter $1, $2, … in order: text, or random:LOW..HIGH (repeatable).
+    #[arg(long = "query-param", value_name = "VALUE")]
+    pub query_params: Vec<String>,
+    /// NATS mode.
+    #[arg(long, value_enum, default_value_t = NatsModeArg::Publish)]
+    pub nats_mode: NatsModeArg,
+    /// NATS subject.
+    #[arg(long, default_value = "scalewall.bench")]
+    pub subject: String,
 }
 
 /// How results come out (shared by bench and sweep).
@@ -428,6 +492,9 @@ pub struct DemoServerArgs {
     /// Server worker threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Also serve a raw TCP echo on this address (for tcp:// loads).
+    #[arg(long, value_name = "ADDR")]
+    pub echo_listen: Option<std::net::SocketAddr>,
 }
 
 /// Parses a duration such as `10s`, `2.5ms`, `500us`, `1m30s`.
@@ -475,6 +542,8 @@ pub struct BenchPlan {
     pub step: StepPlan,
     /// Parsed extra headers.
     pub headers: Vec<(String, String)>,
+    /// `--exec` parameters, one value each.
+    pub params: Vec<Param>,
 }
 
 /// Why bench arguments are unusable.
@@ -488,6 +557,73 @@ pub enum ArgError {
     Range(String),
 }
 
+/// A `--param NAME=V1,V2…`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    /// The placeholder's name.
+    pub name: String,
+    /// Its values, in the order given.
+    pub values: Vec<String>,
+}
+
+/// Parses and checks the `--param`s against the `--exec` template: every
+/// placeholder needs a value and every parameter a placeholder.
+pub fn validate_params(exec: Option<&str>, params: &[String]) -> Result<Vec<Param>, ArgError> {
+    let parsed = params
+        .iter()
+        .map(|p| {
+            let (name, values) = p.split_once('=').ok_or_else(|| {
+                ArgError::Range(format!("--param '{p}' must look like NAME=V1,V2,…"))
+            })?;
+            let values: Vec<String> = values
+                .split(',')
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .collect();
+            if name.trim().is_empty() || values.is_empty() {
+                return Err(ArgError::Range(format!(
+                    "--param '{p}' needs a name and at least one value"
+                )));
+            }
+            Ok(Param {
+                name: name.trim().to_string(),
+                values,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(template) = exec else {
+        if let Some(p) = parsed.first() {
+            return Err(ArgError::Range(format!(
+                "--param {} applies only to --exec",
+                p.name
+            )));
+        }
+        return Ok(parsed);
+    };
+    let used = scalewall_load::transport::exec::placeholders(template);
+    for name in &used {
+        if !parsed.iter().any(|p| &p.name == name) {
+            return Err(ArgError::Range(format!(
+                "--exec uses {{{name}}} but no --param {name}=… gives it a value"
+            )));
+        }
+    }
+    for p in &parsed {
+        if !used.contains(&p.name) {
+            return Err(ArgError::Range(format!(
+                "--param {} is not used: --exec has no {{{}}}",
+                p.name, p.name
+            )));
+        }
+    }
+    if parsed.iter().filter(|p| p.values.len() > 1).count() > 1 {
+        return Err(ArgError::Range(
+            "only one --param may have several values (the one swept)".into(),
+        ));
+    }
+    Ok(parsed)
+}
+
 /// Validated request options shared by bench and sweep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestPlan {
@@ -497,6 +633,8 @@ pub struct RequestPlan {
     pub threads: u32,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// `--exec` parameters.
+    pub params: Vec<Param>,
 }
 
 /// Validates the shared request options without I/O.
@@ -519,11 +657,105 @@ pub fn validate_request(args: &RequestArgs, available_cores: u32) -> Result<Requ
             _ => Err(ArgError::Header(h.clone())),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let p = &args.protocol;
+    if p.pipeline == 0 || p.pipeline > 10_000 {
+        return Err(ArgError::Range(format!(
+            "--pipeline must be between 1 and 10000, got {}",
+            p.pipeline
+        )));
+    }
+    if p.message_size.is_some_and(|n| n > 64 << 20) {
+        return Err(ArgError::Range(
+            "--message-size must be at most 64 MiB".into(),
+        ));
+    }
+    if p.keyspace == 0 {
+        return Err(ArgError::Range("--keyspace must be at least 1".into()));
+    }
+    for param in &p.query_params {
+        scalewall_load::transport::postgres::QueryParam::parse(param)
+            .map_err(|e| ArgError::Range(format!("--query-param {e}")))?;
+    }
+    let params = validate_params(p.exec.as_deref(), &p.params)?;
+    if let Some(url) = &args.url {
+        check_protocol_options(url, args)?;
+    }
     Ok(RequestPlan {
         headers,
         threads,
         timeout: args.timeout,
+        params,
     })
+}
+
+/// Refuses options that the URL's driver would ignore, naming the option.
+fn check_protocol_options(url: &str, args: &RequestArgs) -> Result<(), ArgError> {
+    use scalewall_load::target::Scheme;
+    let Some(scheme) = url
+        .split_once("://")
+        .and_then(|(s, _)| scalewall_load::target::Target::parse(&format!("{s}://x:1")).ok())
+        .map(|t| t.scheme)
+    else {
+        return Ok(()); // the URL's own error is reported when it is parsed
+    };
+    let p = &args.protocol;
+    let http_only = args.method != "GET"
+        || !args.headers.is_empty()
+        || args.body.is_some()
+        || args.body_file.is_some()
+        || args.http2;
+    let misplaced = [
+        (
+            http_only && !scheme.is_http(),
+            "--method/--header/--body/--http2",
+            "http(s)",
+        ),
+        (
+            p.command.is_some() && scheme != Scheme::Redis,
+            "--command",
+            "redis",
+        ),
+        (
+            p.keyspace != 100_000 && scheme != Scheme::Redis,
+            "--keyspace",
+            "redis",
+        ),
+        (
+            (p.query.is_some() || !p.query_params.is_empty()) && scheme != Scheme::Postgres,
+            "--query/--query-param",
+            "postgres",
+        ),
+        (
+            (p.nats_mode != NatsModeArg::Publish || p.subject != "scalewall.bench")
+                && scheme != Scheme::Nats,
+            "--nats-mode/--subject",
+            "nats",
+        ),
+        (
+            p.pipeline > 1
+                && !matches!(
+                    scheme,
+                    Scheme::Redis | Scheme::Ws | Scheme::Wss | Scheme::Nats
+                ),
+            "--pipeline",
+            "redis, ws(s) or nats",
+        ),
+        (
+            p.message_size.is_some()
+                && matches!(scheme, Scheme::Http | Scheme::Https | Scheme::Postgres),
+            "--message-size",
+            "ws(s), tcp, redis or nats",
+        ),
+    ];
+    for (wrong, option, schemes) in misplaced {
+        if wrong {
+            return Err(ArgError::Range(format!(
+                "{option} applies to {schemes}:// targets, not {}://",
+                scheme.as_str()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_connections(n: u32, flag: &str) -> Result<(), ArgError> {
@@ -549,6 +781,13 @@ fn check_duration(d: Duration, flag: &str) -> Result<(), ArgError> {
 pub fn validate_bench(args: &BenchArgs, available_cores: u32) -> Result<BenchPlan, ArgError> {
     let request = validate_request(&args.request, available_cores)?;
     check_connections(args.connections, "--connections")?;
+    if let Some(p) = request.params.iter().find(|p| p.values.len() > 1) {
+        return Err(ArgError::Range(format!(
+            "bench takes one value per --param ({} has {}); `scalewall sweep` steps through several",
+            p.name,
+            p.values.len()
+        )));
+    }
     let stop = match (args.duration, args.requests) {
         (_, Some(0)) => return Err(ArgError::Range("--requests must be at least 1".into())),
         (_, Some(n)) => StopAt::Operations(n),
@@ -573,6 +812,7 @@ pub fn validate_bench(args: &BenchArgs, available_cores: u32) -> Result<BenchPla
         }
     };
     Ok(BenchPlan {
+        params: request.params,
         step: StepPlan {
             connections: args.connections,
             pacing,
@@ -596,7 +836,16 @@ pub struct SweepPlan {
     pub steps: Vec<StepPlan>,
     /// Parsed extra headers.
     pub headers: Vec<(String, String)>,
+    /// `--exec` parameters.
+    pub params: Vec<Param>,
+    /// The `--param` with several values, when the sweep steps through it
+    /// (at one concurrency) instead of through concurrency levels; its values
+    /// are numbers, in the order of `steps`.
+    pub swept: Option<(String, Vec<f64>)>,
 }
+
+/// The default `sweep --concurrency` levels.
+pub const DEFAULT_SWEEP_LEVELS: [u32; 6] = [1, 2, 4, 8, 16, 32];
 
 /// The length of the per-interval samples of a step measured for `d`: a
 /// tenth of it, between 100 ms and 1 s, so that even short steps give the
@@ -614,13 +863,57 @@ pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPla
     }
     levels.sort_unstable();
     levels.dedup();
+    check_duration(args.step, "--step")?;
+    if let Some(param) = request.params.iter().find(|p| p.values.len() > 1) {
+        let connections = match levels.as_slice() {
+            _ if args.concurrency == DEFAULT_SWEEP_LEVELS => 1,
+            [one] => *one,
+            _ => {
+                return Err(ArgError::Range(format!(
+                    "a sweep of --param {} runs at one concurrency: give --concurrency N",
+                    param.name
+                )))
+            }
+        };
+        let values = param
+            .values
+            .iter()
+            .map(|v| match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                _ => Err(ArgError::Range(format!(
+                    "--param {}: '{v}' is not a non-negative number (a swept size must be)",
+                    param.name
+                ))),
+            })
+            .collect::<Result<Vec<f64>, _>>()?;
+        if values.len() < 3 {
+            return Err(ArgError::Range(format!(
+                "--param {} needs at least 3 values to fit a cost curve",
+                param.name
+            )));
+        }
+        let step = StepPlan {
+            connections,
+            pacing: Pacing::Closed,
+            stop: StopAt::Duration(args.step),
+            warmup: args.warmup,
+            timeout: request.timeout,
+            threads: request.threads,
+            interval: interval_for(args.step),
+        };
+        return Ok(SweepPlan {
+            steps: vec![step; values.len()],
+            headers: request.headers,
+            swept: Some((param.name.clone(), values)),
+            params: request.params,
+        });
+    }
     if levels.len() < 3 {
         return Err(ArgError::Range(format!(
             "--concurrency needs at least 3 distinct levels for a USL fit, got {}",
             levels.len()
         )));
     }
-    check_duration(args.step, "--step")?;
     if args.warmup > MAX_DURATION {
         return Err(ArgError::Range("--warmup must be at most 24h".into()));
     }
@@ -638,6 +931,8 @@ pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPla
             })
             .collect(),
         headers: request.headers,
+        params: request.params,
+        swept: None,
     })
 }
 

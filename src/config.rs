@@ -111,6 +111,17 @@ struct RawScenario {
     warmup: Option<String>,
     concurrency: Option<Vec<u32>>,
     step: Option<String>,
+    #[serde(default)]
+    connect_only: bool,
+    message_size: Option<usize>,
+    pipeline: Option<u32>,
+    command: Option<String>,
+    keyspace: Option<u64>,
+    query: Option<String>,
+    #[serde(default)]
+    query_params: Vec<String>,
+    nats_mode: Option<String>,
+    subject: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -548,6 +559,19 @@ fn scenario_argv(
         }),
     );
     option("step", s.step.clone());
+    option("message-size", s.message_size.map(|n| n.to_string()));
+    option("pipeline", s.pipeline.map(|n| n.to_string()));
+    option("command", s.command.clone());
+    option("keyspace", s.keyspace.map(|n| n.to_string()));
+    option("query", s.query.clone());
+    option("nats-mode", s.nats_mode.clone());
+    option("subject", s.subject.clone());
+    for param in &s.query_params {
+        argv.push(format!("--query-param={param}"));
+    }
+    if s.connect_only {
+        argv.push("--connect-only".into());
+    }
     for header in &s.headers {
         argv.push(format!("--header={}", check.interpolate(header, env)?));
     }
@@ -629,7 +653,10 @@ direction = "below"
         let Command::Bench(bench) = &config.scenarios[0].command else {
             panic!("bench expected")
         };
-        assert_eq!(bench.request.url, "http://127.0.0.1:8080/items");
+        assert_eq!(
+            bench.request.url.as_deref(),
+            Some("http://127.0.0.1:8080/items")
+        );
         assert_eq!(bench.connections, 8);
         assert_eq!(bench.request.headers, ["Authorization: Bearer s3cret"]);
         let Command::Sweep(sweep) = &config.scenarios[1].command else {

@@ -15,7 +15,7 @@ mod render;
 mod run;
 
 use anyhow::{bail, Context as _, Result};
-use bench::{install_ctrl_c, run_load, LoadRequest};
+use bench::{exec_command, install_ctrl_c, run_load, Endpoint, LoadRequest, ProtocolOptions};
 use clap::Parser as _;
 use cli::{
     BenchArgs, Cli, Command, DemoArgs, DemoServerArgs, FitArgs, OutputFormat, ProbeArgs,
@@ -85,12 +85,33 @@ fn request_body(args: &RequestArgs) -> Result<bytes::Bytes> {
 fn load_target(
     args: &RequestArgs,
     headers: &[(String, String)],
+    params: &[cli::Param],
     no_progress: bool,
     plans: &[StepPlan],
 ) -> Result<Run> {
-    let target = Target::parse(&args.url)?;
+    let control = Control::new();
+    install_ctrl_c(control.clone());
+    load_target_with(args, headers, params, None, no_progress, plans, &control)
+}
+
+/// Loads the URL or the `--exec` command (with `swept` as the swept parameter's value).
+fn load_target_with(
+    args: &RequestArgs,
+    headers: &[(String, String)],
+    params: &[cli::Param],
+    swept: Option<&str>,
+    no_progress: bool,
+    plans: &[StepPlan],
+    control: &Control,
+) -> Result<Run> {
+    let target = args.url.as_deref().map(Target::parse).transpose()?;
+    let endpoint = match (&target, &args.protocol.exec) {
+        (Some(target), _) => Endpoint::Url(target),
+        (None, Some(template)) => Endpoint::Exec(exec_command(template, params, swept)),
+        (None, None) => bail!("give a target URL or --exec"),
+    };
     let request = LoadRequest {
-        target: &target,
+        endpoint,
         spec: RequestSpec {
             method: args.method.clone(),
             headers: headers.to_vec(),
@@ -100,10 +121,9 @@ fn load_target(
         insecure: args.insecure,
         progress: show_progress(no_progress),
         sample_interval: args.sample_interval,
+        protocol: ProtocolOptions::from_args(&args.protocol),
     };
-    let control = Control::new();
-    install_ctrl_c(control.clone());
-    run_load(&request, plans, &control)
+    run_load(&request, plans, control)
 }
 
 fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
@@ -111,6 +131,7 @@ fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
     let run = load_target(
         &args.request,
         &plan.headers,
+        &plan.params,
         args.out.no_progress,
         &[plan.step],
     )?;
@@ -131,9 +152,13 @@ fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
 
 fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
     let plan = cli::validate_sweep(args, host::available_cores())?;
+    if let Some((name, values)) = &plan.swept {
+        return param_sweep_command(args, &plan, name, values);
+    }
     let run = load_target(
         &args.request,
         &plan.headers,
+        &plan.params,
         args.out.no_progress,
         &plan.steps,
     )?;
@@ -199,6 +224,115 @@ fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
     if let Err(error) = fit {
         if code == ExitCode::SUCCESS {
             bail!("no USL fit: {error}");
+        }
+    }
+    Ok(code)
+}
+
+/// `sweep --exec … --param NAME=V1,V2,…`: one step per value at one
+/// concurrency, then the cost curve of the mean time per operation.
+fn param_sweep_command(
+    args: &SweepArgs,
+    plan: &cli::SweepPlan,
+    name: &str,
+    values: &[f64],
+) -> Result<ExitCode> {
+    let control = Control::new();
+    install_ctrl_c(control.clone());
+    let swept_param = plan
+        .params
+        .iter()
+        .find(|p| p.name == name)
+        .context("internal: swept parameter missing")?;
+    let mut run: Option<Run> = None;
+    for ((value, text), step_plan) in values.iter().zip(&swept_param.values).zip(&plan.steps) {
+        if control.is_stopped() {
+            break;
+        }
+        let mut one = load_target_with(
+            &args.request,
+            &plan.headers,
+            &plan.params,
+            Some(text),
+            args.out.no_progress,
+            std::slice::from_ref(step_plan),
+            &control,
+        )?;
+        let Some(mut step) = one.scenarios[0].steps.pop() else {
+            break;
+        };
+        step.param_value = Some(*value);
+        match &mut run {
+            None => {
+                one.scenarios[0].steps.push(step);
+                let scenario = &mut one.scenarios[0];
+                scenario.name = "sweep".into();
+                scenario.target = format!(
+                    "exec: {}",
+                    args.request.protocol.exec.as_deref().unwrap_or("")
+                );
+                scenario.options.protocol_options.insert(
+                    "exec".into(),
+                    args.request.protocol.exec.clone().unwrap_or_default(),
+                );
+                scenario
+                    .options
+                    .protocol_options
+                    .insert(format!("param.{name}"), swept_param.values.join(","));
+                run = Some(one);
+            }
+            Some(run) => {
+                run.scenarios[0].steps.push(step);
+                run.finished_at = one.finished_at;
+                if one.status == RunStatus::Interrupted {
+                    run.status = RunStatus::Interrupted;
+                }
+            }
+        }
+    }
+    let Some(run) = run else {
+        bail!("interrupted before any value of --param {name} was measured");
+    };
+    let mut run = run;
+    if control.is_stopped() {
+        run.status = RunStatus::Interrupted;
+    }
+    finish_param_sweep(args, &run, name)
+}
+
+fn finish_param_sweep(args: &SweepArgs, run: &Run, name: &str) -> Result<ExitCode> {
+    let scenario = &run.scenarios[0];
+    let points: Vec<(f64, f64)> = scenario
+        .steps
+        .iter()
+        .filter(|s| s.outcomes.responses > 0)
+        .filter_map(|s| Some((s.param_value?, s.latency_us.mean() / 1000.0)))
+        .collect();
+    let fits = scalewall_stats::cost::fit(&points);
+    let printed = match args.out.output {
+        OutputFormat::Text => render::cost_text(
+            run,
+            name,
+            fits.as_deref().ok(),
+            &args.request.protocol.project,
+        ),
+        OutputFormat::Json => {
+            render::cost_json(
+                run,
+                name,
+                fits.as_deref().ok(),
+                &args.request.protocol.project,
+            ) + "\n"
+        }
+    };
+    print_stdout(&printed)?;
+    if let Some(path) = &args.out.save {
+        save_run(run, path)?;
+    }
+    let code = finish_code(run)?;
+    if let Err(error) = fits {
+        if code == ExitCode::SUCCESS {
+            bail!("no cost curve: {error}");
         }
     }
     Ok(code)
@@ -357,12 +491,13 @@ const DEMO_TARGET: DemoConfig = DemoConfig {
 /// A plain GET of the built-in target, sampled once a second.
 fn built_in_request(target: &Target, progress: bool) -> LoadRequest<'_> {
     LoadRequest {
-        target,
+        endpoint: Endpoint::Url(target),
         spec: RequestSpec::default(),
         http2: false,
         insecure: false,
         progress,
         sample_interval: Duration::from_secs(1),
+        protocol: ProtocolOptions::default(),
     }
 }
 
@@ -461,16 +596,38 @@ fn demo_server_command(args: &DemoServerArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr().context("cannot read the bound address")?;
         let state = DemoState::new(config).context("cannot start the hold timer")?;
-        println!(
-            "demo-server listening on http://{addr}/ (latency {}, sigma {}, kappa {}, error rate {})",
+        // One write: a test that reads the first line may close the pipe after it.
+        let mut banner = format!(
+            "demo-server listening on http://{addr}/ (latency {}, sigma {}, kappa {}, error rate {})\n  WebSocket echo on ws://{addr}/ws\n",
             humantime::format_duration(config.latency),
             config.sigma,
             config.kappa,
             config.error_rate
         );
+        let echo = match args.echo_listen {
+            Some(echo_addr) => {
+                let echo = tokio::net::TcpListener::bind(echo_addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {echo_addr} (--echo-listen)"))?;
+                banner.push_str(&format!(
+                    "  TCP echo on tcp://{}\n",
+                    echo.local_addr().context("cannot read the echo address")?
+                ));
+                Some(echo)
+            }
+            None => None,
+        };
+        print!("{banner}");
         let _ = std::io::stdout().flush();
+        let echo_serving = async {
+            match echo {
+                Some(listener) => scalewall_demo::echo::serve_tcp_echo(listener).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             result = scalewall_demo::serve(listener, state) => result.context("demo server stopped"),
+            result = echo_serving => result.context("TCP echo stopped"),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })?;

@@ -14,7 +14,7 @@
 //! error; 130 interrupted by Ctrl-C (what was measured is stored and
 //! reported, with status `interrupted`).
 
-use crate::bench::{install_ctrl_c, new_run, run_load, LoadRequest};
+use crate::bench::{install_ctrl_c, new_run, run_load};
 use crate::cli::{
     self, BaselineArgs, CompareArgs, HistoryArgs, HistoryPath, InitArgs, OutputFormat, ReportArgs,
     ReportFormatArg, RunArgs, ShowArgs, ValidateArgs,
@@ -26,7 +26,6 @@ use scalewall_demo::RunningDemo;
 use scalewall_history::{History, StoredMetric};
 use scalewall_load::engine::{Control, Pacing, StepPlan, StopAt};
 use scalewall_load::target::Target;
-use scalewall_load::transport::http1::RequestSpec;
 use scalewall_model::{Finding, Run, RunStatus, Scenario, Severity};
 use scalewall_probe::health::HealthStatus;
 use scalewall_probe::snapshot::{self, Snapshot, SnapshotSpec};
@@ -365,31 +364,30 @@ fn run_scenario(
     findings: &mut Vec<Finding>,
 ) -> Result<Option<Scenario>> {
     let cores = host::available_cores();
-    let (request_args, plans, headers) = match command {
+    let (request_args, plans, headers, params) = match command {
         cli::Command::Bench(args) => {
             let plan = cli::validate_bench(args, cores)?;
-            (&args.request, vec![plan.step], plan.headers)
+            (&args.request, vec![plan.step], plan.headers, plan.params)
         }
         cli::Command::Sweep(args) => {
             let plan = cli::validate_sweep(args, cores)?;
-            (&args.request, plan.steps, plan.headers)
+            if let Some((param, _)) = plan.swept {
+                bail!("scenario {name}: sweeping --param {param} is for `scalewall sweep`; a scenario takes one value");
+            }
+            (&args.request, plan.steps, plan.headers, plan.params)
         }
         _ => bail!("internal: scenario {name} is not bench or sweep"),
     };
-    let target = Target::parse(&request_args.url)?;
-    let request = LoadRequest {
-        target: &target,
-        spec: RequestSpec {
-            method: request_args.method.clone(),
-            headers,
-            body: crate::request_body(request_args)?,
-        },
-        http2: request_args.http2,
-        insecure: request_args.insecure,
-        progress,
-        sample_interval: request_args.sample_interval,
-    };
-    match run_load(&request, &plans, control) {
+    let loaded = crate::load_target_with(
+        request_args,
+        &headers,
+        &params,
+        None,
+        !progress,
+        &plans,
+        control,
+    );
+    match loaded {
         Ok(mut run) => {
             let mut scenario = run.scenarios.remove(0);
             scenario.name = name.to_string();

@@ -8,10 +8,12 @@
 //! Holds are timed by a dedicated thread ([`timer`]) because tokio's timer
 //! wheel has 1 ms granularity. `--error-rate` answers a share of requests with
 //! 500, and a stall window can freeze it to create the coordinated-omission
-//! case. `GET /health` and `GET /stats` are never delayed or counted.
+//! case. `GET /health` and `GET /stats` are never delayed or counted, and
+//! `GET /ws` is a WebSocket echo ([`echo`]).
 
 #![deny(missing_docs)]
 
+pub mod echo;
 pub mod timer;
 
 use bytes::Bytes;
@@ -198,6 +200,7 @@ async fn handle(
     state: Arc<DemoState>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     match request.uri().path() {
+        "/ws" => return Ok(echo::websocket_upgrade(request)),
         "/health" => {
             return Ok(text(
                 StatusCode::OK,
@@ -260,7 +263,7 @@ where
 {
     let service = hyper::service::service_fn(move |request| handle(request, state.clone()));
     let _ = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(io), service)
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
         .await;
 }
 

@@ -487,6 +487,7 @@ fn assemble_step(
         generator_wall_s: 0.0,
         generator_threads: 0,
         resources: None,
+        param_value: None,
     }
 }
 
@@ -622,13 +623,15 @@ async fn wait_until(at: Instant, control: &Control) -> bool {
     }
 }
 
-/// Takes one unit of the thread's measured-operation quota; false when spent.
-fn take_quota(state: &ThreadState) -> bool {
+/// Takes one call's operations from the thread's measured-operation quota; false when spent.
+fn take_quota(state: &ThreadState, batch: u32) -> bool {
     match state.quota_left.get() {
         None => true,
         Some(0) => false,
         Some(n) => {
-            state.quota_left.set(Some(n - 1));
+            state
+                .quota_left
+                .set(Some(n.saturating_sub(u64::from(batch.max(1)))));
             true
         }
     }
@@ -644,6 +647,7 @@ async fn worker<D: Driver>(
 ) {
     let mut conn: Option<D::Conn> = None;
     let mut connect_failures = 0u32;
+    let batch = driver.batch().max(1);
     let watchdog = tokio::time::sleep(plan.timeout);
     tokio::pin!(watchdog);
     // Every thread starts on the same instant, so no operation predates the
@@ -674,7 +678,7 @@ async fn worker<D: Driver>(
             break;
         }
         let measured = start_at >= timeline.measure_start;
-        if measured && !take_quota(&state) {
+        if measured && !take_quota(&state, batch) {
             break;
         }
         if let Some(at) = intended {
@@ -700,7 +704,7 @@ async fn worker<D: Driver>(
                 connect_failures = 0;
                 target
                     .borrow_mut()
-                    .record_response(&response, intended, sent, done);
+                    .record_response(&response, intended, sent, done, batch);
                 if !response.keep_alive {
                     conn = None;
                 }
@@ -815,7 +819,7 @@ mod tests {
                 bytes: 0,
                 keep_alive: true,
             };
-            acc.record_response(&response, None, t, t + Duration::from_micros(us));
+            acc.record_response(&response, None, t, t + Duration::from_micros(us), 1);
         }
         acc
     }

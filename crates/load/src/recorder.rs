@@ -48,7 +48,8 @@ impl Accumulator {
     /// Records a completed operation.
     ///
     /// `intended` is the scheduled start (open model), `sent` when it was
-    /// actually started, `done` when its response completed.
+    /// actually started, `done` when its response completed. `count` is the
+    /// operations the call completed (pipelining), each with its latency.
     #[inline]
     pub fn record_response(
         &mut self,
@@ -56,29 +57,31 @@ impl Accumulator {
         intended: Option<Instant>,
         sent: Instant,
         done: Instant,
+        count: u32,
     ) {
+        let count = u64::from(count.max(1));
         match intended {
             Some(intended) => {
                 self.latency
-                    .record(micros(done.saturating_duration_since(intended)));
+                    .record_n(micros(done.saturating_duration_since(intended)), count);
                 if let Some(h) = self.uncorrected.as_mut() {
-                    h.record(micros(done.saturating_duration_since(sent)));
+                    h.record_n(micros(done.saturating_duration_since(sent)), count);
                 }
                 if let Some(h) = self.lag.as_mut() {
-                    h.record(micros(sent.saturating_duration_since(intended)));
+                    h.record_n(micros(sent.saturating_duration_since(intended)), count);
                 }
             }
             None => self
                 .latency
-                .record(micros(done.saturating_duration_since(sent))),
+                .record_n(micros(done.saturating_duration_since(sent)), count),
         }
-        self.responses += 1;
+        self.responses += count;
         self.bytes += response.bytes;
         let slot = usize::from(response.status).min(STATUS_SLOTS - 1);
-        self.status[slot] += 1;
+        self.status[slot] += count;
         match response.status {
-            400..=499 => self.errors[ErrorKind::Status4xx as usize] += 1,
-            500..=599 => self.errors[ErrorKind::Status5xx as usize] += 1,
+            400..=499 => self.errors[ErrorKind::Status4xx as usize] += count,
+            500..=599 => self.errors[ErrorKind::Status5xx as usize] += count,
             _ => {}
         }
     }
@@ -192,6 +195,7 @@ mod tests {
                 None,
                 t,
                 later,
+                1,
             );
         }
         acc.record_error(OpError::new(ErrorKind::Timeout, "slow"));
@@ -220,6 +224,7 @@ mod tests {
             Some(intended),
             sent,
             done,
+            1,
         );
         assert_eq!(acc.latency.max(), 51_007);
         assert_eq!(acc.uncorrected.as_ref().unwrap().max(), 1000);
@@ -239,6 +244,7 @@ mod tests {
             None,
             t,
             t,
+            1,
         );
         let snapshot = acc.take();
         assert!(acc.is_empty());

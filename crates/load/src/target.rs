@@ -1,11 +1,13 @@
-//! Parsing and resolving a load target given as a URL.
+//! Parsing and resolving a load target given as a URL. The scheme picks the
+//! driver: `http`, `https`, `ws`, `wss`, `tcp`, `redis`, `postgres`
+//! (`postgresql`) and `nats`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
-/// A parsed HTTP(S) target.
+/// A parsed target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// `http` or `https`.
+    /// Protocol, from the URL's scheme.
     pub scheme: Scheme,
     /// Host name or address as written (without brackets for IPv6).
     pub host: String,
@@ -15,16 +17,82 @@ pub struct Target {
     pub path_and_query: String,
     /// The URL as given, with any user-info removed.
     pub display: String,
+    /// User name from the URL's user-info (percent-decoded).
+    pub user: Option<String>,
+    /// Password from the URL's user-info (percent-decoded); never displayed.
+    pub password: Option<String>,
 }
 
-/// Transport security of a target.
+/// The protocol of a target, named by its URL scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
-    /// Plain TCP.
+    /// HTTP over plain TCP.
     Http,
-    /// TLS.
+    /// HTTP over TLS.
     Https,
+    /// WebSocket over plain TCP.
+    Ws,
+    /// WebSocket over TLS.
+    Wss,
+    /// Raw TCP: connect, optionally write and read back a payload.
+    Tcp,
+    /// Redis (RESP).
+    Redis,
+    /// PostgreSQL.
+    Postgres,
+    /// NATS.
+    Nats,
 }
+
+impl Scheme {
+    /// Every scheme with its URL spellings and default port (`None`: the URL must give one).
+    const TABLE: [(Scheme, &'static [&'static str], Option<u16>); 8] = [
+        (Scheme::Http, &["http"], Some(80)),
+        (Scheme::Https, &["https"], Some(443)),
+        (Scheme::Ws, &["ws"], Some(80)),
+        (Scheme::Wss, &["wss"], Some(443)),
+        (Scheme::Tcp, &["tcp"], None),
+        (Scheme::Redis, &["redis"], Some(6379)),
+        (Scheme::Postgres, &["postgres", "postgresql"], Some(5432)),
+        (Scheme::Nats, &["nats"], Some(4222)),
+    ];
+
+    fn from_name(name: &str) -> Option<Scheme> {
+        Scheme::TABLE
+            .iter()
+            .find(|(_, names, _)| names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+            .map(|(scheme, _, _)| *scheme)
+    }
+
+    /// The URL spelling.
+    pub fn as_str(self) -> &'static str {
+        Scheme::TABLE
+            .iter()
+            .find(|(scheme, _, _)| *scheme == self)
+            .map_or("?", |(_, names, _)| names[0])
+    }
+
+    /// The port used when the URL names none.
+    pub fn default_port(self) -> Option<u16> {
+        Scheme::TABLE
+            .iter()
+            .find(|(scheme, _, _)| *scheme == self)
+            .and_then(|(_, _, port)| *port)
+    }
+
+    /// Whether the transport is TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Scheme::Https | Scheme::Wss)
+    }
+
+    /// Whether this is HTTP (plain or TLS).
+    pub fn is_http(self) -> bool {
+        matches!(self, Scheme::Http | Scheme::Https)
+    }
+}
+
+/// The URL schemes scalewall can load, for error messages.
+pub const SUPPORTED_SCHEMES: &str = "http, https, ws, wss, tcp, redis, postgres, nats";
 
 /// Why a target cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -37,8 +105,8 @@ pub enum TargetError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A scheme no HTTP driver serves.
-    #[error("'{url}': unsupported scheme '{scheme}' (expected http or https)")]
+    /// A scheme no driver serves.
+    #[error("'{url}': unsupported scheme '{scheme}' (expected one of http, https, ws, wss, tcp, redis, postgres, nats)")]
     UnsupportedScheme {
         /// The URL as given.
         url: String,
@@ -58,7 +126,7 @@ pub enum TargetError {
 }
 
 impl Target {
-    /// Parses an `http://` or `https://` URL.
+    /// Parses a URL with one of the [`SUPPORTED_SCHEMES`].
     pub fn parse(url: &str) -> Result<Target, TargetError> {
         let invalid = |reason: &str| TargetError::Invalid {
             url: url.to_string(),
@@ -68,17 +136,25 @@ impl Target {
             .parse()
             .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
         let scheme = match uri.scheme_str() {
-            Some("http") => Scheme::Http,
-            Some("https") => Scheme::Https,
-            Some(other) => {
-                return Err(TargetError::UnsupportedScheme {
+            Some(name) => {
+                Scheme::from_name(name).ok_or_else(|| TargetError::UnsupportedScheme {
                     url: url.to_string(),
-                    scheme: other.to_string(),
-                })
+                    scheme: name.to_string(),
+                })?
             }
             None => return Err(invalid("missing scheme (write http://host:port/path)")),
         };
         let authority = uri.authority().ok_or_else(|| invalid("missing host"))?;
+        let (user, password) = match authority.as_str().rsplit_once('@') {
+            None => (None, None),
+            Some((userinfo, _)) => {
+                let (user, password) = match userinfo.split_once(':') {
+                    Some((u, p)) => (u, Some(percent_decode(p))),
+                    None => (userinfo, None),
+                };
+                ((!user.is_empty()).then(|| percent_decode(user)), password)
+            }
+        };
         let host = authority
             .host()
             .trim_start_matches('[')
@@ -86,10 +162,10 @@ impl Target {
         if host.is_empty() {
             return Err(invalid("missing host"));
         }
-        let port = authority.port_u16().unwrap_or(match scheme {
-            Scheme::Http => 80,
-            Scheme::Https => 443,
-        });
+        let port = match authority.port_u16().or(scheme.default_port()) {
+            Some(port) => port,
+            None => return Err(invalid("missing port (write tcp://host:port)")),
+        };
         if port == 0 {
             return Err(invalid("port 0 cannot be connected to"));
         }
@@ -103,11 +179,7 @@ impl Target {
         } else {
             format!("/{path_and_query}")
         };
-        let scheme_str = if scheme == Scheme::Http {
-            "http"
-        } else {
-            "https"
-        };
+        let scheme_str = scheme.as_str();
         let host_for_url = if host.contains(':') {
             format!("[{host}]")
         } else {
@@ -123,7 +195,15 @@ impl Target {
             port,
             path_and_query,
             display,
+            user,
+            password,
         })
+    }
+
+    /// The path without its leading `/` and query (a PostgreSQL database name, a NATS subject).
+    pub fn path_name(&self) -> &str {
+        let path = self.path_and_query.split('?').next().unwrap_or("");
+        path.trim_start_matches('/')
     }
 
     /// The `Host` header value: host, plus the port when it is not the default.
@@ -133,11 +213,7 @@ impl Target {
         } else {
             self.host.clone()
         };
-        let default_port = match self.scheme {
-            Scheme::Http => 80,
-            Scheme::Https => 443,
-        };
-        if self.port == default_port {
+        if Some(self.port) == self.scheme.default_port() {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -160,6 +236,26 @@ impl Target {
         }
         Ok(addrs)
     }
+}
+
+/// Decodes `%XX` escapes (user-info may hold `@`, `:` or `/` escaped).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -191,6 +287,30 @@ mod tests {
     fn credentials_never_reach_the_display_form() {
         let t = Target::parse("http://user:secret@127.0.0.1:80/x").unwrap();
         assert!(!t.display.contains("secret"), "{}", t.display);
+    }
+
+    #[test]
+    fn every_scheme_has_its_default_port_and_credentials_are_kept_apart() {
+        let t = Target::parse("postgres://bench:p%40ss@127.0.0.1/test").unwrap();
+        assert_eq!((t.scheme, t.port), (Scheme::Postgres, 5432));
+        assert_eq!(t.user.as_deref(), Some("bench"));
+        assert_eq!(t.password.as_deref(), Some("p@ss"));
+        assert_eq!(t.path_name(), "test");
+        assert_eq!(t.display, "postgres://127.0.0.1/test");
+        let t = Target::parse("redis://:secret@localhost").unwrap();
+        assert_eq!(
+            (t.scheme, t.port, t.user.clone()),
+            (Scheme::Redis, 6379, None)
+        );
+        assert_eq!(t.password.as_deref(), Some("secret"));
+        assert_eq!(Target::parse("nats://h").unwrap().port, 4222);
+        assert_eq!(Target::parse("ws://h/echo").unwrap().port, 80);
+        assert!(Target::parse("wss://h/").unwrap().scheme.is_tls());
+        assert_eq!(Target::parse("tcp://h:7").unwrap().port, 7);
+        assert!(matches!(
+            Target::parse("tcp://h"),
+            Err(TargetError::Invalid { .. })
+        ));
     }
 
     #[test]

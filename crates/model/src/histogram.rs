@@ -58,6 +58,12 @@ impl LatencyHistogram {
         self.0.saturating_record(micros);
     }
 
+    /// Records `count` operations of the same latency (a pipelined batch).
+    #[inline]
+    pub fn record_n(&mut self, micros: u64, count: u64) {
+        self.0.saturating_record_n(micros, count);
+    }
+
     /// Adds every value of `other` into this histogram.
     pub fn merge(&mut self, other: &LatencyHistogram) {
         // Both sides share the same bounds, so adding cannot fail.

@@ -160,6 +160,10 @@ pub struct LoadOptions {
     /// Sweeps: the concurrency levels stepped through (empty for a single step).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub concurrency_levels: Vec<u32>,
+    /// Driver options other than HTTP's (e.g. `pipeline`, `command`,
+    /// `message_bytes`, `query`, `nats_mode`, `exec`, `param.size`), as text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub protocol_options: BTreeMap<String, String>,
 }
 
 /// Counts by outcome for a span of operations.
@@ -229,11 +233,16 @@ pub enum ErrorKind {
     Status5xx,
     /// Any other I/O failure.
     Io,
+    /// The server refused the credentials, or the database/user does not exist.
+    Auth,
+    /// The server answered the operation with an error: a Redis `-ERR`, a
+    /// PostgreSQL error, a NATS `-ERR` or no responders, a command's non-zero exit.
+    ServerError,
 }
 
 impl ErrorKind {
     /// Every kind, in reporting order.
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Connect,
         ErrorKind::Tls,
         ErrorKind::Timeout,
@@ -242,6 +251,8 @@ impl ErrorKind {
         ErrorKind::Status4xx,
         ErrorKind::Status5xx,
         ErrorKind::Io,
+        ErrorKind::Auth,
+        ErrorKind::ServerError,
     ];
 
     /// Stable name used in the record and in metric names.
@@ -255,6 +266,8 @@ impl ErrorKind {
             ErrorKind::Status4xx => "status_4xx",
             ErrorKind::Status5xx => "status_5xx",
             ErrorKind::Io => "io",
+            ErrorKind::Auth => "auth",
+            ErrorKind::ServerError => "server_error",
         }
     }
 
@@ -309,6 +322,9 @@ pub struct Step {
     /// What the step cost the host and the target process, when probed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<StepResources>,
+    /// A sweep of an `--exec` parameter: the value this step ran with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param_value: Option<f64>,
 }
 
 /// Resources used while a step ran (warm-up included), from cumulative
@@ -488,8 +504,10 @@ mod tests {
         for us in [100, 200, 300, 10_000] {
             latency.record(us);
         }
-        let mut outcomes = OutcomeCounts::default();
-        outcomes.responses = 4;
+        let mut outcomes = OutcomeCounts {
+            responses: 4,
+            ..OutcomeCounts::default()
+        };
         outcomes.status_codes.insert(200, 3);
         outcomes.status_codes.insert(500, 1);
         outcomes.errors.insert("status_5xx".into(), 1);
@@ -521,6 +539,7 @@ mod tests {
                     timeout_s: 10.0,
                     threads: 1,
                     concurrency_levels: vec![],
+                    protocol_options: BTreeMap::new(),
                 },
                 steps: vec![Step {
                     concurrency: 1,
@@ -553,6 +572,7 @@ mod tests {
                         target_note: None,
                         samples: vec![],
                     }),
+                    param_value: None,
                 }],
             }],
             subject: None,

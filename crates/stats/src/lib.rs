@@ -3,11 +3,13 @@
 //! [`summary`] turns recorded histograms and counts into the figures every
 //! report prints (percentiles in milliseconds, rates, error shares). [`usl`] and
 //! [`sweep`] fit the Universal Scalability Law; [`metrics`] names a run's
-//! figures and [`compare`] decides whether they changed between runs.
+//! figures and [`compare`] decides whether they changed between runs;
+//! [`cost`] fits how an operation's time grows with a size.
 
 #![deny(missing_docs)]
 
 pub mod compare;
+pub mod cost;
 pub mod metrics;
 pub mod points_csv;
 pub mod summary;

@@ -214,6 +214,7 @@ mod tests {
             generator_wall_s: 1.0,
             generator_threads: 1,
             resources: None,
+            param_value: None,
         }
     }
 

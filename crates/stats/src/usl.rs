@@ -523,6 +523,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)] // index notation mirrors the matrix algebra
     fn inverse_of_a_known_matrix() {
         let m = [[4.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 2.0]];
         let inv = invert3(&m).unwrap();

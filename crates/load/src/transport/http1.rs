@@ -8,7 +8,7 @@
 
 use super::stream::{connect_stream, tls_parts, Stream};
 use super::{Connection, Driver, OpError, Response};
-use crate::target::{Scheme, Target};
+use crate::target::Target;
 use bytes::Bytes;
 use rustls::pki_types::ServerName;
 use scalewall_model::ErrorKind;
@@ -97,15 +97,15 @@ impl Http1Driver {
         spec: &RequestSpec,
         tls_config: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<Self, OpError> {
-        let tls = match (target.scheme, tls_config) {
-            (Scheme::Https, Some(config)) => Some(tls_parts(&target.host, config)?),
-            (Scheme::Https, None) => {
+        let tls = match (target.scheme.is_tls(), tls_config) {
+            (true, Some(config)) => Some(tls_parts(&target.host, config)?),
+            (true, None) => {
                 return Err(OpError::new(
                     ErrorKind::Tls,
                     "https target needs a TLS configuration",
                 ))
             }
-            (Scheme::Http, _) => None,
+            (false, _) => None,
         };
         Ok(Http1Driver {
             addr,

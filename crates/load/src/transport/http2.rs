@@ -5,7 +5,7 @@
 use super::http1::RequestSpec;
 use super::stream::{connect_stream, tls_parts, Stream};
 use super::{Connection, Driver, OpError, Response};
-use crate::target::{Scheme, Target};
+use crate::target::Target;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
@@ -58,15 +58,15 @@ impl Http2Driver {
                 .map_err(|_| invalid(format!("invalid value for header '{name}'")))?;
             headers.push((name, value));
         }
-        let tls = match (target.scheme, tls_config) {
-            (Scheme::Https, Some(config)) => Some(tls_parts(&target.host, config)?),
-            (Scheme::Https, None) => {
+        let tls = match (target.scheme.is_tls(), tls_config) {
+            (true, Some(config)) => Some(tls_parts(&target.host, config)?),
+            (true, None) => {
                 return Err(OpError::new(
                     ErrorKind::Tls,
                     "https target needs a TLS configuration",
                 ))
             }
-            (Scheme::Http, _) => None,
+            (false, _) => None,
         };
         Ok(Http2Driver {
             addr,

@@ -2,9 +2,16 @@
 //! connection performs one operation at a time. The engine never looks
 //! inside: adding a protocol is one new file implementing these two traits.
 
+pub mod connect_only;
+pub mod exec;
 pub mod http1;
 pub mod http2;
+pub mod nats;
+pub mod postgres;
+pub mod redis;
 mod stream;
+pub mod tcp;
+pub mod ws;
 
 pub use stream::{connect_stream, Stream};
 
@@ -71,6 +78,14 @@ pub trait Driver: Send + Sync + 'static {
 
     /// Opens one connection (TCP, TLS, protocol handshake).
     fn connect(&self) -> impl Future<Output = Result<Self::Conn, OpError>>;
+
+    /// Operations one call completes (pipelining: Redis commands per round
+    /// trip, WebSocket messages in flight, NATS publishes per flush). Each
+    /// is counted as a response with the call's latency, as redis-benchmark
+    /// counts pipelined requests.
+    fn batch(&self) -> u32 {
+        1
+    }
 }
 
 /// One open connection.

@@ -1,0 +1,612 @@
+//! The protocol drivers against real servers, each checked against a count
+//! the server keeps itself (a Redis counter, a PostgreSQL sequence, a NATS
+//! subscriber, echoed bytes, `sleep`'s known duration), and their failure
+//! paths: refused connections, wrong credentials or database, a server
+//! killed mid-run, and garbage where a protocol reply should be.
+
+mod common;
+
+use common::{f, free_port, json, raw_server, scalewall, service_answers, Reaped};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn ok_json(args: &[&str]) -> serde_json::Value {
+    let out = scalewall(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    json(&out)
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = scalewall(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: wanted '{needle}' in: {stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
+
+/// demo-server with its TCP echo; returns (server, http port, echo port).
+fn demo_with_echo() -> (Reaped, String, u16) {
+    let echo = free_port();
+    let (server, port) = common::demo_server_on(
+        "127.0.0.1:0",
+        &["--echo-listen", &format!("127.0.0.1:{echo}")],
+    );
+    for _ in 0..50 {
+        if TcpStream::connect(("127.0.0.1", echo)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (server, port, echo)
+}
+
+#[test]
+fn websocket_echo_counts_every_message_and_pipelines() {
+    let (_server, port, _) = demo_with_echo();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let v = ok_json(&[
+        "bench",
+        &url,
+        "-c",
+        "4",
+        "-d",
+        "1s",
+        "--pipeline",
+        "8",
+        "--message-size",
+        "100",
+        "-o",
+        "json",
+        "--no-progress",
+    ]);
+    let messages = f(&v, "/requests");
+    assert!(messages > 1000.0, "{v:#}");
+    assert_eq!(f(&v, "/errors_total"), 0.0);
+    // every call is 8 messages, every echo checked to be 100 bytes
+    assert_eq!(messages % 8.0, 0.0);
+    assert_eq!(f(&v, "/bytes_received"), messages * 100.0);
+    // connect-only: each operation is one handshake
+    let v = ok_json(&[
+        "bench",
+        &url,
+        "--connect-only",
+        "-c",
+        "2",
+        "-d",
+        "500ms",
+        "-o",
+        "json",
+        "--no-progress",
+    ]);
+    assert!(
+        f(&v, "/requests") > 50.0 && f(&v, "/errors_total") == 0.0,
+        "{v:#}"
+    );
+    // a path that is not a WebSocket endpoint: the handshake is refused, with the status
+    fails_with(
+        &[
+            "bench",
+            &format!("ws://127.0.0.1:{port}/items"),
+            "-d",
+            "300ms",
+        ],
+        "instead of 101",
+    );
+}
+
+#[test]
+fn tcp_echo_and_port_checks() {
+    let (_server, _, echo) = demo_with_echo();
+    let url = format!("tcp://127.0.0.1:{echo}");
+    let v = ok_json(&[
+        "bench",
+        &url,
+        "--message-size",
+        "100",
+        "-c",
+        "2",
+        "-d",
+        "500ms",
+        "-o",
+        "json",
+        "--no-progress",
+    ]);
+    assert!(f(&v, "/requests") > 100.0, "{v:#}");
+    assert_eq!(f(&v, "/bytes_received"), f(&v, "/requests") * 100.0);
+    let v = ok_json(&[
+        "bench",
+        &url,
+        "-c",
+        "1",
+        "-d",
+        "300ms",
+        "-o",
+        "json",
+        "--no-progress",
+    ]);
+    assert!(
+        f(&v, "/requests") > 10.0 && f(&v, "/errors_total") == 0.0,
+        "{v:#}"
+    );
+    // a closed port
+    let closed = format!("tcp://127.0.0.1:{}", free_port());
+    fails_with(
+        &["bench", &closed, "-d", "300ms"],
+        "cannot connect to tcp://127.0.0.1",
+    );
+    // an echo that is not one
+    let liar = raw_server(|mut s| {
+        let mut buf = [0u8; 64];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 || s.write_all(&vec![b'z'; n]).is_err() {
+                break;
+            }
+        }
+    });
+    fails_with(
+        &[
+            "bench",
+            &format!("tcp://{liar}"),
+            "--message-size",
+            "8",
+            "-d",
+            "300ms",
+        ],
+        "not an echo",
+    );
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn redis_counts_match_the_servers_own_counter() {
+    if !service_answers("Redis", 6379) {
+        return;
+    }
+    let key = format!("scalewall-test-{}", std::process::id());
+    redis_cli(6379, &["DEL", &key]);
+    let command = format!("INCR {key}");
+    let v = ok_json(&[
+        "bench",
+        "redis://127.0.0.1:6379",
+        "--command",
+        &command,
+        "--pipeline",
+        "10",
+        "-c",
+        "4",
+        "-d",
+        "1s",
+        "-o",
+        "json",
+        "--no-progress",
+    ]);
+    let counted: f64 = redis_cli(6379, &["GET", &key]).parse().unwrap();
+    redis_cli(6379, &["DEL", &key]);
+    // the pre-flight check runs one call (10 commands) before the measured span
+    assert_eq!(f(&v, "/requests") + 10.0, counted, "{v:#}");
+    assert_eq!(f(&v, "/errors_total"), 0.0);
+    // SET with a value size, GET over a key space
+    let v = ok_json(&[
+        "bench",
+        "redis://127.0.0.1",
+        "--command",
+        "SET",
+        "--message-size",
+        "32",
+        "--keyspace",
+        "100",
+        "-c",
+        "2",
+        "-d",
+        "300ms",
+        "-o",
+        "json",
+        "--no-progress",
+    ]);
+    assert!(f(&v, "/requests") > 100.0 && f(&v, "/errors_total") == 0.0);
+    // a command the server refuses: its own words, one line
+    fails_with(
+        &[
+            "bench",
+            "redis://127.0.0.1",
+            "--command",
+            "NOSUCHCOMMAND x",
+            "-d",
+            "300ms",
+        ],
+        "unknown command",
+    );
+    fails_with(
+        &["bench", "redis://:wrong@127.0.0.1", "-d", "300ms"],
+        "auth error",
+    );
+}
+
+#[test]
+fn redis_refused_garbage_and_killed_mid_run() {
+    let Ok(_) = Command::new("redis-server").arg("--version").output() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "redis-server needed under CI"
+        );
+        eprintln!("skipped: no redis-server");
+        return;
+    };
+    let refused = format!("redis://127.0.0.1:{}", free_port());
+    fails_with(&["bench", &refused, "-d", "300ms"], "cannot connect");
+    let garbage = raw_server(|mut s| {
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n");
+    });
+    fails_with(
+        &["bench", &format!("redis://{garbage}"), "-d", "300ms"],
+        "is this Redis?",
+    );
+    // a private server, killed a second into a 3 s run
+    let port = free_port();
+    let mut server = Reaped(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "redis did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("redis://127.0.0.1:{port}");
+    let bench = std::thread::spawn(move || {
+        scalewall(&[
+            "bench",
+            &url,
+            "-c",
+            "2",
+            "-d",
+            "3s",
+            "--timeout",
+            "500ms",
+            "-o",
+            "json",
+            "--no-progress",
+        ])
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = server.0.kill();
+    let out = bench.join().unwrap();
+    let v = json(&out);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(f(&v, "/requests") > 100.0, "{v:#}");
+    let errors = f(&v, "/errors_total");
+    assert!(errors > 0.0, "{v:#}");
+    let kinds = v["errors"].as_object().unwrap();
+    assert!(
+        kinds
+            .keys()
+            .all(|k| k == "reset" || k == "connect" || k == "timeout"),
+        "{kinds:?}"
+    );
+    assert!(
+        f(&v, "/duration_s") < 3.5,
+        "the run kept its schedule: {v:#}"
+    );
+}
+
+fn psql(sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-tAc",
+            sql,
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn postgres_queries_match_a_sequence_and_errors_name_the_cause() {
+    if !service_answers("PostgreSQL", 5432) {
+        return;
+    }
+    let seq = format!("scalewall_test_seq_{}", std::process::id());
+    psql(&format!(
+        "DROP SEQUENCE IF EXISTS {seq}; CREATE SEQUENCE {seq}"
+    ));
+    let query = format!("SELECT nextval('{seq}') + $1::int");
+    let v = ok_json(&[
+        "bench",
+        "postgres://postgres@127.0.0.1/test",
+        "--query",
+        &query,
+        "--query-param",
+        "random:1..100",
+        "-c",
+        "4",
+        "-d",
+        "1s",
+        "-o",
+        "json",
+        "--no-progress",
+    ]);
+    let last: f64 = psql(&format!("SELECT last_value FROM {seq}"))
+        .parse()
+        .unwrap();
+    psql(&format!("DROP SEQUENCE {seq}"));
+    // one pre-flight query before the measured span
+    assert_eq!(f(&v, "/requests") + 1.0, last, "{v:#}");
+    assert_eq!(f(&v, "/errors_total"), 0.0);
+    fails_with(
+        &[
+            "bench",
+            "postgres://postgres@127.0.0.1/no_such_db",
+            "-d",
+            "300ms",
+        ],
+        "3D000",
+    );
+    fails_with(
+        &[
+            "bench",
+            "postgres://no_such_role@127.0.0.1/test",
+            "-d",
+            "300ms",
+        ],
+        "auth error",
+    );
+    fails_with(
+        &[
+            "bench",
+            "postgres://postgres@127.0.0.1/test",
+            "--query",
+            "SELECT * FROM no_such_table",
+            "-d",
+            "300ms",
+        ],
+        "42P01",
+    );
+    fails_with(
+        &[
+            "bench",
+            &format!("postgres://postgres@127.0.0.1:{}/test", free_port()),
+            "-d",
+            "300ms",
+        ],
+        "cannot connect",
+    );
+}
+
+#[test]
+fn postgres_sessions_ended_mid_run_are_resets_and_reconnect() {
+    if !service_answers("PostgreSQL", 5432) {
+        return;
+    }
+    let bench = std::thread::spawn(|| {
+        scalewall(&[
+            "bench",
+            "postgres://postgres@127.0.0.1/test",
+            "-c",
+            "2",
+            "-d",
+            "2s",
+            "-o",
+            "json",
+            "--no-progress",
+        ])
+    });
+    std::thread::sleep(Duration::from_millis(900));
+    let ended = psql(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = 'scalewall' AND pid <> pg_backend_pid()) t",
+    );
+    let out = bench.join().unwrap();
+    let v = json(&out);
+    assert!(ended.parse::<u32>().unwrap() >= 1, "{ended}");
+    assert!(f(&v, "/errors/reset") >= 1.0, "{v:#}");
+    // the run went on after the sessions were ended
+    assert!(f(&v, "/requests") > 100.0, "{v:#}");
+}
+
+/// Counts messages on `subject` with a plain socket until `quiet` passes without one.
+fn nats_counter(subject: &str) -> (std::thread::JoinHandle<u64>, std::sync::mpsc::Receiver<()>) {
+    let subject = subject.to_string();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let stream = TcpStream::connect("127.0.0.1:4222").unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap(); // INFO
+        write!(
+            writer,
+            "CONNECT {{\"verbose\":false}}\r\nSUB {subject} 1\r\nPING\r\n"
+        )
+        .unwrap();
+        reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut count = 0u64;
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return count,
+                Ok(_) => {}
+            }
+            if line.starts_with("PONG") {
+                let _ = ready_tx.send(());
+            } else if line.starts_with("PING") {
+                writer.write_all(b"PONG\r\n").unwrap();
+            } else if line.starts_with("MSG") {
+                let size: usize = line.split_whitespace().last().unwrap().parse().unwrap();
+                let mut payload = vec![0u8; size + 2];
+                reader.read_exact(&mut payload).unwrap();
+                count += 1;
+            }
+        }
+    });
+    (handle, ready)
+}
+
+#[test]
+fn nats_publish_request_and_jetstream() {
+    if !service_answers("NATS", 4222) {
+        return;
+    }
+    let subject = format!("scalewall.test.{}", std::process::id());
+    let (counter, ready) = nats_counter(&subject);
+    ready.recv_timeout(Duration::from_secs(5)).unwrap();
+    let v = ok_json(&[
+        "bench",
+        "nats://127.0.0.1",
+        "--subject",
+        &subject,
+        "--pipeline",
+        "16",
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "-o",
+        "json",
+        "--no-progress",
+    ]);
+    let received = counter.join().unwrap() as f64;
+    // the pre-flight call publishes one batch of 16 before the measured span
+    assert_eq!(f(&v, "/requests") + 16.0, received, "{v:#}");
+    let v = ok_json(&[
+        "bench",
+        "nats://127.0.0.1",
+        "--nats-mode",
+        "request",
+        "--subject",
+        &subject,
+        "--message-size",
+        "32",
+        "-c",
+        "2",
+        "-d",
+        "500ms",
+        "-o",
+        "json",
+        "--no-progress",
+    ]);
+    assert!(
+        f(&v, "/requests") > 100.0 && f(&v, "/errors_total") == 0.0,
+        "{v:#}"
+    );
+    assert_eq!(f(&v, "/bytes_received"), f(&v, "/requests") * 32.0);
+    let js_subject = format!("scalewall.js.{}", std::process::id());
+    let v = ok_json(&[
+        "bench",
+        "nats://127.0.0.1",
+        "--nats-mode",
+        "jetstream",
+        "--subject",
+        &js_subject,
+        "-c",
+        "2",
+        "-d",
+        "500ms",
+        "-o",
+        "json",
+        "--no-progress",
+    ]);
+    assert!(
+        f(&v, "/requests") > 50.0 && f(&v, "/errors_total") == 0.0,
+        "{v:#}"
+    );
+    let garbage = raw_server(|mut s| {
+        let _ = s.write_all(b"SSH-2.0-OpenSSH_9.6\r\n");
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    fails_with(
+        &["bench", &format!("nats://{garbage}"), "-d", "300ms"],
+        "is this a NATS server?",
+    );
+}
+
+#[test]
+fn exec_sweep_fits_the_known_linear_cost_of_sleep() {
+    // `sleep 0.0{ms}` takes ms milliseconds plus a constant start-up cost.
+    let out = scalewall(&[
+        "sweep",
+        "--exec",
+        "sleep 0.0{ms}",
+        "--param",
+        "ms=10,20,40,80",
+        "--step",
+        "1s",
+        "--warmup",
+        "0s",
+        "--project",
+        "1000",
+        "-o",
+        "json",
+        "--no-progress",
+    ]);
+    let v = json(&out);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(v["fit"]["model"], "linear", "{v:#}");
+    let slope = f(&v, "/fit/slope_ms");
+    assert!((slope - 1.0).abs() < 0.1, "slope {slope} ms per ms: {v:#}");
+    let at_1000 = f(&v, "/projections/0/ms");
+    assert!((at_1000 / 1000.0 - 1.0).abs() < 0.1, "{at_1000}");
+    assert!(f(&v, "/fit/r_squared") > 0.99);
+    fails_with(
+        &["bench", "--exec", "echo broken >&2; exit 3", "-d", "300ms"],
+        "exit status 3: broken",
+    );
+    fails_with(
+        &["bench", "--exec", "sleep {n}", "-d", "300ms"],
+        "no --param n=",
+    );
+}
