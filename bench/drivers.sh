@@ -27,12 +27,15 @@ done
 createdb_if() { psql -h 127.0.0.1 -U postgres -d test -tAc "SELECT 1 FROM pgbench_accounts LIMIT 1" >/dev/null 2>&1 \
   || pgbench -h 127.0.0.1 -U postgres -i -s 1 -q test >/dev/null 2>&1; }
 createdb_if
-peer=$(pgbench -h 127.0.0.1 -U postgres -S -c 8 -j 2 -T "$DURATION" test 2>/dev/null \
-  | awk '/^tps/ {print int($3)}')
 ours=$($SW bench postgres://postgres@127.0.0.1/test -c 8 -t 2 -d "${DURATION}s" --warmup 1s \
   --query 'SELECT abalance FROM pgbench_accounts WHERE aid = $1' --query-param random:1..100000 \
   -o json --no-progress | rps)
-printf '%-34s %14s %14s %8s\n' "postgres select-only -c 8" "$ours" "$peer" "$(ratio "$ours" "$peer")"
+# scalewall always prepares; pgbench's default is the simple protocol (parse per query).
+for MODE in simple prepared; do
+  peer=$(pgbench -h 127.0.0.1 -U postgres -S -M "$MODE" -c 8 -j 2 -T "$DURATION" test 2>/dev/null \
+    | awk '/^tps/ {print int($3)}')
+  printf '%-34s %14s %14s %8s\n' "postgres select-only -c 8 vs $MODE" "$ours" "$peer" "$(ratio "$ours" "$peer")"
+done
 
 $SW demo-server --listen 127.0.0.1:18090 --threads 1 >/dev/null &
 DEMO=$!
