@@ -47,7 +47,12 @@ pub enum Command {
     /// and runtime (allocation, CPU, workers, JSON, file+fsync, thread and
     /// task spawn, mutex, channel, context switch), comparable across hosts and days.
     Suite(SuiteArgs),
-    /// Load-test one URL (like wrk or oha): latency percentiles, throughput, errors.
+    /// The capacity plan: utilisation of every component at every scale of
+    /// the growth drivers, the first break, the scaling wall, instances and
+    /// cost, growth projections and recommendations, from the config's
+    /// [plan] and the latest stored run.
+    Plan(PlanArgs),
+    /// Load-test one target (like wrk or oha): latency percentiles, throughput, errors.
     Bench(BenchArgs),
     /// Step through concurrency levels and fit the Universal Scalability Law:
     /// where does throughput stop growing?
@@ -116,6 +121,24 @@ pub struct SuiteArgs {
     /// Also write the full run record (versioned JSON) to this file.
     #[arg(long, value_name = "PATH")]
     pub save: Option<PathBuf>,
+}
+
+/// Options of `scalewall plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Config file with a [plan] section.
+    #[arg(short = 'f', long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Scale points of a driver, NAME=V1,V2,… (repeatable; the i-th values
+    /// of each make one point; default: the config's [plan] scales).
+    #[arg(long, value_name = "NAME=VALUES")]
+    pub scale: Vec<String>,
+    /// History database.
+    #[command(flatten)]
+    pub history: HistoryPath,
+    /// Output format (text is the Markdown section of the report).
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// Options of `scalewall init`.

@@ -13,8 +13,9 @@
 use crate::cli::{self, Cli, Command};
 use clap::Parser;
 use scalewall_probe::process::ProcessSelector;
+use scalewall_stats::capacity::{parse_quantity, DemandKind, ScalingKind};
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use toml::Spanned;
 
@@ -33,6 +34,206 @@ pub struct ConfigError {
     pub column: usize,
     /// What is wrong and what was expected.
     pub message: String,
+}
+
+/// Validates `[plan]`: every name refers to something declared, every
+/// quantity has a known unit and is not negative, and the kinds agree.
+fn parse_plan(
+    check: &Checker<'_>,
+    spanned: &Spanned<RawPlan>,
+    services: &BTreeSet<String>,
+    scenarios: &BTreeSet<String>,
+) -> Result<PlanConfig, ConfigError> {
+    let raw = spanned.get_ref();
+    let mut drivers: Vec<(String, f64)> = Vec::new();
+    for d in &raw.driver {
+        let d = d.get_ref();
+        if !valid_name(d.name.get_ref()) {
+            return Err(check.at(
+                d.name.span(),
+                "driver name must be letters, digits, '-' or '_'",
+            ));
+        }
+        if drivers.iter().any(|(n, _)| n == d.name.get_ref()) {
+            return Err(check.at(
+                d.name.span(),
+                format!("a second driver named '{}'", d.name.get_ref()),
+            ));
+        }
+        let current = *d.current.get_ref();
+        if !(current.is_finite() && current >= 0.0) {
+            return Err(check.at(d.current.span(), "current must be a number ≥ 0"));
+        }
+        drivers.push((d.name.get_ref().clone(), current));
+    }
+    if drivers.is_empty() {
+        return Err(check.at(
+            spanned.span(),
+            "[plan] needs at least one [[plan.driver]] (name = \"agents\", current = 10)",
+        ));
+    }
+    let driver_list = || {
+        drivers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut scales = Vec::new();
+    let mut length = None;
+    let no_scales = Spanned::new(0..0, BTreeMap::new());
+    let raw_scales = raw.scales.as_ref().unwrap_or(&no_scales);
+    for (name, values) in raw_scales.get_ref() {
+        if !drivers.iter().any(|(n, _)| n == name) {
+            return Err(check.at(
+                raw_scales.span(),
+                format!(
+                    "scales: unknown driver '{name}' (drivers: {})",
+                    driver_list()
+                ),
+            ));
+        }
+        if values.iter().any(|v| !(v.is_finite() && *v >= 0.0)) || values.is_empty() {
+            return Err(check.at(
+                raw_scales.span(),
+                format!("scales.{name}: values must be numbers ≥ 0"),
+            ));
+        }
+        if length.is_some_and(|l| l != values.len()) {
+            return Err(check.at(
+                raw_scales.span(),
+                "scales: every driver needs the same number of values (the i-th of each make one scale point)",
+            ));
+        }
+        length = Some(values.len());
+        scales.push((name.clone(), values.clone()));
+    }
+    let mut components = Vec::new();
+    for c in &raw.component {
+        let c = c.get_ref();
+        let service = c.service.get_ref();
+        if !services.contains(service) {
+            return Err(check.at(
+                c.service.span(),
+                format!(
+                    "unknown component '{service}': a component is a service (services: {})",
+                    services.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        let mut kind = None;
+        let mut per_unit = BTreeMap::new();
+        for (driver, text) in c.demand.get_ref() {
+            if !drivers.iter().any(|(n, _)| n == driver) {
+                return Err(check.at(
+                    c.demand.span(),
+                    format!(
+                        "demand: unknown driver '{driver}' (drivers: {})",
+                        driver_list()
+                    ),
+                ));
+            }
+            let (k, value) = parse_quantity(text.get_ref())
+                .map_err(|e| check.at(text.span(), format!("demand.{driver}: {e}")))?;
+            if kind.is_some_and(|known| known != k) {
+                return Err(check.at(
+                    text.span(),
+                    "every demand of a component must be of one kind (a rate, sessions or MB)",
+                ));
+            }
+            kind = Some(k);
+            per_unit.insert(driver.clone(), value);
+        }
+        let Some(kind) = kind else {
+            return Err(check.at(
+                c.demand.span(),
+                "demand needs at least one driver, e.g. { agents = \"2/min\" }",
+            ));
+        };
+        let capacity = match (&c.capacity, &c.capacity_from) {
+            (Some(text), None) => {
+                let (k, value) = parse_quantity(text.get_ref())
+                    .map_err(|e| check.at(text.span(), format!("capacity: {e}")))?;
+                if k != kind {
+                    return Err(check.at(
+                        text.span(),
+                        format!("capacity is in {}, the demand in {}", k.unit(), kind.unit()),
+                    ));
+                }
+                CapacitySource::Declared(value)
+            }
+            (None, Some(name)) => {
+                if !scenarios.contains(name.get_ref()) {
+                    return Err(check.at(
+                        name.span(),
+                        format!("capacity_from: unknown scenario '{}'", name.get_ref()),
+                    ));
+                }
+                if kind == DemandKind::MemoryMb {
+                    return Err(check.at(name.span(), "a memory capacity cannot be measured by load: declare capacity = \"…MB\""));
+                }
+                CapacitySource::Scenario {
+                    name: name.get_ref().clone(),
+                    max_p99_ms: c.max_p99_ms,
+                }
+            }
+            _ => {
+                return Err(check.at(
+                    c.service.span(),
+                    "a component needs exactly one of capacity = \"500/s\" or capacity_from = \"<scenario>\"",
+                ))
+            }
+        };
+        let scaling = match c.scaling.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("stateless", _)) => ScalingKind::Stateless,
+            Some(("shardable", _)) => ScalingKind::Shardable,
+            Some(("single", _)) => ScalingKind::Single,
+            Some((other, span)) => {
+                return Err(check.at(
+                    span,
+                    format!("unknown scaling '{other}' (stateless, shardable or single)"),
+                ))
+            }
+        };
+        let numbers_ok = c.cost_per_instance.is_none_or(|v| v >= 0.0)
+            && c.cluster_sigma.is_none_or(|v| (0.0..=1.0).contains(&v))
+            && c.cluster_kappa.is_none_or(|v| (0.0..=1.0).contains(&v))
+            && c.instances != Some(0)
+            && c.max_p99_ms.is_none_or(|v| v > 0.0);
+        if !numbers_ok {
+            return Err(check.at(
+                c.service.span(),
+                "instances ≥ 1, cost_per_instance ≥ 0, cluster_sigma and cluster_kappa in 0–1, max_p99_ms > 0",
+            ));
+        }
+        components.push(PlanComponent {
+            service: service.clone(),
+            kind,
+            per_unit,
+            capacity,
+            scaling,
+            instances: c.instances.unwrap_or(1),
+            cost_per_instance: c.cost_per_instance.unwrap_or(0.0),
+            cluster: (
+                c.cluster_sigma.unwrap_or(0.0),
+                c.cluster_kappa.unwrap_or(0.0),
+            ),
+        });
+    }
+    if raw.wall == Some(0) {
+        return Err(check.at(spanned.span(), "wall must be at least 1"));
+    }
+    Ok(PlanConfig {
+        wall: raw.wall.unwrap_or(2),
+        scales,
+        drivers,
+        components,
+        limits: raw
+            .limit
+            .iter()
+            .map(|l| (l.get_ref().metric.get_ref().clone(), l.get_ref().limit))
+            .collect(),
+    })
 }
 
 /// 1-based line and column of a byte offset.
@@ -57,6 +258,49 @@ struct RawConfig {
     threshold: Vec<Spanned<RawThreshold>>,
     #[serde(default)]
     report: RawReport,
+    plan: Option<Spanned<RawPlan>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    wall: Option<usize>,
+    scales: Option<Spanned<BTreeMap<String, Vec<f64>>>>,
+    #[serde(default)]
+    driver: Vec<Spanned<RawDriver>>,
+    #[serde(default)]
+    component: Vec<Spanned<RawComponent>>,
+    #[serde(default)]
+    limit: Vec<Spanned<RawLimit>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDriver {
+    name: Spanned<String>,
+    current: Spanned<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    service: Spanned<String>,
+    demand: Spanned<BTreeMap<String, Spanned<String>>>,
+    capacity: Option<Spanned<String>>,
+    capacity_from: Option<Spanned<String>>,
+    max_p99_ms: Option<f64>,
+    scaling: Option<Spanned<String>>,
+    instances: Option<u32>,
+    cost_per_instance: Option<f64>,
+    cluster_sigma: Option<f64>,
+    cluster_kappa: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimit {
+    metric: Spanned<String>,
+    limit: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,6 +453,56 @@ pub enum ReportFormat {
     Html,
 }
 
+/// Where a component's capacity per instance comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CapacitySource {
+    /// Declared in the config, in the demand's base unit.
+    Declared(f64),
+    /// Measured by a scenario of the latest run.
+    Scenario {
+        /// The scenario's name.
+        name: String,
+        /// Only levels whose p99 is within this count (the highest such throughput).
+        max_p99_ms: Option<f64>,
+    },
+}
+
+/// A component of the capacity plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanComponent {
+    /// The service it is.
+    pub service: String,
+    /// What its demand measures.
+    pub kind: DemandKind,
+    /// Demand per driver unit, base unit.
+    pub per_unit: BTreeMap<String, f64>,
+    /// Capacity per instance.
+    pub capacity: CapacitySource,
+    /// How it grows.
+    pub scaling: ScalingKind,
+    /// Instances today.
+    pub instances: u32,
+    /// Cost of one instance.
+    pub cost_per_instance: f64,
+    /// USL across instances (σ, κ).
+    pub cluster: (f64, f64),
+}
+
+/// The `[plan]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanConfig {
+    /// Components strained together that make the scaling wall.
+    pub wall: usize,
+    /// Default scales per driver (equal lengths).
+    pub scales: Vec<(String, Vec<f64>)>,
+    /// Drivers with current values, in file order.
+    pub drivers: Vec<(String, f64)>,
+    /// Components.
+    pub components: Vec<PlanComponent>,
+    /// Extra limits to project growth against (metric, limit).
+    pub limits: Vec<(String, f64)>,
+}
+
 /// A validated config.
 #[derive(Debug)]
 pub struct Config {
@@ -226,6 +520,8 @@ pub struct Config {
     pub report_dir: Option<String>,
     /// Which reports are written.
     pub report_formats: BTreeSet<ReportFormat>,
+    /// The capacity plan, when configured.
+    pub plan: Option<PlanConfig>,
 }
 
 struct Checker<'a> {
@@ -511,7 +807,13 @@ pub fn parse(
         report_formats.insert(ReportFormat::Json);
         report_formats.insert(ReportFormat::Html);
     }
+    let plan = raw
+        .plan
+        .as_ref()
+        .map(|p| parse_plan(&check, p, &service_names, &scenario_names))
+        .transpose()?;
     Ok(Config {
+        plan,
         name,
         history: raw.history,
         services,
@@ -670,6 +972,64 @@ direction = "below"
 
     fn error_of(text: &str) -> ConfigError {
         parse_text(text).unwrap_err()
+    }
+
+    const PLAN_BASE: &str = "[[service]]\nname = \"api\"\nurl = \"http://h\"\n[[scenario]]\nname = \"api-scaling\"\nservice = \"api\"\nkind = \"sweep\"\n[plan]\nscales = { agents = [10, 50] }\n[[plan.driver]]\nname = \"agents\"\ncurrent = 5\n[[plan.component]]\n";
+
+    #[test]
+    fn a_plan_is_parsed_into_base_units() {
+        let text = format!(
+            "{PLAN_BASE}service = \"api\"\ndemand = {{ agents = \"30/min\" }}\ncapacity_from = \"api-scaling\"\nscaling = \"shardable\"\ninstances = 2\ncost_per_instance = 50\n"
+        );
+        let plan = parse_text(&text).unwrap().plan.unwrap();
+        assert_eq!(plan.drivers, [("agents".to_string(), 5.0)]);
+        assert_eq!(plan.scales, [("agents".to_string(), vec![10.0, 50.0])]);
+        let c = &plan.components[0];
+        assert_eq!((c.kind, c.per_unit["agents"]), (DemandKind::Rate, 0.5));
+        assert_eq!(
+            (c.scaling, c.instances, c.cost_per_instance),
+            (ScalingKind::Shardable, 2, 50.0)
+        );
+        assert_eq!(plan.wall, 2);
+    }
+
+    #[test]
+    fn plan_mistakes_name_the_place() {
+        // unknown component: line 14 (service = …), column 11
+        let e = error_of(&format!(
+            "{PLAN_BASE}service = \"cache\"\ndemand = {{ agents = \"2/s\" }}\ncapacity = \"10/s\"\n"
+        ));
+        assert_eq!((e.line, e.column), (14, 11), "{e}");
+        assert!(e.message.contains("unknown component 'cache'"), "{e}");
+        // a unit typo, pointing at the value
+        let e = error_of(&format!(
+            "{PLAN_BASE}service = \"api\"\ndemand = {{ agents = \"2/mni\" }}\ncapacity = \"10/s\"\n"
+        ));
+        assert_eq!((e.line, e.column), (15, 21), "{e}");
+        assert!(e.message.contains("unknown unit '/mni'"), "{e}");
+        // a negative demand
+        let e = error_of(&format!(
+            "{PLAN_BASE}service = \"api\"\ndemand = {{ agents = \"-2/s\" }}\ncapacity = \"10/s\"\n"
+        ));
+        assert_eq!(e.line, 15, "{e}");
+        assert!(e.message.contains("negative"), "{e}");
+        // capacity in another kind than the demand, and an unknown driver
+        let e = error_of(&format!(
+            "{PLAN_BASE}service = \"api\"\ndemand = {{ agents = \"2/s\" }}\ncapacity = \"10 sessions\"\n"
+        ));
+        assert!(
+            e.message
+                .contains("capacity is in sessions, the demand in ops/s"),
+            "{e}"
+        );
+        let e = error_of(&format!(
+            "{PLAN_BASE}service = \"api\"\ndemand = {{ users = \"2/s\" }}\ncapacity = \"10/s\"\n"
+        ));
+        assert!(
+            e.message
+                .contains("unknown driver 'users' (drivers: agents)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod bench;
 mod cli;
 mod config;
 mod host;
+mod plan;
 mod render;
 mod run;
 
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         Command::Report(args) => run::report_command(&args),
         Command::Baseline(args) => run::baseline_command(&args),
         Command::Suite(args) => run::suite_command(&args),
+        Command::Plan(args) => plan::plan_command(&args),
         Command::Bench(args) => bench_command(&args),
         Command::Sweep(args) => sweep_command(&args),
         Command::Fit(args) => fit_command(&args),

@@ -64,8 +64,15 @@ fn latency_line(label: &str, s: &LatencySummary) -> String {
 pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
     let summary = StepSummary::of(step);
     let mut out = String::new();
+    let http = scenario.protocol.starts_with("http");
+    // Other protocols have operations (commands, queries, messages), not requests.
+    let (noun, unit) = if http {
+        ("requests", "req/s")
+    } else {
+        ("operations", "ops/s")
+    };
     let model = match step.target_rate_per_s {
-        Some(rate) => format!("open model at {} req/s", group_f(rate, 0)),
+        Some(rate) => format!("open model at {} {unit}", group_f(rate, 0)),
         None => "closed model".to_string(),
     };
     let _ = writeln!(
@@ -82,7 +89,7 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
     }
     let _ = writeln!(
         out,
-        "  requests       {} in {:.2} s   {} req/s",
+        "  {noun:<14} {} in {:.2} s   {} {unit}",
         group(summary.requests),
         summary.duration_s,
         group_f(summary.rps, 1)
@@ -142,15 +149,17 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
         .iter()
         .map(|(code, n)| format!("{code}: {}", group(*n)))
         .collect();
-    let _ = writeln!(
-        out,
-        "  status codes   {}",
-        if codes.is_empty() {
-            "none".into()
-        } else {
-            codes.join(", ")
-        }
-    );
+    if http {
+        let _ = writeln!(
+            out,
+            "  status codes   {}",
+            if codes.is_empty() {
+                "none".into()
+            } else {
+                codes.join(", ")
+            }
+        );
+    }
     let _ = writeln!(
         out,
         "  received       {} bytes ({:.2} MB/s)",

@@ -241,7 +241,7 @@ pub fn health_findings(snapshot: &Snapshot) -> Vec<Finding> {
         .collect()
 }
 
-fn history_path(given: &HistoryPath, config: Option<&Config>) -> PathBuf {
+pub(crate) fn history_path(given: &HistoryPath, config: Option<&Config>) -> PathBuf {
     given
         .history
         .clone()
@@ -249,7 +249,7 @@ fn history_path(given: &HistoryPath, config: Option<&Config>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_HISTORY))
 }
 
-fn read_config(path: &Path) -> Result<Config> {
+pub(crate) fn read_config(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))?;
     Ok(config::parse(
@@ -783,11 +783,12 @@ fn report_input<'a>(
         health_text,
         artifacts,
         history_series,
+        plan: None,
     })
 }
 
 /// The JSON report.
-fn report_json(input: &ReportInput<'_>) -> String {
+fn report_json(input: &ReportInput<'_>, plan: Option<serde_json::Value>) -> String {
     let metric_rows: Vec<serde_json::Value> = input
         .metrics
         .iter()
@@ -842,6 +843,7 @@ fn report_json(input: &ReportInput<'_>) -> String {
         "trends": input.trends.iter().map(|(m, t, n)| serde_json::json!({"metric": m, "trend": t, "runs": n})).collect::<Vec<_>>(),
         "sweeps": sweeps,
         "artifacts": input.artifacts,
+        "plan": plan,
     });
     serde_json::to_string_pretty(&doc).expect("report JSON serialises") + "\n"
 }
@@ -971,9 +973,15 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode> {
         );
     }
     let history = history.filter(|_| store_error.is_none());
-    let input = report_input(history.as_ref(), &run, &metrics, artifacts.clone())?;
+    let mut input = report_input(history.as_ref(), &run, &metrics, artifacts.clone())?;
+    let mut plan_json = None;
+    if let Some(config) = &config {
+        let plan = crate::plan::for_run(config, &run, history.as_ref());
+        plan_json = plan.as_ref().map(|(_, json)| json.clone());
+        input.plan = plan.map(|(section, _)| section);
+    }
     let md = markdown::render(&input);
-    let json = report_json(&input);
+    let json = report_json(&input, plan_json);
     let html = html::render(&input);
     crate::print_stdout(match args.output {
         ReportFormatArg::Md => &md,
@@ -1087,7 +1095,7 @@ pub fn report_command(args: &ReportArgs) -> Result<ExitCode> {
     let input = report_input(Some(&history), &run, &metrics, Vec::new())?;
     crate::print_stdout(&match args.format {
         ReportFormatArg::Md => markdown::render(&input),
-        ReportFormatArg::Json => report_json(&input),
+        ReportFormatArg::Json => report_json(&input, None),
         ReportFormatArg::Html => html::render(&input),
     })?;
     Ok(ExitCode::SUCCESS)

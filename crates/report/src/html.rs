@@ -219,6 +219,17 @@ pub fn charts(input: &ReportInput<'_>) -> Vec<String> {
             &spans,
         ));
     }
+    if let Some(plan) = &input.plan {
+        if plan.utilisation.iter().any(|s| s.points.len() >= 2) {
+            charts.push(svg::line_chart(
+                &format!("Utilisation of each component vs {}", plan.driver),
+                &plan.driver,
+                "% of capacity",
+                &plan.utilisation,
+                &[],
+            ));
+        }
+    }
     for (metric, values) in &input.history_series {
         if values.len() >= 2 {
             charts.push(svg::line_chart(

@@ -69,6 +69,21 @@ pub struct ReportInput<'a> {
     pub artifacts: Vec<String>,
     /// Key metrics over the subject's last runs (oldest first), for charts.
     pub history_series: Vec<(String, Vec<f64>)>,
+    /// The capacity plan, when the config has one.
+    pub plan: Option<PlanSection>,
+}
+
+/// The capacity plan as the report shows it: its Markdown section (from
+/// the plan module of the binary) and the utilisation of each component
+/// against the headline driver, for the chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanSection {
+    /// The `## Capacity plan` section.
+    pub markdown: String,
+    /// The headline driver (the chart's x axis).
+    pub driver: String,
+    /// Per component: (driver value, utilisation %) from today through the scales.
+    pub utilisation: Vec<crate::svg::Series>,
 }
 
 fn severity_name(s: Severity) -> &'static str {
@@ -417,6 +432,10 @@ pub fn render(input: &ReportInput<'_>) -> String {
         let _ = writeln!(out);
     }
 
+    if let Some(plan) = &input.plan {
+        out.push_str(&plan.markdown);
+        out.push('\n');
+    }
     if let Some(health) = &input.health_text {
         let _ = writeln!(out, "## System health\n\n```text\n{}```\n", health);
     }
@@ -545,6 +564,7 @@ mod tests {
             health_text: Some("System health\n  CPU 1 %\n".into()),
             artifacts: vec![".scalewall/reports/r2.md".into()],
             history_series: vec![],
+            plan: None,
         };
         let text = render(&input);
         let order = [
@@ -587,6 +607,7 @@ mod tests {
             health_text: None,
             artifacts: vec![],
             history_series: vec![],
+            plan: None,
         });
         assert!(text.contains("- No findings."));
         assert!(text.contains("First run of `host`"));

@@ -4,12 +4,16 @@
 //! report prints (percentiles in milliseconds, rates, error shares). [`usl`] and
 //! [`sweep`] fit the Universal Scalability Law; [`metrics`] names a run's
 //! figures and [`compare`] decides whether they changed between runs;
-//! [`cost`] fits how an operation's time grows with a size.
+//! [`cost`] fits how an operation's time grows with a size; [`capacity`]
+//! plans what breaks as the system grows and [`growth`] projects stored
+//! metrics over time.
 
 #![deny(missing_docs)]
 
+pub mod capacity;
 pub mod compare;
 pub mod cost;
+pub mod growth;
 pub mod metrics;
 pub mod points_csv;
 pub mod summary;

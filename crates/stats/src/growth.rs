@@ -1,0 +1,192 @@
+//! Growth over time: when will a stored metric cross its limit?
+//!
+//! Two trends are fitted to (time in days, value): linear by ordinary least
+//! squares, as Prometheus' `predict_linear`, and exponential by least squares
+//! on ln(value) (values must be positive). Both are scored by R² on the
+//! original scale, so they are compared on the same footing, and the better
+//! one projects the crossing time of the limit; the fit quality is reported
+//! with it.
+
+/// A trend shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrowthModel {
+    /// v = a + b·t.
+    Linear,
+    /// v = a·e^(b·t).
+    Exponential,
+}
+
+impl GrowthModel {
+    /// Name as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrowthModel::Linear => "linear",
+            GrowthModel::Exponential => "exponential",
+        }
+    }
+}
+
+/// A fitted trend.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GrowthFit {
+    /// The shape.
+    pub model: GrowthModel,
+    /// a: the value at t = 0 (both shapes).
+    pub a: f64,
+    /// b: per day (linear: units per day; exponential: growth rate per day).
+    pub b: f64,
+    /// R² on the original values.
+    pub r_squared: f64,
+}
+
+impl GrowthFit {
+    /// The trend's value at day t.
+    pub fn predict(&self, t: f64) -> f64 {
+        match self.model {
+            GrowthModel::Linear => self.a + self.b * t,
+            GrowthModel::Exponential => self.a * (self.b * t).exp(),
+        }
+    }
+
+    /// The day at which the trend reaches `limit`, if it ever does moving
+    /// forward from `from` (already past it: `from`).
+    pub fn crossing(&self, limit: f64, from: f64) -> Option<f64> {
+        let now = self.predict(from);
+        let rising = limit >= now;
+        if (rising && self.b <= 0.0) || (!rising && self.b >= 0.0) {
+            return (now == limit).then_some(from);
+        }
+        let t = match self.model {
+            GrowthModel::Linear => (limit - self.a) / self.b,
+            GrowthModel::Exponential => {
+                if limit <= 0.0 || self.a <= 0.0 {
+                    return None;
+                }
+                (limit / self.a).ln() / self.b
+            }
+        };
+        (t.is_finite()).then_some(t.max(from))
+    }
+}
+
+/// Why no trend could be fitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrowthError {
+    /// Fewer than 2 points at distinct times.
+    #[error("a trend needs at least 2 points at different times")]
+    TooFewPoints,
+    /// A time or value that is not finite.
+    #[error("times and values must be finite")]
+    BadValue,
+}
+
+fn least_squares(points: &[(f64, f64)]) -> (f64, f64) {
+    let n = points.len() as f64;
+    let mean_t = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_v = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_t) * (p.1 - mean_v)).sum();
+    let sxx: f64 = points.iter().map(|p| (p.0 - mean_t).powi(2)).sum();
+    let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    (mean_v - b * mean_t, b)
+}
+
+fn r_squared(points: &[(f64, f64)], fit: &GrowthFit) -> f64 {
+    let mean = points.iter().map(|p| p.1).sum::<f64>() / points.len() as f64;
+    let sst: f64 = points.iter().map(|p| (p.1 - mean).powi(2)).sum();
+    let sse: f64 = points
+        .iter()
+        .map(|p| (p.1 - fit.predict(p.0)).powi(2))
+        .sum();
+    if sst > 0.0 {
+        1.0 - sse / sst
+    } else if sse == 0.0 {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Fits both trends; best (highest R²) first. The exponential is left out
+/// when a value is not positive.
+pub fn fit(points: &[(f64, f64)]) -> Result<Vec<GrowthFit>, GrowthError> {
+    if points.iter().any(|p| !p.0.is_finite() || !p.1.is_finite()) {
+        return Err(GrowthError::BadValue);
+    }
+    let distinct = points
+        .iter()
+        .any(|p| (p.0 - points[0].0).abs() > f64::EPSILON);
+    if points.len() < 2 || !distinct {
+        return Err(GrowthError::TooFewPoints);
+    }
+    let (a, b) = least_squares(points);
+    let mut linear = GrowthFit {
+        model: GrowthModel::Linear,
+        a,
+        b,
+        r_squared: 0.0,
+    };
+    linear.r_squared = r_squared(points, &linear);
+    let mut fits = vec![linear];
+    if points.iter().all(|p| p.1 > 0.0) {
+        let logs: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1.ln())).collect();
+        let (ln_a, b) = least_squares(&logs);
+        let mut exponential = GrowthFit {
+            model: GrowthModel::Exponential,
+            a: ln_a.exp(),
+            b,
+            r_squared: 0.0,
+        };
+        exponential.r_squared = r_squared(points, &exponential);
+        fits.push(exponential);
+    }
+    fits.sort_by(|x, y| y.r_squared.total_cmp(&x.r_squared));
+    Ok(fits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_known_linear_slope_crosses_on_the_day_computed_by_hand() {
+        // 100 MB growing 5 MB/day, limit 512 MB: (512 − 100) / 5 = 82.4 days
+        let points: Vec<(f64, f64)> = (0..10)
+            .map(|d| (d as f64, 100.0 + 5.0 * d as f64))
+            .collect();
+        let best = fit(&points).unwrap()[0];
+        assert_eq!(best.model, GrowthModel::Linear);
+        let day = best.crossing(512.0, 9.0).unwrap();
+        assert!((day - 82.4).abs() / 82.4 < 1e-9, "{day}");
+    }
+
+    #[test]
+    fn exponential_growth_is_recognised_and_projected() {
+        // doubling every 7 days from 10: 10·2^(t/7) reaches 640 at t = 42
+        let points: Vec<(f64, f64)> = (0..15)
+            .map(|d| (d as f64, 10.0 * 2f64.powf(d as f64 / 7.0)))
+            .collect();
+        let best = fit(&points).unwrap()[0];
+        assert_eq!(best.model, GrowthModel::Exponential);
+        let day = best.crossing(640.0, 14.0).unwrap();
+        assert!((day - 42.0).abs() < 1e-6, "{day}");
+    }
+
+    #[test]
+    fn a_flat_or_falling_trend_never_crosses_and_bad_input_is_refused() {
+        let flat = fit(&[(0.0, 5.0), (1.0, 5.0), (2.0, 5.0)]).unwrap()[0];
+        assert_eq!(flat.crossing(10.0, 2.0), None);
+        let falling = fit(&[(0.0, 9.0), (1.0, 8.0), (2.0, 7.0)]).unwrap()[0];
+        assert_eq!(falling.crossing(10.0, 2.0), None);
+        // falling towards a lower limit crosses it
+        assert!((falling.crossing(3.0, 2.0).unwrap() - 6.0).abs() < 1e-9);
+        assert_eq!(fit(&[(1.0, 1.0)]), Err(GrowthError::TooFewPoints));
+        assert_eq!(
+            fit(&[(1.0, 1.0), (1.0, 2.0)]),
+            Err(GrowthError::TooFewPoints)
+        );
+        assert_eq!(
+            fit(&[(1.0, f64::NAN), (2.0, 2.0)]),
+            Err(GrowthError::BadValue)
+        );
+    }
+}

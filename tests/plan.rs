@@ -1,0 +1,142 @@
+//! The capacity plan end to end: three demo-servers with known USL
+//! coefficients stand in for three components; `scalewall run` sweeps them
+//! and `scalewall plan` must find that the one with the worst κ breaks
+//! first, at the scale computed by hand from its true curve.
+
+mod common;
+
+use common::{demo_server_child, f, json, scalewall};
+
+/// X(N*) of demo-server's curve, by hand: N* = √((1 − σ)/κ),
+/// X = N* / (latency · (1 + σ(N* − 1) + κN*(N* − 1))).
+fn true_peak(latency_s: f64, sigma: f64, kappa: f64) -> f64 {
+    let n = ((1.0 - sigma) / kappa).sqrt();
+    n / (latency_s * (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0)))
+}
+
+#[test]
+fn the_component_with_the_worst_kappa_breaks_first_where_the_hand_calculation_says() {
+    let curves = [
+        ("worst", 0.02, 0.01),
+        ("mid", 0.02, 0.001),
+        ("flat", 0.05, 0.0),
+    ];
+    let mut servers = Vec::new();
+    let mut config = String::from("name = \"plan-e2e\"\n");
+    for (name, sigma, kappa) in curves {
+        let (server, port) = demo_server_child(&[
+            "--latency",
+            "2ms",
+            "--sigma",
+            &sigma.to_string(),
+            "--kappa",
+            &kappa.to_string(),
+        ]);
+        servers.push(server);
+        config.push_str(&format!(
+            "[[service]]\nname = \"{name}\"\nurl = \"http://127.0.0.1:{port}/\"\n\
+             [[scenario]]\nname = \"{name}-sweep\"\nservice = \"{name}\"\nkind = \"sweep\"\n\
+             concurrency = [1, 2, 4, 8, 16, 32]\nstep = \"700ms\"\nwarmup = \"200ms\"\n"
+        ));
+    }
+    config.push_str("[plan]\nscales = { agents = [100, 200, 300, 600] }\n[[plan.driver]]\nname = \"agents\"\ncurrent = 10\n");
+    for (name, _, _) in curves {
+        config.push_str(&format!(
+            "[[plan.component]]\nservice = \"{name}\"\ndemand = {{ agents = \"10/s\" }}\ncapacity_from = \"{name}-sweep\"\ncost_per_instance = 10\n"
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("scalewall.toml");
+    std::fs::write(&config_path, &config).unwrap();
+    let history = dir.path().join("h.db");
+    let reports = dir.path().join("reports");
+    let (cfg, hist, rep) = (
+        config_path.to_str().unwrap(),
+        history.to_str().unwrap(),
+        reports.to_str().unwrap(),
+    );
+    let out = scalewall(&[
+        "run",
+        "-f",
+        cfg,
+        "--history",
+        hist,
+        "--report-dir",
+        rep,
+        "-o",
+        "json",
+        "--no-progress",
+    ]);
+    let report = json(&out);
+    assert!(
+        report["plan"]["components"].is_array(),
+        "the run's JSON report has the plan: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(
+        reports.join(format!("{}.html", report["run_id"].as_str().unwrap())),
+    )
+    .unwrap();
+    assert!(
+        html.contains("Capacity plan") && html.contains("Utilisation of each component vs agents")
+    );
+
+    let out = scalewall(&["plan", "-f", cfg, "--history", hist, "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = json(&out);
+    let breaks: Vec<(String, f64)> = plan["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| {
+            Some((
+                c["name"].as_str()?.to_string(),
+                c["breaks_at"]["agents"].as_f64()?,
+            ))
+        })
+        .collect();
+    let first = breaks
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or_else(|| panic!("nothing breaks: {plan:#}"));
+    assert_eq!(first.0, "worst", "{breaks:?}");
+    // 10 req/s per agent against the true X(N*) of σ 0.02, κ 0.01, 2 ms: ≈ 240 agents
+    let expected = true_peak(0.002, 0.02, 0.01) / 10.0;
+    assert!(
+        (first.1 / expected - 1.0).abs() < 0.15,
+        "breaks at {} agents, hand calculation {expected:.1}: {plan:#}",
+        first.1
+    );
+    // its recommendation names κ and the scale it bites at
+    let recs = plan["recommendations"].as_array().unwrap();
+    let worst = recs
+        .iter()
+        .find(|r| r["component"] == "worst")
+        .expect("a recommendation for the worst component");
+    let text = worst["text"].as_str().unwrap();
+    assert!(text.contains("κ = ") && text.contains("agents"), "{text}");
+    // the wall: at 300 agents the worst breaks, but only it → the wall is where a second joins
+    let wall = plan["wall"]["agents"].as_f64();
+    assert!(wall.is_some_and(|w| w >= 300.0), "{plan:#}");
+    assert!(f(&plan, "/health_score") <= 10.0);
+    // the text form is the report's Markdown section
+    let out = scalewall(&[
+        "plan",
+        "-f",
+        cfg,
+        "--history",
+        hist,
+        "--scale",
+        "agents=100,250",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("## Capacity plan") && text.contains("| worst (stateless ×1)"),
+        "{text}"
+    );
+    drop(servers);
+}
