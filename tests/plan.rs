@@ -140,3 +140,68 @@ fn the_component_with_the_worst_kappa_breaks_first_where_the_hand_calculation_sa
     );
     drop(servers);
 }
+
+#[test]
+fn growth_over_stored_runs_projects_the_crossing_day_of_a_known_slope() {
+    use scalewall_history::{History, StoredMetric};
+    use scalewall_model::Run;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let mut history = History::open(&db).unwrap();
+    // cache memory grows 5 MB a day from 100 MB (±1 MB of noise), one run a day
+    for day in 0..10u32 {
+        let run = Run {
+            schema_version: scalewall_model::SCHEMA_VERSION,
+            id: format!("growth-{day:02}"),
+            started_at: format!("2026-11-{:02}T06:00:00Z", day + 1),
+            subject: Some("growing".into()),
+            ..Run::default()
+        };
+        let noise = if day % 2 == 0 { 1.0 } else { -1.0 };
+        let value = 100.0 + 5.0 * f64::from(day) + noise;
+        history
+            .store(
+                &run,
+                &[StoredMetric {
+                    name: "cache.rss_mb".into(),
+                    value,
+                    samples: vec![value],
+                }],
+            )
+            .unwrap();
+    }
+    drop(history);
+    let config = dir.path().join("scalewall.toml");
+    std::fs::write(
+        &config,
+        "name = \"growing\"\n[[service]]\nname = \"cache\"\ntcp = \"127.0.0.1:6379\"\n\
+         [plan]\nscales = { users = [2000] }\n[[plan.driver]]\nname = \"users\"\ncurrent = 1000\n\
+         [[plan.component]]\nservice = \"cache\"\ndemand = { users = \"0.1MB\" }\ncapacity = \"512MB\"\nscaling = \"single\"\n\
+         [[plan.limit]]\nmetric = \"cache.rss_mb\"\nlimit = 512\n",
+    )
+    .unwrap();
+    let out = scalewall(&[
+        "plan",
+        "-f",
+        config.to_str().unwrap(),
+        "--history",
+        db.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = json(&out);
+    let projection = &plan["projections"][0];
+    assert_eq!(projection["trend"], "linear", "{plan:#}");
+    // by hand: 100 + 5·d = 512 at d = 82.4; the last run is day 9 → 73.4 days
+    let days = f(projection, "/days_to_limit");
+    assert!((days / 73.4 - 1.0).abs() < 0.05, "{days} days: {plan:#}");
+    assert!(f(projection, "/r_squared") > 0.99);
+    // memory demand: 0.1 MB per user, 1,000 users → 100 MB of 512 today; 2,000 → 200 MB
+    let cell = &plan["components"][0]["cells"][0];
+    assert!((f(cell, "/utilisation") - 200.0 / 512.0).abs() < 1e-9);
+}
