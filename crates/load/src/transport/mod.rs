@@ -8,6 +8,7 @@ pub mod http1;
 pub mod http2;
 pub mod nats;
 pub mod postgres;
+mod read_buffer;
 pub mod redis;
 mod stream;
 pub mod tcp;

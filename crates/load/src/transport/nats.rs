@@ -13,14 +13,14 @@
 //!   subject, scalewall creates a memory stream for it and deletes it when the
 //!   load ends.
 
-use super::{Connection, Driver, OpError, Response};
+use super::read_buffer::ReadBuffer;
+use super::{connect_stream, Connection, Driver, OpError, Response, Stream};
 use scalewall_model::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 
 /// Largest message accepted (the server's default max_payload is 1 MiB; 64 MiB is a generous guard).
 const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
@@ -139,9 +139,8 @@ pub fn parse_server_op(buf: &[u8]) -> Result<Option<(ServerOp, usize)>, String> 
 
 /// A client connection speaking the protocol (used by the driver, the responder and set-up).
 pub struct NatsClient {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    start: usize,
+    stream: Stream,
+    rx: ReadBuffer,
 }
 
 /// Credentials and identity for `CONNECT`.
@@ -171,16 +170,9 @@ fn json_string(text: &str) -> String {
 impl NatsClient {
     /// Connects, reads `INFO`, sends `CONNECT` and waits for the `PONG` that confirms it.
     pub async fn connect(addr: SocketAddr, auth: &NatsAuth) -> Result<NatsClient, OpError> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| OpError::new(ErrorKind::Connect, format!("{addr}: {e}")))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| OpError::new(ErrorKind::Connect, format!("{addr}: {e}")))?;
         let mut client = NatsClient {
-            stream,
-            buf: Vec::with_capacity(16 * 1024),
-            start: 0,
+            stream: connect_stream(addr, None).await?,
+            rx: ReadBuffer::new(16 * 1024),
         };
         match client.next_op().await? {
             ServerOp::Info(_) => {}
@@ -235,42 +227,17 @@ impl NatsClient {
     /// Reads the next server message, answering the server's PINGs.
     pub async fn next_op(&mut self) -> Result<ServerOp, OpError> {
         loop {
-            match parse_server_op(&self.buf[self.start..]) {
+            match parse_server_op(self.rx.pending()) {
                 Ok(Some((op, used))) => {
-                    self.start += used;
-                    if self.start == self.buf.len() {
-                        self.buf.clear();
-                        self.start = 0;
-                    }
+                    self.rx.consume(used);
                     if op == ServerOp::Ping {
                         self.write(b"PONG\r\n").await?;
                         continue;
                     }
                     return Ok(op);
                 }
-                Ok(None) => {}
+                Ok(None) => self.rx.fill(&mut self.stream, "NATS server").await?,
                 Err(e) => return Err(OpError::new(ErrorKind::Protocol, e)),
-            }
-            if self.start > 0 {
-                self.buf.drain(..self.start);
-                self.start = 0;
-            }
-            let len = self.buf.len();
-            self.buf.resize(len + 16 * 1024, 0);
-            let read = self.stream.read(&mut self.buf[len..]).await;
-            let n = match read {
-                Ok(n) => n,
-                Err(e) => {
-                    self.buf.truncate(len);
-                    return Err(OpError::from_io(&e));
-                }
-            };
-            self.buf.truncate(len + n);
-            if n == 0 {
-                return Err(OpError::new(
-                    ErrorKind::Reset,
-                    "the NATS server closed the connection",
-                ));
             }
         }
     }

@@ -8,11 +8,11 @@
 //! reply (`-ERR …`) counts as a `server_error`; anything that is not RESP is a
 //! protocol error.
 
-use super::{Connection, Driver, OpError, Response};
+use super::read_buffer::ReadBuffer;
+use super::{connect_stream, Connection, Driver, OpError, Response, Stream};
 use scalewall_model::ErrorKind;
 use std::net::SocketAddr;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 
 /// Largest bulk reply accepted (Redis's own proto-max-bulk-len default).
 const MAX_BULK_BYTES: i64 = 512 * 1024 * 1024;
@@ -89,10 +89,9 @@ impl RedisDriver {
 
 /// One Redis connection.
 pub struct RedisConnection {
-    stream: TcpStream,
+    stream: Stream,
     out: Vec<u8>,
-    buf: Vec<u8>,
-    start: usize,
+    rx: ReadBuffer,
     command: Vec<String>,
     keyspace: u64,
     value: Vec<u8>,
@@ -215,17 +214,11 @@ impl Driver for RedisDriver {
     }
 
     async fn connect(&self) -> Result<RedisConnection, OpError> {
-        let stream = TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| OpError::new(ErrorKind::Connect, format!("{}: {e}", self.addr)))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| OpError::new(ErrorKind::Connect, format!("{}: {e}", self.addr)))?;
+        let stream = connect_stream(self.addr, None).await?;
         let mut conn = RedisConnection {
             stream,
             out: Vec::with_capacity(256),
-            buf: Vec::with_capacity(16 * 1024),
-            start: 0,
+            rx: ReadBuffer::new(16 * 1024),
             command: self.workload.command.clone(),
             keyspace: self.workload.keyspace,
             value: self.value.clone(),
@@ -281,38 +274,13 @@ impl RedisConnection {
     /// Reads one reply; returns it with its size in bytes.
     async fn read_reply(&mut self) -> Result<(Reply, usize), OpError> {
         loop {
-            match parse_reply(&self.buf[self.start..]) {
+            match parse_reply(self.rx.pending()) {
                 Ok(Some((reply, used))) => {
-                    self.start += used;
-                    if self.start == self.buf.len() {
-                        self.buf.clear();
-                        self.start = 0;
-                    }
+                    self.rx.consume(used);
                     return Ok((reply, used));
                 }
-                Ok(None) => {}
+                Ok(None) => self.rx.fill(&mut self.stream, "Redis server").await?,
                 Err(e) => return Err(OpError::new(ErrorKind::Protocol, e)),
-            }
-            if self.start > 0 {
-                self.buf.drain(..self.start);
-                self.start = 0;
-            }
-            let len = self.buf.len();
-            self.buf.resize(len + 16 * 1024, 0);
-            let read = self.stream.read(&mut self.buf[len..]).await;
-            let n = match read {
-                Ok(n) => n,
-                Err(e) => {
-                    self.buf.truncate(len);
-                    return Err(OpError::from_io(&e));
-                }
-            };
-            self.buf.truncate(len + n);
-            if n == 0 {
-                return Err(OpError::new(
-                    ErrorKind::Reset,
-                    "the Redis server closed the connection",
-                ));
             }
         }
     }

@@ -3,7 +3,7 @@
 //! closed port. With `payload` bytes, an operation writes them and reads the
 //! same number back on a kept connection (an echo round trip).
 
-use super::{Connection, Driver, OpError, Response};
+use super::{connect_stream, Connection, Driver, OpError, Response, Stream};
 use scalewall_model::ErrorKind;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,12 +39,12 @@ impl Driver for TcpDriver {
     }
 
     async fn connect(&self) -> Result<TcpConnection, OpError> {
-        let stream = TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| OpError::new(ErrorKind::Connect, format!("{}: {e}", self.addr)))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| OpError::new(ErrorKind::Connect, format!("{}: {e}", self.addr)))?;
+        let stream = match connect_stream(self.addr, None).await? {
+            Stream::Plain(stream) => stream,
+            Stream::Tls(_) => {
+                return Err(OpError::new(ErrorKind::Tls, "tcp:// is never TLS"));
+            }
+        };
         Ok(TcpConnection {
             stream,
             received: vec![0; self.payload.len()],

@@ -8,6 +8,7 @@
 //! `--connect-only` measures its distribution. Pings from the server are
 //! answered; a close frame ends the connection as a reset.
 
+use super::read_buffer::ReadBuffer;
 use super::stream::{connect_stream, tls_parts, Stream};
 use super::{Connection, Driver, OpError, Response};
 use crate::target::Target;
@@ -216,9 +217,7 @@ pub struct WsConnection {
     message: Vec<u8>,
     in_flight: u32,
     out: Vec<u8>,
-    buf: Vec<u8>,
-    /// Bytes of `buf` already consumed.
-    start: usize,
+    rx: ReadBuffer,
     /// The message being reassembled from fragments.
     partial: Vec<u8>,
 }
@@ -278,8 +277,7 @@ impl Driver for WsDriver {
             message: self.message.clone(),
             in_flight: self.in_flight,
             out: Vec::with_capacity((self.message.len() + 14) * self.in_flight as usize),
-            buf,
-            start: 0,
+            rx: ReadBuffer::with_bytes(buf, 64 * 1024),
             partial: Vec::new(),
         })
     }
@@ -321,55 +319,26 @@ fn check_handshake(head: &[u8], key: &str) -> Result<(), OpError> {
 }
 
 impl WsConnection {
-    /// Reads more bytes into the buffer; EOF is a reset.
-    async fn fill(&mut self) -> Result<(), OpError> {
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        } else if self.start > 64 * 1024 {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        let len = self.buf.len();
-        self.buf.resize(len + 64 * 1024, 0);
-        let n = self.stream.read(&mut self.buf[len..]).await;
-        let n = match n {
-            Ok(n) => n,
-            Err(e) => {
-                self.buf.truncate(len);
-                return Err(OpError::from_io(&e));
-            }
-        };
-        self.buf.truncate(len + n);
-        if n == 0 {
-            return Err(OpError::new(
-                ErrorKind::Reset,
-                "the server closed the WebSocket connection",
-            ));
-        }
-        Ok(())
-    }
-
     /// Reads the next complete data message; returns its length.
     async fn next_message(&mut self) -> Result<usize, OpError> {
         loop {
-            let head = match parse_head(&self.buf[self.start..]) {
+            let head = match parse_head(self.rx.pending()) {
                 Ok(Some(head)) => head,
                 Ok(None) => {
-                    self.fill().await?;
+                    self.rx.fill(&mut self.stream, "WebSocket server").await?;
                     continue;
                 }
                 Err(e) => return Err(OpError::new(ErrorKind::Protocol, e.to_string())),
             };
             let total = head.header_len + head.payload_len;
-            while self.buf.len() - self.start < total {
-                self.fill().await?;
+            while self.rx.pending().len() < total {
+                self.rx.fill(&mut self.stream, "WebSocket server").await?;
             }
-            let payload_at = self.start + head.header_len;
-            self.start += total;
+            let payload = &self.rx.pending()[head.header_len..total];
             match head.op {
                 opcode::PING => {
-                    let mut payload = self.buf[payload_at..payload_at + head.payload_len].to_vec();
+                    let mut payload = payload.to_vec();
+                    self.rx.consume(total);
                     if let Some(key) = head.mask {
                         apply_mask(&mut payload, key);
                     }
@@ -385,7 +354,7 @@ impl WsConnection {
                         .await
                         .map_err(|e| OpError::from_io(&e))?;
                 }
-                opcode::PONG => {}
+                opcode::PONG => self.rx.consume(total),
                 opcode::CLOSE => {
                     return Err(OpError::new(
                         ErrorKind::Reset,
@@ -394,6 +363,7 @@ impl WsConnection {
                 }
                 _ => {
                     if head.fin && self.partial.is_empty() {
+                        self.rx.consume(total);
                         if head.op == opcode::CONTINUATION {
                             return Err(OpError::new(
                                 ErrorKind::Protocol,
@@ -402,8 +372,8 @@ impl WsConnection {
                         }
                         return Ok(head.payload_len);
                     }
-                    self.partial
-                        .extend_from_slice(&self.buf[payload_at..payload_at + head.payload_len]);
+                    self.partial.extend_from_slice(payload);
+                    self.rx.consume(total);
                     if self.partial.len() as u64 > MAX_MESSAGE_BYTES {
                         return Err(OpError::new(
                             ErrorKind::Protocol,
