@@ -9,7 +9,7 @@
 //! the stored runs; the health score comes from the run's findings.
 
 use crate::cli::{OutputFormat, PlanArgs};
-use crate::config::{CapacitySource, Config, Direction, PlanConfig};
+use crate::config::{CapacitySource, Config, PlanConfig};
 use anyhow::{anyhow, bail, Context as _, Result};
 use scalewall_history::{subject_of, History};
 use scalewall_model::{Run, Severity};
@@ -243,7 +243,6 @@ fn projections(
     let mut limits: Vec<(String, f64)> = config
         .thresholds
         .iter()
-        .filter(|t| t.direction == Direction::Above || t.direction == Direction::Below)
         .filter_map(|t| Some((t.metric.clone(), t.critical.or(t.warning)?)))
         .collect();
     limits.extend(plan_config.limits.iter().cloned());

@@ -230,9 +230,10 @@ pub const CRITICAL_AT: f64 = 0.85;
 /// Most instances considered.
 pub const MAX_INSTANCES: u32 = 1000;
 
-/// The status of a utilisation (and, for concurrency, whether the demand is past N*).
-pub fn status_of(utilisation: f64, past_usl_peak: bool) -> Status {
-    if utilisation >= 1.0 || past_usl_peak {
+/// The status of a utilisation (a concurrency demand's capacity is already
+/// capped at the USL peak N*, so past the peak is past 100 %).
+pub fn status_of(utilisation: f64) -> Status {
+    if utilisation >= 1.0 {
         Status::Breaks
     } else if utilisation >= CRITICAL_AT {
         Status::Critical
@@ -390,7 +391,7 @@ fn cell(component: &Component, values: &BTreeMap<String, f64>) -> Cell {
     Cell {
         demand,
         utilisation,
-        status: status_of(utilisation, false),
+        status: status_of(utilisation),
         instances_needed: instances,
         cost: instances.map(|k| f64::from(k) * component.cost_per_instance),
     }
