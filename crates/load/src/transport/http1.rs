@@ -6,7 +6,7 @@
 //! allocating. This is why the generator costs less CPU per request than the
 //! servers it measures; a general client (hyper, reqwest) allocates per request.
 
-use super::stream::{connect_stream, tls_parts, Stream};
+use super::stream::{connect_stream, tls_for, Stream};
 use super::{Connection, Driver, OpError, Response};
 use crate::target::Target;
 use bytes::Bytes;
@@ -97,16 +97,7 @@ impl Http1Driver {
         spec: &RequestSpec,
         tls_config: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<Self, OpError> {
-        let tls = match (target.scheme.is_tls(), tls_config) {
-            (true, Some(config)) => Some(tls_parts(&target.host, config)?),
-            (true, None) => {
-                return Err(OpError::new(
-                    ErrorKind::Tls,
-                    "https target needs a TLS configuration",
-                ))
-            }
-            (false, _) => None,
-        };
+        let tls = tls_for(target, tls_config)?;
         Ok(Http1Driver {
             addr,
             tls,

@@ -3,7 +3,7 @@
 //! connection, so `-c N` means N concurrent requests as for HTTP/1.1.
 
 use super::http1::RequestSpec;
-use super::stream::{connect_stream, tls_parts, Stream};
+use super::stream::{connect_stream, tls_for, Stream};
 use super::{Connection, Driver, OpError, Response};
 use crate::target::Target;
 use bytes::Bytes;
@@ -58,16 +58,7 @@ impl Http2Driver {
                 .map_err(|_| invalid(format!("invalid value for header '{name}'")))?;
             headers.push((name, value));
         }
-        let tls = match (target.scheme.is_tls(), tls_config) {
-            (true, Some(config)) => Some(tls_parts(&target.host, config)?),
-            (true, None) => {
-                return Err(OpError::new(
-                    ErrorKind::Tls,
-                    "https target needs a TLS configuration",
-                ))
-            }
-            (false, _) => None,
-        };
+        let tls = tls_for(target, tls_config)?;
         Ok(Http2Driver {
             addr,
             tls,

@@ -58,6 +58,25 @@ pub async fn connect_stream(
     }
 }
 
+/// The TLS connector and server name a target needs: `None` for a plain
+/// scheme; an error for a TLS scheme without a configuration.
+pub fn tls_for(
+    target: &crate::target::Target,
+    tls_config: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Option<(TlsConnector, ServerName<'static>)>, OpError> {
+    match (target.scheme.is_tls(), tls_config) {
+        (true, Some(config)) => tls_parts(&target.host, config).map(Some),
+        (true, None) => Err(OpError::new(
+            ErrorKind::Tls,
+            format!(
+                "a {}:// target needs a TLS configuration",
+                target.scheme.as_str()
+            ),
+        )),
+        (false, _) => Ok(None),
+    }
+}
+
 /// Builds the TLS connector and server name for a host.
 pub fn tls_parts(
     host: &str,

@@ -9,7 +9,7 @@
 //! answered; a close frame ends the connection as a reset.
 
 use super::read_buffer::ReadBuffer;
-use super::stream::{connect_stream, tls_parts, Stream};
+use super::stream::{connect_stream, tls_for, Stream};
 use super::{Connection, Driver, OpError, Response};
 use crate::target::Target;
 use base64::Engine as _;
@@ -190,16 +190,7 @@ impl WsDriver {
         in_flight: u32,
         tls_config: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<Self, OpError> {
-        let tls = match (target.scheme.is_tls(), tls_config) {
-            (true, Some(config)) => Some(tls_parts(&target.host, config)?),
-            (true, None) => {
-                return Err(OpError::new(
-                    ErrorKind::Tls,
-                    "wss target needs a TLS configuration",
-                ))
-            }
-            (false, _) => None,
-        };
+        let tls = tls_for(target, tls_config)?;
         Ok(WsDriver {
             addr,
             tls,
