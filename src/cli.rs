@@ -887,6 +887,18 @@ pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPla
     levels.sort_unstable();
     levels.dedup();
     check_duration(args.step, "--step")?;
+    if args.warmup > MAX_DURATION {
+        return Err(ArgError::Range("--warmup must be at most 24h".into()));
+    }
+    let closed_step = |connections: u32| StepPlan {
+        connections,
+        pacing: Pacing::Closed,
+        stop: StopAt::Duration(args.step),
+        warmup: args.warmup,
+        timeout: request.timeout,
+        threads: request.threads,
+        interval: interval_for(args.step),
+    };
     if let Some(param) = request.params.iter().find(|p| p.values.len() > 1) {
         let connections = match levels.as_slice() {
             _ if args.concurrency == DEFAULT_SWEEP_LEVELS => 1,
@@ -915,17 +927,8 @@ pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPla
                 param.name
             )));
         }
-        let step = StepPlan {
-            connections,
-            pacing: Pacing::Closed,
-            stop: StopAt::Duration(args.step),
-            warmup: args.warmup,
-            timeout: request.timeout,
-            threads: request.threads,
-            interval: interval_for(args.step),
-        };
         return Ok(SweepPlan {
-            steps: vec![step; values.len()],
+            steps: vec![closed_step(connections); values.len()],
             headers: request.headers,
             swept: Some((param.name.clone(), values)),
             params: request.params,
@@ -937,22 +940,8 @@ pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPla
             levels.len()
         )));
     }
-    if args.warmup > MAX_DURATION {
-        return Err(ArgError::Range("--warmup must be at most 24h".into()));
-    }
     Ok(SweepPlan {
-        steps: levels
-            .into_iter()
-            .map(|connections| StepPlan {
-                connections,
-                pacing: Pacing::Closed,
-                stop: StopAt::Duration(args.step),
-                warmup: args.warmup,
-                timeout: request.timeout,
-                threads: request.threads,
-                interval: interval_for(args.step),
-            })
-            .collect(),
+        steps: levels.into_iter().map(closed_step).collect(),
         headers: request.headers,
         params: request.params,
         swept: None,
