@@ -386,8 +386,10 @@ fn config_mistakes_are_located_and_init_writes_a_valid_example() {
     assert!(stderr(&out).contains("bad.toml:9:1"));
 }
 
-#[test]
-fn ctrl_c_during_a_run_stores_and_reports_what_was_measured() {
+/// Sends `signal` to a `scalewall run` 2.5 s in (within the self-check
+/// bench), then checks the exit code and that what was measured was
+/// reported, stored and can be rendered again.
+fn stop_a_run_with(signal: i32, expected_code: i32) {
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
         .current_dir(dir.path())
@@ -399,7 +401,7 @@ fn ctrl_c_during_a_run_stores_and_reports_what_was_measured() {
     let child = Reaped(child);
     std::thread::sleep(Duration::from_millis(2500)); // within the self-check bench
     unsafe {
-        libc::kill(child.0.id() as i32, libc::SIGINT);
+        libc::kill(child.0.id() as i32, signal);
     }
     let mut child = child;
     let started = std::time::Instant::now();
@@ -413,7 +415,7 @@ fn ctrl_c_during_a_run_stores_and_reports_what_was_measured() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.code(), Some(expected_code));
     let mut stdout = String::new();
     std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -428,6 +430,19 @@ fn ctrl_c_during_a_run_stores_and_reports_what_was_measured() {
     );
     let md = scalewall_in(dir.path(), &["report", "latest"]);
     assert!(String::from_utf8_lossy(&md.stdout).contains("> **Interrupted**"));
+}
+
+#[test]
+fn ctrl_c_during_a_run_stores_and_reports_what_was_measured() {
+    stop_a_run_with(libc::SIGINT, 130);
+}
+
+/// Issue 12: `kill -TERM` 6 s into `scalewall run` exited 143 and lost the
+/// run; closing the terminal (SIGHUP) lost it too.
+#[test]
+fn sigterm_and_sighup_stop_a_run_as_ctrl_c_does_keeping_what_was_measured() {
+    stop_a_run_with(libc::SIGTERM, 143);
+    stop_a_run_with(libc::SIGHUP, 129);
 }
 
 #[test]

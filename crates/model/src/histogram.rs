@@ -154,6 +154,21 @@ impl<'de> Deserialize<'de> for LatencyHistogram {
     }
 }
 
+/// In the JSON document a histogram is one string: the HdrHistogram V2
+/// serialisation (DEFLATE-compressed), base64-encoded.
+impl schemars::JsonSchema for LatencyHistogram {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "LatencyHistogram".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "An HDR histogram of microseconds (3 significant digits): the V2 compressed serialisation, base64-encoded."
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 
 #![deny(missing_docs)]
 
+pub mod health;
 mod histogram;
 
 pub use histogram::{HistogramError, LatencyHistogram};
@@ -16,10 +17,15 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Version of the serialised [`Run`] document.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: the first.
+/// - 2: `system_health` is the typed [`health::Snapshot`] (in version 1 it
+///   was the same document, typed only by the probe crate); version-1
+///   records load unchanged.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One invocation of scalewall: what was asked, where, when, and every step measured.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct Run {
     /// Version of this document's schema ([`SCHEMA_VERSION`] when written).
     pub schema_version: u32,
@@ -42,9 +48,9 @@ pub struct Run {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// The probe snapshot taken before the load (host, processes, services,
-    /// health, GPU), as the probe crate serialises it.
+    /// health checks, GPU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system_health: Option<serde_json::Value>,
+    pub system_health: Option<health::Snapshot>,
     /// What the run found: threshold breaches and failed checks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
@@ -54,7 +60,19 @@ pub struct Run {
 }
 
 /// How much a finding matters.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Serialize,
+    Deserialize,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Severity {
     /// Worth knowing.
@@ -68,7 +86,7 @@ pub enum Severity {
 }
 
 /// One thing a run found, with its evidence.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Finding {
     /// How much it matters.
     pub severity: Severity,
@@ -81,7 +99,7 @@ pub struct Finding {
 }
 
 /// Name and version of the tool that wrote a [`Run`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct ToolInfo {
     /// Always `scalewall`.
     pub name: String,
@@ -90,7 +108,9 @@ pub struct ToolInfo {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Every step ran to its planned end.
@@ -103,7 +123,7 @@ pub enum RunStatus {
 }
 
 /// Facts about the load-generating host.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct HostInfo {
     /// Host name.
     pub hostname: String,
@@ -120,7 +140,7 @@ pub struct HostInfo {
 }
 
 /// A target and how it was loaded, with the steps measured against it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct Scenario {
     /// Stable name used in metric names (`<scenario>.p99_ms`).
     pub name: String,
@@ -135,7 +155,7 @@ pub struct Scenario {
 }
 
 /// Resolved load options: everything needed to repeat a step.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct LoadOptions {
     /// HTTP method (or the protocol's operation name).
     pub method: String,
@@ -167,7 +187,7 @@ pub struct LoadOptions {
 }
 
 /// Counts by outcome for a span of operations.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct OutcomeCounts {
     /// Operations that completed with a response (any status).
     pub responses: u64,
@@ -278,7 +298,7 @@ impl ErrorKind {
 }
 
 /// One measured step: a fixed load (concurrency or rate) held for a while.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct Step {
     /// Concurrent connections during the step.
     pub concurrency: u32,
@@ -329,7 +349,7 @@ pub struct Step {
 
 /// Resources used while a step ran (warm-up included), from cumulative
 /// counters read at the step's start and end, plus a time series.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StepResources {
     /// Wall time between the two counter readings, seconds.
     pub wall_s: f64,
@@ -346,7 +366,7 @@ pub struct StepResources {
 }
 
 /// What the target's process used during a step.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ProcessCost {
     /// Process id.
     pub pid: i32,
@@ -361,7 +381,7 @@ pub struct ProcessCost {
 }
 
 /// One sample of host and target during a step.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ResourceSample {
     /// Seconds since the step started.
     pub offset_s: f64,
@@ -431,7 +451,7 @@ impl Step {
 }
 
 /// What the warm-up span measured.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Warmup {
     /// Warm-up seconds.
     pub duration_s: f64,
@@ -442,7 +462,7 @@ pub struct Warmup {
 }
 
 /// Outcomes of one measured interval (one second by default).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Interval {
     /// Interval start, seconds since measurement began.
     pub offset_s: f64,

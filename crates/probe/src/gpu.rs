@@ -7,53 +7,7 @@
 use crate::{Probe, ProbeError};
 use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
 use nvml_wrapper::Nvml;
-use serde::Serialize;
-
-/// One GPU's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct GpuDevice {
-    /// NVML index.
-    pub index: u32,
-    /// Product name.
-    pub name: String,
-    /// Memory in use, bytes.
-    pub memory_used_bytes: u64,
-    /// Memory in all, bytes.
-    pub memory_total_bytes: u64,
-    /// Memory in use, 0–100.
-    pub memory_used_pct: f64,
-    /// Share of the last sample period in which a kernel ran, 0–100.
-    pub utilization_pct: Option<u32>,
-    /// Share of it in which memory was read or written, 0–100.
-    pub memory_utilization_pct: Option<u32>,
-    /// Die temperature, °C.
-    pub temperature_c: Option<u32>,
-}
-
-/// The GPUs of the host, or why they cannot be read.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct GpuReading {
-    /// Whether NVML could be loaded and initialised.
-    pub available: bool,
-    /// Why not, when unavailable.
-    pub detail: Option<String>,
-    /// NVIDIA driver version, when available.
-    pub driver_version: Option<String>,
-    /// One entry per device.
-    pub devices: Vec<GpuDevice>,
-}
-
-impl GpuReading {
-    /// The reading of a host whose GPUs cannot be read.
-    pub fn unavailable(detail: impl Into<String>) -> GpuReading {
-        GpuReading {
-            available: false,
-            detail: Some(detail.into()),
-            driver_version: None,
-            devices: Vec::new(),
-        }
-    }
-}
+pub use scalewall_model::health::{GpuDevice, GpuReading};
 
 /// Samples every NVIDIA GPU of the host.
 pub struct GpuProbe {

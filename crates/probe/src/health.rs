@@ -10,37 +10,10 @@
 //! own test servers).
 
 use crate::{Probe, ProbeError};
-use serde::Serialize;
+pub use scalewall_model::health::{HealthReading, HealthStatus};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
-
-/// Overall verdict of a health check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthStatus {
-    /// Answered and reports itself healthy.
-    Healthy,
-    /// Answered, but reports a problem (or an unrecognised status).
-    Degraded,
-    /// Did not answer usefully: refused, timed out, or an error status.
-    Down,
-}
-
-/// One health check result.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct HealthReading {
-    /// What was checked (URL or host:port).
-    pub target: String,
-    /// The verdict.
-    pub status: HealthStatus,
-    /// Time to the answer (HTTP: full response; TCP: connect), ms.
-    pub latency_ms: Option<f64>,
-    /// HTTP status code, when one was received.
-    pub http_status: Option<u16>,
-    /// Why, in a few words (e.g. `status "degraded"`, `connection refused`).
-    pub detail: String,
-}
 
 /// Largest health response body read.
 const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -5,97 +5,9 @@
 use crate::{percent, Probe, ProbeError};
 use procfs::prelude::*;
 use procfs::{CpuTime, KernelStats};
-use serde::Serialize;
+pub use scalewall_model::health::{DiskUsage, HostReading, NetworkRate, ProcessCounts};
 use std::collections::BTreeMap;
 use std::time::Instant;
-
-/// One reading of the host.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct HostReading {
-    /// CPU busy share since the previous sample, 0–100 (all cores).
-    pub cpu_busy_pct: f64,
-    /// CPU busy share per core since the previous sample, 0–100.
-    pub cpu_busy_pct_per_core: Vec<f64>,
-    /// Load average over 1, 5 and 15 minutes.
-    pub load_average: [f64; 3],
-    /// Physical memory, bytes.
-    pub mem_total_bytes: u64,
-    /// Memory in use (total − available), bytes.
-    pub mem_used_bytes: u64,
-    /// Memory available for new work without swapping, bytes.
-    pub mem_available_bytes: u64,
-    /// Used share of physical memory, 0–100.
-    pub mem_used_pct: f64,
-    /// Swap size, bytes.
-    pub swap_total_bytes: u64,
-    /// Swap in use, bytes.
-    pub swap_used_bytes: u64,
-    /// Processes by state.
-    pub processes: ProcessCounts,
-    /// Seconds since boot.
-    pub uptime_s: f64,
-    /// Disk usage of the requested paths.
-    pub disks: Vec<DiskUsage>,
-    /// Network throughput per interface since the previous sample.
-    pub network: Vec<NetworkRate>,
-    /// File handles allocated system-wide.
-    pub open_files: u64,
-}
-
-/// Processes by scheduler state (as `top` counts them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct ProcessCounts {
-    /// All processes.
-    pub total: u64,
-    /// Running or runnable (R).
-    pub running: u64,
-    /// Sleeping, interruptible or not, and idle kernel threads (S, D, I).
-    pub sleeping: u64,
-    /// Stopped or traced (T, t).
-    pub stopped: u64,
-    /// Zombies (Z).
-    pub zombie: u64,
-}
-
-impl ProcessCounts {
-    /// Counts one process by its state letter.
-    pub fn add_state(&mut self, state: char) {
-        self.total += 1;
-        match state {
-            'R' => self.running += 1,
-            'S' | 'D' | 'I' => self.sleeping += 1,
-            'T' | 't' => self.stopped += 1,
-            'Z' => self.zombie += 1,
-            _ => {}
-        }
-    }
-}
-
-/// Space on the filesystem holding a path.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct DiskUsage {
-    /// The path asked about.
-    pub path: String,
-    /// Filesystem size, bytes.
-    pub total_bytes: u64,
-    /// Used, bytes.
-    pub used_bytes: u64,
-    /// Available to unprivileged users, bytes.
-    pub available_bytes: u64,
-    /// Used share as `df` reports it: used / (used + available), 0–100.
-    pub used_pct: f64,
-}
-
-/// Bytes per second through one interface.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct NetworkRate {
-    /// Interface name.
-    pub interface: String,
-    /// Received bytes per second.
-    pub rx_bytes_per_s: f64,
-    /// Sent bytes per second.
-    pub tx_bytes_per_s: f64,
-}
 
 /// Busy and total ticks of a CPU time record (idle and iowait count as idle).
 pub fn busy_and_total(t: &CpuTime) -> (u64, u64) {

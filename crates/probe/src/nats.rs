@@ -8,74 +8,11 @@
 
 use crate::health::http_get;
 use crate::{Probe, ProbeError};
-use serde::Serialize;
+pub use scalewall_model::health::{JetStreamReading, NatsReading, NatsStats};
 use std::time::{Duration, Instant};
 
 /// NATS's default monitoring port.
 pub const DEFAULT_MONITOR_PORT: u16 = 8222;
-
-/// JetStream totals.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct JetStreamReading {
-    /// Streams.
-    pub streams: u64,
-    /// Consumers.
-    pub consumers: u64,
-    /// Messages stored.
-    pub messages: u64,
-    /// Bytes stored.
-    pub bytes: u64,
-}
-
-/// The counters and gauges of `/varz`.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct NatsStats {
-    /// Server version.
-    pub version: String,
-    /// Client connections now.
-    pub connections: u64,
-    /// Subscriptions now.
-    pub subscriptions: u64,
-    /// Slow consumers, ever.
-    pub slow_consumers: u64,
-    /// Messages in, ever.
-    pub in_msgs: u64,
-    /// Messages out, ever.
-    pub out_msgs: u64,
-    /// Bytes in, ever.
-    pub in_bytes: u64,
-    /// Bytes out, ever.
-    pub out_bytes: u64,
-    /// Server resident memory, bytes.
-    pub mem_bytes: u64,
-    /// Server CPU, % of one core, as the server reports it.
-    pub cpu_pct: f64,
-    /// Uptime as the server writes it (e.g. `1h2m3s`).
-    pub uptime: String,
-    /// Messages in per second since the previous sample.
-    pub in_msgs_per_s: Option<f64>,
-    /// Messages out per second since the previous sample.
-    pub out_msgs_per_s: Option<f64>,
-    /// Bytes in per second since the previous sample.
-    pub in_bytes_per_s: Option<f64>,
-    /// Bytes out per second since the previous sample.
-    pub out_bytes_per_s: Option<f64>,
-    /// JetStream totals, when JetStream is enabled.
-    pub jetstream: Option<JetStreamReading>,
-}
-
-/// One reading of a NATS server.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct NatsReading {
-    /// The monitoring URL asked.
-    pub target: String,
-    /// Whether the monitoring endpoint answered.
-    pub available: bool,
-    /// Why not, when it is unavailable.
-    pub detail: Option<String>,
-    /// The figures, when available.
-    pub stats: Option<NatsStats>,
-}
 
 /// Parses a `/varz` document (pure). Rates are left empty.
 pub fn parse_varz(body: &str) -> Result<NatsStats, String> {

@@ -14,37 +14,8 @@
 //! transaction); within the step, per-second rates are lumpy.
 
 use crate::{Probe, ProbeError};
-use serde::Serialize;
+pub use scalewall_model::health::PostgresReading;
 use std::time::{Duration, Instant};
-
-/// One reading of a PostgreSQL database.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct PostgresReading {
-    /// The server and database checked (`host:port/database`), no password.
-    pub target: String,
-    /// `server_version`.
-    pub version: String,
-    /// Client connections to the whole server (`pg_stat_activity`).
-    pub connections: u64,
-    /// Of those, the ones running a statement now (state `active`).
-    pub active_connections: u64,
-    /// `max_connections`.
-    pub max_connections: u64,
-    /// Connections as a share of `max_connections`, 0–100.
-    pub connections_pct: f64,
-    /// Committed plus rolled-back transactions of the database, ever.
-    pub transactions: u64,
-    /// Transactions per second since the previous sample (the probe's own
-    /// query is left out); `None` on the first sample.
-    pub transactions_per_s: Option<f64>,
-    /// Buffer cache hits as a share of block reads since statistics reset.
-    pub cache_hit_pct: Option<f64>,
-    /// The same over the interval since the previous sample, when any block
-    /// was read in it.
-    pub cache_hit_pct_interval: Option<f64>,
-    /// `pg_database_size` of the database, bytes.
-    pub database_size_bytes: u64,
-}
 
 /// The server's counters as one query returns them.
 #[derive(Debug, Clone, Copy, PartialEq)]

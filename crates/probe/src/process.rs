@@ -7,7 +7,7 @@ use crate::{Probe, ProbeError};
 use procfs::net::TcpState;
 use procfs::prelude::*;
 use procfs::process::{FDTarget, Process};
-use serde::Serialize;
+pub use scalewall_model::health::ProcessReading;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
@@ -30,25 +30,6 @@ impl std::fmt::Display for ProcessSelector {
             ProcessSelector::Port(port) => write!(f, "TCP port {port} (listening)"),
         }
     }
-}
-
-/// One reading of one process.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct ProcessReading {
-    /// Process id.
-    pub pid: i32,
-    /// Command name.
-    pub name: String,
-    /// Resident memory, bytes.
-    pub rss_bytes: u64,
-    /// CPU used since the previous sample, % of one core (above 100 with several threads busy).
-    pub cpu_pct: f64,
-    /// Threads.
-    pub threads: i64,
-    /// Open file descriptors (0 when not permitted to look).
-    pub open_fds: u64,
-    /// Seconds since the process started.
-    pub uptime_s: f64,
 }
 
 /// The kernel's `comm` is the executable name cut to 15 bytes.

@@ -5,36 +5,11 @@
 //! sample, and otherwise taken from Redis's own `instantaneous_ops_per_sec`.
 
 use crate::{Probe, ProbeError};
-use serde::Serialize;
+pub use scalewall_model::health::RedisReading;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
-
-/// One reading of a Redis server.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct RedisReading {
-    /// The server checked (`host:port`).
-    pub target: String,
-    /// `redis_version`.
-    pub version: String,
-    /// `used_memory`, bytes.
-    pub used_memory_bytes: u64,
-    /// `maxmemory`, bytes (0: no limit).
-    pub maxmemory_bytes: u64,
-    /// Used share of `maxmemory`, 0–100, when a limit is set.
-    pub used_memory_pct: Option<f64>,
-    /// `connected_clients`.
-    pub connected_clients: u64,
-    /// Commands per second (see the module docs for the source).
-    pub ops_per_s: f64,
-    /// `total_commands_processed`.
-    pub total_commands: u64,
-    /// Keys across every database (`db0:keys=…`).
-    pub keys: u64,
-    /// `uptime_in_seconds`.
-    pub uptime_s: u64,
-}
 
 /// Parses the text of an `INFO` reply (pure); `target` labels the reading.
 pub fn parse_info(target: &str, text: &str) -> RedisReading {

@@ -1,15 +1,15 @@
 //! One snapshot of everything asked for: the host, chosen processes and
 //! health checks, with rates measured over a short interval.
 
-use crate::gpu::{GpuProbe, GpuReading};
-use crate::health::{HealthReading, HttpHealthProbe, TcpHealthProbe};
-use crate::host::{HostProbe, HostReading};
-use crate::nats::{NatsProbe, NatsReading};
-use crate::postgres::{PostgresProbe, PostgresReading};
-use crate::process::{ProcessProbe, ProcessReading, ProcessSelector};
-use crate::redis::{RedisProbe, RedisReading};
+use crate::gpu::GpuProbe;
+use crate::health::{HttpHealthProbe, TcpHealthProbe};
+use crate::host::HostProbe;
+use crate::nats::NatsProbe;
+use crate::postgres::PostgresProbe;
+use crate::process::{ProcessProbe, ProcessSelector};
+use crate::redis::RedisProbe;
 use crate::{Probe, ProbeError};
-use serde::Serialize;
+pub use scalewall_model::health::{ProcessGroup, Snapshot};
 use std::time::Duration;
 
 /// What a snapshot should cover.
@@ -35,39 +35,6 @@ pub struct SnapshotSpec {
     pub health_timeout: Duration,
     /// Accept any TLS certificate in `https://` health checks.
     pub insecure_tls: bool,
-}
-
-/// The processes one selector matched, and their readings.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct ProcessGroup {
-    /// The selector, in words (e.g. `TCP port 8080 (listening)`).
-    pub selector: String,
-    /// The label given with the selector (a service name), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    /// One reading per matching process.
-    pub readings: Vec<ProcessReading>,
-}
-
-/// Host, processes and health at one moment (rates over `interval_s`).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct Snapshot {
-    /// Seconds over which CPU and network rates were measured.
-    pub interval_s: f64,
-    /// The host.
-    pub host: HostReading,
-    /// The processes asked for.
-    pub processes: Vec<ProcessGroup>,
-    /// The health checks asked for, HTTP first.
-    pub health: Vec<HealthReading>,
-    /// The Redis servers asked for (operations per second over the interval).
-    pub redis: Vec<RedisReading>,
-    /// The PostgreSQL databases asked for (transactions per second over the interval).
-    pub postgres: Vec<PostgresReading>,
-    /// The NATS servers asked for (message rates over the interval).
-    pub nats: Vec<NatsReading>,
-    /// The GPUs, when asked for.
-    pub gpu: Option<GpuReading>,
 }
 
 /// Takes a snapshot: counters now, health checks, then the rest after `interval`.

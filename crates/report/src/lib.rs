@@ -1,8 +1,17 @@
-//! Renderers: pure functions from results to text or bytes. No I/O; the
-//! binary decides where the bytes go.
+//! Renderers: pure functions from results to text or bytes (text tables,
+//! Markdown, HTML, SVG, JSON). No I/O; the binary decides where the bytes go.
 
 #![deny(missing_docs)]
 
+pub mod bench;
+pub mod cost;
+pub mod history;
 pub mod html;
+pub mod json;
 pub mod markdown;
+pub mod number;
+pub mod plan;
+pub mod probe;
+pub mod suite;
 pub mod svg;
+pub mod usl_table;

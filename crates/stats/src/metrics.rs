@@ -8,6 +8,7 @@
 
 use crate::compare::Better;
 use crate::summary::StepSummary;
+use scalewall_model::health::Snapshot;
 use scalewall_model::{Run, Step};
 use serde::Serialize;
 
@@ -144,75 +145,68 @@ fn step_metrics(prefix: &str, step: &Step, out: &mut Vec<Metric>) {
     }
 }
 
-/// Host figures from the run's probe snapshot.
-fn host_metrics(health: &serde_json::Value, out: &mut Vec<Metric>) {
-    let number = |pointer: &str| health.pointer(pointer).and_then(serde_json::Value::as_f64);
-    let host = [
-        ("host.cpu_busy_pct", "/host/cpu_busy_pct", "%"),
-        ("host.mem_used_pct", "/host/mem_used_pct", "%"),
-        ("host.load1", "/host/load_average/0", ""),
-    ];
-    for (name, pointer, unit) in host {
-        if let Some(v) = number(pointer) {
-            out.push(metric(name.into(), v, unit, Better::Lower, vec![]));
-        }
+/// Host figures from the run's probe snapshot. A process group (one
+/// service, or every process of one name) is one `<name>.rss_mb`: the sum
+/// over its processes, so a prefork server is named once, as a whole.
+fn host_metrics(health: &Snapshot, out: &mut Vec<Metric>) {
+    let host = &health.host;
+    out.push(metric(
+        "host.cpu_busy_pct".into(),
+        host.cpu_busy_pct,
+        "%",
+        Better::Lower,
+        vec![],
+    ));
+    out.push(metric(
+        "host.mem_used_pct".into(),
+        host.mem_used_pct,
+        "%",
+        Better::Lower,
+        vec![],
+    ));
+    out.push(metric(
+        "host.load1".into(),
+        host.load_average[0],
+        "",
+        Better::Lower,
+        vec![],
+    ));
+    for disk in &host.disks {
+        out.push(metric(
+            format!("host.disk_used_pct[{}]", disk.path),
+            disk.used_pct,
+            "%",
+            Better::Lower,
+            vec![],
+        ));
     }
-    if let Some(disks) = health.pointer("/host/disks").and_then(|d| d.as_array()) {
-        for disk in disks {
-            if let (Some(path), Some(pct)) = (
-                disk.get("path").and_then(|p| p.as_str()),
-                disk.get("used_pct").and_then(|p| p.as_f64()),
-            ) {
-                out.push(metric(
-                    format!("host.disk_used_pct[{path}]"),
-                    pct,
-                    "%",
-                    Better::Lower,
-                    vec![],
-                ));
+    let mut rss_by_name: Vec<(String, u64)> = Vec::new();
+    for group in &health.processes {
+        for reading in &group.readings {
+            let name = group.label.as_deref().unwrap_or(&reading.name);
+            match rss_by_name.iter_mut().find(|(n, _)| n == name) {
+                Some((_, total)) => *total += reading.rss_bytes,
+                None => rss_by_name.push((name.to_string(), reading.rss_bytes)),
             }
         }
     }
-    if let Some(groups) = health.pointer("/processes").and_then(|p| p.as_array()) {
-        for group in groups {
-            let label = group.get("label").and_then(|l| l.as_str());
-            for reading in group
-                .get("readings")
-                .and_then(|r| r.as_array())
-                .into_iter()
-                .flatten()
-            {
-                let (Some(name), Some(rss)) = (
-                    label.or_else(|| reading.get("name").and_then(|n| n.as_str())),
-                    reading.get("rss_bytes").and_then(|r| r.as_f64()),
-                ) else {
-                    continue;
-                };
-                out.push(metric(
-                    format!("{name}.rss_mb"),
-                    rss / 1_048_576.0,
-                    "MiB",
-                    Better::Lower,
-                    vec![],
-                ));
-            }
-        }
+    for (name, rss_bytes) in rss_by_name {
+        out.push(metric(
+            format!("{name}.rss_mb"),
+            rss_bytes as f64 / 1_048_576.0,
+            "MiB",
+            Better::Lower,
+            vec![],
+        ));
     }
-    if let Some(redis) = health.pointer("/redis").and_then(|r| r.as_array()) {
-        for r in redis {
-            if let (Some(target), Some(used)) = (
-                r.get("target").and_then(|t| t.as_str()),
-                r.get("used_memory_bytes").and_then(|u| u.as_f64()),
-            ) {
-                out.push(metric(
-                    format!("redis[{target}].used_memory_mb"),
-                    used / 1_048_576.0,
-                    "MiB",
-                    Better::Lower,
-                    vec![],
-                ));
-            }
-        }
+    for r in &health.redis {
+        out.push(metric(
+            format!("redis[{}].used_memory_mb", r.target),
+            r.used_memory_bytes as f64 / 1_048_576.0,
+            "MiB",
+            Better::Lower,
+            vec![],
+        ));
     }
 }
 
@@ -366,12 +360,30 @@ mod tests {
     #[test]
     fn host_figures_come_from_the_snapshot() {
         let run = Run {
-            system_health: Some(serde_json::json!({
-                "host": {"cpu_busy_pct": 12.5, "mem_used_pct": 40.0, "load_average": [0.5, 0.4, 0.3],
-                         "disks": [{"path": "/", "used_pct": 70.0}]},
-                "processes": [{"label": "api", "readings": [{"name": "api-bin", "rss_bytes": 10485760}]}],
-                "redis": [{"target": "127.0.0.1:6379", "used_memory_bytes": 2097152}]
-            })),
+            system_health: Some(
+                serde_json::from_value(serde_json::json!({
+                    "interval_s": 1.0,
+                    "host": {"cpu_busy_pct": 12.5, "cpu_busy_pct_per_core": [12.5],
+                             "load_average": [0.5, 0.4, 0.3],
+                             "mem_total_bytes": 100, "mem_used_bytes": 40, "mem_available_bytes": 60,
+                             "mem_used_pct": 40.0, "swap_total_bytes": 0, "swap_used_bytes": 0,
+                             "processes": {"total": 1, "running": 1, "sleeping": 0, "stopped": 0, "zombie": 0},
+                             "uptime_s": 10.0, "network": [], "open_files": 1,
+                             "disks": [{"path": "/", "total_bytes": 10, "used_bytes": 7,
+                                        "available_bytes": 3, "used_pct": 70.0}]},
+                    "processes": [
+                        {"selector": "TCP port 80 (listening)", "label": "api", "readings": [
+                            {"pid": 1, "name": "api-bin", "rss_bytes": 10485760, "cpu_pct": 0.0,
+                             "threads": 1, "open_fds": 3, "uptime_s": 1.0},
+                            {"pid": 2, "name": "api-bin", "rss_bytes": 1048576, "cpu_pct": 0.0,
+                             "threads": 1, "open_fds": 3, "uptime_s": 1.0}]}],
+                    "health": [],
+                    "redis": [{"target": "127.0.0.1:6379", "version": "7", "used_memory_bytes": 2097152,
+                               "maxmemory_bytes": 0, "used_memory_pct": null, "connected_clients": 1,
+                               "ops_per_s": 0.0, "total_commands": 1, "keys": 0, "uptime_s": 1}]
+                }))
+                .unwrap(),
+            ),
             ..Run::default()
         };
         let metrics = of_run(&run);
@@ -379,7 +391,12 @@ mod tests {
         assert_eq!(find("host.mem_used_pct"), Some(40.0));
         assert_eq!(find("host.load1"), Some(0.5));
         assert_eq!(find("host.disk_used_pct[/]"), Some(70.0));
-        assert_eq!(find("api.rss_mb"), Some(10.0));
+        assert_eq!(
+            find("api.rss_mb"),
+            Some(11.0),
+            "one row per service, its processes summed"
+        );
+        assert_eq!(metrics.iter().filter(|m| m.name == "api.rss_mb").count(), 1);
         assert_eq!(find("redis[127.0.0.1:6379].used_memory_mb"), Some(2.0));
         assert!(metrics.iter().all(|m| !m.gating));
     }

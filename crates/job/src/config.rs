@@ -10,7 +10,7 @@
 //! `bench`/`sweep` commands, so a scenario accepts exactly what the command
 //! line does.
 
-use crate::cli::{self, Cli, Command};
+use crate::scenario::{self as cli, ScenarioCommand as Command, ScenarioLine as Cli};
 use clap::Parser;
 use scalewall_probe::process::ProcessSelector;
 use scalewall_stats::capacity::{parse_quantity, DemandKind, ScalingKind};
@@ -20,7 +20,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 /// A commented example, written by `scalewall init`.
-pub const EXAMPLE: &str = include_str!("../scalewall.example.toml");
+pub const EXAMPLE: &str = include_str!("../../../scalewall.example.toml");
 
 /// A config mistake, located.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -453,6 +453,27 @@ pub enum ReportFormat {
     Html,
 }
 
+impl ReportFormat {
+    /// The file extension of the format (`md`, `json`, `html`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Markdown => "md",
+            ReportFormat::Json => "json",
+            ReportFormat::Html => "html",
+        }
+    }
+
+    /// The format written with `extension`.
+    pub fn from_extension(extension: &str) -> Option<ReportFormat> {
+        match extension {
+            "md" => Some(ReportFormat::Markdown),
+            "json" => Some(ReportFormat::Json),
+            "html" => Some(ReportFormat::Html),
+            _ => None,
+        }
+    }
+}
+
 /// Where a component's capacity per instance comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CapacitySource {
@@ -725,7 +746,6 @@ pub fn parse(
             Command::Sweep(args) => {
                 cli::validate_sweep(args, available_cores).map_err(invalid)?;
             }
-            _ => unreachable!("scenario argv starts with bench or sweep"),
         }
         scenarios.push(Scenario {
             name: s.name.get_ref().clone(),

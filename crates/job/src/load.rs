@@ -1,11 +1,12 @@
-//! Runs load for `bench`, `sweep` and `demo`: resolve and check the target
-//! once, run each planned step with live progress, and wrap the steps in a
-//! `Run` record.
+//! Runs load for `bench`, `sweep`, `demo` and every scenario of a job:
+//! resolve and check the target once, pick the driver by scheme, run each
+//! planned step (reporting live progress to the observer) and return the
+//! measured scenario. The caller builds the one `Run` record around it.
 
-use crate::{host, render};
-use anyhow::{anyhow, Context as _, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use scalewall_load::engine::{run_step, Control, LiveProgress, Pacing, StepPlan, StopAt};
+use crate::error::{Context as _, JobError, Result};
+use crate::observer::Observer;
+use crate::scenario::{Param, RequestArgs};
+use scalewall_load::engine::{run_step, Control, Pacing, StepPlan, StopAt};
 use scalewall_load::target::{Scheme, Target};
 use scalewall_load::tls;
 use scalewall_load::transport::connect_only::ConnectOnly;
@@ -18,14 +19,12 @@ use scalewall_load::transport::redis::{RedisDriver, RedisWorkload};
 use scalewall_load::transport::tcp::TcpDriver;
 use scalewall_load::transport::ws::WsDriver;
 use scalewall_load::transport::{Connection as _, Driver};
-use scalewall_model::{
-    ErrorKind, LoadOptions, Run, RunStatus, Scenario, Step, ToolInfo, SCHEMA_VERSION,
-};
+use scalewall_model::{ErrorKind, LoadOptions, Scenario, Step};
 use scalewall_probe::process::{self, ProcessSelector};
 use scalewall_probe::step_meter::StepMeter;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Options of the non-HTTP drivers, resolved.
 #[derive(Debug, Clone)]
@@ -68,7 +67,7 @@ impl Default for ProtocolOptions {
 
 impl ProtocolOptions {
     /// The options given on the command line (already validated).
-    pub fn from_args(args: &crate::cli::ProtocolArgs) -> Self {
+    pub fn from_args(args: &crate::scenario::ProtocolArgs) -> Self {
         let defaults = ProtocolOptions::default();
         ProtocolOptions {
             connect_only: args.connect_only,
@@ -83,9 +82,9 @@ impl ProtocolOptions {
                 .filter_map(|p| QueryParam::parse(p).ok())
                 .collect(),
             nats_mode: match args.nats_mode {
-                crate::cli::NatsModeArg::Publish => NatsMode::Publish,
-                crate::cli::NatsModeArg::Request => NatsMode::Request,
-                crate::cli::NatsModeArg::Jetstream => NatsMode::JetStream,
+                crate::scenario::NatsModeArg::Publish => NatsMode::Publish,
+                crate::scenario::NatsModeArg::Request => NatsMode::Request,
+                crate::scenario::NatsModeArg::Jetstream => NatsMode::JetStream,
             },
             subject: args.subject.clone(),
         }
@@ -94,7 +93,7 @@ impl ProtocolOptions {
 
 /// The `--exec` template with every parameter's value filled in: the first
 /// value of each, or `swept` for the parameter being swept.
-pub fn exec_command(template: &str, params: &[crate::cli::Param], swept: Option<&str>) -> String {
+pub fn exec_command(template: &str, params: &[Param], swept: Option<&str>) -> String {
     params.iter().fold(template.to_string(), |command, p| {
         let value = match swept {
             Some(v) if p.values.len() > 1 => v,
@@ -122,8 +121,6 @@ pub struct LoadRequest<'a> {
     pub http2: bool,
     /// Accept any TLS certificate.
     pub insecure: bool,
-    /// Draw live progress on a terminal.
-    pub progress: bool,
     /// How often host and target resources are sampled during each step.
     pub sample_interval: Duration,
     /// Options of the other drivers.
@@ -140,39 +137,85 @@ impl LoadRequest<'_> {
     }
 }
 
-/// Runs the planned steps in order and returns the run record. After Ctrl-C
-/// the step in progress is kept (partial), no further step starts, and the
-/// status is `interrupted`.
-pub fn run_load(request: &LoadRequest<'_>, plans: &[StepPlan], control: &Control) -> Result<Run> {
-    let started = SystemTime::now();
+/// Reads the request body named by the arguments.
+fn request_body(args: &RequestArgs) -> Result<bytes::Bytes> {
+    Ok(match (&args.body, &args.body_file) {
+        (Some(text), _) => bytes::Bytes::from(text.clone().into_bytes()),
+        (None, Some(path)) => bytes::Bytes::from(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read --body-file {}", path.display()))?,
+        ),
+        (None, None) => bytes::Bytes::new(),
+    })
+}
+
+/// Loads the URL or the `--exec` command of `args` (with `swept` as the
+/// swept `--param`'s value) through the planned steps.
+pub fn load_args(
+    args: &RequestArgs,
+    headers: &[(String, String)],
+    params: &[Param],
+    swept: Option<&str>,
+    plans: &[StepPlan],
+    control: &Control,
+    observer: &dyn Observer,
+) -> Result<Scenario> {
+    let target = args.url.as_deref().map(Target::parse).transpose()?;
+    let endpoint = match (&target, &args.protocol.exec) {
+        (Some(target), _) => Endpoint::Url(target),
+        (None, Some(template)) => Endpoint::Exec(exec_command(template, params, swept)),
+        (None, None) => crate::bail!("give a target URL or --exec"),
+    };
+    let request = LoadRequest {
+        endpoint,
+        spec: RequestSpec {
+            method: args.method.clone(),
+            headers: headers.to_vec(),
+            body: request_body(args)?,
+        },
+        http2: args.http2,
+        insecure: args.insecure,
+        sample_interval: args.sample_interval,
+        protocol: ProtocolOptions::from_args(&args.protocol),
+    };
+    run_load(&request, plans, control, observer)
+}
+
+/// Runs the planned steps in order and returns the measured scenario
+/// (named `bench` or `sweep`; callers rename it). After a stop request the
+/// step in progress is kept (partial) and no further step starts: see
+/// [`interrupted`] for the run's status.
+pub fn run_load(
+    request: &LoadRequest<'_>,
+    plans: &[StepPlan],
+    control: &Control,
+    observer: &dyn Observer,
+) -> Result<Scenario> {
     let first = plans
         .first()
-        .ok_or_else(|| anyhow!("no load steps planned"))?;
-    let (protocol, steps) = measure_endpoint(request, plans, control)?;
-    let status = if control.is_stopped() || steps.iter().any(|s| !s.completed) {
-        RunStatus::Interrupted
-    } else {
-        RunStatus::Completed
-    };
+        .ok_or_else(|| JobError::msg("no load steps planned"))?;
+    let (protocol, steps) = measure_endpoint(request, plans, control, observer)?;
     let mut options = load_options(request, first);
     if plans.len() > 1 {
         options.concurrency_levels = plans.iter().map(|p| p.connections).collect();
     }
-    Ok(new_run(
-        started,
-        status,
-        vec![Scenario {
-            name: if plans.len() > 1 {
-                "sweep".into()
-            } else {
-                "bench".into()
-            },
-            target: request.display(),
-            protocol: protocol.into(),
-            options,
-            steps,
-        }],
-    ))
+    Ok(Scenario {
+        name: if plans.len() > 1 {
+            "sweep".into()
+        } else {
+            "bench".into()
+        },
+        target: request.display(),
+        protocol: protocol.into(),
+        options,
+        steps,
+    })
+}
+
+/// Whether a load was cut short: a stop was requested or a step did not
+/// run to its planned end.
+pub fn interrupted(control: &Control, scenario: &Scenario) -> bool {
+    control.is_stopped() || scenario.steps.iter().any(|s| !s.completed)
 }
 
 /// Picks the driver for the endpoint, checks it once and measures every step.
@@ -180,13 +223,14 @@ fn measure_endpoint(
     request: &LoadRequest<'_>,
     plans: &[StepPlan],
     control: &Control,
+    observer: &dyn Observer,
 ) -> Result<(&'static str, Vec<Step>)> {
     let timeout = plans.first().map_or(Duration::from_secs(10), |p| p.timeout);
     let target = match &request.endpoint {
         Endpoint::Exec(command) => {
             // A command has no address; the one placeholder address is never used.
             let none = [SocketAddr::from(([0, 0, 0, 0], 0))];
-            return drive(request, plans, control, &none, timeout, |_| {
+            return drive(request, plans, control, observer, &none, timeout, |_| {
                 Ok(ExecDriver::new(command))
             });
         }
@@ -198,19 +242,19 @@ fn measure_endpoint(
     match target.scheme {
         Scheme::Http | Scheme::Https if request.http2 => {
             let tls = tls_config(&[b"h2"]);
-            drive(request, plans, control, &addrs, timeout, |addr| {
+            drive(request, plans, control, observer, &addrs, timeout, |addr| {
                 Http2Driver::new(target, addr, &request.spec, tls.clone())
             })
         }
         Scheme::Http | Scheme::Https => {
             let tls = tls_config(&[b"http/1.1"]);
-            drive(request, plans, control, &addrs, timeout, |addr| {
+            drive(request, plans, control, observer, &addrs, timeout, |addr| {
                 Http1Driver::new(target, addr, &request.spec, tls.clone())
             })
         }
         Scheme::Ws | Scheme::Wss => {
             let tls = tls_config(&[b"http/1.1"]);
-            drive(request, plans, control, &addrs, timeout, |addr| {
+            drive(request, plans, control, observer, &addrs, timeout, |addr| {
                 WsDriver::new(
                     target,
                     addr,
@@ -220,14 +264,17 @@ fn measure_endpoint(
                 )
             })
         }
-        Scheme::Tcp => drive(request, plans, control, &addrs, timeout, |addr| {
+        Scheme::Tcp => drive(request, plans, control, observer, &addrs, timeout, |addr| {
             Ok(TcpDriver::new(addr, p.message_size.unwrap_or(0)))
         }),
         Scheme::Redis => {
             let database = match target.path_name() {
                 "" => None,
                 db => Some(db.parse::<u32>().map_err(|_| {
-                    anyhow!("{}: '/{db}' is not a Redis database number", target.display)
+                    JobError::msg(format!(
+                        "{}: '/{db}' is not a Redis database number",
+                        target.display
+                    ))
                 })?),
             };
             let workload = RedisWorkload::new(
@@ -236,7 +283,7 @@ fn measure_endpoint(
                 p.message_size.unwrap_or(3),
                 p.pipeline,
             );
-            drive(request, plans, control, &addrs, timeout, |addr| {
+            drive(request, plans, control, observer, &addrs, timeout, |addr| {
                 Ok(RedisDriver::new(
                     addr,
                     target.user.clone(),
@@ -246,7 +293,7 @@ fn measure_endpoint(
                 ))
             })
         }
-        Scheme::Postgres => drive(request, plans, control, &addrs, timeout, |addr| {
+        Scheme::Postgres => drive(request, plans, control, observer, &addrs, timeout, |addr| {
             Ok(PostgresDriver::new(
                 target,
                 addr,
@@ -254,7 +301,7 @@ fn measure_endpoint(
                 p.query_params.clone(),
             ))
         }),
-        Scheme::Nats => drive(request, plans, control, &addrs, timeout, |addr| {
+        Scheme::Nats => drive(request, plans, control, observer, &addrs, timeout, |addr| {
             NatsDriver::new(
                 addr,
                 NatsAuth {
@@ -277,6 +324,7 @@ fn drive<D: Driver>(
     request: &LoadRequest<'_>,
     plans: &[StepPlan],
     control: &Control,
+    observer: &dyn Observer,
     addrs: &[SocketAddr],
     timeout: Duration,
     make: impl Fn(SocketAddr) -> Result<D, scalewall_load::OpError>,
@@ -291,30 +339,12 @@ fn drive<D: Driver>(
             addrs,
             plans,
             control,
+            observer,
         )?
     } else {
-        measure_all(Arc::new(driver), request, addrs, plans, control)?
+        measure_all(Arc::new(driver), request, addrs, plans, control, observer)?
     };
     Ok((protocol, steps))
-}
-
-/// A run record started at `started` and ending now, with a fresh
-/// time-ordered id, this tool and this host.
-pub fn new_run(started: SystemTime, status: RunStatus, scenarios: Vec<Scenario>) -> Run {
-    Run {
-        schema_version: SCHEMA_VERSION,
-        id: uuid::Uuid::now_v7().to_string(),
-        tool: ToolInfo {
-            name: "scalewall".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        started_at: humantime::format_rfc3339_millis(started).to_string(),
-        finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        status,
-        host: host::describe(),
-        scenarios,
-        ..Run::default()
-    }
 }
 
 fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {
@@ -417,7 +447,7 @@ fn preflight<D: Driver>(
     let mut last_error = None;
     let display = request.display();
     for &addr in addrs {
-        let driver = make(addr).map_err(|e| anyhow!("{display}: {}", e.message))?;
+        let driver = make(addr).map_err(|e| JobError::msg(format!("{display}: {}", e.message)))?;
         let attempt = runtime.block_on(async {
             tokio::time::timeout(timeout, async {
                 let mut connection = driver.connect().await?;
@@ -432,11 +462,11 @@ fn preflight<D: Driver>(
             Ok(Ok(())) => return Ok(driver),
             Ok(Err(e)) if check_call && !matches!(e.kind, ErrorKind::Connect) => {
                 // The server answered: another address would answer the same.
-                return Err(anyhow!(
+                return Err(JobError::msg(format!(
                     "{display}: {} error: {}",
                     e.kind.as_str(),
                     e.message
-                ));
+                )));
             }
             Ok(Err(e)) => last_error = Some(e.message),
             Err(_) => {
@@ -447,10 +477,10 @@ fn preflight<D: Driver>(
             }
         }
     }
-    Err(anyhow!(
+    Err(JobError::msg(format!(
         "cannot connect to {display}: {}",
         last_error.unwrap_or_else(|| "no address".into())
-    ))
+    )))
 }
 
 fn measure_all<D: Driver>(
@@ -459,16 +489,8 @@ fn measure_all<D: Driver>(
     addrs: &[SocketAddr],
     plans: &[StepPlan],
     control: &Control,
+    observer: &dyn Observer,
 ) -> Result<Vec<Step>> {
-    let bar = request.progress.then(|| {
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
     let (target_pid, target_note) = match &request.endpoint {
         Endpoint::Url(target) => local_target_process(target, addrs),
         Endpoint::Exec(_) => (
@@ -481,7 +503,7 @@ fn measure_all<D: Driver>(
         if control.is_stopped() {
             break;
         }
-        let prefix = if plans.len() > 1 {
+        let label = if plans.len() > 1 {
             format!(
                 "step {}/{} (N = {}) ",
                 index + 1,
@@ -491,15 +513,15 @@ fn measure_all<D: Driver>(
         } else {
             String::new()
         };
-        let mut on_progress = |live: &LiveProgress| {
-            if let Some(bar) = &bar {
-                bar.set_message(format!("{prefix}{}", progress_line(live)));
-            }
+        let mut on_progress = |live: &scalewall_load::engine::LiveProgress| {
+            observer.step_progress(&label, live);
         };
         // Probing must never cost the measurement: a probe failure only
         // leaves the step without resource figures.
         let meter = StepMeter::start(target_pid, request.sample_interval);
-        let mut step = run_step(driver.clone(), plan, control, &mut on_progress)?;
+        let step = run_step(driver.clone(), plan, control, &mut on_progress);
+        observer.step_finished();
+        let mut step = step?;
         step.resources = meter
             .ok()
             .and_then(|m| m.finish().ok())
@@ -510,9 +532,6 @@ fn measure_all<D: Driver>(
                 resources
             });
         steps.push(step);
-    }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
     }
     Ok(steps)
 }
@@ -544,57 +563,5 @@ fn local_target_process(target: &Target, addrs: &[SocketAddr]) -> (Option<i32>, 
             }
         }
         Err(error) => (None, Some(error.to_string())),
-    }
-}
-
-/// One line of live progress.
-pub fn progress_line(live: &LiveProgress) -> String {
-    if live.warming_up {
-        return "warming up…".into();
-    }
-    let position = match (live.planned, live.planned_operations) {
-        (Some(planned), _) => format!(
-            "{:.1}s/{:.0}s",
-            live.elapsed.as_secs_f64(),
-            planned.as_secs_f64()
-        ),
-        (None, Some(n)) => format!("{}/{}", live.responses + live.errors, n),
-        (None, None) => format!("{:.1}s", live.elapsed.as_secs_f64()),
-    };
-    format!(
-        "[{position}] {} req/s · {} responses · {} errors · p99 {:.2} ms",
-        render::group_f(live.rate_per_s, 0),
-        render::group(live.responses),
-        render::group(live.errors),
-        live.p99_ms
-    )
-}
-
-/// Stops the control on the first Ctrl-C; a second one exits at once.
-pub fn install_ctrl_c(control: Control) {
-    let spawned = std::thread::Builder::new()
-        .name("ctrl-c".into())
-        .spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    return;
-                }
-                control.request_stop();
-                eprintln!(
-                    "scalewall: stopping: finishing requests in flight (Ctrl-C again to abort)"
-                );
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(crate::EXIT_INTERRUPTED);
-                }
-            });
-        });
-    if spawned.is_err() {
-        eprintln!("scalewall: warning: Ctrl-C handler unavailable; Ctrl-C will discard results");
     }
 }

@@ -1,0 +1,31 @@
+//! The built-in target: an in-process demo server whose throughput at each
+//! concurrency is known in advance (the Universal Scalability Law with
+//! fixed σ and κ), loaded by `scalewall demo` and the built-in job's
+//! self-check.
+
+use crate::load::{Endpoint, LoadRequest, ProtocolOptions};
+use scalewall_demo::DemoConfig;
+use scalewall_load::target::Target;
+use scalewall_load::transport::http1::RequestSpec;
+use std::time::Duration;
+
+/// The built-in target's settings: a curve with a visible wall near 35 clients.
+pub const DEMO_TARGET: DemoConfig = DemoConfig {
+    latency: Duration::from_millis(2),
+    sigma: 0.03,
+    kappa: 0.0008,
+    error_rate: 0.0,
+    stall: None,
+};
+
+/// A plain GET of the built-in target, sampled once a second.
+pub fn request(target: &Target) -> LoadRequest<'_> {
+    LoadRequest {
+        endpoint: Endpoint::Url(target),
+        spec: RequestSpec::default(),
+        http2: false,
+        insecure: false,
+        sample_interval: Duration::from_secs(1),
+        protocol: ProtocolOptions::default(),
+    }
+}

@@ -1,0 +1,248 @@
+//! A run against its history: metric-by-metric comparisons with a stored
+//! run (Mann–Whitney U on per-interval samples), trends over the last runs,
+//! regression findings gated by the run-to-run noise, and everything a
+//! report of a stored run shows.
+
+use crate::error::Result;
+use crate::findings::{regression_severity, NOISE_RUNS};
+use scalewall_history::{History, StoredMetric};
+use scalewall_model::{Finding, Run, Severity};
+use scalewall_report::markdown::{Changes, ReportInput, Status, SweepSection};
+use scalewall_stats::compare::{self, Change, Policy, Trend};
+use scalewall_stats::metrics::Metric;
+use scalewall_stats::{sweep, usl};
+use std::collections::BTreeMap;
+
+/// Runs behind a trend.
+const TREND_RUNS: usize = 5;
+
+/// Findings for metrics that regressed significantly since the previous run.
+pub fn regression_findings(h: &History, run: &Run, metrics: &[Metric]) -> Result<Vec<Finding>> {
+    let subject = scalewall_history::subject_of(run);
+    let earlier = h.list(Some(&subject), NOISE_RUNS)?;
+    let Some(previous) = earlier.first() else {
+        return Ok(Vec::new());
+    };
+    let changes = changes_against(h, &previous.id, metrics)?;
+    let mut findings = Vec::new();
+    for c in changes
+        .comparisons
+        .iter()
+        .filter(|c| c.change == Change::Regressed)
+    {
+        let values: Vec<f64> = h
+            .series(&subject, &c.metric, &previous.id, NOISE_RUNS)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        let gating = metrics.iter().any(|m| m.name == c.metric && m.gating);
+        let (severity, noise) = if gating {
+            regression_severity(c.relative_change, &values)
+        } else {
+            (
+                Severity::Low,
+                "describes the host, not the system under load: reported, never gating".to_string(),
+            )
+        };
+        findings.push(Finding {
+            severity,
+            subject: c.metric.clone(),
+            message: format!("{} regressed since the previous run", c.metric),
+            evidence: format!(
+                "{} → {} ({:+.1} % in the median, Mann–Whitney p = {}, {} vs {} samples; {noise})",
+                usl::round_sig(c.before, 4),
+                usl::round_sig(c.after, 4),
+                c.relative_change * 100.0,
+                c.test.map_or("-".into(), |t| usl::round_sig(t.p_value, 2)),
+                c.samples[0],
+                c.samples[1]
+            ),
+        });
+    }
+    Ok(findings)
+}
+
+/// The USL sections of a run's sweeps (pure).
+pub fn sweep_sections(run: &Run) -> Vec<SweepSection> {
+    run.scenarios
+        .iter()
+        .filter(|s| s.steps.len() > 1)
+        .map(|s| {
+            let analysis = sweep::analyse(sweep::points_of(&s.steps));
+            let max_n = s.steps.iter().map(|st| st.concurrency).max().unwrap_or(0);
+            SweepSection {
+                scenario: s.name.clone(),
+                verdict: analysis
+                    .fit
+                    .as_ref()
+                    .ok()
+                    .map(|f| f.verdict().sentence("ops/s", f64::from(max_n))),
+                fit: analysis.fit.map_err(|e| e.to_string()),
+                warnings: analysis.warnings,
+            }
+        })
+        .collect()
+}
+
+/// The metrics as the history stores them (name, value, samples).
+pub fn stored_metrics(metrics: &[Metric]) -> Vec<StoredMetric> {
+    metrics
+        .iter()
+        .map(|m| StoredMetric {
+            name: m.name.clone(),
+            value: m.value,
+            samples: m.samples.clone(),
+        })
+        .collect()
+}
+
+/// Compares a run's metrics with a stored run's.
+pub fn changes_against(history: &History, against: &str, metrics: &[Metric]) -> Result<Changes> {
+    let before: BTreeMap<String, StoredMetric> = history
+        .metrics(against)?
+        .into_iter()
+        .map(|m| (m.name.clone(), m))
+        .collect();
+    let policy = Policy::default();
+    let comparisons = metrics
+        .iter()
+        .filter_map(|m| {
+            let b = before.get(&m.name)?;
+            Some(compare::compare(
+                &m.name,
+                m.better,
+                (b.value, &b.samples),
+                (m.value, &m.samples),
+                &policy,
+            ))
+        })
+        .collect();
+    Ok(Changes {
+        against: against.to_string(),
+        comparisons,
+    })
+}
+
+/// The trend of each metric over the subject's last runs up to `id`.
+fn trends(history: &History, run: &Run, metrics: &[Metric]) -> Result<Vec<(String, Trend, usize)>> {
+    let subject = scalewall_history::subject_of(run);
+    let ids: Vec<String> = history
+        .list(Some(&subject), 1000)?
+        .into_iter()
+        .skip_while(|r| r.id != run.id)
+        .take(TREND_RUNS)
+        .map(|r| r.id)
+        .collect();
+    if ids.len() < 3 {
+        return Ok(Vec::new());
+    }
+    let mut by_run: Vec<BTreeMap<String, StoredMetric>> = Vec::new();
+    for id in ids.iter().rev() {
+        by_run.push(
+            history
+                .metrics(id)?
+                .into_iter()
+                .map(|m| (m.name.clone(), m))
+                .collect(),
+        );
+    }
+    let policy = Policy::default();
+    Ok(metrics
+        .iter()
+        .filter(|m| !m.samples.is_empty())
+        .map(|m| {
+            let changes: Vec<Change> = by_run
+                .windows(2)
+                .filter_map(|pair| {
+                    let (a, b) = (pair[0].get(&m.name)?, pair[1].get(&m.name)?);
+                    Some(
+                        compare::compare(
+                            &m.name,
+                            m.better,
+                            (a.value, &a.samples),
+                            (b.value, &b.samples),
+                            &policy,
+                        )
+                        .change,
+                    )
+                })
+                .collect();
+            (m.name.clone(), compare::trend(&changes), ids.len())
+        })
+        .collect())
+}
+
+/// Everything the report of a stored run shows.
+pub fn report_input<'a>(
+    history: Option<&History>,
+    run: &'a Run,
+    metrics: &'a [Metric],
+    artifacts: Vec<String>,
+) -> Result<ReportInput<'a>> {
+    let mut statuses = BTreeMap::new();
+    for name in &run.thresholds_checked {
+        statuses.insert(name.clone(), Status::Ok);
+    }
+    for f in &run.findings {
+        if run.thresholds_checked.contains(&f.subject) {
+            let status = if f.severity == Severity::Critical {
+                Status::Critical
+            } else {
+                Status::Warning
+            };
+            statuses.insert(f.subject.clone(), status);
+        }
+    }
+    let history_series = match history {
+        Some(h) => {
+            let subject = scalewall_history::subject_of(run);
+            let mut series = Vec::new();
+            for m in metrics.iter().filter(|m| {
+                m.name.ends_with(".rps") && !m.name.contains(".c")
+                    || m.name.ends_with(".max_rps")
+                    || m.name.ends_with(".p99_ms") && !m.name.contains(".c")
+            }) {
+                let values: Vec<f64> = h
+                    .series(&subject, &m.name, &run.id, 20)?
+                    .into_iter()
+                    .map(|(_, v)| v)
+                    .collect();
+                series.push((m.name.clone(), values));
+            }
+            series
+        }
+        None => Vec::new(),
+    };
+    let (previous, baseline, trends) = match history {
+        Some(h) => {
+            let previous = h
+                .previous_of(&run.id)?
+                .map(|id| changes_against(h, &id, metrics))
+                .transpose()?;
+            let baseline = h
+                .baseline(&scalewall_history::subject_of(run))?
+                .filter(|id| *id != run.id)
+                .map(|id| changes_against(h, &id, metrics))
+                .transpose()?;
+            (previous, baseline, trends(h, run, metrics)?)
+        }
+        None => (None, None, Vec::new()),
+    };
+    let health_text = run
+        .system_health
+        .as_ref()
+        .map(scalewall_report::probe::probe_text);
+    Ok(ReportInput {
+        run,
+        metrics,
+        statuses,
+        previous,
+        baseline,
+        trends,
+        sweeps: sweep_sections(run),
+        health_text,
+        artifacts,
+        history_series,
+        plan: None,
+    })
+}

@@ -1,0 +1,557 @@
+//! One job end to end: probe the system, run every scenario through the
+//! load path, turn thresholds and failed checks into findings, compare with
+//! the subject's earlier runs, store the run, render and write the reports,
+//! and add the capacity plan. Without a config the job checks this host:
+//! system health, the runtime suite and a self-check of the load path
+//! against the built-in target, whose throughput is known in advance.
+//!
+//! A job never prints and never exits: progress goes to an [`Observer`],
+//! a stop request arrives through the [`Control`] token, the clock and the
+//! history store are passed in, and the result is an [`Outcome`]. Several
+//! jobs can run at once in one process.
+
+use crate::builtin::{self, DEMO_TARGET};
+use crate::compare::{regression_findings, report_input, stored_metrics};
+use crate::config::{self, Config, ReportFormat};
+use crate::error::{Context as _, Result};
+use crate::findings::{check_thresholds, exit_code_for, health_findings, worst};
+use crate::load::{self, run_load};
+use crate::observer::Observer;
+use crate::record::{new_run, Clock};
+use crate::{host, scenario};
+use scalewall_demo::RunningDemo;
+use scalewall_history::History;
+use scalewall_load::engine::{Control, Pacing, StepPlan, StopAt};
+use scalewall_load::target::Target;
+use scalewall_model::health::Snapshot;
+use scalewall_model::{Finding, Run, RunStatus, Scenario, Severity};
+use scalewall_probe::snapshot::{self, SnapshotSpec};
+use scalewall_report::{html, json, markdown};
+use scalewall_stats::metrics;
+use scalewall_stats::sweep;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default history database.
+pub const DEFAULT_HISTORY: &str = ".scalewall/history.db";
+/// The default report folder.
+pub const DEFAULT_REPORTS: &str = ".scalewall/reports";
+/// Time per runtime-suite benchmark in the built-in job.
+const SUITE_BUDGET_IN_RUN: Duration = Duration::from_millis(500);
+/// How far the self-check's throughput may stray from the known answer.
+const SELF_CHECK_TOLERANCE: f64 = 0.10;
+
+/// Reads and validates a config file (`${VAR}` from the environment).
+pub fn read_config(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    Ok(config::parse(
+        &path.display().to_string(),
+        &text,
+        &|name| std::env::var(name).ok(),
+        host::available_cores(),
+    )?)
+}
+
+/// The history database: the one given, else the config's, else the default.
+pub fn history_path(given: Option<&Path>, config: Option<&Config>) -> PathBuf {
+    given
+        .map(Path::to_path_buf)
+        .or_else(|| config.and_then(|c| c.history.clone()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_HISTORY))
+}
+
+/// What one job does.
+#[derive(Debug)]
+pub struct Job {
+    /// The system's config; `None` runs the built-in host check.
+    pub config: Option<Config>,
+    /// Where the reports are written.
+    pub report_dir: PathBuf,
+    /// Which reports are written.
+    pub formats: BTreeSet<ReportFormat>,
+}
+
+impl Job {
+    /// The job of `config` (or the built-in one), with its report folder
+    /// and formats taken from the config unless `report_dir` is given.
+    pub fn new(config: Option<Config>, report_dir: Option<PathBuf>) -> Job {
+        let report_dir = report_dir
+            .or_else(|| {
+                config
+                    .as_ref()
+                    .and_then(|c| c.report_dir.clone())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_REPORTS));
+        let formats = config
+            .as_ref()
+            .map(|c| c.report_formats.clone())
+            .unwrap_or_else(|| {
+                [
+                    ReportFormat::Markdown,
+                    ReportFormat::Json,
+                    ReportFormat::Html,
+                ]
+                .into()
+            });
+        Job {
+            config,
+            report_dir,
+            formats,
+        }
+    }
+}
+
+/// The history a job compares with and stores into.
+pub struct HistoryStore<'a> {
+    /// The open store.
+    pub history: &'a mut History,
+    /// Where it lives (listed among the artifacts).
+    pub path: PathBuf,
+}
+
+/// What a job needs from the outside.
+pub struct JobContext<'a> {
+    /// Where "now" comes from.
+    pub clock: &'a dyn Clock,
+    /// Who hears about progress.
+    pub observer: &'a dyn Observer,
+    /// Stop requests (Ctrl-C, SIGTERM, a daemon's timeout).
+    pub control: &'a Control,
+    /// The history; `None` neither compares nor stores.
+    pub history: Option<HistoryStore<'a>>,
+}
+
+/// The three reports of a run, rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reports {
+    /// Markdown.
+    pub markdown: String,
+    /// JSON.
+    pub json: String,
+    /// Self-contained HTML.
+    pub html: String,
+}
+
+impl Reports {
+    /// The report in `format`.
+    pub fn get(&self, format: ReportFormat) -> &str {
+        match format {
+            ReportFormat::Markdown => &self.markdown,
+            ReportFormat::Json => &self.json,
+            ReportFormat::Html => &self.html,
+        }
+    }
+}
+
+/// How a job ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The run record (stored, unless `store_error` says otherwise).
+    pub run: Run,
+    /// The worst finding.
+    pub worst: Option<Severity>,
+    /// The reports.
+    pub reports: Reports,
+    /// Files written (reports, then the history database when stored).
+    pub written: Vec<PathBuf>,
+    /// Files that could not be written, with why.
+    pub write_errors: Vec<String>,
+    /// Why the run could not be stored, when it could not.
+    pub store_error: Option<String>,
+}
+
+/// Runs `job` to its end (or to a stop request, keeping what was measured).
+/// Errors only when nothing can be measured at all (e.g. the built-in
+/// target cannot start); an unreachable target or service is a finding.
+pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
+    let config = job.config.as_ref();
+    let started = ctx.clock.now();
+    let mut findings = Vec::new();
+    let snapshot = probe_system(config, &mut findings);
+    let mut scenarios = Vec::new();
+    match config {
+        None => {
+            ctx.observer.stage(&format!(
+                "runtime suite (10 benchmarks × {SUITE_BUDGET_IN_RUN:?})"
+            ));
+            scenarios = run_suite(SUITE_BUDGET_IN_RUN, ctx.control, &mut findings)?;
+            if !ctx.control.is_stopped() {
+                scenarios.extend(self_check(ctx.observer, ctx.control, &mut findings)?);
+            }
+        }
+        Some(config) => {
+            for scenario in &config.scenarios {
+                if ctx.control.is_stopped() {
+                    break;
+                }
+                ctx.observer.stage(&format!(
+                    "scenario {} ({})",
+                    scenario.name, scenario.service
+                ));
+                if let Some(done) = run_scenario(
+                    &scenario.name,
+                    &scenario.command,
+                    ctx.observer,
+                    ctx.control,
+                    &mut findings,
+                )? {
+                    scenarios.push(done);
+                }
+            }
+        }
+    }
+    let status = if ctx.control.is_stopped() {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Completed
+    };
+    let mut run = Run {
+        subject: Some(config.map_or("host".to_string(), |c| c.name.clone())),
+        system_health: snapshot,
+        ..new_run(ctx.clock, started, status, scenarios)
+    };
+    let metrics = metrics::of_run(&run);
+    if let Some(config) = config {
+        let (statuses, breaches) = check_thresholds(&metrics, &config.thresholds);
+        run.thresholds_checked = statuses.keys().cloned().collect();
+        findings.extend(breaches);
+    }
+    if let Some(store) = &ctx.history {
+        findings.extend(regression_findings(store.history, &run, &metrics)?);
+    }
+    run.findings = findings;
+    let store_error = ctx.history.as_mut().and_then(|store| {
+        store
+            .history
+            .store(&run, &stored_metrics(&metrics))
+            .err()
+            .map(|e| e.to_string())
+    });
+    let mut artifacts: Vec<PathBuf> = job
+        .formats
+        .iter()
+        .map(|f| job.report_dir.join(format!("{}.{}", run.id, f.extension())))
+        .collect();
+    if store_error.is_none() {
+        if let Some(store) = &ctx.history {
+            artifacts.push(store.path.clone());
+        }
+    }
+    let history = ctx
+        .history
+        .as_ref()
+        .filter(|_| store_error.is_none())
+        .map(|store| &*store.history);
+    let artifact_names = artifacts.iter().map(|p| p.display().to_string()).collect();
+    let mut input = report_input(history, &run, &metrics, artifact_names)?;
+    let mut plan_json = None;
+    if let Some(config) = config {
+        let plan = crate::plan::for_run(config, &run, history);
+        plan_json = plan.as_ref().map(|(_, json)| json.clone());
+        input.plan = plan.map(|(section, _)| section);
+    }
+    let reports = Reports {
+        markdown: markdown::render(&input),
+        json: json::report(&input, plan_json, exit_code_for(&run.findings)),
+        html: html::render(&input),
+    };
+    let (written, write_errors) = write_reports(&job.report_dir, &artifacts, &reports);
+    let mut written = written;
+    if store_error.is_none() {
+        if let Some(store) = &ctx.history {
+            written.push(store.path.clone());
+        }
+    }
+    Ok(Outcome {
+        worst: worst(&run.findings),
+        run,
+        reports,
+        written,
+        write_errors,
+        store_error,
+    })
+}
+
+/// Writes each report file atomically; the history database among the
+/// artifacts is not a report and is skipped.
+fn write_reports(
+    dir: &Path,
+    artifacts: &[PathBuf],
+    reports: &Reports,
+) -> (Vec<PathBuf>, Vec<String>) {
+    let mut written = Vec::new();
+    let mut errors = Vec::new();
+    if let Err(error) = std::fs::create_dir_all(dir) {
+        errors.push(format!(
+            "cannot create the report folder {}: {error}",
+            dir.display()
+        ));
+        return (written, errors);
+    }
+    for path in artifacts {
+        let Some(format) = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(ReportFormat::from_extension)
+        else {
+            continue;
+        };
+        match crate::files::write_atomically(path, reports.get(format).as_bytes(), "the report to")
+        {
+            Ok(()) => written.push(path.clone()),
+            Err(error) => errors.push(error.to_string()),
+        }
+    }
+    (written, errors)
+}
+
+/// The snapshot of the system: host, GPU and health checks over one
+/// second, then each service's own readings apart, so one unreachable
+/// service becomes a finding instead of stopping the run.
+fn probe_system(config: Option<&Config>, findings: &mut Vec<Finding>) -> Option<Snapshot> {
+    let timeout = Duration::from_secs(2);
+    let mut spec = SnapshotSpec {
+        disk_paths: vec!["/".into()],
+        gpu: true,
+        health_timeout: timeout,
+        ..SnapshotSpec::default()
+    };
+    for service in config.map(|c| c.services.as_slice()).unwrap_or_default() {
+        spec.http_health.extend(service.health.clone());
+        spec.tcp_health.extend(service.tcp.clone());
+    }
+    let mut snapshot = match snapshot::take(&spec, Duration::from_secs(1)) {
+        Ok(snapshot) => snapshot,
+        Err(error) => {
+            findings.push(Finding {
+                severity: Severity::Medium,
+                subject: "host".into(),
+                message: "the host could not be probed".into(),
+                evidence: error.to_string(),
+            });
+            return None;
+        }
+    };
+    for service in config.map(|c| c.services.as_slice()).unwrap_or_default() {
+        let one = SnapshotSpec {
+            processes: service
+                .process
+                .clone()
+                .map(|p| vec![(p, Some(service.name.clone()))])
+                .unwrap_or_default(),
+            redis: service.redis.clone().into_iter().collect(),
+            postgres: service.postgres.clone().into_iter().collect(),
+            nats: service.nats.clone().into_iter().collect(),
+            health_timeout: timeout,
+            ..SnapshotSpec::default()
+        };
+        if one.processes.is_empty()
+            && one.redis.is_empty()
+            && one.postgres.is_empty()
+            && one.nats.is_empty()
+        {
+            continue;
+        }
+        match snapshot::take(&one, Duration::from_millis(500)) {
+            Ok(readings) => {
+                snapshot.processes.extend(readings.processes);
+                snapshot.redis.extend(readings.redis);
+                snapshot.postgres.extend(readings.postgres);
+                snapshot.nats.extend(readings.nats);
+            }
+            Err(error) => findings.push(Finding {
+                severity: Severity::Critical,
+                subject: service.name.clone(),
+                message: format!("service {} could not be probed", service.name),
+                evidence: error.to_string(),
+            }),
+        }
+    }
+    findings.extend(health_findings(&snapshot));
+    Some(snapshot)
+}
+
+/// Runs one scenario's steps; an unreachable target is a finding.
+fn run_scenario(
+    name: &str,
+    command: &scenario::ScenarioCommand,
+    observer: &dyn Observer,
+    control: &Control,
+    findings: &mut Vec<Finding>,
+) -> Result<Option<Scenario>> {
+    let cores = host::available_cores();
+    let (request_args, plans, headers, params) = match command {
+        scenario::ScenarioCommand::Bench(args) => {
+            let plan = scenario::validate_bench(args, cores)?;
+            (&args.request, vec![plan.step], plan.headers, plan.params)
+        }
+        scenario::ScenarioCommand::Sweep(args) => {
+            let plan = scenario::validate_sweep(args, cores)?;
+            if let Some((param, _)) = plan.swept {
+                crate::bail!("scenario {name}: sweeping --param {param} is for `scalewall sweep`; a scenario takes one value");
+            }
+            (&args.request, plan.steps, plan.headers, plan.params)
+        }
+    };
+    let loaded = load::load_args(
+        request_args,
+        &headers,
+        &params,
+        None,
+        &plans,
+        control,
+        observer,
+    );
+    match loaded {
+        Ok(mut scenario) => {
+            scenario.name = name.to_string();
+            for step in &scenario.steps {
+                if step.outcomes.responses == 0 && step.outcomes.errors_total() > 0 {
+                    findings.push(Finding {
+                        severity: Severity::Critical,
+                        subject: name.to_string(),
+                        message: format!("every operation of scenario {name} failed"),
+                        evidence: step
+                            .error_examples
+                            .iter()
+                            .next()
+                            .map(|(kind, msg)| format!("first {kind}: {msg}"))
+                            .unwrap_or_default(),
+                    });
+                }
+            }
+            Ok(Some(scenario))
+        }
+        Err(error) => {
+            findings.push(Finding {
+                severity: Severity::Critical,
+                subject: name.to_string(),
+                message: format!("scenario {name} could not run"),
+                evidence: error.to_string(),
+            });
+            Ok(None)
+        }
+    }
+}
+
+/// The built-in job's load: a bench and a sweep of an in-process target
+/// with a known throughput curve, each checked against it.
+fn self_check(
+    observer: &dyn Observer,
+    control: &Control,
+    findings: &mut Vec<Finding>,
+) -> Result<Vec<Scenario>> {
+    let server = RunningDemo::start(([127, 0, 0, 1], 0).into(), DEMO_TARGET, 1)
+        .context("cannot start the built-in target on 127.0.0.1")?;
+    let target = Target::parse(&server.url())?;
+    let request = builtin::request(&target);
+    let plan = |connections: u32, measured: Duration, warmup: Duration| StepPlan {
+        connections,
+        pacing: Pacing::Closed,
+        stop: StopAt::Duration(measured),
+        warmup,
+        timeout: Duration::from_secs(10),
+        threads: 1,
+        interval: scenario::interval_for(measured),
+    };
+    let mut scenarios = Vec::new();
+    let before = server.requests_served();
+    let mut scenario = run_load(
+        &request,
+        &[plan(16, Duration::from_secs(3), Duration::ZERO)],
+        control,
+        observer,
+    )?;
+    scenario.name = "self-check".into();
+    if let Some(step) = scenario.steps.first() {
+        let served = server.requests_served() - before;
+        let counted = step.responses_with_warmup();
+        if served != counted {
+            findings.push(Finding {
+                severity: Severity::Critical,
+                subject: "self-check".into(),
+                message: "the load generator's count differs from the target's".into(),
+                evidence: format!("target served {served}, scalewall counted {counted}"),
+            });
+        }
+        let expected = DEMO_TARGET
+            .expected_throughput(step.concurrency)
+            .unwrap_or(0.0);
+        let deviation = step.achieved_rate_per_s / expected - 1.0;
+        if step.completed && deviation.abs() > SELF_CHECK_TOLERANCE {
+            findings.push(Finding {
+                severity: Severity::High,
+                subject: "self-check.rps".into(),
+                message:
+                    "the load path is off the known answer: this host's measurements are suspect"
+                        .into(),
+                evidence: format!(
+                    "{:.1} req/s measured vs {:.1} req/s known ({:+.1} %, tolerance ±{:.0} %)",
+                    step.achieved_rate_per_s,
+                    expected,
+                    deviation * 100.0,
+                    SELF_CHECK_TOLERANCE * 100.0
+                ),
+            });
+        }
+    }
+    scenarios.push(scenario);
+    if control.is_stopped() {
+        return Ok(scenarios);
+    }
+    let levels = [1, 2, 4, 8, 16, 32];
+    let plans: Vec<StepPlan> = levels
+        .iter()
+        .map(|&n| plan(n, Duration::from_secs(1), Duration::from_millis(200)))
+        .collect();
+    let mut scenario = run_load(&request, &plans, control, observer)?;
+    scenario.name = "self-sweep".into();
+    let analysis = sweep::analyse(sweep::points_of(&scenario.steps));
+    let known_peak =
+        (DEMO_TARGET.kappa > 0.0).then(|| ((1.0 - DEMO_TARGET.sigma) / DEMO_TARGET.kappa).sqrt());
+    if let (Ok(fit), Some(known)) = (&analysis.fit, known_peak) {
+        if let Some(found) = fit.peak_concurrency() {
+            let off = found / known - 1.0;
+            if off.abs() > 0.25 {
+                findings.push(Finding {
+                    severity: Severity::Medium,
+                    subject: "self-sweep".into(),
+                    message: "the USL fit of the built-in target misses its known peak".into(),
+                    evidence: format!(
+                        "N* {found:.1} fitted vs {known:.1} known ({:+.0} %)",
+                        off * 100.0
+                    ),
+                });
+            }
+        }
+    }
+    scenarios.push(scenario);
+    Ok(scenarios)
+}
+
+/// Runs the runtime suite, turning any benchmark's errors into findings.
+pub fn run_suite(
+    budget: Duration,
+    control: &Control,
+    findings: &mut Vec<Finding>,
+) -> Result<Vec<Scenario>> {
+    let scenarios = scalewall_suite::run(budget, host::available_cores() as usize, &|| {
+        control.is_stopped()
+    })?;
+    for s in &scenarios {
+        if let Some(step) = s.steps.first() {
+            if let Some((_, message)) = step.error_examples.iter().next() {
+                findings.push(Finding {
+                    severity: Severity::High,
+                    subject: s.name.clone(),
+                    message: format!("runtime benchmark {} failed", s.name),
+                    evidence: message.clone(),
+                });
+            }
+        }
+    }
+    Ok(scenarios)
+}

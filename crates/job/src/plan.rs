@@ -1,0 +1,270 @@
+//! The capacity plan of a system, from its config's `[plan]` and the
+//! measurements of a stored run (`scalewall plan`, and the plan section of
+//! every report).
+//!
+//! It reads the config and the history, turns each
+//! component's capacity source into a number (a sweep's USL peak, the
+//! highest throughput within a latency limit, or the declared figure), and
+//! hands everything to the pure [`scalewall_stats::capacity`] model. Growth
+//! projections fit each thresholded metric (and each `[[plan.limit]]`) over
+//! the stored runs; the health score comes from the run's findings.
+
+use crate::config::{CapacitySource, Config, PlanConfig};
+use crate::error::{Context as _, JobError, Result};
+use scalewall_history::{subject_of, History};
+use scalewall_model::{Run, Severity};
+use scalewall_report::markdown::PlanSection;
+use scalewall_report::plan::{json, section, PlanReport, Projection};
+use scalewall_stats::capacity::{self, Component, DemandKind, PlanInput, UslShape};
+use scalewall_stats::growth;
+use scalewall_stats::summary::StepSummary;
+use scalewall_stats::sweep;
+use std::collections::BTreeMap;
+
+/// Capacity per instance measured by a scenario of `run`, with its source and USL shape.
+pub fn measured_capacity(
+    run: &Run,
+    scenario: &str,
+    kind: DemandKind,
+    max_p99_ms: Option<f64>,
+) -> Result<(f64, String, Option<UslShape>)> {
+    let found = run
+        .scenarios
+        .iter()
+        .find(|s| s.name == scenario)
+        .ok_or_else(|| {
+            JobError::msg(format!(
+                "run {} has no scenario '{scenario}' to measure capacity with",
+                run.id
+            ))
+        })?;
+    let analysis = sweep::analyse(sweep::points_of(&found.steps));
+    let fit = analysis.fit.ok().filter(|_| found.steps.len() >= 3);
+    let usl = fit.as_ref().map(|f| UslShape {
+        sigma: f.sigma,
+        kappa: f.kappa,
+        peak_concurrency: f.peak_concurrency().unwrap_or(f64::INFINITY),
+    });
+    let measured_max = found
+        .steps
+        .iter()
+        .map(|s| s.achieved_rate_per_s)
+        .fold(0.0, f64::max);
+    if kind == DemandKind::Concurrency {
+        let peak = usl
+            .map(|u| u.peak_concurrency)
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| JobError::msg(format!("scenario '{scenario}' shows no USL peak concurrency (a sweep with a wall is needed); declare capacity = \"N sessions\"")))?;
+        return Ok((peak, format!("USL peak N* of {scenario}"), usl));
+    }
+    if let Some(limit) = max_p99_ms {
+        let best = found
+            .steps
+            .iter()
+            .filter(|s| StepSummary::of(s).latency_ms.p99 <= limit && s.outcomes.responses > 0)
+            .map(|s| (s.achieved_rate_per_s, s.concurrency))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let (rate, n) = best.ok_or_else(|| {
+            JobError::msg(format!(
+                "no level of scenario '{scenario}' kept p99 within {limit} ms"
+            ))
+        })?;
+        return Ok((
+            rate,
+            format!("highest rate of {scenario} with p99 ≤ {limit} ms (N = {n})"),
+            usl,
+        ));
+    }
+    match fit.as_ref().and_then(|f| f.peak_throughput()) {
+        Some(peak) => Ok((peak, format!("USL peak X(N*) of {scenario}"), usl)),
+        None if measured_max > 0.0 => Ok((
+            measured_max,
+            format!("highest measured rate of {scenario}"),
+            usl,
+        )),
+        None => crate::bail!("scenario '{scenario}' measured no throughput"),
+    }
+}
+
+/// Parses `--scale NAME=V1,V2,…` values.
+pub fn parse_scales(given: &[String]) -> Result<Vec<(String, Vec<f64>)>> {
+    given
+        .iter()
+        .map(|s| {
+            let (name, values) = s.split_once('=').ok_or_else(|| {
+                JobError::msg(format!("--scale '{s}' must look like agents=10,50,100"))
+            })?;
+            let values = values
+                .split(',')
+                .map(|v| match v.trim().parse::<f64>() {
+                    Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                    _ => Err(JobError::msg(format!(
+                        "--scale {name}: '{v}' is not a number ≥ 0"
+                    ))),
+                })
+                .collect::<Result<Vec<f64>>>()?;
+            Ok((name.trim().to_string(), values))
+        })
+        .collect()
+}
+
+/// Builds the plan of `config` at `scales` from `run` (and `history` for projections).
+pub fn build(
+    config: &Config,
+    plan_config: &PlanConfig,
+    scales: &[(String, Vec<f64>)],
+    run: &Run,
+    history: Option<&History>,
+) -> Result<PlanReport> {
+    let length = scales.first().map_or(0, |s| s.1.len());
+    if length == 0 {
+        crate::bail!("no scales: give --scale agents=10,50,100 or [plan] scales = {{ agents = [10, 50, 100] }}");
+    }
+    for (name, values) in scales {
+        if !plan_config.drivers.iter().any(|(d, _)| d == name) {
+            crate::bail!(
+                "--scale {name}: not a driver of [plan] (drivers: {})",
+                plan_config
+                    .drivers
+                    .iter()
+                    .map(|(d, _)| d.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if values.len() != length {
+            crate::bail!("every --scale needs the same number of values (the i-th of each make one scale point)");
+        }
+    }
+    let mut components = Vec::new();
+    for c in &plan_config.components {
+        let (capacity, source, usl) = match &c.capacity {
+            CapacitySource::Declared(value) => (*value, "declared".to_string(), None),
+            CapacitySource::Scenario { name, max_p99_ms } => {
+                measured_capacity(run, name, c.kind, *max_p99_ms)
+                    .with_context(|| format!("plan component {}", c.service))?
+            }
+        };
+        components.push(Component {
+            name: c.service.clone(),
+            kind: c.kind,
+            per_unit: c.per_unit.clone(),
+            capacity,
+            capacity_source: source,
+            usl,
+            scaling: c.scaling,
+            instances: c.instances,
+            cost_per_instance: c.cost_per_instance,
+            cluster: c.cluster,
+        });
+    }
+    let input = PlanInput {
+        drivers: plan_config.drivers.clone(),
+        components,
+        scales: (0..length)
+            .map(|i| scales.iter().map(|(n, v)| (n.clone(), v[i])).collect())
+            .collect(),
+        wall_components: plan_config.wall,
+    };
+    let plan = capacity::plan(&input);
+    let projections = match history {
+        Some(history) => projections(config, plan_config, run, history)?,
+        None => Vec::new(),
+    };
+    let mut counts = BTreeMap::new();
+    for finding in &run.findings {
+        let name = match finding.severity {
+            Severity::Critical => "CRITICAL",
+            Severity::High => "HIGH",
+            Severity::Medium => "MEDIUM",
+            Severity::Low => "LOW",
+        };
+        *counts.entry(name.to_string()).or_insert(0) += 1;
+    }
+    Ok(PlanReport {
+        run_id: run.id.clone(),
+        drivers: plan_config.drivers.clone(),
+        plan,
+        projections,
+        health: (capacity::health_score(&counts), counts),
+    })
+}
+
+/// Projects every thresholded metric (against its critical, else warning
+/// limit) and every `[[plan.limit]]` over the subject's stored runs.
+fn projections(
+    config: &Config,
+    plan_config: &PlanConfig,
+    run: &Run,
+    history: &History,
+) -> Result<Vec<Projection>> {
+    let subject = subject_of(run);
+    let times: BTreeMap<String, f64> = history
+        .list(Some(&subject), 10_000)?
+        .into_iter()
+        .filter_map(|row| {
+            let t = humantime::parse_rfc3339(&row.started_at).ok()?;
+            let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64();
+            Some((row.id, secs / 86_400.0))
+        })
+        .collect();
+    let mut limits: Vec<(String, f64)> = config
+        .thresholds
+        .iter()
+        .filter_map(|t| Some((t.metric.clone(), t.critical.or(t.warning)?)))
+        .collect();
+    limits.extend(plan_config.limits.iter().cloned());
+    let mut out = Vec::new();
+    for (metric, limit) in limits {
+        let series = history.series(&subject, &metric, &run.id, 200)?;
+        let points: Vec<(f64, f64)> = series
+            .iter()
+            .filter_map(|(id, v)| Some((*times.get(id)?, *v)))
+            .collect();
+        let Some(&(last_t, last)) = points.last() else {
+            continue;
+        };
+        let fit = growth::fit(&points)
+            .map(|fits| fits[0])
+            .map_err(|e| e.to_string());
+        let days_to_limit = fit
+            .as_ref()
+            .ok()
+            .and_then(|f| f.crossing(limit, last_t))
+            .map(|t| t - last_t);
+        out.push(Projection {
+            metric,
+            limit,
+            last,
+            points: points.len(),
+            fit,
+            days_to_limit,
+        });
+    }
+    Ok(out)
+}
+
+/// The report's plan section (and its JSON) for a run of `config` at its configured
+/// scales; `None` without a `[plan]` or scales. A plan that cannot be
+/// computed (a capacity scenario that failed) is a section saying why.
+pub fn for_run(
+    config: &Config,
+    run: &Run,
+    history: Option<&History>,
+) -> Option<(PlanSection, serde_json::Value)> {
+    let plan_config = config.plan.as_ref()?;
+    if plan_config.scales.is_empty() {
+        return None;
+    }
+    match build(config, plan_config, &plan_config.scales, run, history) {
+        Ok(report) => Some((section(&report), json(&report))),
+        Err(error) => Some((
+            PlanSection {
+                markdown: format!("## Capacity plan\n\nNot computed: {error}.\n"),
+                driver: String::new(),
+                utilisation: Vec::new(),
+            },
+            serde_json::json!({ "error": format!("{error}") }),
+        )),
+    }
+}

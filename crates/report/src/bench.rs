@@ -1,0 +1,336 @@
+//! A bench step as text or JSON (`scalewall bench`, `demo`), and the
+//! resources each step cost (also shown per level by `sweep`).
+
+use crate::number::{bytes, group, group_f};
+use scalewall_model::{Run, Scenario, Step};
+use scalewall_stats::summary::{LatencySummary, StepSummary};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Open-model steps whose achieved rate falls below this share of the target
+/// are reported as not keeping the schedule.
+const SCHEDULE_KEPT_SHARE: f64 = 0.99;
+
+/// Whether an open-model step kept its schedule (`None` for the closed model).
+pub fn schedule_kept(step: &Step) -> Option<bool> {
+    step.target_rate_per_s
+        .map(|target| step.achieved_rate_per_s >= SCHEDULE_KEPT_SHARE * target)
+}
+
+fn latency_line(label: &str, s: &LatencySummary) -> String {
+    format!(
+        "  {label:<14} mean {:.3}  p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}   (ms, n = {})\n",
+        s.mean,
+        s.p50,
+        s.p90,
+        s.p99,
+        s.p999,
+        s.max,
+        group(s.count)
+    )
+}
+
+/// The human-readable summary of a single-step scenario.
+pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
+    let summary = StepSummary::of(step);
+    let mut out = String::new();
+    let http = scenario.protocol.starts_with("http");
+    // Other protocols have operations (commands, queries, messages), not requests.
+    let (noun, unit) = if http {
+        ("requests", "req/s")
+    } else {
+        ("operations", "ops/s")
+    };
+    let model = match step.target_rate_per_s {
+        Some(rate) => format!("open model at {} {unit}", group_f(rate, 0)),
+        None => "closed model".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "scalewall bench {} — {} connections, {}, {}",
+        scenario.target, step.concurrency, model, scenario.protocol
+    );
+    if !step.completed {
+        let _ = writeln!(
+            out,
+            "  INTERRUPTED: partial results, {:.2} s measured",
+            step.duration_s
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {noun:<14} {} in {:.2} s   {} {unit}",
+        group(summary.requests),
+        summary.duration_s,
+        group_f(summary.rps, 1)
+    );
+    let errors = if summary.errors_total == 0 {
+        "0".to_string()
+    } else {
+        let kinds: Vec<String> = step
+            .outcomes
+            .errors
+            .iter()
+            .map(|(kind, n)| format!("{kind} {}", group(*n)))
+            .collect();
+        format!(
+            "{} ({:.2} % of {} operations): {}",
+            group(summary.errors_total),
+            summary.error_ratio * 100.0,
+            group(step.outcomes.operations()),
+            kinds.join(", ")
+        )
+    };
+    let _ = writeln!(out, "  errors         {errors}");
+    for (kind, message) in &step.error_examples {
+        let _ = writeln!(out, "    first {kind}: {message}");
+    }
+    let label = if step.target_rate_per_s.is_some() {
+        "latency*"
+    } else {
+        "latency"
+    };
+    out.push_str(&latency_line(label, &summary.latency_ms));
+    if let Some(uncorrected) = &summary.uncorrected_latency_ms {
+        out.push_str(&latency_line("uncorrected", uncorrected));
+    }
+    if let (Some(target), Some(lag)) = (step.target_rate_per_s, &summary.schedule_lag_ms) {
+        let kept = if schedule_kept(step) == Some(true) {
+            "schedule kept"
+        } else {
+            "SCHEDULE NOT KEPT: the target, the connection pool (-c) or the generator could not sustain the rate"
+        };
+        let _ = writeln!(
+            out,
+            "  schedule       target {} req/s, achieved {} req/s; send lag p99 {:.3} ms, max {:.3} ms — {kept}",
+            group_f(target, 1),
+            group_f(step.achieved_rate_per_s, 1),
+            lag.p99,
+            lag.max
+        );
+        let _ = writeln!(
+            out,
+            "  * measured from each request's intended start (coordinated omission corrected); \"uncorrected\" from the actual send"
+        );
+    }
+    let codes: Vec<String> = step
+        .outcomes
+        .status_codes
+        .iter()
+        .map(|(code, n)| format!("{code}: {}", group(*n)))
+        .collect();
+    if http {
+        let _ = writeln!(
+            out,
+            "  status codes   {}",
+            if codes.is_empty() {
+                "none".into()
+            } else {
+                codes.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  received       {} bytes ({:.2} MB/s)",
+        group(step.outcomes.bytes_received),
+        if step.duration_s > 0.0 {
+            step.outcomes.bytes_received as f64 / step.duration_s / 1e6
+        } else {
+            0.0
+        }
+    );
+    if let Some(warmup) = &step.warmup {
+        let _ = writeln!(
+            out,
+            "  warm-up        {:.2} s, {} responses, {} errors (excluded above)",
+            warmup.duration_s,
+            group(warmup.outcomes.responses),
+            group(warmup.outcomes.errors_total())
+        );
+    }
+    if let Some(line) = resources_line(step) {
+        let _ = writeln!(out, "  resources      {line}");
+    }
+    let _ = writeln!(out, "  run            {}", run.id);
+    out
+}
+
+/// What a step cost the host and the target, in one line.
+pub fn resources_line(step: &Step) -> Option<String> {
+    let r = step.resources.as_ref()?;
+    let per_1000 = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let mut line = format!(
+        "host CPU {:.1} % busy, {} CPU-s per 1,000 operations",
+        r.host_cpu_busy_pct,
+        per_1000(step.host_cpu_s_per_1000_ops())
+    );
+    match (&r.target, &r.target_note) {
+        (Some(t), note) => {
+            let growth = step.target_rss_growth_per_connection().unwrap_or(0.0);
+            let sign = if growth < 0.0 { "-" } else { "+" };
+            line.push_str(&format!(
+                "; target {} (pid {}): {} CPU-s per 1,000 operations, RSS {} → {} ({sign}{} per connection)",
+                t.name,
+                t.pid,
+                per_1000(step.target_cpu_s_per_1000_ops()),
+                bytes(t.rss_start_bytes),
+                bytes(t.rss_end_bytes),
+                bytes(growth.abs() as u64)
+            ));
+            if let Some(note) = note {
+                line.push_str(&format!(" ({note})"));
+            }
+        }
+        (None, Some(note)) => line.push_str(&format!("; target not measured: {note}")),
+        (None, None) => {}
+    }
+    Some(line)
+}
+
+/// A sweep's resource cost per concurrency level, as a table; `None` when
+/// no step has resource figures.
+pub fn sweep_resources_text(steps: &[Step]) -> Option<String> {
+    if steps.iter().all(|s| s.resources.is_none()) {
+        return None;
+    }
+    let per_1000 = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let mut out = String::new();
+    let target = steps
+        .iter()
+        .find_map(|s| s.resources.as_ref()?.target.as_ref())
+        .map(|t| format!("{} (pid {})", t.name, t.pid));
+    let _ = writeln!(
+        out,
+        "resources per level (CPU-s per 1,000 operations; target: {})",
+        target.as_deref().unwrap_or_else(|| steps
+            .iter()
+            .find_map(|s| s.resources.as_ref()?.target_note.as_deref())
+            .unwrap_or("not measured"))
+    );
+    let _ = writeln!(
+        out,
+        "  {:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>14}",
+        "N", "host busy", "host CPU", "target CPU", "target RSS", "RSS/connection"
+    );
+    for step in steps {
+        let Some(r) = &step.resources else { continue };
+        let (rss, growth) = match &r.target {
+            Some(t) => {
+                let growth = step.target_rss_growth_per_connection().unwrap_or(0.0);
+                let sign = if growth < 0.0 { "-" } else { "+" };
+                (
+                    bytes(t.rss_end_bytes),
+                    format!("{sign}{}", bytes(growth.abs() as u64)),
+                )
+            }
+            None => ("-".into(), "-".into()),
+        };
+        let _ = writeln!(
+            out,
+            "  {:>8}  {:>8.1} %  {:>10}  {:>10}  {:>10}  {:>14}",
+            step.concurrency,
+            r.host_cpu_busy_pct,
+            per_1000(step.host_cpu_s_per_1000_ops()),
+            per_1000(step.target_cpu_s_per_1000_ops()),
+            rss,
+            growth
+        );
+    }
+    Some(out)
+}
+
+/// A sweep's resource figures per level for JSON output.
+pub fn sweep_resources_json(steps: &[Step]) -> serde_json::Value {
+    steps
+        .iter()
+        .map(|step| {
+            serde_json::json!({
+                "concurrency": step.concurrency,
+                "resources": resources_json(step),
+            })
+        })
+        .collect()
+}
+
+/// The resource figures of a step for JSON output.
+fn resources_json(step: &Step) -> Option<serde_json::Value> {
+    let r = step.resources.as_ref()?;
+    Some(serde_json::json!({
+        "wall_s": r.wall_s,
+        "operations": step.operations_with_warmup(),
+        "host_cpu_busy_pct": r.host_cpu_busy_pct,
+        "host_cpu_s": r.host_cpu_s,
+        "host_cpu_s_per_1000_ops": step.host_cpu_s_per_1000_ops(),
+        "target": r.target.as_ref().map(|t| serde_json::json!({
+            "pid": t.pid,
+            "name": t.name,
+            "cpu_s": t.cpu_s,
+            "cpu_s_per_1000_ops": step.target_cpu_s_per_1000_ops(),
+            "rss_start_bytes": t.rss_start_bytes,
+            "rss_end_bytes": t.rss_end_bytes,
+            "rss_growth_per_connection_bytes": step.target_rss_growth_per_connection(),
+        })),
+        "target_note": r.target_note,
+        "samples": r.samples.len(),
+    }))
+}
+
+/// The JSON form of a bench result.
+#[derive(Debug, Serialize)]
+pub struct BenchJson<'a> {
+    /// Run id.
+    pub run_id: &'a str,
+    /// Target URL.
+    pub target: &'a str,
+    /// Protocol driver.
+    pub protocol: &'a str,
+    /// Connections.
+    pub connections: u32,
+    /// False when interrupted.
+    pub completed: bool,
+    /// Headline figures (requests, rps, errors_total, latency_ms, …).
+    #[serde(flatten)]
+    pub summary: StepSummary,
+    /// Errors by kind.
+    pub errors: &'a BTreeMap<String, u64>,
+    /// First message per error kind.
+    pub error_examples: &'a BTreeMap<String, String>,
+    /// Responses by status code.
+    pub status_codes: BTreeMap<String, u64>,
+    /// Response bytes received.
+    pub bytes_received: u64,
+    /// Open model: target rate.
+    pub target_rate_per_s: Option<f64>,
+    /// Open model: whether the achieved rate met the target.
+    pub schedule_kept: Option<bool>,
+    /// What the step cost the host and the target (warm-up included).
+    pub resources: Option<serde_json::Value>,
+}
+
+/// Renders the JSON form of a single-step scenario.
+pub fn bench_json(run: &Run, scenario: &Scenario, step: &Step) -> String {
+    let doc = BenchJson {
+        run_id: &run.id,
+        target: &scenario.target,
+        protocol: &scenario.protocol,
+        connections: step.concurrency,
+        completed: step.completed,
+        summary: StepSummary::of(step),
+        errors: &step.outcomes.errors,
+        error_examples: &step.error_examples,
+        status_codes: step
+            .outcomes
+            .status_codes
+            .iter()
+            .map(|(code, n)| (code.to_string(), *n))
+            .collect(),
+        bytes_received: step.outcomes.bytes_received,
+        target_rate_per_s: step.target_rate_per_s,
+        schedule_kept: schedule_kept(step),
+        resources: resources_json(step),
+    };
+    // Plain data with string keys always serialises.
+    serde_json::to_string_pretty(&doc).expect("bench JSON serialises")
+}

@@ -1,0 +1,70 @@
+//! The history commands' output: the list of stored runs, and two runs
+//! compared metric by metric, as text or JSON.
+
+use crate::markdown::Changes;
+use scalewall_stats::usl;
+
+/// One stored run as `scalewall history` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLine<'a> {
+    /// Run id.
+    pub id: &'a str,
+    /// Subject.
+    pub subject: &'a str,
+    /// Start time.
+    pub started_at: &'a str,
+    /// Status.
+    pub status: &'a str,
+    /// Number of findings.
+    pub findings: usize,
+}
+
+/// Stored runs as a table, newest first as given.
+pub fn runs_table(rows: &[RunLine<'_>]) -> String {
+    let mut out = format!(
+        "{:<36}  {:<12}  {:<24}  {:<11}  {}\n",
+        "run", "subject", "started", "status", "findings"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<36}  {:<12}  {:<24}  {:<11}  {}\n",
+            r.id, r.subject, r.started_at, r.status, r.findings
+        ));
+    }
+    out
+}
+
+/// Two runs compared, as text: one row per metric both have.
+pub fn comparison_text(before: &str, after: &str, changes: &Changes) -> String {
+    let mut out = format!(
+        "{before} → {after} (Mann–Whitney U on per-second samples; a change needs p < 0.05 and ≥ 5 % in the median)\n"
+    );
+    out.push_str(&format!(
+        "{:<40}  {:>12}  {:>12}  {:>9}  {:>8}  decision\n",
+        "metric", "before", "after", "change", "p"
+    ));
+    for c in &changes.comparisons {
+        out.push_str(&format!(
+            "{:<40}  {:>12}  {:>12}  {:>8.1}%  {:>8}  {:?}\n",
+            c.metric,
+            usl::round_sig(c.before, 4),
+            usl::round_sig(c.after, 4),
+            c.relative_change * 100.0,
+            c.test.map_or("-".into(), |t| usl::round_sig(t.p_value, 2)),
+            c.change
+        ));
+    }
+    out
+}
+
+/// Two runs compared, as one JSON object.
+pub fn comparison_json(before: &str, after: &str, changes: &Changes) -> String {
+    // Plain data with string keys always serialises.
+    serde_json::to_string_pretty(&serde_json::json!({
+        "before": before,
+        "after": after,
+        "comparisons": changes.comparisons,
+    }))
+    .expect("comparison JSON serialises")
+        + "\n"
+}

@@ -1,0 +1,71 @@
+//! The JSON report of one run: its status, findings, metrics with their
+//! threshold status, changes since the previous run and the baseline,
+//! trends, USL fits, artifacts and the capacity plan. Pure, like the
+//! Markdown report it mirrors.
+
+use crate::markdown::{Changes, ReportInput, Status};
+
+/// The subject of a run that names none (as the history files it).
+const DEFAULT_SUBJECT: &str = "host";
+
+/// The JSON report (`plan`: the capacity plan's JSON; `exit_code`: what the
+/// run exits with, for CI).
+pub fn report(input: &ReportInput<'_>, plan: Option<serde_json::Value>, exit_code: u8) -> String {
+    let metric_rows: Vec<serde_json::Value> = input
+        .metrics
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "name": m.name,
+                "value": m.value,
+                "unit": m.unit,
+                "better": m.better,
+                "status": input.statuses.get(&m.name).map(|s| match s {
+                    Status::Ok => "ok",
+                    Status::Warning => "warning",
+                    Status::Critical => "critical",
+                }),
+                "samples": m.samples.len(),
+            })
+        })
+        .collect();
+    let changes = |c: &Option<Changes>| {
+        c.as_ref()
+            .map(|c| serde_json::json!({"against": c.against, "comparisons": c.comparisons}))
+    };
+    let sweeps: Vec<serde_json::Value> = input
+        .sweeps
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "scenario": s.scenario,
+                "usl": s.fit.as_ref().ok().map(|f| serde_json::json!({
+                    "sigma": f.sigma, "kappa": f.kappa, "lambda": f.lambda,
+                    "r_squared": f.r_squared,
+                    "peak_concurrency": f.peak_concurrency(),
+                    "peak_throughput": f.peak_throughput(),
+                })),
+                "fit_error": s.fit.as_ref().err(),
+                "verdict": s.verdict,
+                "warnings": s.warnings,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "run_id": input.run.id,
+        "subject": input.run.subject.as_deref().unwrap_or(DEFAULT_SUBJECT),
+        "status": input.run.status,
+        "started_at": input.run.started_at,
+        "finished_at": input.run.finished_at,
+        "exit_code": exit_code,
+        "findings": input.run.findings,
+        "metrics": metric_rows,
+        "changes_since_previous": changes(&input.previous),
+        "changes_since_baseline": changes(&input.baseline),
+        "trends": input.trends.iter().map(|(m, t, n)| serde_json::json!({"metric": m, "trend": t, "runs": n})).collect::<Vec<_>>(),
+        "sweeps": sweeps,
+        "artifacts": input.artifacts,
+        "plan": plan,
+    });
+    serde_json::to_string_pretty(&doc).expect("report JSON serialises") + "\n"
+}

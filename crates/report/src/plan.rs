@@ -1,0 +1,337 @@
+//! The capacity plan as Markdown and JSON: utilisation of every component
+//! at every scale, statuses, the first break, the scaling wall, instances
+//! and cost, growth projections and recommendations. Pure: the job library
+//! builds a [`PlanReport`] from the config, the run and the history.
+
+use crate::markdown::PlanSection;
+use crate::svg::Series;
+use scalewall_stats::capacity::{self, Horizon, Plan, Status};
+use scalewall_stats::growth::GrowthFit;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// One projected metric.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    /// The metric.
+    pub metric: String,
+    /// The limit it is projected against.
+    pub limit: f64,
+    /// Its latest value.
+    pub last: f64,
+    /// Stored values used.
+    pub points: usize,
+    /// The better trend, or why there is none.
+    pub fit: Result<GrowthFit, String>,
+    /// Days from the latest run until the trend crosses the limit.
+    pub days_to_limit: Option<f64>,
+}
+
+/// Everything the plan section shows.
+#[derive(Debug, Clone)]
+pub struct PlanReport {
+    /// The run the capacities were measured in.
+    pub run_id: String,
+    /// Drivers with today's values.
+    pub drivers: Vec<(String, f64)>,
+    /// The computed plan.
+    pub plan: Plan,
+    /// Growth projections.
+    pub projections: Vec<Projection>,
+    /// Health score 0–10 and the finding counts behind it.
+    pub health: (f64, BTreeMap<String, usize>),
+}
+
+fn marker(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "🟢",
+        Status::Strained => "🟡",
+        Status::Critical => "🟠",
+        Status::Breaks => "🔴",
+    }
+}
+
+fn num(x: f64) -> String {
+    if !x.is_finite() {
+        "∞".into()
+    } else if x.abs() >= 100.0 || x.fract() == 0.0 {
+        crate::number::group_f(x, 0)
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn scale_label(scale: &BTreeMap<String, f64>, drivers: &[(String, f64)]) -> String {
+    drivers
+        .iter()
+        .filter_map(|(d, _)| scale.get(d).map(|v| format!("{d} {}", num(*v))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The plan as a Markdown section (also the text output of `scalewall plan`).
+pub fn markdown(report: &PlanReport) -> String {
+    let plan = &report.plan;
+    let mut out = String::from("## Capacity plan\n\n");
+    let today: Vec<String> = report
+        .drivers
+        .iter()
+        .map(|(d, v)| format!("{d} {}", num(*v)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "Today: {}. Capacities from run `{}`. Status: 🟢 OK < 60 % · 🟡 STRAINED ≥ 60 % · 🟠 CRITICAL ≥ 85 % · 🔴 BREAKS ≥ 100 % (or past the USL peak).\n",
+        today.join(", "),
+        report.run_id
+    );
+    let labels: Vec<String> = plan
+        .scales
+        .iter()
+        .map(|s| scale_label(s, &report.drivers))
+        .collect();
+    let _ = writeln!(
+        out,
+        "| component | capacity per instance | today | {} | breaks at |",
+        labels.join(" | ")
+    );
+    let _ = writeln!(out, "|---|---|---|{}---|", "---|".repeat(labels.len()));
+    for c in &plan.components {
+        let comp = &c.component;
+        let cell = |cell: &capacity::Cell| {
+            format!(
+                "{} {:.0} % {}",
+                marker(cell.status),
+                cell.utilisation * 100.0,
+                cell.status.as_str()
+            )
+        };
+        let cells: Vec<String> = c.cells.iter().map(cell).collect();
+        let breaks = match &c.breaks_at {
+            Some(b) => {
+                let at: Vec<String> = report
+                    .drivers
+                    .iter()
+                    .filter_map(|(d, _)| b.values.get(d).map(|v| format!("~{} {d}", num(*v))))
+                    .collect();
+                at.join(", ")
+            }
+            None => "beyond the scales".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} ({} ×{}) | {} {} ({}) | {} | {} | {} |",
+            comp.name,
+            comp.scaling.as_str(),
+            comp.instances,
+            num(comp.per_instance()),
+            comp.kind.unit(),
+            comp.capacity_source,
+            cell(&c.today),
+            cells.join(" | "),
+            breaks
+        );
+    }
+    out.push('\n');
+    match plan.wall {
+        Some(i) => {
+            let strained: Vec<&str> = plan
+                .components
+                .iter()
+                .filter(|c| c.cells[i].status >= Status::Strained)
+                .map(|c| c.component.name.as_str())
+                .collect();
+            let _ = writeln!(
+                out,
+                "**Scaling wall: {}** — {} are strained or broken together there; their upgrades must land at the same time.\n",
+                labels[i],
+                strained.join(", ")
+            );
+        }
+        None => {
+            let _ = writeln!(out, "**Scaling wall:** not reached within these scales.\n");
+        }
+    }
+    let _ = writeln!(out, "| to stay under 60 % | {} |", labels.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(labels.len()));
+    for c in &plan.components {
+        let needed: Vec<String> = c
+            .cells
+            .iter()
+            .map(|cell| match cell.instances_needed {
+                Some(k) => format!("{k} × {}", c.component.name),
+                None => "cannot scale out".into(),
+            })
+            .collect();
+        let _ = writeln!(out, "| {} | {} |", c.component.name, needed.join(" | "));
+    }
+    let costs: Vec<String> = plan
+        .cost
+        .iter()
+        .map(|c| c.map_or("—".into(), num))
+        .collect();
+    let _ = writeln!(out, "| cost | {} |", costs.join(" | "));
+    if let Some((headline, _)) = report.drivers.first() {
+        let per_unit: Vec<String> = plan
+            .cost
+            .iter()
+            .zip(&plan.scales)
+            .map(|(cost, scale)| match (cost, scale.get(headline)) {
+                (Some(c), Some(v)) if *v > 0.0 => num(c / v),
+                _ => "—".into(),
+            })
+            .collect();
+        let _ = writeln!(out, "| cost ÷ {headline} | {} |", per_unit.join(" | "));
+    }
+    out.push('\n');
+    out.push_str("### Recommendations\n\n");
+    if plan.recommendations.is_empty() {
+        out.push_str("None: every component stays under 60 % at every scale.\n\n");
+    }
+    for horizon in [
+        Horizon::Immediate,
+        Horizon::ShortTerm,
+        Horizon::MediumTerm,
+        Horizon::LongTerm,
+    ] {
+        let items: Vec<&str> = plan
+            .recommendations
+            .iter()
+            .filter(|r| r.horizon == horizon)
+            .map(|r| r.text.as_str())
+            .collect();
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "**{}**\n", horizon.as_str());
+        for item in items {
+            let _ = writeln!(out, "- {item}");
+        }
+        out.push('\n');
+    }
+    if !report.projections.is_empty() {
+        out.push_str("### Growth projections\n\n");
+        out.push_str("| metric | latest | limit | trend over runs | R² | reaches the limit |\n|---|---|---|---|---|---|\n");
+        for p in &report.projections {
+            let (trend, r2) = match &p.fit {
+                Ok(f) => (
+                    format!("{} ({} runs)", f.model.as_str(), p.points),
+                    format!("{:.3}", f.r_squared),
+                ),
+                Err(e) => (format!("none: {e}"), "—".into()),
+            };
+            let when = match (&p.fit, p.days_to_limit) {
+                (Err(_), _) => "—".to_string(),
+                (Ok(_), Some(d)) if d <= 0.0 => "already".to_string(),
+                (Ok(_), Some(d)) => format!("in ≈ {} days", num(d)),
+                (Ok(_), None) => "not at the current trend".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {trend} | {r2} | {when} |",
+                p.metric,
+                num(p.last),
+                num(p.limit)
+            );
+        }
+        out.push('\n');
+    }
+    let (score, counts) = &report.health;
+    let terms: Vec<String> = capacity::HEALTH_PENALTY
+        .iter()
+        .map(|(name, points)| {
+            format!(
+                "{points}×{} {name}",
+                counts.get(*name).copied().unwrap_or(0)
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "### Health score\n\n**{score:.1} / 10** = 10 − {} (never below 0).",
+        terms.join(" − ")
+    );
+    out
+}
+
+/// The plan as JSON.
+pub fn json(report: &PlanReport) -> serde_json::Value {
+    let plan = &report.plan;
+    let cell = |c: &capacity::Cell| {
+        serde_json::json!({
+            "demand": c.demand,
+            "utilisation": c.utilisation,
+            "status": c.status.as_str(),
+            "instances_needed": c.instances_needed,
+            "cost": c.cost,
+        })
+    };
+    serde_json::json!({
+        "run_id": report.run_id,
+        "drivers": report.drivers.iter().map(|(d, v)| serde_json::json!({"name": d, "current": v})).collect::<Vec<_>>(),
+        "scales": plan.scales,
+        "components": plan.components.iter().map(|c| serde_json::json!({
+            "name": c.component.name,
+            "kind": c.component.kind.unit(),
+            "scaling": c.component.scaling.as_str(),
+            "instances": c.component.instances,
+            "capacity_per_instance": c.component.per_instance(),
+            "capacity_source": c.component.capacity_source,
+            "usl": c.component.usl.map(|u| serde_json::json!({"sigma": u.sigma, "kappa": u.kappa, "peak_concurrency": if u.peak_concurrency.is_finite() { Some(u.peak_concurrency) } else { None }})),
+            "today": cell(&c.today),
+            "cells": c.cells.iter().map(cell).collect::<Vec<_>>(),
+            "breaks_at": c.breaks_at.as_ref().map(|b| b.values.clone()),
+        })).collect::<Vec<_>>(),
+        "wall": plan.wall.map(|i| plan.scales[i].clone()),
+        "cost": plan.cost,
+        "recommendations": plan.recommendations.iter().map(|r| serde_json::json!({
+            "horizon": r.horizon.as_str(),
+            "component": r.component,
+            "text": r.text,
+        })).collect::<Vec<_>>(),
+        "projections": report.projections.iter().map(|p| serde_json::json!({
+            "metric": p.metric,
+            "latest": p.last,
+            "limit": p.limit,
+            "runs": p.points,
+            "trend": p.fit.as_ref().ok().map(|f| f.model.as_str()),
+            "r_squared": p.fit.as_ref().ok().map(|f| f.r_squared),
+            "days_to_limit": p.days_to_limit,
+        })).collect::<Vec<_>>(),
+        "health_score": report.health.0,
+        "findings_by_severity": report.health.1,
+    })
+}
+
+/// The plan as a report section, with utilisation against the headline driver.
+pub fn section(report: &PlanReport) -> PlanSection {
+    let driver = report
+        .drivers
+        .first()
+        .map(|d| d.0.clone())
+        .unwrap_or_default();
+    let today = report.drivers.first().map_or(0.0, |d| d.1);
+    let utilisation =
+        report
+            .plan
+            .components
+            .iter()
+            .map(|c| {
+                let mut points = vec![(today, c.today.utilisation * 100.0)];
+                points.extend(c.cells.iter().zip(&report.plan.scales).filter_map(
+                    |(cell, scale)| Some((*scale.get(&driver)?, cell.utilisation * 100.0)),
+                ));
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                Series {
+                    name: c.component.name.clone(),
+                    points,
+                }
+            })
+            .collect();
+    PlanSection {
+        markdown: markdown(report),
+        driver,
+        utilisation,
+    }
+}

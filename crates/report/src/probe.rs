@@ -1,0 +1,206 @@
+//! A system-health snapshot as text (`scalewall probe`, the report's
+//! "System health").
+
+use crate::number::{bytes, group, group_f, uptime};
+use scalewall_model::health::{HealthStatus, Snapshot};
+use std::fmt::Write as _;
+
+/// A probe snapshot as a "System health" section.
+pub fn probe_text(snapshot: &Snapshot) -> String {
+    let h = &snapshot.host;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "System health (rates over {:.1} s)",
+        snapshot.interval_s
+    );
+    let cores: Vec<String> = h
+        .cpu_busy_pct_per_core
+        .iter()
+        .map(|c| format!("{c:.1} %"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  CPU          {:.1} % busy (per core: {}); load average {:.2} / {:.2} / {:.2}",
+        h.cpu_busy_pct,
+        cores.join(", "),
+        h.load_average[0],
+        h.load_average[1],
+        h.load_average[2]
+    );
+    let _ = writeln!(
+        out,
+        "  Memory       {} used of {} ({:.1} %), {} available; swap {} used of {}",
+        bytes(h.mem_used_bytes),
+        bytes(h.mem_total_bytes),
+        h.mem_used_pct,
+        bytes(h.mem_available_bytes),
+        bytes(h.swap_used_bytes),
+        bytes(h.swap_total_bytes)
+    );
+    let p = &h.processes;
+    let _ = writeln!(
+        out,
+        "  Processes    {} total, {} running, {} sleeping, {} stopped, {} zombie",
+        group(p.total),
+        p.running,
+        group(p.sleeping),
+        p.stopped,
+        p.zombie
+    );
+    let _ = writeln!(out, "  Uptime       {}", uptime(h.uptime_s));
+    for d in &h.disks {
+        let _ = writeln!(
+            out,
+            "  Disk {:<7} {} used of {} ({:.1} %), {} available",
+            d.path,
+            bytes(d.used_bytes),
+            bytes(d.total_bytes),
+            d.used_pct,
+            bytes(d.available_bytes)
+        );
+    }
+    for n in &h.network {
+        let _ = writeln!(
+            out,
+            "  Net {:<8} rx {}/s, tx {}/s",
+            n.interface,
+            bytes(n.rx_bytes_per_s as u64),
+            bytes(n.tx_bytes_per_s as u64)
+        );
+    }
+    let _ = writeln!(out, "  Open files   {}", group(h.open_files));
+    if !snapshot.processes.is_empty() {
+        let _ = writeln!(out, "Processes");
+        for g in &snapshot.processes {
+            for r in &g.readings {
+                let _ = writeln!(
+                    out,
+                    "  {} (pid {}, {}): RSS {}, CPU {:.1} %, {} threads, {} open fds, up {}",
+                    r.name,
+                    r.pid,
+                    g.selector,
+                    bytes(r.rss_bytes),
+                    r.cpu_pct,
+                    r.threads,
+                    r.open_fds,
+                    uptime(r.uptime_s)
+                );
+            }
+        }
+    }
+    for r in &snapshot.redis {
+        let limit = match (r.maxmemory_bytes, r.used_memory_pct) {
+            (0, _) | (_, None) => "no maxmemory".to_string(),
+            (max, Some(pct)) => format!("{pct:.1} % of maxmemory {}", bytes(max)),
+        };
+        let _ = writeln!(
+            out,
+            "Redis {} (v{}): {} used ({limit}), {} clients, {} ops/s, {} keys, up {}",
+            r.target,
+            r.version,
+            bytes(r.used_memory_bytes),
+            r.connected_clients,
+            group_f(r.ops_per_s, 1),
+            group(r.keys),
+            uptime(r.uptime_s as f64)
+        );
+    }
+    for r in &snapshot.postgres {
+        let rate = r.transactions_per_s.map_or("-".into(), |x| group_f(x, 1));
+        let hit = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.2} %"));
+        let _ = writeln!(
+            out,
+            "PostgreSQL {} (v{}): {} connections of {} ({:.1} %, {} active), {rate} tx/s, cache hit {} (interval {}), size {}",
+            r.target,
+            r.version,
+            r.connections,
+            r.max_connections,
+            r.connections_pct,
+            r.active_connections,
+            hit(r.cache_hit_pct),
+            hit(r.cache_hit_pct_interval),
+            bytes(r.database_size_bytes)
+        );
+    }
+    for r in &snapshot.nats {
+        match (&r.stats, &r.detail) {
+            (Some(s), _) => {
+                let rate = |x: Option<f64>| x.map_or("-".into(), |v| group_f(v, 1));
+                let js = s.jetstream.as_ref().map_or(String::new(), |j| {
+                    format!(
+                        "; JetStream {} streams, {} messages, {}",
+                        j.streams,
+                        group(j.messages),
+                        bytes(j.bytes)
+                    )
+                });
+                let _ = writeln!(
+                    out,
+                    "NATS {} (v{}): {} connections, {} subscriptions, in {} msg/s, out {} msg/s, {} slow consumers, RSS {}, CPU {:.1} %, up {}{js}",
+                    r.target,
+                    s.version,
+                    s.connections,
+                    s.subscriptions,
+                    rate(s.in_msgs_per_s),
+                    rate(s.out_msgs_per_s),
+                    s.slow_consumers,
+                    bytes(s.mem_bytes),
+                    s.cpu_pct,
+                    s.uptime
+                );
+            }
+            (None, detail) => {
+                let _ = writeln!(
+                    out,
+                    "NATS {}: unavailable ({})",
+                    r.target,
+                    detail.as_deref().unwrap_or("no reason given")
+                );
+            }
+        }
+    }
+    if let Some(gpu) = &snapshot.gpu {
+        if gpu.available {
+            if gpu.devices.is_empty() {
+                let _ = writeln!(out, "GPU          NVML loaded, no devices");
+            }
+            for d in &gpu.devices {
+                let pct = |x: Option<u32>| x.map_or("-".into(), |v| format!("{v} %"));
+                let _ = writeln!(
+                    out,
+                    "GPU {}        {}: memory {} of {} ({:.1} %), utilisation {}, memory bus {}, {}",
+                    d.index,
+                    d.name,
+                    bytes(d.memory_used_bytes),
+                    bytes(d.memory_total_bytes),
+                    d.memory_used_pct,
+                    pct(d.utilization_pct),
+                    pct(d.memory_utilization_pct),
+                    d.temperature_c.map_or("temperature -".into(), |t| format!("{t} °C"))
+                );
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "GPU          unavailable ({})",
+                gpu.detail.as_deref().unwrap_or("no reason given")
+            );
+        }
+    }
+    if !snapshot.health.is_empty() {
+        let _ = writeln!(out, "Health");
+        for r in &snapshot.health {
+            let status = match r.status {
+                HealthStatus::Healthy => "healthy",
+                HealthStatus::Degraded => "DEGRADED",
+                HealthStatus::Down => "DOWN",
+            };
+            let latency = r
+                .latency_ms
+                .map_or(String::new(), |ms| format!(" in {ms:.2} ms"));
+            let _ = writeln!(out, "  {}: {status}{latency} ({})", r.target, r.detail);
+        }
+    }
+    out
+}

@@ -1,0 +1,400 @@
+//! The load commands: `bench` (one step, like wrk or oha), `sweep`
+//! (concurrency levels and the USL fit, or an `--exec --param` cost curve),
+//! `demo` (the built-in target with its known answer) and `demo-server`.
+
+use crate::cli::{BenchArgs, DemoArgs, DemoServerArgs, OutputFormat, SweepArgs};
+use crate::exit::{self, Signals};
+use crate::output::{print_stdout, save_run, write_file};
+use crate::progress::Terminal;
+use anyhow::{bail, Context as _, Result};
+use scalewall_demo::{DemoConfig, DemoState, RunningDemo, Stall};
+use scalewall_job::builtin::{self, DEMO_TARGET};
+use scalewall_job::host;
+use scalewall_job::load::{interrupted, load_args, run_load};
+use scalewall_job::record::{new_run, SystemClock};
+use scalewall_job::scenario::{self, SweepPlan};
+use scalewall_load::engine::{Control, Pacing, StepPlan, StopAt};
+use scalewall_load::target::Target;
+use scalewall_model::{Run, RunStatus, Scenario};
+use scalewall_report::number::{group, group_f};
+use scalewall_report::{bench, cost, svg, usl_table};
+use scalewall_stats::sweep;
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+/// The one run record of a load command, around its measured scenario.
+fn run_of(started: SystemTime, control: &Control, scenario: Scenario) -> Run {
+    let status = if interrupted(control, &scenario) {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Completed
+    };
+    new_run(&SystemClock, started, status, vec![scenario])
+}
+
+/// `scalewall bench`.
+pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
+    let plan = scenario::validate_bench(args, host::available_cores())?;
+    let control = Control::new();
+    let signals = exit::on_stop_signals(control.clone());
+    let started = SystemTime::now();
+    let observer = Terminal::observer(args.out.no_progress);
+    let scenario = load_args(
+        &args.request,
+        &plan.headers,
+        &plan.params,
+        None,
+        &[plan.step],
+        &control,
+        observer.as_ref(),
+    )?;
+    let run = run_of(started, &control, scenario);
+    let scenario = &run.scenarios[0];
+    let Some(step) = scenario.steps.first() else {
+        bail!("interrupted before any request was measured");
+    };
+    let printed = match args.out.output {
+        OutputFormat::Text => bench::bench_text(&run, scenario, step),
+        OutputFormat::Json => bench::bench_json(&run, scenario, step) + "\n",
+    };
+    print_stdout(&printed)?;
+    if let Some(path) = &args.out.save {
+        save_run(&run, path)?;
+    }
+    finish_code(&run, &signals)
+}
+
+/// `scalewall sweep`.
+pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
+    let plan = scenario::validate_sweep(args, host::available_cores())?;
+    let control = Control::new();
+    let signals = exit::on_stop_signals(control.clone());
+    if let Some((name, values)) = &plan.swept {
+        return param_sweep_command(args, &plan, name, values, &control, &signals);
+    }
+    let started = SystemTime::now();
+    let observer = Terminal::observer(args.out.no_progress);
+    let scenario = load_args(
+        &args.request,
+        &plan.headers,
+        &plan.params,
+        None,
+        &plan.steps,
+        &control,
+        observer.as_ref(),
+    )?;
+    let run = run_of(started, &control, scenario);
+    let scenario = &run.scenarios[0];
+    let analysis = sweep::analyse(sweep::points_of(&scenario.steps));
+    let fit = analysis.fit.as_ref();
+    let rows = usl_table::sweep_rows(&analysis.points, fit.ok());
+    let mut warnings = analysis.warnings.clone();
+    if run.status == RunStatus::Interrupted {
+        warnings.insert(
+            0,
+            format!(
+                "interrupted: {} of {} levels measured",
+                scenario.steps.len(),
+                plan.steps.len()
+            ),
+        );
+    }
+    let printed = match args.out.output {
+        OutputFormat::Text => {
+            let heading = format!(
+                "scalewall sweep {} — closed model, {} levels × {} (warm-up {}), {}",
+                scenario.target,
+                plan.steps.len(),
+                humantime::format_duration(args.step),
+                humantime::format_duration(args.warmup),
+                scenario.protocol
+            );
+            let mut text = usl_table::usl_text(&heading, &rows, fit, &warnings, "req/s");
+            if let Some(table) = bench::sweep_resources_text(&scenario.steps) {
+                text.push_str(&table);
+            }
+            text.push_str(&format!("  run            {}\n", run.id));
+            text
+        }
+        OutputFormat::Json => {
+            let mut doc = usl_table::usl_json_value(Some(&run.id), &rows, fit, &warnings, "req/s");
+            doc["resources"] = bench::sweep_resources_json(&scenario.steps);
+            serde_json::to_string_pretty(&doc).context("internal: sweep JSON")? + "\n"
+        }
+    };
+    print_stdout(&printed)?;
+    if let Some(path) = &args.out.save {
+        save_run(&run, path)?;
+    }
+    if let (Some(path), Ok(fit)) = (&args.svg, fit) {
+        let points = sweep::fit_points(&analysis.points);
+        let title = format!("USL sweep of {}", scenario.target);
+        write_file(
+            path,
+            svg::usl_chart(&title, &points, fit, "req/s").as_bytes(),
+            "--svg",
+        )?;
+    }
+    let code = finish_code(&run, &signals)?;
+    if let Err(error) = fit {
+        if code == ExitCode::SUCCESS {
+            bail!("no USL fit: {error}");
+        }
+    }
+    Ok(code)
+}
+
+/// `sweep --exec … --param NAME=V1,V2,…`: one step per value at one
+/// concurrency, then the cost curve of the mean time per operation.
+fn param_sweep_command(
+    args: &SweepArgs,
+    plan: &SweepPlan,
+    name: &str,
+    values: &[f64],
+    control: &Control,
+    signals: &Signals,
+) -> Result<ExitCode> {
+    let started = SystemTime::now();
+    let observer = Terminal::observer(args.out.no_progress);
+    let swept_param = plan
+        .params
+        .iter()
+        .find(|p| p.name == name)
+        .context("internal: swept parameter missing")?;
+    let exec = args.request.protocol.exec.clone().unwrap_or_default();
+    let mut swept: Option<Scenario> = None;
+    for ((value, text), step_plan) in values.iter().zip(&swept_param.values).zip(&plan.steps) {
+        if control.is_stopped() {
+            break;
+        }
+        let mut one = load_args(
+            &args.request,
+            &plan.headers,
+            &plan.params,
+            Some(text),
+            std::slice::from_ref(step_plan),
+            control,
+            observer.as_ref(),
+        )?;
+        let Some(mut step) = one.steps.pop() else {
+            break;
+        };
+        step.param_value = Some(*value);
+        match &mut swept {
+            None => {
+                one.steps.push(step);
+                one.name = "sweep".into();
+                one.target = format!("exec: {exec}");
+                one.options
+                    .protocol_options
+                    .insert("exec".into(), exec.clone());
+                one.options
+                    .protocol_options
+                    .insert(format!("param.{name}"), swept_param.values.join(","));
+                swept = Some(one);
+            }
+            Some(scenario) => scenario.steps.push(step),
+        }
+    }
+    let Some(scenario) = swept else {
+        bail!("interrupted before any value of --param {name} was measured");
+    };
+    let run = run_of(started, control, scenario);
+    finish_param_sweep(args, &run, name, signals)
+}
+
+fn finish_param_sweep(
+    args: &SweepArgs,
+    run: &Run,
+    name: &str,
+    signals: &Signals,
+) -> Result<ExitCode> {
+    let scenario = &run.scenarios[0];
+    let points: Vec<(f64, f64)> = scenario
+        .steps
+        .iter()
+        .filter(|s| s.outcomes.responses > 0)
+        .filter_map(|s| Some((s.param_value?, s.latency_us.mean() / 1000.0)))
+        .collect();
+    let fits = scalewall_stats::cost::fit(&points);
+    let project = &args.request.protocol.project;
+    let printed = match args.out.output {
+        OutputFormat::Text => cost::cost_text(run, name, fits.as_deref().ok(), project),
+        OutputFormat::Json => cost::cost_json(run, name, fits.as_deref().ok(), project) + "\n",
+    };
+    print_stdout(&printed)?;
+    if let Some(path) = &args.out.save {
+        save_run(run, path)?;
+    }
+    let code = finish_code(run, signals)?;
+    if let Err(error) = fits {
+        if code == ExitCode::SUCCESS {
+            bail!("no cost curve: {error}");
+        }
+    }
+    Ok(code)
+}
+
+/// The exit code for a finished load: stopped, all failed, or success.
+fn finish_code(run: &Run, signals: &Signals) -> Result<ExitCode> {
+    if run.status == RunStatus::Interrupted {
+        return Ok(signals.stopped_code());
+    }
+    for scenario in &run.scenarios {
+        for step in &scenario.steps {
+            if step.outcomes.responses == 0 && step.outcomes.errors_total() > 0 {
+                let first = step
+                    .error_examples
+                    .iter()
+                    .next()
+                    .map(|(kind, message)| format!(" (first {kind}: {message})"))
+                    .unwrap_or_default();
+                bail!(
+                    "{}: every one of {} operations failed{first}",
+                    scenario.target,
+                    step.outcomes.operations()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `scalewall demo`.
+pub fn demo_command(args: &DemoArgs) -> Result<ExitCode> {
+    let server = RunningDemo::start(([127, 0, 0, 1], 0).into(), DEMO_TARGET, 1)
+        .context("cannot start the demo server on 127.0.0.1")?;
+    let target = Target::parse(&server.url())?;
+    let request = builtin::request(&target);
+    let plan = StepPlan {
+        connections: args.connections.max(1),
+        pacing: Pacing::Closed,
+        stop: StopAt::Duration(args.duration),
+        warmup: Duration::ZERO,
+        timeout: Duration::from_secs(10),
+        threads: 1,
+        interval: Duration::from_secs(1),
+    };
+    let control = Control::new();
+    let signals = exit::on_stop_signals(control.clone());
+    let started = SystemTime::now();
+    let observer = Terminal::observer(args.no_progress);
+    let scenario = run_load(&request, &[plan], &control, observer.as_ref())?;
+    let run = run_of(started, &control, scenario);
+    let scenario = &run.scenarios[0];
+    let Some(step) = scenario.steps.first() else {
+        bail!("interrupted before any request was measured");
+    };
+    let served = server.requests_served();
+    let counted = step.responses_with_warmup();
+    let expected = DEMO_TARGET
+        .expected_throughput(step.concurrency)
+        .unwrap_or(0.0);
+    let deviation = if expected > 0.0 {
+        (step.achieved_rate_per_s / expected - 1.0) * 100.0
+    } else {
+        0.0
+    };
+    let printed = match args.output {
+        OutputFormat::Text => {
+            let mut text = bench::bench_text(&run, scenario, step);
+            text.push_str(&format!(
+                "\nknown answer: the demo server holds each request {} ms × (1 + {}(n−1) + {}·n(n−1)) with n in flight,\n\
+                 so {} connections should see {} req/s (Universal Scalability Law); measured {} req/s ({deviation:+.1} %).\n\
+                 the server counted {} requests; scalewall counted {} ({}).\n",
+                DEMO_TARGET.latency.as_secs_f64() * 1000.0,
+                DEMO_TARGET.sigma,
+                DEMO_TARGET.kappa,
+                step.concurrency,
+                group_f(expected, 1),
+                group_f(step.achieved_rate_per_s, 1),
+                group(served),
+                group(counted),
+                if served == counted { "match" } else { "MISMATCH" },
+            ));
+            text
+        }
+        OutputFormat::Json => {
+            let bench: serde_json::Value =
+                serde_json::from_str(&bench::bench_json(&run, scenario, step))
+                    .context("internal: bench JSON")?;
+            let doc = serde_json::json!({
+                "bench": bench,
+                "known_answer": {
+                    "expected_rps": expected,
+                    "deviation_pct": deviation,
+                    "server_requests": served,
+                    "client_requests": counted,
+                }
+            });
+            serde_json::to_string_pretty(&doc).context("internal: demo JSON")? + "\n"
+        }
+    };
+    print_stdout(&printed)?;
+    drop(server);
+    finish_code(&run, &signals)
+}
+
+/// `scalewall demo-server`.
+pub fn demo_server_command(args: &DemoServerArgs) -> Result<ExitCode> {
+    let config = DemoConfig {
+        latency: args.latency,
+        sigma: args.sigma,
+        kappa: args.kappa,
+        error_rate: args.error_rate,
+        stall: match (args.stall_after, args.stall_for) {
+            (Some(after), Some(duration)) => Some(Stall { after, duration }),
+            _ => None,
+        },
+    };
+    config.validate()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .thread_name("demo-server")
+        .enable_all()
+        .build()
+        .context("cannot start the demo server runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr().context("cannot read the bound address")?;
+        let state = DemoState::new(config).context("cannot start the hold timer")?;
+        // One write: a test that reads the first line may close the pipe after it.
+        let mut banner = format!(
+            "demo-server listening on http://{addr}/ (latency {}, sigma {}, kappa {}, error rate {})\n  WebSocket echo on ws://{addr}/ws\n",
+            humantime::format_duration(config.latency),
+            config.sigma,
+            config.kappa,
+            config.error_rate
+        );
+        let echo = match args.echo_listen {
+            Some(echo_addr) => {
+                let echo = tokio::net::TcpListener::bind(echo_addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {echo_addr} (--echo-listen)"))?;
+                banner.push_str(&format!(
+                    "  TCP echo on tcp://{}\n",
+                    echo.local_addr().context("cannot read the echo address")?
+                ));
+                Some(echo)
+            }
+            None => None,
+        };
+        print!("{banner}");
+        let _ = std::io::stdout().flush();
+        let echo_serving = async {
+            match echo {
+                Some(listener) => scalewall_demo::echo::serve_tcp_echo(listener).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = scalewall_demo::serve(listener, state) => result.context("demo server stopped"),
+            result = echo_serving => result.context("TCP echo stopped"),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
