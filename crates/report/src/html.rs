@@ -8,7 +8,7 @@
 use crate::markdown::{self, ReportInput};
 use crate::svg::{self, Series};
 use scalewall_stats::summary::StepSummary;
-use scalewall_stats::usl::Point;
+use scalewall_stats::sweep;
 use std::fmt::Write as _;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
@@ -166,15 +166,7 @@ pub fn charts(input: &ReportInput<'_>) -> Vec<String> {
         ) else {
             continue;
         };
-        let points: Vec<Point> = scenario
-            .steps
-            .iter()
-            .map(|s| Point {
-                concurrency: f64::from(s.concurrency),
-                throughput: StepSummary::of(s).rps,
-            })
-            .filter(|p| p.throughput > 0.0)
-            .collect();
+        let points = sweep::fit_points(&sweep::points_of(&scenario.steps));
         charts.push(svg::usl_chart(
             &format!("{}: throughput and the USL fit", sweep.scenario),
             &points,

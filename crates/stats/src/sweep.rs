@@ -105,25 +105,35 @@ pub fn points_of(steps: &[Step]) -> Vec<SweepPoint> {
         .collect()
 }
 
-/// Fits the USL to the points that have responses and collects warnings.
-pub fn analyse(mut points: Vec<SweepPoint>) -> SweepAnalysis {
-    let usable: Vec<Point> = points
+impl SweepPoint {
+    /// The (N, X) pair the USL is fitted to.
+    pub fn usl_point(&self) -> Point {
+        Point {
+            concurrency: f64::from(self.concurrency),
+            throughput: self.throughput,
+        }
+    }
+}
+
+/// The points a USL fit and its chart use: the levels that measured a
+/// throughput. The one place sweep levels become fit points.
+pub fn fit_points(points: &[SweepPoint]) -> Vec<Point> {
+    points
         .iter()
         .filter(|p| p.responses > 0 && p.throughput > 0.0)
-        .map(|p| Point {
-            concurrency: f64::from(p.concurrency),
-            throughput: p.throughput,
-        })
-        .collect();
+        .map(SweepPoint::usl_point)
+        .collect()
+}
+
+/// Fits the USL to the points that have responses and collects warnings.
+pub fn analyse(mut points: Vec<SweepPoint>) -> SweepAnalysis {
+    let usable = fit_points(&points);
     let fit = usl::fit(&usable);
     let mut warnings = fit_warnings(&usable, &fit);
     if let Ok(fit) = &fit {
         for p in &mut points {
             if p.responses > 0 {
-                p.efficiency = Some(fit.efficiency(&Point {
-                    concurrency: f64::from(p.concurrency),
-                    throughput: p.throughput,
-                }));
+                p.efficiency = Some(fit.efficiency(&p.usl_point()));
             }
         }
     }
