@@ -224,6 +224,9 @@ pub struct BaselineArgs {
     /// History database.
     #[command(flatten)]
     pub history: HistoryPath,
+    /// Accept a run that did not complete (interrupted or failed) as the baseline.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options of `scalewall fit`.

@@ -26,3 +26,14 @@ pub fn write_file(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
 pub fn save_run(run: &Run, path: &Path) -> Result<()> {
     write_file(path, run.to_json().as_bytes(), "the run record to")
 }
+
+/// Checks the files a command will write, before it loads anything, so a
+/// wrong path costs nothing measured. Each is (path, the flag naming it).
+pub fn check_writable(files: &[(Option<&Path>, &str)]) -> Result<()> {
+    for (path, flag) in files {
+        if let Some(path) = path {
+            scalewall_job::files::check_writable_file(path, flag)?;
+        }
+    }
+    Ok(())
+}

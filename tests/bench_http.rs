@@ -424,3 +424,31 @@ fn post_bodies_from_a_file_and_a_missing_file_is_named() {
         stderr(&out)
     );
 }
+
+/// Issue 21, item 10: `--save nodir/x/run.json` ran the whole test, then
+/// failed to write it (exit 1, record lost). The path is checked first: the
+/// error names --save, not the (unreachable) target.
+#[test]
+fn an_unwritable_save_path_is_refused_before_any_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("nodir/x/run.json");
+    let started = std::time::Instant::now();
+    let out = scalewall(&[
+        "bench",
+        "http://127.0.0.1:1/",
+        "-d",
+        "5s",
+        "--save",
+        save.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--save") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "it loaded first"
+    );
+}

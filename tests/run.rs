@@ -482,3 +482,25 @@ fn the_runtime_suite_reports_every_benchmark() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--budget must be between 10ms and 10m"));
 }
+
+/// Issue 21, item 10: a report folder that cannot be written is found
+/// before the load, and nothing is stored or listed as written.
+#[test]
+fn an_unwritable_report_folder_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-file"), "not a folder").unwrap();
+    let started = std::time::Instant::now();
+    let out = scalewall_in(
+        dir.path(),
+        &["run", "--no-progress", "--report-dir", "a-file/reports"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the report folder a-file/reports"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "it ran first");
+    let history = scalewall_in(dir.path(), &["history"]);
+    assert!(!String::from_utf8_lossy(&history.stdout).contains("host"));
+}

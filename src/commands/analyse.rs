@@ -3,7 +3,7 @@
 //! latest stored run).
 
 use crate::cli::{FitArgs, OutputFormat, PlanArgs};
-use crate::output::{print_stdout, write_file};
+use crate::output::{check_writable, print_stdout, write_file};
 use anyhow::{anyhow, bail, Context as _, Result};
 use scalewall_history::History;
 use scalewall_job::job::{history_path, read_config};
@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 /// `scalewall fit`.
 pub fn fit_command(args: &FitArgs) -> Result<ExitCode> {
+    check_writable(&[(args.svg.as_deref(), "--svg")])?;
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let points =
@@ -75,18 +76,14 @@ pub fn plan_command(args: &PlanArgs) -> Result<ExitCode> {
         );
     }
     let history = History::open(&history_path)?;
-    let latest = history
-        .list(Some(&config.name), 1)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            anyhow!(
-                "no stored run of '{}' in {}",
-                config.name,
-                history_path.display()
-            )
-        })?;
-    let run = history.load(&latest.id)?;
+    let latest = history.latest_completed(&config.name)?.ok_or_else(|| {
+        anyhow!(
+            "no completed run of '{}' in {}",
+            config.name,
+            history_path.display()
+        )
+    })?;
+    let run = history.load(&latest)?;
     let scales = if args.scale.is_empty() {
         plan_config.scales.clone()
     } else {

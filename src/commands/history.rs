@@ -88,7 +88,7 @@ pub fn report_command(args: &ReportArgs) -> Result<ExitCode> {
 pub fn baseline_command(args: &BaselineArgs) -> Result<ExitCode> {
     let mut history = open_history(&args.history)?;
     let id = history.resolve(&args.run)?;
-    let subject = history.set_baseline(&id)?;
+    let subject = history.set_baseline(&id, args.force)?;
     print_stdout(&format!("baseline of {subject}: {id}\n"))?;
     Ok(ExitCode::SUCCESS)
 }

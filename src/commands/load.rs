@@ -4,7 +4,7 @@
 
 use crate::cli::{BenchArgs, DemoArgs, DemoServerArgs, OutputFormat, SweepArgs};
 use crate::exit::{self, Signals};
-use crate::output::{print_stdout, save_run, write_file};
+use crate::output::{check_writable, print_stdout, save_run, write_file};
 use crate::progress::Terminal;
 use anyhow::{bail, Context as _, Result};
 use scalewall_demo::{DemoConfig, DemoState, RunningDemo, Stall};
@@ -36,6 +36,7 @@ fn run_of(started: SystemTime, control: &Control, scenario: Scenario) -> Run {
 /// `scalewall bench`.
 pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
     let plan = scenario::validate_bench(args, host::available_cores())?;
+    check_writable(&[(args.out.save.as_deref(), "--save")])?;
     let control = Control::new();
     let signals = exit::on_stop_signals(control.clone());
     let started = SystemTime::now();
@@ -68,6 +69,10 @@ pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
 /// `scalewall sweep`.
 pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
     let plan = scenario::validate_sweep(args, host::available_cores())?;
+    check_writable(&[
+        (args.out.save.as_deref(), "--save"),
+        (args.svg.as_deref(), "--svg"),
+    ])?;
     let control = Control::new();
     let signals = exit::on_stop_signals(control.clone());
     if let Some((name, values)) = &plan.swept {

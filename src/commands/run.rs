@@ -3,7 +3,7 @@
 
 use crate::cli::{InitArgs, OutputFormat, ReportFormatArg, RunArgs, SuiteArgs, ValidateArgs};
 use crate::exit;
-use crate::output::{print_stdout, save_run, write_file};
+use crate::output::{check_writable, print_stdout, save_run, write_file};
 use crate::progress::Terminal;
 use anyhow::{bail, Result};
 use scalewall_history::History;
@@ -97,6 +97,7 @@ pub fn suite_command(args: &SuiteArgs) -> Result<ExitCode> {
     if args.budget < Duration::from_millis(10) || args.budget > Duration::from_secs(600) {
         bail!("--budget must be between 10ms and 10m");
     }
+    check_writable(&[(args.save.as_deref(), "--save")])?;
     let control = Control::new();
     let signals = exit::on_stop_signals(control.clone());
     let started = SystemTime::now();

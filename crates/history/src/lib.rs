@@ -49,6 +49,14 @@ pub enum HistoryError {
         /// The newest this build knows.
         known: i64,
     },
+    /// A run that did not complete was named where only a complete one will do.
+    #[error("run {id} is {status}: it measured only part of what was asked (use --force to make it the baseline anyway)")]
+    NotCompleted {
+        /// The run id.
+        id: String,
+        /// Its status.
+        status: String,
+    },
     /// A stored run's JSON could not be read.
     #[error("stored run {id} cannot be read: {reason}")]
     Corrupt {
@@ -321,12 +329,14 @@ impl History {
             .map_err(|e| self.sqlite(e))
     }
 
-    /// The run of the same subject that started just before `id`, if any.
+    /// The completed run of the same subject that started just before `id`,
+    /// if any: an interrupted or failed run measured only part of what was
+    /// asked, so nothing is compared with it.
     pub fn previous_of(&self, id: &str) -> Result<Option<String>, HistoryError> {
         self.connection
             .query_row(
                 "SELECT p.id FROM runs r JOIN runs p ON p.subject = r.subject
-                 AND (p.started_at, p.id) < (r.started_at, r.id)
+                 AND (p.started_at, p.id) < (r.started_at, r.id) AND p.status = 'completed'
                  WHERE r.id = ?1 ORDER BY p.started_at DESC, p.id DESC LIMIT 1",
                 params![id],
                 |r| r.get(0),
@@ -335,8 +345,24 @@ impl History {
             .map_err(|e| self.sqlite(e))
     }
 
+    /// The newest completed run of `subject`, if any (what a new run is
+    /// compared with, and what a plan measures capacities from).
+    pub fn latest_completed(&self, subject: &str) -> Result<Option<String>, HistoryError> {
+        self.connection
+            .query_row(
+                "SELECT id FROM runs WHERE subject = ?1 AND status = 'completed'
+                 ORDER BY started_at DESC, id DESC LIMIT 1",
+                params![subject],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sqlite(e))
+    }
+
     /// Up to `limit` values of one metric for one subject, oldest first,
-    /// ending with run `until` (inclusive).
+    /// ending with run `until` (inclusive). Only completed runs give values
+    /// (and `until` itself, whatever its status): a partial run's figures
+    /// are not points of a trend or a projection.
     pub fn series(
         &self,
         subject: &str,
@@ -349,6 +375,7 @@ impl History {
             .prepare(
                 "SELECT r.id, m.value FROM metrics m JOIN runs r ON r.id = m.run_id
                  WHERE m.name = ?1 AND r.subject = ?2
+                   AND (r.status = 'completed' OR r.id = ?3)
                    AND (r.started_at, r.id) <= (SELECT started_at, id FROM runs WHERE id = ?3)
                  ORDER BY r.started_at DESC, r.id DESC LIMIT ?4",
             )
@@ -364,16 +391,26 @@ impl History {
         Ok(rows)
     }
 
-    /// Marks run `id` as the baseline of its subject.
-    pub fn set_baseline(&mut self, id: &str) -> Result<String, HistoryError> {
-        let subject: String = self
+    /// Marks run `id` as the baseline of its subject. A run that did not
+    /// complete measured only part of what was asked: it becomes the
+    /// baseline only with `force`.
+    pub fn set_baseline(&mut self, id: &str, force: bool) -> Result<String, HistoryError> {
+        let (subject, status): (String, String) = self
             .connection
-            .query_row("SELECT subject FROM runs WHERE id = ?1", params![id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT subject, status FROM runs WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(|e| self.sqlite(e))?
             .ok_or_else(|| HistoryError::NoRun(id.into()))?;
+        if status != "completed" && !force {
+            return Err(HistoryError::NotCompleted {
+                id: id.into(),
+                status,
+            });
+        }
         self.connection
             .execute(
                 "INSERT OR REPLACE INTO baselines (subject, run_id) VALUES (?1, ?2)",
@@ -471,6 +508,47 @@ mod tests {
         assert!(matches!(h.resolve("zz"), Err(HistoryError::NoRun(_))));
     }
 
+    /// Issue 21, item 1: an interrupted run is never "previous", a point of
+    /// a series, the latest completed run, or (without --force) a baseline.
+    #[test]
+    fn only_completed_runs_are_previous_series_points_and_baselines() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(&dir.path().join("h.db")).unwrap();
+        let interrupted = Run {
+            status: scalewall_model::RunStatus::Interrupted,
+            ..run("r2", "2026-11-02T00:00:00Z", "api")
+        };
+        h.store(
+            &run("r1", "2026-11-01T00:00:00Z", "api"),
+            &[metric("api.rps", 100.0)],
+        )
+        .unwrap();
+        h.store(&interrupted, &[metric("api.rps", 0.0)]).unwrap();
+        h.store(
+            &run("r3", "2026-11-03T00:00:00Z", "api"),
+            &[metric("api.rps", 101.0)],
+        )
+        .unwrap();
+        assert_eq!(h.previous_of("r3").unwrap().as_deref(), Some("r1"));
+        assert_eq!(h.previous_of("r2").unwrap().as_deref(), Some("r1"));
+        let values: Vec<f64> = h
+            .series("api", "api.rps", "r3", 10)
+            .unwrap()
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(values, [100.0, 101.0]);
+        // The run asked about is its own last point, whatever its status.
+        assert_eq!(h.series("api", "api.rps", "r2", 10).unwrap().len(), 2);
+        assert_eq!(h.latest_completed("api").unwrap().as_deref(), Some("r3"));
+        let refused = h.set_baseline("r2", false).unwrap_err().to_string();
+        assert!(
+            refused.contains("interrupted") && refused.contains("--force"),
+            "{refused}"
+        );
+        assert_eq!(h.set_baseline("r2", true).unwrap(), "api");
+    }
+
     #[test]
     fn baselines_are_per_subject() {
         let dir = tempfile::tempdir().unwrap();
@@ -478,9 +556,9 @@ mod tests {
         h.store(&run("r1", "2026-11-01T00:00:00Z", "api"), &[])
             .unwrap();
         assert_eq!(h.baseline("api").unwrap(), None);
-        assert_eq!(h.set_baseline("r1").unwrap(), "api");
+        assert_eq!(h.set_baseline("r1", false).unwrap(), "api");
         assert_eq!(h.baseline("api").unwrap().as_deref(), Some("r1"));
-        assert!(h.set_baseline("nope").is_err());
+        assert!(h.set_baseline("nope", false).is_err());
     }
 
     /// The child side of the SIGKILL test: stores runs until killed. Ignored,

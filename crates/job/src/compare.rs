@@ -19,11 +19,10 @@ const TREND_RUNS: usize = 5;
 /// Findings for metrics that regressed significantly since the previous run.
 pub fn regression_findings(h: &History, run: &Run, metrics: &[Metric]) -> Result<Vec<Finding>> {
     let subject = scalewall_history::subject_of(run);
-    let earlier = h.list(Some(&subject), NOISE_RUNS)?;
-    let Some(previous) = earlier.first() else {
+    let Some(previous) = h.latest_completed(&subject)? else {
         return Ok(Vec::new());
     };
-    let changes = changes_against(h, &previous.id, metrics)?;
+    let changes = changes_against(h, &previous, metrics)?;
     let mut findings = Vec::new();
     for c in changes
         .comparisons
@@ -31,7 +30,7 @@ pub fn regression_findings(h: &History, run: &Run, metrics: &[Metric]) -> Result
         .filter(|c| c.change == Change::Regressed)
     {
         let values: Vec<f64> = h
-            .series(&subject, &c.metric, &previous.id, NOISE_RUNS)?
+            .series(&subject, &c.metric, &previous, NOISE_RUNS)?
             .into_iter()
             .map(|(_, v)| v)
             .collect();
@@ -49,7 +48,7 @@ pub fn regression_findings(h: &History, run: &Run, metrics: &[Metric]) -> Result
             subject: c.metric.clone(),
             message: format!("{} regressed since the previous run", c.metric),
             evidence: format!(
-                "{} → {} ({:+.1} % in the median, Mann–Whitney p = {}, {} vs {} samples; {noise})",
+                "{} → {} ({:+.1} %, Mann–Whitney p = {}, {} vs {} samples; {noise})",
                 usl::round_sig(c.before, 4),
                 usl::round_sig(c.after, 4),
                 c.relative_change * 100.0,
@@ -106,6 +105,7 @@ pub fn changes_against(history: &History, against: &str, metrics: &[Metric]) -> 
     let policy = Policy::default();
     let comparisons = metrics
         .iter()
+        .filter(|m| m.complete)
         .filter_map(|m| {
             let b = before.get(&m.name)?;
             Some(compare::compare(
@@ -130,6 +130,7 @@ fn trends(history: &History, run: &Run, metrics: &[Metric]) -> Result<Vec<(Strin
         .list(Some(&subject), 1000)?
         .into_iter()
         .skip_while(|r| r.id != run.id)
+        .filter(|r| r.status == "completed")
         .take(TREND_RUNS)
         .map(|r| r.id)
         .collect();

@@ -14,6 +14,7 @@ use crate::scenario::{self as cli, ScenarioCommand as Command, ScenarioLine as C
 use clap::Parser;
 use scalewall_probe::process::ProcessSelector;
 use scalewall_stats::capacity::{parse_quantity, DemandKind, ScalingKind};
+use scalewall_stats::metrics::{MetricCatalog, HOST_FIGURES, STEP_FIGURES};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -43,6 +44,7 @@ fn parse_plan(
     spanned: &Spanned<RawPlan>,
     services: &BTreeSet<String>,
     scenarios: &BTreeSet<String>,
+    catalog: &MetricCatalog,
 ) -> Result<PlanConfig, ConfigError> {
     let raw = spanned.get_ref();
     let mut drivers: Vec<(String, f64)> = Vec::new();
@@ -223,6 +225,9 @@ fn parse_plan(
     if raw.wall == Some(0) {
         return Err(check.at(spanned.span(), "wall must be at least 1"));
     }
+    for limit in &raw.limit {
+        check_metric_name(check, &limit.get_ref().metric, catalog, scenarios)?;
+    }
     Ok(PlanConfig {
         wall: raw.wall.unwrap_or(2),
         scales,
@@ -234,6 +239,34 @@ fn parse_plan(
             .map(|l| (l.get_ref().metric.get_ref().clone(), l.get_ref().limit))
             .collect(),
     })
+}
+
+/// A threshold's or limit's metric must be one a run of this config can
+/// produce; otherwise its gate would be off without a word. The closest
+/// known name is suggested.
+fn check_metric_name(
+    check: &Checker<'_>,
+    metric: &Spanned<String>,
+    catalog: &MetricCatalog,
+    scenarios: &BTreeSet<String>,
+) -> Result<(), ConfigError> {
+    let name = metric.get_ref();
+    if catalog.knows(name) {
+        return Ok(());
+    }
+    let hint = match catalog.closest(name) {
+        Some(closest) => format!("did you mean {closest}?"),
+        None => format!(
+            "a scenario's figures are <scenario>.{} (a sweep's per level: <scenario>.c<N>.<figure>, and <scenario>.max_rps); also {}, host.disk_used_pct[PATH], <service>.rss_mb, redis[HOST:PORT].used_memory_mb",
+            STEP_FIGURES.join("|"),
+            HOST_FIGURES.join(", ")
+        ),
+    };
+    let example = scenarios.iter().next().map_or("api", String::as_str);
+    Err(check.at(
+        metric.span(),
+        format!("no run of this config measures '{name}': {hint} (e.g. {example}.p99_ms)"),
+    ))
 }
 
 /// 1-based line and column of a byte offset.
@@ -673,6 +706,10 @@ pub fn parse(
             process,
         });
     }
+    let mut catalog = MetricCatalog::new();
+    for service in services.iter().filter(|s| s.process.is_some()) {
+        catalog.add_process(&service.name);
+    }
     let mut scenarios = Vec::new();
     let mut scenario_names = BTreeSet::new();
     for spanned in &raw.scenario {
@@ -742,9 +779,12 @@ pub fn parse(
         match &cli.command {
             Command::Bench(args) => {
                 cli::validate_bench(args, available_cores).map_err(invalid)?;
+                catalog.add_bench(s.name.get_ref());
             }
             Command::Sweep(args) => {
-                cli::validate_sweep(args, available_cores).map_err(invalid)?;
+                let plan = cli::validate_sweep(args, available_cores).map_err(invalid)?;
+                let levels: Vec<u32> = plan.steps.iter().map(|step| step.connections).collect();
+                catalog.add_sweep(s.name.get_ref(), &levels);
             }
         }
         scenarios.push(Scenario {
@@ -757,22 +797,7 @@ pub fn parse(
     for spanned in &raw.threshold {
         let t = spanned.get_ref();
         let metric = t.metric.get_ref();
-        let root = metric.split(['.', '[']).next().unwrap_or("");
-        let known_roots: BTreeSet<&str> = scenario_names
-            .iter()
-            .chain(service_names.iter())
-            .map(String::as_str)
-            .chain(["host", "redis", "health"])
-            .collect();
-        if !known_roots.contains(root) || !metric.contains('.') {
-            return Err(check.at(
-                t.metric.span(),
-                format!(
-                    "metric '{metric}' must start with a scenario or service name, host, redis or health, then '.' (e.g. '{}.p99_ms')",
-                    scenario_names.iter().next().map_or("api", String::as_str)
-                ),
-            ));
-        }
+        check_metric_name(&check, &t.metric, &catalog, &scenario_names)?;
         match (t.warning, t.critical) {
             (None, None) => {
                 return Err(check.at(
@@ -830,7 +855,7 @@ pub fn parse(
     let plan = raw
         .plan
         .as_ref()
-        .map(|p| parse_plan(&check, p, &service_names, &scenario_names))
+        .map(|p| parse_plan(&check, p, &service_names, &scenario_names, &catalog))
         .transpose()?;
     Ok(Config {
         plan,
@@ -1100,6 +1125,40 @@ direction = "below"
             e.to_string().split(':').take(3).collect::<Vec<_>>(),
             ["scalewall.toml", "3", "7"]
         );
+    }
+
+    /// Issue 21, item 2: `metric = "gw-get.p99ms"` was valid, and its gate
+    /// was silently off.
+    #[test]
+    fn a_misspelled_metric_is_a_located_error_with_the_closest_name() {
+        let base =
+            "[[service]]\nname = \"gw\"\nurl = \"http://127.0.0.1:1\"\nprocess = { port = 1 }\n\
+                    [[scenario]]\nname = \"gw-get\"\nservice = \"gw\"\nkind = \"bench\"\n";
+        let e = error_of(&format!(
+            "{base}[[threshold]]\nmetric = \"gw-get.p99ms\"\ncritical = 100\n"
+        ));
+        assert_eq!((e.line, e.column), (10, 10), "{e}");
+        assert!(e.message.contains("did you mean gw-get.p99_ms?"), "{e}");
+        // a sweep level that is not swept, and a plan limit, are checked too
+        let e = error_of(&format!(
+            "{base}[[threshold]]\nmetric = \"gw-get.c64.rps\"\nwarning = 1\n"
+        ));
+        assert!(
+            e.message
+                .contains("no run of this config measures 'gw-get.c64.rps'"),
+            "{e}"
+        );
+        for good in [
+            "gw-get.p99_ms",
+            "gw.rss_mb",
+            "host.disk_used_pct[/]",
+            "host.load1",
+        ] {
+            parse_text(&format!(
+                "{base}[[threshold]]\nmetric = \"{good}\"\nwarning = 1\n"
+            ))
+            .unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
     }
 
     #[test]

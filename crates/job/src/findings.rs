@@ -48,6 +48,19 @@ pub fn check_thresholds(
             });
             continue;
         };
+        if !m.complete {
+            findings.push(Finding {
+                severity: Severity::Low,
+                subject: t.metric.clone(),
+                message: format!("{} was not measured: its step did not run to its end", m.name),
+                evidence: format!(
+                    "{} {} from a partial step (interrupted or stopped); not judged against the threshold",
+                    usl::round_sig(m.value, 4),
+                    m.unit
+                ),
+            });
+            continue;
+        }
         let breached = |limit: f64| match t.direction {
             Direction::Above => m.value > limit,
             Direction::Below => m.value < limit,
@@ -179,6 +192,7 @@ mod tests {
             better: Better::Lower,
             samples: vec![],
             gating: true,
+            complete: true,
         }
     }
 
@@ -212,6 +226,32 @@ mod tests {
         let (severity, note) = regression_severity(-0.5, &[100.0]);
         assert_eq!(severity, Severity::Low);
         assert!(note.contains("1 earlier run(s), 3 needed"), "{note}");
+    }
+
+    /// Issue 21, item 1: Ctrl-C in a warm-up stored `api-get.rps 0 ops/s
+    /// CRITICAL`. A figure of a partial step is not measured: LOW, no status.
+    #[test]
+    fn a_partial_steps_figure_is_not_judged_against_its_threshold() {
+        let partial = Metric {
+            complete: false,
+            ..metric("api-get.rps", 0.0)
+        };
+        let thresholds = [threshold(
+            "api-get.rps",
+            Some(200.0),
+            Some(100.0),
+            Direction::Below,
+        )];
+        let (statuses, findings) = check_thresholds(&[partial], &thresholds);
+        assert!(statuses.is_empty(), "{statuses:?}");
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].severity, Severity::Low);
+        assert!(
+            findings[0].message.contains("was not measured"),
+            "{}",
+            findings[0].message
+        );
+        assert_eq!(exit_code_for(&findings), 0);
     }
 
     #[test]

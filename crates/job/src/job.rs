@@ -168,6 +168,9 @@ pub struct Outcome {
 /// target cannot start); an unreachable target or service is a finding.
 pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
     let config = job.config.as_ref();
+    // A report folder that cannot be written is found before any load, not
+    // after it (and the Artifacts list names only files that are written).
+    crate::files::check_writable_folder(&job.report_dir, "the report folder")?;
     let started = ctx.clock.now();
     let mut findings = Vec::new();
     let snapshot = probe_system(config, &mut findings);

@@ -202,6 +202,7 @@ fn projections(
     let times: BTreeMap<String, f64> = history
         .list(Some(&subject), 10_000)?
         .into_iter()
+        .filter(|row| row.status == "completed")
         .filter_map(|row| {
             let t = humantime::parse_rfc3339(&row.started_at).ok()?;
             let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64();

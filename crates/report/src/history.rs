@@ -37,7 +37,7 @@ pub fn runs_table(rows: &[RunLine<'_>]) -> String {
 /// Two runs compared, as text: one row per metric both have.
 pub fn comparison_text(before: &str, after: &str, changes: &Changes) -> String {
     let mut out = format!(
-        "{before} → {after} (Mann–Whitney U on per-second samples; a change needs p < 0.05 and ≥ 5 % in the median)\n"
+        "{before} → {after} (Mann–Whitney U on per-second samples; a change needs p < 0.05 and ≥ 5 % between the whole-run values)\n"
     );
     out.push_str(&format!(
         "{:<40}  {:>12}  {:>12}  {:>9}  {:>8}  decision\n",

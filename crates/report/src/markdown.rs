@@ -540,6 +540,7 @@ mod tests {
             better: Better::Lower,
             samples: vec![],
             gating: true,
+            complete: true,
         }];
         let before: Vec<f64> = (0..10).map(|i| 40.0 + f64::from(i) * 0.1).collect();
         let after: Vec<f64> = (0..10).map(|i| 60.0 + f64::from(i) * 0.1).collect();

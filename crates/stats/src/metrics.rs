@@ -30,6 +30,11 @@ pub struct Metric {
     /// target; false for figures that describe the host (the runtime suite,
     /// host gauges), which drift with the machine rather than the system.
     pub gating: bool,
+    /// Whether it was measured as planned: false for the figures of a step
+    /// that did not run to its end (interrupted, or stopped by an error)
+    /// and for a sweep's `max_rps` when a level is missing or partial. Such
+    /// a figure is shown, never judged: no threshold, no comparison.
+    pub complete: bool,
 }
 
 fn metric(
@@ -46,7 +51,108 @@ fn metric(
         better,
         samples,
         gating: true,
+        complete: true,
     }
+}
+
+/// Marks the figures of a step that did not run to its end as incomplete.
+fn mark_complete(metrics: &mut [Metric], complete: bool) {
+    for m in metrics {
+        m.complete = complete;
+    }
+}
+
+/// The figures a load step can have: `<scenario>.<figure>` for a one-step
+/// scenario, `<scenario>.c<N>.<figure>` for each level of a sweep.
+pub const STEP_FIGURES: [&str; 7] = [
+    "rps",
+    "p50_ms",
+    "p99_ms",
+    "error_pct",
+    "host_cpu_s_per_1000",
+    "target_cpu_s_per_1000",
+    "target_rss_mb",
+];
+
+/// The host's own figures (from the run's snapshot).
+pub const HOST_FIGURES: [&str; 3] = ["host.cpu_busy_pct", "host.mem_used_pct", "host.load1"];
+
+/// Every metric name a run of a given config can produce, to check the
+/// names a config's thresholds and limits use before anything runs (a
+/// misspelled name would otherwise switch its gate off in silence).
+#[derive(Debug, Clone, Default)]
+pub struct MetricCatalog {
+    names: std::collections::BTreeSet<String>,
+}
+
+impl MetricCatalog {
+    /// A catalog with the host's figures.
+    pub fn new() -> MetricCatalog {
+        MetricCatalog {
+            names: HOST_FIGURES.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    /// A one-step scenario's figures.
+    pub fn add_bench(&mut self, scenario: &str) {
+        for figure in STEP_FIGURES {
+            self.names.insert(format!("{scenario}.{figure}"));
+        }
+    }
+
+    /// A sweep's figures at each level, and its `max_rps`.
+    pub fn add_sweep(&mut self, scenario: &str, levels: &[u32]) {
+        for level in levels {
+            self.add_bench(&format!("{scenario}.c{level}"));
+        }
+        self.names.insert(format!("{scenario}.max_rps"));
+    }
+
+    /// A service whose processes are measured: `<service>.rss_mb`.
+    pub fn add_process(&mut self, service: &str) {
+        self.names.insert(format!("{service}.rss_mb"));
+    }
+
+    /// Whether a run can produce `name` (a disk's `host.disk_used_pct[PATH]`
+    /// and a Redis server's `redis[HOST:PORT].used_memory_mb` for any path
+    /// or server).
+    pub fn knows(&self, name: &str) -> bool {
+        let bracketed = |prefix: &str, suffix: &str| {
+            name.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix(suffix))
+                .is_some_and(|inner| !inner.is_empty() && !inner.contains(']'))
+        };
+        self.names.contains(name)
+            || bracketed("host.disk_used_pct[", "]")
+            || bracketed("redis[", "].used_memory_mb")
+    }
+
+    /// The known name closest to `name` (fewest single-character edits),
+    /// when it is close enough to be a likely misspelling.
+    pub fn closest(&self, name: &str) -> Option<&str> {
+        let (distance, best) = self
+            .names
+            .iter()
+            .map(|known| (edit_distance(name, known), known.as_str()))
+            .min()?;
+        (distance <= 3.max(name.chars().count() / 4)).then_some(best)
+    }
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Names of the host-describing scenarios' protocol (the runtime suite).
@@ -217,26 +323,37 @@ pub fn of_run(run: &Run) -> Vec<Metric> {
         let first = out.len();
         match scenario.steps.as_slice() {
             [] => {}
-            [step] => step_metrics(&scenario.name, step, &mut out),
+            [step] => {
+                step_metrics(&scenario.name, step, &mut out);
+                mark_complete(&mut out[first..], step.completed);
+            }
             steps => {
                 for step in steps {
+                    let step_first = out.len();
                     step_metrics(
                         &format!("{}.c{}", scenario.name, step.concurrency),
                         step,
                         &mut out,
                     );
+                    mark_complete(&mut out[step_first..], step.completed);
                 }
+                let planned = scenario.options.concurrency_levels.len();
+                let every_level =
+                    steps.iter().all(|s| s.completed) && (planned == 0 || steps.len() >= planned);
                 let max = steps
                     .iter()
                     .map(|s| StepSummary::of(s).rps)
                     .fold(0.0, f64::max);
-                out.push(metric(
-                    format!("{}.max_rps", scenario.name),
-                    max,
-                    "ops/s",
-                    Better::Higher,
-                    vec![],
-                ));
+                out.push(Metric {
+                    complete: every_level,
+                    ..metric(
+                        format!("{}.max_rps", scenario.name),
+                        max,
+                        "ops/s",
+                        Better::Higher,
+                        vec![],
+                    )
+                });
             }
         }
         if HOST_PROTOCOLS.contains(&scenario.protocol.as_str()) {
@@ -355,6 +472,40 @@ mod tests {
             of_run(&run).iter().all(|m| !m.gating),
             "the runtime suite describes the host"
         );
+    }
+
+    #[test]
+    fn the_catalog_knows_what_a_config_can_produce_and_suggests_the_closest() {
+        let mut catalog = MetricCatalog::new();
+        catalog.add_bench("gw-get");
+        catalog.add_sweep("gw-scaling", &[1, 2, 4]);
+        catalog.add_process("gateway");
+        for name in [
+            "gw-get.p99_ms",
+            "gw-scaling.c4.rps",
+            "gw-scaling.max_rps",
+            "gateway.rss_mb",
+            "host.mem_used_pct",
+            "host.disk_used_pct[/var]",
+            "redis[127.0.0.1:6379].used_memory_mb",
+        ] {
+            assert!(catalog.knows(name), "{name}");
+        }
+        for name in [
+            "gw-get.p99ms",
+            "gw-scaling.c8.rps",
+            "host.disk_used_pct[]",
+            "health.api",
+        ] {
+            assert!(!catalog.knows(name), "{name}");
+        }
+        assert_eq!(catalog.closest("gw-get.p99ms"), Some("gw-get.p99_ms"));
+        assert_eq!(
+            catalog.closest("gw-scaling.maxrps"),
+            Some("gw-scaling.max_rps")
+        );
+        assert_eq!(catalog.closest("something.else.entirely"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]
