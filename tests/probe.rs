@@ -12,18 +12,25 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Runs `scalewall probe ARGS… -o json`, which must succeed, and parses it.
+/// Runs `scalewall probe ARGS… -o json`, which must take its snapshot
+/// (exit 0, or 4/5 for a degraded or down reading), and parses it.
 fn probe_json(args: &[&str]) -> serde_json::Value {
+    probe_json_with_code(args).1
+}
+
+/// The exit code and the snapshot of `scalewall probe ARGS… -o json`.
+fn probe_json_with_code(args: &[&str]) -> (i32, serde_json::Value) {
     let mut argv = vec!["probe"];
     argv.extend_from_slice(args);
     argv.extend_from_slice(&["-o", "json"]);
     let out = scalewall(&argv);
+    let code = out.status.code().unwrap_or(-1);
     assert!(
-        out.status.success(),
-        "{}",
+        matches!(code, 0 | 4 | 5),
+        "exit {code}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    json(&out)
+    (code, json(&out))
 }
 
 fn meminfo_kib(field: &str) -> u64 {
@@ -167,7 +174,7 @@ fn health_checks_report_healthy_degraded_down_and_slow() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let v = probe_json(&[
+    let (code, v) = probe_json_with_code(&[
         "--health",
         &format!("{}health", demo.url()),
         "--health",
@@ -206,23 +213,54 @@ fn health_checks_report_healthy_degraded_down_and_slow() {
     );
     assert_eq!(status(4), "healthy");
     assert_eq!(status(5), "down");
+    assert_eq!(code, 5, "a check is down: the worst reading decides");
 }
 
+/// Issue 21, item 7: one target that cannot be read no longer aborts the
+/// snapshot; it is listed as unavailable with the reason, the rest is
+/// measured, and the exit code says the worst reading (5).
 #[test]
-fn a_selector_matching_nothing_is_one_clear_error() {
-    let out = scalewall(&[
-        "probe",
+fn a_selector_matching_nothing_is_unavailable_and_the_rest_is_probed() {
+    let (code, v) = probe_json_with_code(&[
         "--process",
         "no-such-process-xyz",
+        "--redis",
+        "redis://127.0.0.1:1",
         "--interval",
         "100ms",
+        "--no-gpu",
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(code, 5);
     assert!(
-        err.contains("no process matches name 'no-such-process-xyz'"),
-        "{err}"
+        f(&v, "/host/mem_total_bytes") > 0.0,
+        "the host is still read"
+    );
+    let lost = v["unavailable"].as_array().unwrap();
+    assert_eq!(lost.len(), 2, "{v:#}");
+    assert_eq!(lost[0]["kind"], "process");
+    assert!(
+        lost[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no process matches name 'no-such-process-xyz'"),
+        "{}",
+        lost[0]
+    );
+    assert_eq!(lost[1]["kind"], "redis");
+    assert_eq!(lost[1]["target"], "redis://127.0.0.1:1/");
+    let text = scalewall(&[
+        "probe",
+        "--redis",
+        "redis://127.0.0.1:1",
+        "--interval",
+        "100ms",
+        "--no-gpu",
+    ]);
+    assert_eq!(text.status.code(), Some(5));
+    let shown = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        shown.contains("redis redis://127.0.0.1:1/: UNAVAILABLE ("),
+        "{shown}"
     );
 }
 
@@ -459,23 +497,23 @@ fn postgres_readings_move_when_the_test_writes_data() {
 }
 
 #[test]
-fn a_wrong_postgres_database_is_one_clear_error() {
+fn a_wrong_postgres_database_is_unavailable_with_the_servers_reason() {
     if !service_answers("PostgreSQL", 5432) {
         return;
     }
-    let out = scalewall(&[
-        "probe",
+    let (code, v) = probe_json_with_code(&[
         "--postgres",
         "postgres://postgres@127.0.0.1:5432/no_such_database_here",
         "--no-gpu",
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert_eq!(code, 5);
+    let lost = &v["unavailable"][0];
+    assert_eq!(lost["kind"], "postgres");
+    let reason = lost["reason"].as_str().unwrap();
     assert!(
-        stderr.contains("127.0.0.1:5432/no_such_database_here")
-            && stderr.contains("does not exist"),
-        "{stderr}"
+        reason.contains("127.0.0.1:5432/no_such_database_here")
+            && reason.contains("does not exist"),
+        "{reason}"
     );
 }
 

@@ -2,8 +2,10 @@
 //! checks and data stores, printed as the report's "System health".
 
 use crate::cli::{OutputFormat, ProbeArgs};
+use crate::exit;
 use crate::output::print_stdout;
 use anyhow::{bail, Context as _, Result};
+use scalewall_job::findings;
 use scalewall_report::probe::probe_text;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -53,5 +55,9 @@ pub fn probe_command(args: &ProbeArgs) -> Result<ExitCode> {
         }
     };
     print_stdout(&printed)?;
-    Ok(ExitCode::SUCCESS)
+    // The worst reading decides, as the worst finding does for `run`: a
+    // degraded check 4, a down check or an unreadable target 5.
+    Ok(exit::for_findings(findings::worst(
+        &findings::health_findings(&snapshot),
+    )))
 }

@@ -152,7 +152,8 @@ pub fn regression_severity(relative_change: f64, earlier: &[f64]) -> (Severity, 
     }
 }
 
-/// Findings of the health checks in a snapshot (pure).
+/// Findings of the health checks in a snapshot, and of the targets it
+/// could not read (pure).
 pub fn health_findings(snapshot: &Snapshot) -> Vec<Finding> {
     snapshot
         .health
@@ -176,6 +177,15 @@ pub fn health_findings(snapshot: &Snapshot) -> Vec<Finding> {
             ),
             evidence: h.detail.clone(),
         })
+        .chain(snapshot.unavailable.iter().map(|u| Finding {
+            severity: Severity::Critical,
+            subject: u.label.clone().unwrap_or_else(|| u.target.clone()),
+            message: match &u.label {
+                Some(service) => format!("service {service} could not be probed"),
+                None => format!("{} {} could not be probed", u.kind, u.target),
+            },
+            evidence: format!("{} {}: {}", u.kind, u.target, u.reason),
+        }))
         .collect()
 }
 

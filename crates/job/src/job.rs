@@ -364,6 +364,12 @@ fn probe_system(config: Option<&Config>, findings: &mut Vec<Finding>) -> Option<
                 snapshot.redis.extend(readings.redis);
                 snapshot.postgres.extend(readings.postgres);
                 snapshot.nats.extend(readings.nats);
+                snapshot
+                    .unavailable
+                    .extend(readings.unavailable.into_iter().map(|mut u| {
+                        u.label.get_or_insert_with(|| service.name.clone());
+                        u
+                    }));
             }
             Err(error) => findings.push(Finding {
                 severity: Severity::Critical,

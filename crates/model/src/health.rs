@@ -348,7 +348,26 @@ pub struct Snapshot {
     /// The NATS servers asked for (message rates over the interval).
     #[serde(default)]
     pub nats: Vec<NatsReading>,
+    /// Targets that could not be read (a selector that matches nothing, a
+    /// data store that refuses or does not answer), each with the reason;
+    /// the rest of the snapshot is still taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<Unavailable>,
     /// The GPUs, when asked for.
     #[serde(default)]
     pub gpu: Option<GpuReading>,
+}
+
+/// A target of a snapshot that could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Unavailable {
+    /// What kind of target: `process`, `redis`, `postgres` or `nats`.
+    pub kind: String,
+    /// The target as asked (a selector in words, or `host:port`), no password.
+    pub target: String,
+    /// The label given with it (a service name), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Why it could not be read.
+    pub reason: String,
 }

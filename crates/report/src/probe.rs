@@ -202,5 +202,19 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
             let _ = writeln!(out, "  {}: {status}{latency} ({})", r.target, r.detail);
         }
     }
+    if !snapshot.unavailable.is_empty() {
+        let _ = writeln!(out, "Unavailable");
+        for u in &snapshot.unavailable {
+            let label = u
+                .label
+                .as_ref()
+                .map_or(String::new(), |l| format!(" [{l}]"));
+            let _ = writeln!(
+                out,
+                "  {} {}{label}: UNAVAILABLE ({})",
+                u.kind, u.target, u.reason
+            );
+        }
+    }
     out
 }
