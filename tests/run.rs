@@ -21,6 +21,12 @@ fn scalewall_in(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A number as the Markdown report prints it (4 significant digits).
+fn scalewall_report_number(x: f64) -> String {
+    let digits = 4 - 1 - x.abs().log10().floor() as i32;
+    format!("{:.*}", digits.max(0) as usize, x)
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -83,6 +89,19 @@ fn the_built_in_job_checks_the_load_path_against_its_known_answer() {
     ] {
         assert!(md.contains(section), "{section} missing:\n{md}");
     }
+    // Issue 21, item 8: the report states the known answers and the verdicts.
+    assert!(
+        md.contains(&format!(
+            "so N = 16 should see {} ops/s",
+            scalewall_report_number(expected)
+        )) && md.contains("within the tolerance of ±10 %"),
+        "{md}"
+    );
+    assert!(
+        md.contains("**Known answer:** N* = 34.8 (")
+            && md.contains("within the tolerance of ±25 %"),
+        "{md}"
+    );
     let again = scalewall_in(dir.path(), &["report", id]);
     assert!(again.status.success(), "{}", stderr(&again));
     // the same report, less the list of files this run wrote

@@ -7,6 +7,7 @@ use crate::load::{Endpoint, LoadRequest, ProtocolOptions};
 use scalewall_demo::DemoConfig;
 use scalewall_load::target::Target;
 use scalewall_load::transport::http1::RequestSpec;
+use scalewall_model::{KnownAnswer, Step};
 use std::time::Duration;
 
 /// The built-in target's settings: a curve with a visible wall near 35 clients.
@@ -27,5 +28,27 @@ pub fn request(target: &Target) -> LoadRequest<'_> {
         insecure: false,
         sample_interval: Duration::from_secs(1),
         protocol: ProtocolOptions::default(),
+    }
+}
+
+/// What the built-in target is known to do at the steps' concurrencies;
+/// `tolerance` is how far the checked figure may stray (a step's
+/// throughput, or a sweep's fitted peak).
+pub fn known_answer(steps: &[Step], tolerance: f64) -> KnownAnswer {
+    let target = DEMO_TARGET;
+    KnownAnswer {
+        model: format!(
+            "the built-in target holds each request {} ms × (1 + {}(n−1) + {}·n(n−1)) with n in flight",
+            target.latency.as_secs_f64() * 1000.0,
+            target.sigma,
+            target.kappa
+        ),
+        throughput_per_s: steps
+            .iter()
+            .map(|s| target.expected_throughput(s.concurrency).unwrap_or(0.0))
+            .collect(),
+        peak_concurrency: (target.kappa > 0.0)
+            .then(|| ((1.0 - target.sigma) / target.kappa).sqrt()),
+        tolerance,
     }
 }

@@ -41,6 +41,8 @@ pub const DEFAULT_REPORTS: &str = ".scalewall/reports";
 const SUITE_BUDGET_IN_RUN: Duration = Duration::from_millis(500);
 /// How far the self-check's throughput may stray from the known answer.
 const SELF_CHECK_TOLERANCE: f64 = 0.10;
+/// How far the self-sweep's fitted peak N* may stray from the known one.
+const PEAK_TOLERANCE: f64 = 0.25;
 
 /// Reads and validates a config file (`${VAR}` from the environment).
 pub fn read_config(path: &Path) -> Result<Config> {
@@ -475,6 +477,7 @@ fn self_check(
         observer,
     )?;
     scenario.name = "self-check".into();
+    scenario.known_answer = Some(builtin::known_answer(&scenario.steps, SELF_CHECK_TOLERANCE));
     if let Some(step) = scenario.steps.first() {
         let served = server.requests_served() - before;
         let counted = step.responses_with_warmup();
@@ -518,13 +521,14 @@ fn self_check(
         .collect();
     let mut scenario = run_load(&request, &plans, control, observer)?;
     scenario.name = "self-sweep".into();
+    scenario.known_answer = Some(builtin::known_answer(&scenario.steps, PEAK_TOLERANCE));
     let analysis = sweep::analyse(sweep::points_of(&scenario.steps));
     let known_peak =
         (DEMO_TARGET.kappa > 0.0).then(|| ((1.0 - DEMO_TARGET.sigma) / DEMO_TARGET.kappa).sqrt());
     if let (Ok(fit), Some(known)) = (&analysis.fit, known_peak) {
         if let Some(found) = fit.peak_concurrency() {
             let off = found / known - 1.0;
-            if off.abs() > 0.25 {
+            if off.abs() > PEAK_TOLERANCE {
                 findings.push(Finding {
                     severity: Severity::Medium,
                     subject: "self-sweep".into(),

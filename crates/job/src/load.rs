@@ -209,6 +209,7 @@ pub fn run_load(
         protocol: protocol.into(),
         options,
         steps,
+        known_answer: None,
     })
 }
 

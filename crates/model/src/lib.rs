@@ -152,6 +152,25 @@ pub struct Scenario {
     pub options: LoadOptions,
     /// Steps in the order they ran (one for `bench`, one per level for `sweep`).
     pub steps: Vec<Step>,
+    /// What the target is known to do, when it is a target with a known
+    /// answer (the built-in one): the figures the measurement is checked
+    /// against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_answer: Option<KnownAnswer>,
+}
+
+/// The known behaviour of a target whose scaling curve is set in advance.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct KnownAnswer {
+    /// The model, in words (e.g. the hold-time formula).
+    pub model: String,
+    /// Throughput the model gives at each step's concurrency, operations
+    /// per second (one per step, in step order).
+    pub throughput_per_s: Vec<f64>,
+    /// The concurrency where the model's throughput peaks (USL N*), if any.
+    pub peak_concurrency: Option<f64>,
+    /// How far a measurement may stray and still agree, as a share (0.1 = ±10 %).
+    pub tolerance: f64,
 }
 
 /// Resolved load options: everything needed to repeat a step.
@@ -594,6 +613,7 @@ mod tests {
                     }),
                     param_value: None,
                 }],
+                known_answer: None,
             }],
             subject: None,
             system_health: None,

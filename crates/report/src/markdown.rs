@@ -5,7 +5,7 @@
 //! the baseline, artifacts. Pure: everything comes in [`ReportInput`], so a
 //! stored run renders again to the same text.
 
-use scalewall_model::{Finding, Run, RunStatus, Severity, Step};
+use scalewall_model::{Finding, KnownAnswer, Run, RunStatus, Severity, Step};
 use scalewall_stats::compare::{Change, MetricComparison, Trend};
 use scalewall_stats::metrics::Metric;
 use scalewall_stats::summary::StepSummary;
@@ -149,6 +149,64 @@ fn change_summary(changes: &Changes) -> String {
         count(Change::Unchanged),
         count(Change::Untested)
     )
+}
+
+/// Whether a measurement agrees with its known answer, in words.
+fn agreement(off: f64, tolerance: f64) -> String {
+    let tolerance_pct = tolerance * 100.0;
+    if off.abs() <= tolerance {
+        format!("within the tolerance of ±{tolerance_pct:.0} %")
+    } else {
+        format!("**off** by more than the tolerance of ±{tolerance_pct:.0} %")
+    }
+}
+
+/// A step's throughput beside the known answer for its concurrency.
+fn known_throughput_line(known: &KnownAnswer, step: &Step) -> String {
+    let Some(&expected) = known.throughput_per_s.first() else {
+        return format!(
+            "**Known answer:** {} (no figure for this step).",
+            known.model
+        );
+    };
+    let measured = StepSummary::of(step).rps;
+    let off = if expected > 0.0 {
+        measured / expected - 1.0
+    } else {
+        0.0
+    };
+    format!(
+        "**Known answer:** {}, so N = {} should see {} ops/s; measured {} ops/s ({:+.1} %): {}.",
+        known.model,
+        step.concurrency,
+        number(expected),
+        number(measured),
+        off * 100.0,
+        agreement(off, known.tolerance)
+    )
+}
+
+/// A sweep's fitted peak beside the known one.
+fn known_peak_line(known: &KnownAnswer, fit: Option<&UslFit>) -> Option<String> {
+    let peak = known.peak_concurrency?;
+    Some(match fit.and_then(UslFit::peak_concurrency) {
+        Some(found) => {
+            let off = found / peak - 1.0;
+            format!(
+                "**Known answer:** N* = {} ({}); fitted N* = {} ({:+.0} %): {}.",
+                round_sig(peak, 3),
+                known.model,
+                round_sig(found, 3),
+                off * 100.0,
+                agreement(off, known.tolerance)
+            )
+        }
+        None => format!(
+            "**Known answer:** N* = {} ({}); the fit found no peak.",
+            round_sig(peak, 3),
+            known.model
+        ),
+    })
 }
 
 fn load_step_table(out: &mut String, step: &Step) {
@@ -349,6 +407,9 @@ pub fn render(input: &ReportInput<'_>) -> String {
             [step] => {
                 load_step_table(&mut out, step);
                 let _ = writeln!(out);
+                if let Some(known) = &scenario.known_answer {
+                    let _ = writeln!(out, "{}\n", known_throughput_line(known, step));
+                }
             }
             steps => {
                 let sweep = input.sweeps.iter().find(|s| s.scenario == scenario.name);
@@ -407,6 +468,14 @@ pub fn render(input: &ReportInput<'_>) -> String {
             }
             if let Some(verdict) = &sweep.verdict {
                 let _ = writeln!(out, "\n**Verdict:** {verdict}.");
+            }
+            let known = run
+                .scenarios
+                .iter()
+                .find(|s| s.name == sweep.scenario)
+                .and_then(|s| s.known_answer.as_ref());
+            if let Some(line) = known.and_then(|k| known_peak_line(k, sweep.fit.as_ref().ok())) {
+                let _ = writeln!(out, "\n{line}");
             }
             for warning in &sweep.warnings {
                 let _ = writeln!(out, "\n> warning: {warning}");
@@ -468,7 +537,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         let Some(changes) = changes else { continue };
         let _ = writeln!(
             out,
-            "## {title} (`{}`)\n\nEach metric's per-second samples compared with the two-sided Mann–Whitney U test; a change counts when p < 0.05 and the median moved by at least 5 %.\n",
+            "## {title} (`{}`)\n\nEach metric's per-second samples compared with the two-sided Mann–Whitney U test; a change counts when p < 0.05 and the whole-run value moved by at least 5 %.\n",
             changes.against
         );
         let _ = writeln!(
@@ -576,7 +645,7 @@ mod tests {
             "Since the previous run `r1`: 1 regressed, 0 improved",
             "Trend of `api.p99_ms` over the last 3 runs: **Degrading**",
             "## Key metrics",
-            "| `api.p99_ms` | 60.00 ms | **WARNING** | +49.4 % **regressed** (p = 0.00018) |",
+            "| `api.p99_ms` | 60.00 ms | **WARNING** | +50.0 % **regressed** (p = 0.00018) |",
             "## Load results",
             "## System health",
             "## Findings",

@@ -421,6 +421,7 @@ mod tests {
         Scenario {
             name: name.into(),
             steps,
+            known_answer: None,
             ..Scenario::default()
         }
     }

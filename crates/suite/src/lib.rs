@@ -406,6 +406,7 @@ fn measure(
             error_examples: errors,
             ..Step::default()
         }],
+        known_answer: None,
     }
 }
 
