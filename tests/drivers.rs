@@ -377,6 +377,12 @@ fn postgres_queries_match_a_sequence_and_errors_name_the_cause() {
         .parse()
         .unwrap();
     psql(&format!("DROP SEQUENCE {seq}"));
+    // Issue 21, item 11: the rows' bytes are not counted, so none are claimed.
+    assert!(v["bytes_received"].is_null(), "{v:#}");
+    assert!(v["bytes_received_note"]
+        .as_str()
+        .unwrap()
+        .contains("PostgreSQL"));
     // one pre-flight query before the measured span
     assert_eq!(f(&v, "/requests") + 1.0, last, "{v:#}");
     assert_eq!(f(&v, "/errors_total"), 0.0);
@@ -518,6 +524,10 @@ fn nats_publish_request_and_jetstream() {
     let received = counter.join().unwrap() as f64;
     // the pre-flight call publishes one batch of 16 before the measured span
     assert_eq!(f(&v, "/requests") + 16.0, received, "{v:#}");
+    assert!(
+        v["bytes_received"].is_null(),
+        "a publish has no reply: {v:#}"
+    );
     let v = ok_json(&[
         "bench",
         "nats://127.0.0.1",

@@ -131,16 +131,23 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
             }
         );
     }
-    let _ = writeln!(
-        out,
-        "  received       {} bytes ({:.2} MB/s)",
-        group(step.outcomes.bytes_received),
-        if step.duration_s > 0.0 {
-            step.outcomes.bytes_received as f64 / step.duration_s / 1e6
-        } else {
-            0.0
+    match bytes_not_counted(scenario) {
+        Some(reason) => {
+            let _ = writeln!(out, "  received       n/a ({reason})");
         }
-    );
+        None => {
+            let _ = writeln!(
+                out,
+                "  received       {} bytes ({:.2} MB/s)",
+                group(step.outcomes.bytes_received),
+                if step.duration_s > 0.0 {
+                    step.outcomes.bytes_received as f64 / step.duration_s / 1e6
+                } else {
+                    0.0
+                }
+            );
+        }
+    }
     if let Some(warmup) = &step.warmup {
         let _ = writeln!(
             out,
@@ -299,14 +306,42 @@ pub struct BenchJson<'a> {
     pub error_examples: &'a BTreeMap<String, String>,
     /// Responses by status code.
     pub status_codes: BTreeMap<String, u64>,
-    /// Response bytes received.
-    pub bytes_received: u64,
+    /// Response bytes received (`null` where the driver does not count them).
+    pub bytes_received: Option<u64>,
+    /// Why the received bytes are not counted, where they are not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_received_note: Option<&'static str>,
     /// Open model: target rate.
     pub target_rate_per_s: Option<f64>,
     /// Open model: whether the achieved rate met the target.
     pub schedule_kept: Option<bool>,
     /// What the step cost the host and the target (warm-up included).
     pub resources: Option<serde_json::Value>,
+}
+
+/// Why a scenario's received bytes were not counted, when they were not:
+/// its 0 would read as a measurement. (The PostgreSQL client does not
+/// expose the rows' wire size; a NATS publish and a connection set-up have
+/// no reply; a command's output is not read as bytes.)
+pub fn bytes_not_counted(scenario: &Scenario) -> Option<&'static str> {
+    let option = |key: &str| {
+        scenario
+            .options
+            .protocol_options
+            .get(key)
+            .map(String::as_str)
+    };
+    if option("connect_only") == Some("true") {
+        return Some("each operation is a connection set-up; nothing is read");
+    }
+    match scenario.protocol.as_str() {
+        "postgres" => Some("the PostgreSQL driver does not see the rows' wire size"),
+        "exec" => Some("a command's output is not counted"),
+        "nats" if option("nats_mode") == Some("publish") => {
+            Some("a NATS publish has no reply to count")
+        }
+        _ => None,
+    }
 }
 
 /// Renders the JSON form of a single-step scenario.
@@ -326,7 +361,10 @@ pub fn bench_json(run: &Run, scenario: &Scenario, step: &Step) -> String {
             .iter()
             .map(|(code, n)| (code.to_string(), *n))
             .collect(),
-        bytes_received: step.outcomes.bytes_received,
+        bytes_received: bytes_not_counted(scenario)
+            .is_none()
+            .then_some(step.outcomes.bytes_received),
+        bytes_received_note: bytes_not_counted(scenario),
         target_rate_per_s: step.target_rate_per_s,
         schedule_kept: schedule_kept(step),
         resources: resources_json(step),
