@@ -309,6 +309,12 @@ pub struct DemoArgs {
     /// Never draw the live progress line.
     #[arg(long)]
     pub no_progress: bool,
+    /// Store the run in this history database (default .scalewall/history.db).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_history")]
+    pub history: Option<PathBuf>,
+    /// Do not store the run.
+    #[arg(long)]
+    pub no_history: bool,
 }
 
 /// Options of `scalewall demo-server`.

@@ -452,3 +452,57 @@ fn an_unwritable_save_path_is_refused_before_any_load() {
         "it loaded first"
     );
 }
+
+/// Issue 21, item 9: `bench` printed a run id that nothing stored. Every
+/// load command stores its run (unless --no-history), so the id leads to
+/// the record, by its full form or its random tail.
+#[test]
+fn a_bench_run_is_stored_and_its_printed_id_leads_to_it() {
+    let server = RunningDemo::start(([127, 0, 0, 1], 0).into(), DemoConfig::default(), 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let db = db.to_str().unwrap();
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "2",
+        "-n",
+        "200",
+        "-o",
+        "json",
+        "--history",
+        db,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = json(&out)["run_id"].as_str().unwrap().to_string();
+    let tail = &id[id.len() - 6..];
+    let shown = scalewall(&["show", tail, "--history", db]);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let run = Run::from_json(&String::from_utf8_lossy(&shown.stdout)).unwrap();
+    assert_eq!(run.id, id);
+    assert_eq!(run.subject.as_deref(), Some("bench"));
+    assert_eq!(run.scenarios[0].steps[0].outcomes.responses, 200);
+    // --no-history stores nothing
+    let other = dir.path().join("none.db");
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-n",
+        "10",
+        "--no-history",
+        "--history",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "the two flags conflict");
+    let out = scalewall(&["bench", &server.url(), "-n", "10", "--no-history"]);
+    assert!(out.status.success());
+}

@@ -8,8 +8,11 @@ use crate::output::{check_writable, print_stdout, save_run, write_file};
 use crate::progress::Terminal;
 use anyhow::{bail, Context as _, Result};
 use scalewall_demo::{DemoConfig, DemoState, RunningDemo, Stall};
+use scalewall_history::History;
 use scalewall_job::builtin::{self, DEMO_TARGET};
+use scalewall_job::compare::stored_metrics;
 use scalewall_job::host;
+use scalewall_job::job::history_path;
 use scalewall_job::load::{interrupted, load_args, run_load};
 use scalewall_job::record::{new_run, SystemClock};
 use scalewall_job::scenario::{self, SweepPlan};
@@ -20,17 +23,22 @@ use scalewall_report::number::{group, group_f};
 use scalewall_report::{bench, cost, svg, usl_table};
 use scalewall_stats::sweep;
 use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-/// The one run record of a load command, around its measured scenario.
-fn run_of(started: SystemTime, control: &Control, scenario: Scenario) -> Run {
+/// The one run record of a load command, around its measured scenario;
+/// its subject is the command's name.
+fn run_of(subject: &str, started: SystemTime, control: &Control, scenario: Scenario) -> Run {
     let status = if interrupted(control, &scenario) {
         RunStatus::Interrupted
     } else {
         RunStatus::Completed
     };
-    new_run(&SystemClock, started, status, vec![scenario])
+    Run {
+        subject: Some(subject.to_string()),
+        ..new_run(&SystemClock, started, status, vec![scenario])
+    }
 }
 
 /// `scalewall bench`.
@@ -50,16 +58,18 @@ pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
         &control,
         observer.as_ref(),
     )?;
-    let run = run_of(started, &control, scenario);
-    let scenario = &run.scenarios[0];
-    let Some(step) = scenario.steps.first() else {
+    let run = run_of("bench", started, &control, scenario);
+    if run.scenarios[0].steps.is_empty() {
         bail!("interrupted before any request was measured");
-    };
+    }
+    let scenario = &run.scenarios[0];
+    let step = &scenario.steps[0];
     let printed = match args.out.output {
         OutputFormat::Text => bench::bench_text(&run, scenario, step),
         OutputFormat::Json => bench::bench_json(&run, scenario, step) + "\n",
     };
     print_stdout(&printed)?;
+    keep(&run, args.out.history.as_deref(), args.out.no_history)?;
     if let Some(path) = &args.out.save {
         save_run(&run, path)?;
     }
@@ -89,7 +99,7 @@ pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
         &control,
         observer.as_ref(),
     )?;
-    let run = run_of(started, &control, scenario);
+    let run = run_of("sweep", started, &control, scenario);
     let scenario = &run.scenarios[0];
     let analysis = sweep::analyse(sweep::points_of(&scenario.steps));
     let fit = analysis.fit.as_ref();
@@ -129,6 +139,7 @@ pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
         }
     };
     print_stdout(&printed)?;
+    keep(&run, args.out.history.as_deref(), args.out.no_history)?;
     if let Some(path) = &args.out.save {
         save_run(&run, path)?;
     }
@@ -205,13 +216,13 @@ fn param_sweep_command(
     let Some(scenario) = swept else {
         bail!("interrupted before any value of --param {name} was measured");
     };
-    let run = run_of(started, control, scenario);
-    finish_param_sweep(args, &run, name, signals)
+    let run = run_of("sweep", started, control, scenario);
+    finish_param_sweep(args, run, name, signals)
 }
 
 fn finish_param_sweep(
     args: &SweepArgs,
-    run: &Run,
+    run: Run,
     name: &str,
     signals: &Signals,
 ) -> Result<ExitCode> {
@@ -225,20 +236,34 @@ fn finish_param_sweep(
     let fits = scalewall_stats::cost::fit(&points);
     let project = &args.request.protocol.project;
     let printed = match args.out.output {
-        OutputFormat::Text => cost::cost_text(run, name, fits.as_deref().ok(), project),
-        OutputFormat::Json => cost::cost_json(run, name, fits.as_deref().ok(), project) + "\n",
+        OutputFormat::Text => cost::cost_text(&run, name, fits.as_deref().ok(), project),
+        OutputFormat::Json => cost::cost_json(&run, name, fits.as_deref().ok(), project) + "\n",
     };
     print_stdout(&printed)?;
+    keep(&run, args.out.history.as_deref(), args.out.no_history)?;
     if let Some(path) = &args.out.save {
-        save_run(run, path)?;
+        save_run(&run, path)?;
     }
-    let code = finish_code(run, signals)?;
+    let code = finish_code(&run, signals)?;
     if let Err(error) = fits {
         if code == ExitCode::SUCCESS {
             bail!("no cost curve: {error}");
         }
     }
     Ok(code)
+}
+
+/// Stores a load command's run in the history (unless `--no-history`), so
+/// the id it printed leads somewhere.
+fn keep(run: &Run, history: Option<&Path>, no_history: bool) -> Result<()> {
+    if no_history {
+        return Ok(());
+    }
+    let path = history_path(history, None);
+    let metrics = scalewall_stats::metrics::of_run(run);
+    History::open(&path)
+        .and_then(|mut h| h.store(run, &stored_metrics(&metrics)))
+        .map_err(|e| anyhow::anyhow!("the run was printed but not stored: {e}"))
 }
 
 /// The exit code for a finished load: stopped, all failed, or success.
@@ -286,11 +311,12 @@ pub fn demo_command(args: &DemoArgs) -> Result<ExitCode> {
     let started = SystemTime::now();
     let observer = Terminal::observer(args.no_progress);
     let scenario = run_load(&request, &[plan], &control, observer.as_ref())?;
-    let run = run_of(started, &control, scenario);
-    let scenario = &run.scenarios[0];
-    let Some(step) = scenario.steps.first() else {
+    let run = run_of("demo", started, &control, scenario);
+    if run.scenarios[0].steps.is_empty() {
         bail!("interrupted before any request was measured");
-    };
+    }
+    let scenario = &run.scenarios[0];
+    let step = &scenario.steps[0];
     let served = server.requests_served();
     let counted = step.responses_with_warmup();
     let expected = DEMO_TARGET
@@ -337,6 +363,7 @@ pub fn demo_command(args: &DemoArgs) -> Result<ExitCode> {
         }
     };
     print_stdout(&printed)?;
+    keep(&run, args.history.as_deref(), args.no_history)?;
     drop(server);
     finish_code(&run, &signals)
 }

@@ -37,7 +37,7 @@ pub enum HistoryError {
     #[error("no run '{0}' in the history")]
     NoRun(String),
     /// A prefix matches several runs.
-    #[error("run id prefix '{0}' matches {1} runs; give more characters")]
+    #[error("run id '{0}' matches {1} runs; give more characters")]
     Ambiguous(String, usize),
     /// The database was written by a newer scalewall.
     #[error("history database {path} has schema {found}; this scalewall knows up to {known}")]
@@ -273,20 +273,31 @@ impl History {
                 .map_err(|e| self.sqlite(e))?
                 .ok_or_else(|| HistoryError::NoRun(id_or_prefix.into()));
         }
-        let mut statement = self
-            .connection
-            .prepare("SELECT id FROM runs WHERE id >= ?1 AND id < ?1 || x'ff' LIMIT 3")
-            .map_err(|e| self.sqlite(e))?;
-        let ids = statement
-            .query_map(params![id_or_prefix], |r| r.get::<_, String>(0))
-            .map_err(|e| self.sqlite(e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.sqlite(e))?;
+        // Ids are time-ordered (UUIDv7): every id of a day starts alike, so a
+        // unique tail (the random part) names a run too.
+        let mut ids = self.ids_where("id >= ?1 AND id < ?1 || x'ff'", id_or_prefix)?;
+        if ids.is_empty() && id_or_prefix.len() >= 4 {
+            ids = self.ids_where("id LIKE '%' || ?1", id_or_prefix)?;
+        }
         match ids.as_slice() {
             [] => Err(HistoryError::NoRun(id_or_prefix.into())),
             [id] => Ok(id.clone()),
             _ => Err(HistoryError::Ambiguous(id_or_prefix.into(), ids.len())),
         }
+    }
+
+    /// Every run id matching a condition on `?1`.
+    fn ids_where(&self, condition: &str, value: &str) -> Result<Vec<String>, HistoryError> {
+        let mut statement = self
+            .connection
+            .prepare(&format!("SELECT id FROM runs WHERE {condition}"))
+            .map_err(|e| self.sqlite(e))?;
+        let ids = statement
+            .query_map(params![value], |r| r.get::<_, String>(0))
+            .map_err(|e| self.sqlite(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sqlite(e))?;
+        Ok(ids)
     }
 
     /// The stored run `id` (a full id; see [`History::resolve`]).
@@ -506,6 +517,26 @@ mod tests {
         assert_eq!(h.resolve("x").unwrap(), "x1");
         assert!(matches!(h.resolve("r"), Err(HistoryError::Ambiguous(_, 2))));
         assert!(matches!(h.resolve("zz"), Err(HistoryError::NoRun(_))));
+    }
+
+    /// Issue 21, item 9: `show 01a` said "matches 3 runs" when 4 did, and
+    /// ids of one day share their start: a unique tail names a run too.
+    #[test]
+    fn prefixes_count_every_match_and_a_unique_tail_resolves() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(&dir.path().join("h.db")).unwrap();
+        for tail in ["aaaa1111", "bbbb2222", "cccc3333", "dddd4444"] {
+            h.store(
+                &run(&format!("01a23b15-{tail}"), "2026-11-01T00:00:00Z", "api"),
+                &[],
+            )
+            .unwrap();
+        }
+        let e = h.resolve("01a").unwrap_err().to_string();
+        assert!(e.contains("matches 4 runs"), "{e}");
+        assert_eq!(h.resolve("cccc3333").unwrap(), "01a23b15-cccc3333");
+        assert_eq!(h.resolve("3333").unwrap(), "01a23b15-cccc3333");
+        assert!(h.resolve("333").is_err(), "too short to be a tail");
     }
 
     /// Issue 21, item 1: an interrupted run is never "previous", a point of
