@@ -174,7 +174,9 @@ fn growth_over_stored_runs_projects_the_crossing_day_of_a_known_slope() {
     let config = dir.path().join("scalewall.toml");
     std::fs::write(
         &config,
-        "name = \"growing\"\n[[service]]\nname = \"cache\"\ntcp = \"127.0.0.1:6379\"\n\
+        // cache.rss_mb needs the service's process measured (issue 21: a
+        // limit on a metric no run can produce is a config error).
+        "name = \"growing\"\n[[service]]\nname = \"cache\"\ntcp = \"127.0.0.1:6379\"\nprocess = { port = 6379 }\n\
          [plan]\nscales = { users = [2000] }\n[[plan.driver]]\nname = \"users\"\ncurrent = 1000\n\
          [[plan.component]]\nservice = \"cache\"\ndemand = { users = \"0.1MB\" }\ncapacity = \"512MB\"\nscaling = \"single\"\n\
          [[plan.limit]]\nmetric = \"cache.rss_mb\"\nlimit = 512\n",
@@ -201,6 +203,11 @@ fn growth_over_stored_runs_projects_the_crossing_day_of_a_known_slope() {
     let days = f(projection, "/days_to_limit");
     assert!((days / 73.4 - 1.0).abs() < 0.05, "{days} days: {plan:#}");
     assert!(f(projection, "/r_squared") > 0.99);
+    // 73 days past runs spanning 9: said to be beyond the data, with an
+    // interval around the crossing (issue 21, item 4)
+    assert_eq!(projection["beyond_data"], true, "{plan:#}");
+    let low = f(projection, "/interval_days/0");
+    assert!(low < days, "{plan:#}");
     // memory demand: 0.1 MB per user, 1,000 users → 100 MB of 512 today; 2,000 → 200 MB
     let cell = &plan["components"][0]["cells"][0];
     assert!((f(cell, "/utilisation") - 200.0 / 512.0).abs() < 1e-9);

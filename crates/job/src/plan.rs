@@ -222,24 +222,21 @@ fn projections(
             .iter()
             .filter_map(|(id, v)| Some((*times.get(id)?, *v)))
             .collect();
-        let Some(&(last_t, last)) = points.last() else {
+        let (Some(&(first_t, _)), Some(&(last_t, last))) = (points.first(), points.last()) else {
             continue;
         };
-        let fit = growth::fit(&points)
-            .map(|fits| fits[0])
-            .map_err(|e| e.to_string());
-        let days_to_limit = fit
-            .as_ref()
-            .ok()
-            .and_then(|f| f.crossing(limit, last_t))
-            .map(|t| t - last_t);
+        let projected = growth::project(&points, limit);
         out.push(Projection {
             metric,
             limit,
             last,
             points: points.len(),
-            fit,
-            days_to_limit,
+            span_days: last_t - first_t,
+            fit: projected
+                .as_ref()
+                .map(|(fit, _)| *fit)
+                .map_err(|e| e.to_string()),
+            crossing: projected.ok().map(|(_, crossing)| crossing),
         });
     }
     Ok(out)

@@ -6,7 +6,7 @@
 use crate::markdown::PlanSection;
 use crate::svg::Series;
 use scalewall_stats::capacity::{self, Horizon, Plan, Status};
-use scalewall_stats::growth::GrowthFit;
+use scalewall_stats::growth::{Crossing, GrowthFit, MIN_RUNS};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -21,10 +21,55 @@ pub struct Projection {
     pub last: f64,
     /// Stored values used.
     pub points: usize,
+    /// Days from the first to the latest of those values.
+    pub span_days: f64,
     /// The better trend, or why there is none.
     pub fit: Result<GrowthFit, String>,
-    /// Days from the latest run until the trend crosses the limit.
-    pub days_to_limit: Option<f64>,
+    /// When the trend reaches the limit, with the interval and whether the
+    /// data can carry the claim (`None` without a trend).
+    pub crossing: Option<Crossing>,
+}
+
+impl Projection {
+    /// Days from the latest run until the trend reaches the limit, when it
+    /// is projected at all.
+    pub fn days_to_limit(&self) -> Option<f64> {
+        match self.crossing {
+            Some(Crossing::At { days, .. }) => Some(days),
+            _ => None,
+        }
+    }
+}
+
+/// When a projection reaches its limit, in words with its evidence.
+fn crossing_text(p: &Projection) -> String {
+    match &p.crossing {
+        None => "—".to_string(),
+        Some(Crossing::TooFewRuns { runs }) => {
+            format!("not projected: {runs} completed runs, {MIN_RUNS} needed")
+        }
+        Some(Crossing::Never) => "not at the current trend".to_string(),
+        Some(Crossing::At { days, .. }) if *days <= 0.0 => "already".to_string(),
+        Some(Crossing::At {
+            days,
+            interval,
+            beyond_data,
+        }) => {
+            let range = if interval.1.is_finite() {
+                format!("{}–{} days", num(interval.0), num(interval.1))
+            } else {
+                format!("{} days or never", num(interval.0))
+            };
+            let mut text = format!("in ≈ {} days (95 %: {range})", num(*days));
+            if *beyond_data {
+                text.push_str(&format!(
+                    "; beyond the data: the runs span {} days",
+                    num(p.span_days)
+                ));
+            }
+            text
+        }
+    }
 }
 
 /// Everything the plan section shows.
@@ -221,12 +266,7 @@ pub fn markdown(report: &PlanReport) -> String {
                 ),
                 Err(e) => (format!("none: {e}"), "—".into()),
             };
-            let when = match (&p.fit, p.days_to_limit) {
-                (Err(_), _) => "—".to_string(),
-                (Ok(_), Some(d)) if d <= 0.0 => "already".to_string(),
-                (Ok(_), Some(d)) => format!("in ≈ {} days", num(d)),
-                (Ok(_), None) => "not at the current trend".to_string(),
-            };
+            let when = crossing_text(p);
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {trend} | {r2} | {when} |",
@@ -297,7 +337,17 @@ pub fn json(report: &PlanReport) -> serde_json::Value {
             "runs": p.points,
             "trend": p.fit.as_ref().ok().map(|f| f.model.as_str()),
             "r_squared": p.fit.as_ref().ok().map(|f| f.r_squared),
-            "days_to_limit": p.days_to_limit,
+            "days_to_limit": p.days_to_limit(),
+            "interval_days": match &p.crossing {
+                Some(Crossing::At { interval, .. }) => serde_json::json!([
+                    interval.0,
+                    if interval.1.is_finite() { serde_json::json!(interval.1) } else { serde_json::Value::Null }
+                ]),
+                _ => serde_json::Value::Null,
+            },
+            "beyond_data": matches!(&p.crossing, Some(Crossing::At { beyond_data: true, .. })),
+            "projected": matches!(&p.crossing, Some(Crossing::At { .. } | Crossing::Never)),
+            "span_days": p.span_days,
         })).collect::<Vec<_>>(),
         "health_score": report.health.0,
         "findings_by_severity": report.health.1,

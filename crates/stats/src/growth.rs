@@ -143,9 +143,154 @@ pub fn fit(points: &[(f64, f64)]) -> Result<Vec<GrowthFit>, GrowthError> {
     Ok(fits)
 }
 
+/// Fewest completed runs a projection is drawn from: two points always
+/// fit a line exactly (R² = 1), so two say nothing about a trend.
+pub const MIN_RUNS: usize = 3;
+
+/// How far past the observed span a crossing may lie and still be called a
+/// projection rather than a guess: the span's multiple.
+pub const MAX_EXTRAPOLATION: f64 = 3.0;
+
+/// Confidence of the crossing-time interval.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// When the trend of a metric reaches its limit, with the evidence's quality.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Crossing {
+    /// Too few runs to claim a trend.
+    TooFewRuns {
+        /// Runs available.
+        runs: usize,
+    },
+    /// The trend does not reach the limit (flat, or moving away from it).
+    Never,
+    /// The trend reaches the limit.
+    At {
+        /// Days from the latest run (0: already past it).
+        days: f64,
+        /// The 95 % interval of that time, days from the latest run; the
+        /// upper end is infinite when the slope may be zero or reversed.
+        interval: (f64, f64),
+        /// The crossing lies more than [`MAX_EXTRAPOLATION`] times the
+        /// observed span past the latest run: beyond the data.
+        beyond_data: bool,
+    },
+}
+
+/// Projects when the trend of `points` (days, value), oldest first,
+/// reaches `limit`: the better fit, the crossing from the latest point, and
+/// the interval of the crossing time from the slope's standard error
+/// (Student t with n − 2 degrees of freedom, on the log scale for the
+/// exponential trend). Pure.
+pub fn project(points: &[(f64, f64)], limit: f64) -> Result<(GrowthFit, Crossing), GrowthError> {
+    let best = fit(points)?[0];
+    if points.len() < MIN_RUNS {
+        return Ok((best, Crossing::TooFewRuns { runs: points.len() }));
+    }
+    let last = points[points.len() - 1].0;
+    let first = points[0].0;
+    let Some(at) = best.crossing(limit, last) else {
+        return Ok((best, Crossing::Never));
+    };
+    let days = at - last;
+    // The interval: the slope at its 95 % bounds, through the mean point.
+    let (scale_points, scaled_limit): (Vec<(f64, f64)>, f64) = match best.model {
+        GrowthModel::Linear => (points.to_vec(), limit),
+        GrowthModel::Exponential => (points.iter().map(|p| (p.0, p.1.ln())).collect(), limit.ln()),
+    };
+    let interval = crossing_interval(&scale_points, scaled_limit, last).unwrap_or((days, days));
+    let span = last - first;
+    Ok((
+        best,
+        Crossing::At {
+            days,
+            interval,
+            beyond_data: days > MAX_EXTRAPOLATION * span,
+        },
+    ))
+}
+
+/// The crossing times (days after `from`) of the lines through the mean
+/// point with the slope at the ends of its confidence interval.
+fn crossing_interval(points: &[(f64, f64)], limit: f64, from: f64) -> Option<(f64, f64)> {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    let n = points.len() as f64;
+    let (a, b) = least_squares(points);
+    let mean_t = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_v = a + b * mean_t;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mean_t).powi(2)).sum();
+    let sse: f64 = points.iter().map(|p| (p.1 - a - b * p.0).powi(2)).sum();
+    let se = (sse / (n - 2.0) / sxx).sqrt();
+    let t = StudentsT::new(0.0, 1.0, n - 2.0)
+        .ok()?
+        .inverse_cdf(0.5 + CONFIDENCE / 2.0);
+    let when = |slope: f64| -> f64 {
+        let at = mean_t + (limit - mean_v) / slope;
+        if at.is_finite() {
+            (at - from).max(0.0)
+        } else {
+            f64::INFINITY
+        }
+    };
+    let (steep, shallow) = if b > 0.0 {
+        (b + t * se, b - t * se)
+    } else {
+        (b - t * se, b + t * se)
+    };
+    let low = when(steep);
+    // A shallow slope of the other sign never reaches the limit.
+    let high = if shallow.signum() != b.signum() || shallow == 0.0 {
+        f64::INFINITY
+    } else {
+        when(shallow)
+    };
+    Some((low.min(high), high.max(low)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 21, item 4: two runs 33 s apart projected "linear, R² 1.000,
+    /// in ≈ 0.11 days". Two runs make no trend.
+    #[test]
+    fn two_runs_make_no_projection() {
+        let minute = 1.0 / 1440.0;
+        let (_, crossing) = project(&[(0.0, 40.0), (0.55 * minute, 41.0)], 95.0).unwrap();
+        assert_eq!(crossing, Crossing::TooFewRuns { runs: 2 });
+    }
+
+    #[test]
+    fn a_noisy_trend_gets_a_wide_interval_and_a_far_one_is_beyond_the_data() {
+        // 100, 105, 109, 116, 119 over 4 days: about 4.8 per day, limit 200
+        let points = [
+            (0.0, 100.0),
+            (1.0, 105.0),
+            (2.0, 109.0),
+            (3.0, 116.0),
+            (4.0, 119.0),
+        ];
+        let (fit, crossing) = project(&points, 140.0).unwrap();
+        assert_eq!(fit.model, GrowthModel::Linear);
+        let Crossing::At {
+            days,
+            interval,
+            beyond_data,
+        } = crossing
+        else {
+            panic!("{crossing:?}")
+        };
+        // by hand: Sxy = 49, Sxx = 10, slope 4.9/day, intercept 100.0:
+        // 140 at t = 40 / 4.9 = 8.163, 4.163 days after day 4
+        assert!((days - 4.163).abs() < 0.001, "{days}");
+        assert!(interval.0 < days && days < interval.1, "{interval:?}");
+        assert!(!beyond_data);
+        let Crossing::At { beyond_data, .. } = project(&points, 400.0).unwrap().1 else {
+            panic!()
+        };
+        assert!(beyond_data, "57 days past a 4-day span");
+        assert_eq!(project(&points, 50.0).unwrap().1, Crossing::Never);
+    }
 
     #[test]
     fn a_known_linear_slope_crosses_on_the_day_computed_by_hand() {
