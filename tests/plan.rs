@@ -80,6 +80,14 @@ fn the_component_with_the_worst_kappa_breaks_first_where_the_hand_calculation_sa
     assert!(
         html.contains("Capacity plan") && html.contains("Utilisation of each component vs agents")
     );
+    // Issue 21, item 6: `report RUN` lost the plan, its chart and the
+    // artifacts; rendered again, each report is the one the run wrote.
+    let id = report["run_id"].as_str().unwrap();
+    for (format, ext) in [("md", "md"), ("json", "json"), ("html", "html")] {
+        let again = scalewall(&["report", id, "--history", hist, "--format", format]);
+        let written = std::fs::read_to_string(reports.join(format!("{id}.{ext}"))).unwrap();
+        assert_eq!(String::from_utf8_lossy(&again.stdout), written, "{format}");
+    }
 
     let out = scalewall(&["plan", "-f", cfg, "--history", hist, "-o", "json"]);
     assert!(

@@ -75,10 +75,10 @@ pub fn report_command(args: &ReportArgs) -> Result<ExitCode> {
     let id = history.resolve(&args.run)?;
     let run = history.load(&id)?;
     let metrics = metrics::of_run(&run);
-    let input = report_input(Some(&history), &run, &metrics, Vec::new())?;
+    let input = report_input(Some(&history), &run, &metrics)?;
     print_stdout(&match args.format {
         ReportFormatArg::Md => markdown::render(&input),
-        ReportFormatArg::Json => json::report(&input, None, exit_code_for(&run.findings)),
+        ReportFormatArg::Json => json::report(&input, exit_code_for(&run.findings)),
         ReportFormatArg::Html => html::render(&input),
     })?;
     Ok(ExitCode::SUCCESS)

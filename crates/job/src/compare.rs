@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::findings::{regression_severity, NOISE_RUNS};
 use scalewall_history::{History, StoredMetric};
 use scalewall_model::{Finding, Run, Severity};
-use scalewall_report::markdown::{Changes, ReportInput, Status, SweepSection};
+use scalewall_report::markdown::{Changes, PlanSection, ReportInput, Status, SweepSection};
 use scalewall_stats::compare::{self, Change, Policy, Trend};
 use scalewall_stats::metrics::Metric;
 use scalewall_stats::{sweep, usl};
@@ -178,7 +178,6 @@ pub fn report_input<'a>(
     history: Option<&History>,
     run: &'a Run,
     metrics: &'a [Metric],
-    artifacts: Vec<String>,
 ) -> Result<ReportInput<'a>> {
     let mut statuses = BTreeMap::new();
     for name in &run.thresholds_checked {
@@ -242,8 +241,8 @@ pub fn report_input<'a>(
         trends,
         sweeps: sweep_sections(run),
         health_text,
-        artifacts,
+        artifacts: run.artifacts.clone(),
         history_series,
-        plan: None,
+        plan: run.plan.as_ref().map(PlanSection::of),
     })
 }

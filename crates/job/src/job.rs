@@ -245,22 +245,36 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
             artifacts.push(store.path.clone());
         }
     }
+    run.artifacts = artifacts.iter().map(|p| p.display().to_string()).collect();
+    if let Some(config) = config {
+        let history = ctx
+            .history
+            .as_ref()
+            .filter(|_| store_error.is_none())
+            .map(|store| &*store.history);
+        // The plan's projections read this run from the history: it is
+        // computed after the first store, then kept with the run.
+        run.plan = crate::plan::for_run(config, &run, history);
+    }
+    let mut store_error = store_error;
+    if store_error.is_none() && (run.plan.is_some() || !run.artifacts.is_empty()) {
+        if let Some(store) = ctx.history.as_mut() {
+            store_error = store
+                .history
+                .store(&run, &stored_metrics(&metrics))
+                .err()
+                .map(|e| e.to_string());
+        }
+    }
     let history = ctx
         .history
         .as_ref()
         .filter(|_| store_error.is_none())
         .map(|store| &*store.history);
-    let artifact_names = artifacts.iter().map(|p| p.display().to_string()).collect();
-    let mut input = report_input(history, &run, &metrics, artifact_names)?;
-    let mut plan_json = None;
-    if let Some(config) = config {
-        let plan = crate::plan::for_run(config, &run, history);
-        plan_json = plan.as_ref().map(|(_, json)| json.clone());
-        input.plan = plan.map(|(section, _)| section);
-    }
+    let input = report_input(history, &run, &metrics)?;
     let reports = Reports {
         markdown: markdown::render(&input),
-        json: json::report(&input, plan_json, exit_code_for(&run.findings)),
+        json: json::report(&input, exit_code_for(&run.findings)),
         html: html::render(&input),
     };
     let (written, write_errors) = write_reports(&job.report_dir, &artifacts, &reports);

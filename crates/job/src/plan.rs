@@ -12,8 +12,7 @@
 use crate::config::{CapacitySource, Config, PlanConfig};
 use crate::error::{Context as _, JobError, Result};
 use scalewall_history::{subject_of, History};
-use scalewall_model::{Run, Severity};
-use scalewall_report::markdown::PlanSection;
+use scalewall_model::{PlanRecord, Run, Severity};
 use scalewall_report::plan::{json, section, PlanReport, Projection};
 use scalewall_stats::capacity::{self, Component, DemandKind, PlanInput, UslShape};
 use scalewall_stats::growth;
@@ -242,27 +241,36 @@ fn projections(
     Ok(out)
 }
 
-/// The report's plan section (and its JSON) for a run of `config` at its configured
-/// scales; `None` without a `[plan]` or scales. A plan that cannot be
-/// computed (a capacity scenario that failed) is a section saying why.
-pub fn for_run(
-    config: &Config,
-    run: &Run,
-    history: Option<&History>,
-) -> Option<(PlanSection, serde_json::Value)> {
+/// The plan of a run of `config` at its configured scales, as the run keeps
+/// it (its report section, chart data and JSON); `None` without a `[plan]`
+/// or scales. A plan that cannot be computed (a capacity scenario that
+/// failed) is a section saying why.
+pub fn for_run(config: &Config, run: &Run, history: Option<&History>) -> Option<PlanRecord> {
     let plan_config = config.plan.as_ref()?;
     if plan_config.scales.is_empty() {
         return None;
     }
-    match build(config, plan_config, &plan_config.scales, run, history) {
-        Ok(report) => Some((section(&report), json(&report))),
-        Err(error) => Some((
-            PlanSection {
+    Some(
+        match build(config, plan_config, &plan_config.scales, run, history) {
+            Ok(report) => {
+                let section = section(&report);
+                PlanRecord {
+                    markdown: section.markdown,
+                    driver: section.driver,
+                    utilisation: section
+                        .utilisation
+                        .into_iter()
+                        .map(|series| (series.name, series.points))
+                        .collect(),
+                    json: json(&report),
+                }
+            }
+            Err(error) => PlanRecord {
                 markdown: format!("## Capacity plan\n\nNot computed: {error}.\n"),
                 driver: String::new(),
                 utilisation: Vec::new(),
+                json: serde_json::json!({ "error": error.to_string() }),
             },
-            serde_json::json!({ "error": format!("{error}") }),
-        )),
-    }
+        },
+    )
 }

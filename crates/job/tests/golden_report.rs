@@ -48,10 +48,10 @@ fn a_stored_run_renders_to_its_golden_reports() {
     let text = std::fs::read_to_string(repo_file("tests/fixtures/run-v1.json")).unwrap();
     let run = Run::from_json(&text).unwrap();
     let metrics = metrics::of_run(&run);
-    let input = report_input(None, &run, &metrics, Vec::new()).unwrap();
+    let input = report_input(None, &run, &metrics).unwrap();
     check(&markdown::render(&input), "tests/fixtures/run-v1.report.md");
     check(
-        &json::report(&input, None, exit_code_for(&run.findings)),
+        &json::report(&input, exit_code_for(&run.findings)),
         "tests/fixtures/run-v1.report.json",
     );
 }

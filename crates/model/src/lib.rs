@@ -57,6 +57,27 @@ pub struct Run {
     /// The metrics that had thresholds (breaches are in `findings`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds_checked: Vec<String>,
+    /// The files the run's job wrote (reports, the history database).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<String>,
+    /// The capacity plan as it stood when the run was made (it depends on
+    /// the config and the history of that moment), so a report rendered
+    /// again shows it unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanRecord>,
+}
+
+/// A run's capacity plan, as its reports showed it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct PlanRecord {
+    /// The `## Capacity plan` section (Markdown).
+    pub markdown: String,
+    /// The headline driver (the utilisation chart's x axis).
+    pub driver: String,
+    /// Per component: (driver value, utilisation %) from today through the scales.
+    pub utilisation: Vec<(String, Vec<(f64, f64)>)>,
+    /// The plan's JSON (as the JSON report's `plan`).
+    pub json: serde_json::Value,
 }
 
 /// How much a finding matters.
@@ -619,6 +640,8 @@ mod tests {
             system_health: None,
             findings: Vec::new(),
             thresholds_checked: Vec::new(),
+            artifacts: Vec::new(),
+            plan: None,
         }
     }
 

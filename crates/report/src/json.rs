@@ -8,9 +8,8 @@ use crate::markdown::{Changes, ReportInput, Status};
 /// The subject of a run that names none (as the history files it).
 const DEFAULT_SUBJECT: &str = "host";
 
-/// The JSON report (`plan`: the capacity plan's JSON; `exit_code`: what the
-/// run exits with, for CI).
-pub fn report(input: &ReportInput<'_>, plan: Option<serde_json::Value>, exit_code: u8) -> String {
+/// The JSON report (`exit_code`: what the run exits with, for CI).
+pub fn report(input: &ReportInput<'_>, exit_code: u8) -> String {
     let metric_rows: Vec<serde_json::Value> = input
         .metrics
         .iter()
@@ -65,7 +64,7 @@ pub fn report(input: &ReportInput<'_>, plan: Option<serde_json::Value>, exit_cod
         "trends": input.trends.iter().map(|(m, t, n)| serde_json::json!({"metric": m, "trend": t, "runs": n})).collect::<Vec<_>>(),
         "sweeps": sweeps,
         "artifacts": input.artifacts,
-        "plan": plan,
+        "plan": input.run.plan.as_ref().map(|p| &p.json),
     });
     serde_json::to_string_pretty(&doc).expect("report JSON serialises") + "\n"
 }

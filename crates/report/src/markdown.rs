@@ -5,7 +5,7 @@
 //! the baseline, artifacts. Pure: everything comes in [`ReportInput`], so a
 //! stored run renders again to the same text.
 
-use scalewall_model::{Finding, KnownAnswer, Run, RunStatus, Severity, Step};
+use scalewall_model::{Finding, KnownAnswer, PlanRecord, Run, RunStatus, Severity, Step};
 use scalewall_stats::compare::{Change, MetricComparison, Trend};
 use scalewall_stats::metrics::Metric;
 use scalewall_stats::summary::StepSummary;
@@ -74,7 +74,7 @@ pub struct ReportInput<'a> {
 }
 
 /// The capacity plan as the report shows it: its Markdown section (from
-/// the plan module of the binary) and the utilisation of each component
+/// the job library's plan) and the utilisation of each component
 /// against the headline driver, for the chart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanSection {
@@ -84,6 +84,24 @@ pub struct PlanSection {
     pub driver: String,
     /// Per component: (driver value, utilisation %) from today through the scales.
     pub utilisation: Vec<crate::svg::Series>,
+}
+
+impl PlanSection {
+    /// The section of a plan a run kept.
+    pub fn of(record: &PlanRecord) -> PlanSection {
+        PlanSection {
+            markdown: record.markdown.clone(),
+            driver: record.driver.clone(),
+            utilisation: record
+                .utilisation
+                .iter()
+                .map(|(name, points)| crate::svg::Series {
+                    name: name.clone(),
+                    points: points.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 fn severity_name(s: Severity) -> &'static str {
