@@ -21,7 +21,7 @@ use scalewall_load::transport::ws::WsDriver;
 use scalewall_load::transport::{Connection as _, Driver};
 use scalewall_model::{ErrorKind, LoadOptions, Scenario, Step};
 use scalewall_probe::process::{self, ProcessSelector};
-use scalewall_probe::step_meter::StepMeter;
+use scalewall_probe::step_meter::{self, StepMeter};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -499,6 +499,8 @@ fn measure_all<D: Driver>(
             Some("each operation is its own short-lived process".to_string()),
         ),
     };
+    let local =
+        matches!(&request.endpoint, Endpoint::Url(_)) && addrs.iter().all(|a| a.ip().is_loopback());
     let mut steps = Vec::with_capacity(plans.len());
     for (index, plan) in plans.iter().enumerate() {
         if control.is_stopped() {
@@ -520,9 +522,13 @@ fn measure_all<D: Driver>(
         // Probing must never cost the measurement: a probe failure only
         // leaves the step without resource figures.
         let meter = StepMeter::start(target_pid, request.sample_interval);
+        // The kernel's listen-queue counters are this host's: they say
+        // something of the target only when it runs here.
+        let queue_before = local.then(step_meter::listen_queue_now).flatten();
         let step = run_step(driver.clone(), plan, control, &mut on_progress);
         observer.step_finished();
         let mut step = step?;
+        let queue_after = queue_before.and_then(|_| step_meter::listen_queue_now());
         step.resources = meter
             .ok()
             .and_then(|m| m.finish().ok())
@@ -530,6 +536,9 @@ fn measure_all<D: Driver>(
                 if resources.target_note.is_none() {
                     resources.target_note = target_note.clone();
                 }
+                resources.listen_queue = queue_before
+                    .zip(queue_after)
+                    .map(|(before, after)| step_meter::listen_queue_moved(before, after));
                 resources
             });
         steps.push(step);

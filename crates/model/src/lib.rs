@@ -403,6 +403,22 @@ pub struct StepResources {
     pub target_note: Option<String>,
     /// Samples taken about once a second during the step.
     pub samples: Vec<ResourceSample>,
+    /// How often this host's kernel found a listen queue full during the
+    /// step (read when the target runs on this host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_queue: Option<ListenQueue>,
+}
+
+/// The kernel's listen-queue counters moved during a step (`TcpExt` in
+/// `/proc/net/netstat`): connection attempts a server did not accept in
+/// time. A dropped SYN is retried by the client after 1 s, so these show as
+/// latencies of about a second.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct ListenQueue {
+    /// `ListenOverflows`: a SYN or the final ACK arrived for a full accept queue.
+    pub overflows: u64,
+    /// `ListenDrops`: connection attempts dropped at a listening socket, for any reason.
+    pub drops: u64,
 }
 
 /// What the target's process used during a step.
@@ -631,6 +647,7 @@ mod tests {
                         }),
                         target_note: None,
                         samples: vec![],
+                        listen_queue: None,
                     }),
                     param_value: None,
                 }],

@@ -8,7 +8,7 @@ use crate::process::{cpu_ticks, ProcessProbe, ProcessSelector};
 use crate::{Probe, ProbeError};
 use procfs::prelude::*;
 use procfs::process::Process;
-use scalewall_model::{ProcessCost, ResourceSample, StepResources};
+use scalewall_model::{ListenQueue, ProcessCost, ResourceSample, StepResources};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -131,13 +131,76 @@ impl StepMeter {
             target,
             target_note,
             samples,
+            listen_queue: None,
         })
+    }
+}
+
+/// `ListenOverflows` and `ListenDrops` from a `/proc/net/netstat` text
+/// (pure): the `TcpExt:` header line names the fields, the next
+/// `TcpExt:` line holds their values.
+pub fn parse_listen_queue(netstat: &str) -> Option<ListenQueue> {
+    let mut lines = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let names: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let values: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let field = |name: &str| -> Option<u64> {
+        let at = names.iter().position(|n| *n == name)?;
+        values.get(at)?.parse().ok()
+    };
+    Some(ListenQueue {
+        overflows: field("ListenOverflows")?,
+        drops: field("ListenDrops")?,
+    })
+}
+
+/// This host's listen-queue counters now (`None` where they cannot be read).
+pub fn listen_queue_now() -> Option<ListenQueue> {
+    parse_listen_queue(&std::fs::read_to_string("/proc/net/netstat").ok()?)
+}
+
+/// How far the counters moved between two readings.
+pub fn listen_queue_moved(before: ListenQueue, after: ListenQueue) -> ListenQueue {
+    ListenQueue {
+        overflows: after.overflows.saturating_sub(before.overflows),
+        drops: after.drops.saturating_sub(before.drops),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_queue_counters_are_read_by_name() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPBacklogDrop\n\
+                    TcpExt: 0 17 19 0\n\
+                    IpExt: InNoRoutes\nIpExt: 0\n";
+        assert_eq!(
+            parse_listen_queue(text),
+            Some(ListenQueue {
+                overflows: 17,
+                drops: 19
+            })
+        );
+        assert_eq!(parse_listen_queue("IpExt: A\nIpExt: 1\n"), None);
+        let moved = listen_queue_moved(
+            ListenQueue {
+                overflows: 5,
+                drops: 6,
+            },
+            ListenQueue {
+                overflows: 9,
+                drops: 6,
+            },
+        );
+        assert_eq!(
+            moved,
+            ListenQueue {
+                overflows: 4,
+                drops: 0
+            }
+        );
+    }
 
     #[test]
     fn a_busy_child_costs_about_one_cpu_second_per_second() {

@@ -46,10 +46,23 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
         Some(rate) => format!("open model at {} {unit}", group_f(rate, 0)),
         None => "closed model".to_string(),
     };
+    let connect_only = scenario
+        .options
+        .protocol_options
+        .get("connect_only")
+        .is_some_and(|v| v == "true");
     let _ = writeln!(
         out,
-        "scalewall bench {} — {} connections, {}, {}",
-        scenario.target, step.concurrency, model, scenario.protocol
+        "scalewall bench {} — {} connections, {}, {}{}",
+        scenario.target,
+        step.concurrency,
+        model,
+        scenario.protocol,
+        if connect_only {
+            ", connect-only (each operation is a new connection)"
+        } else {
+            ""
+        }
     );
     if !step.completed {
         let _ = writeln!(
@@ -193,6 +206,13 @@ pub fn resources_line(step: &Step) -> Option<String> {
         (None, Some(note)) => line.push_str(&format!("; target not measured: {note}")),
         (None, None) => {}
     }
+    if let Some(queue) = r.listen_queue.filter(|q| q.overflows > 0 || q.drops > 0) {
+        line.push_str(&format!(
+            "; the kernel dropped {} connection attempts at a full listen queue ({} ListenOverflows): the server did not accept them in time, and each dropped SYN is retried after 1 s, which shows as latencies of about a second",
+            group(queue.drops),
+            group(queue.overflows)
+        ));
+    }
     Some(line)
 }
 
@@ -281,6 +301,7 @@ fn resources_json(step: &Step) -> Option<serde_json::Value> {
         })),
         "target_note": r.target_note,
         "samples": r.samples.len(),
+        "listen_queue": r.listen_queue,
     }))
 }
 
