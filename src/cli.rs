@@ -177,7 +177,7 @@ pub struct HistoryArgs {
 /// Options of `scalewall show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Run id, a unique prefix of one, `latest` or `previous`.
+    /// Run id, a unique prefix or tail of one, `latest` or `previous`.
     pub run: String,
     /// History database.
     #[command(flatten)]
@@ -202,11 +202,11 @@ pub struct CompareArgs {
 /// Options of `scalewall report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Run id, a unique prefix of one, `latest` or `previous`.
+    /// Run id, a unique prefix or tail of one, `latest` or `previous`.
     #[arg(default_value = "latest")]
     pub run: String,
-    /// Format.
-    #[arg(long, value_enum, default_value_t = ReportFormatArg::Md)]
+    /// Format (`-o` as in every other command; `--format` still works).
+    #[arg(short = 'o', long = "output", visible_alias = "format", value_enum, default_value_t = ReportFormatArg::Md)]
     pub format: ReportFormatArg,
     /// History database.
     #[command(flatten)]
@@ -219,7 +219,7 @@ pub struct BaselineArgs {
     /// `set`.
     #[arg(value_parser = ["set"])]
     pub action: String,
-    /// Run id, a unique prefix of one, `latest` or `previous`.
+    /// Run id, a unique prefix or tail of one, `latest` or `previous`.
     pub run: String,
     /// History database.
     #[command(flatten)]
