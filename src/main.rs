@@ -43,7 +43,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("scalewall: error: {error:#}");
+            // One line per mistake (a config can have several).
+            for line in format!("{error:#}").lines() {
+                eprintln!("scalewall: error: {line}");
+            }
             ExitCode::from(exit::ERROR)
         }
     }

@@ -522,3 +522,30 @@ fn an_unwritable_report_folder_is_refused_before_the_run() {
     let history = scalewall_in(dir.path(), &["history"]);
     assert!(!String::from_utf8_lossy(&history.stdout).contains("host"));
 }
+
+/// Issue 21, item 3: `helth` on line 4 and `conections` on line 9 were
+/// reported as line 9 only. `validate` lists every mistake, in file order,
+/// one line each.
+#[test]
+fn validate_reports_every_mistake_in_file_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("two.toml"),
+        "name = \"x\"\n[[service]]\nname = \"a\"\nhelth = \"http://127.0.0.1:1/health\"\nurl = \"http://127.0.0.1:1\"\n\
+         [[scenario]]\nname = \"s\"\nservice = \"a\"\nconections = 4\nkind = \"bench\"\n",
+    )
+    .unwrap();
+    let out = scalewall_in(dir.path(), &["validate", "two.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].contains("two.toml:4:1: unknown field `helth`"),
+        "{err}"
+    );
+    assert!(
+        lines[1].contains("two.toml:9:1: unknown field `conections`"),
+        "{err}"
+    );
+}

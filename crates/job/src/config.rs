@@ -637,7 +637,73 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// Parses and validates config `text` read from `file`.
+/// Every mistake of a config, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+/// Most unknown keys collected in one pass.
+const MAX_MISTAKES: usize = 100;
+
+/// Parses and validates config `text`, reporting every mistake it can find
+/// in one pass, in file order. An unknown key (a typo such as `helth`) does
+/// not stop the search: its line is set aside and the rest checked again,
+/// which cannot invent a mistake (a key the config does not know changes
+/// nothing). Any other mistake ends the search, since what follows it may
+/// depend on it.
+pub fn parse_all(
+    file: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    available_cores: u32,
+) -> Result<Config, ConfigErrors> {
+    let mut current = text.to_string();
+    let mut mistakes = Vec::new();
+    loop {
+        match parse(file, &current, env, available_cores) {
+            Ok(config) if mistakes.is_empty() => return Ok(config),
+            Ok(_) => break,
+            Err(error) => {
+                let set_aside = error.message.starts_with("unknown field")
+                    && mistakes.len() < MAX_MISTAKES
+                    && set_aside_line(&mut current, error.line);
+                mistakes.push(error);
+                if !set_aside {
+                    break;
+                }
+            }
+        }
+    }
+    mistakes.sort_by_key(|e| (e.line, e.column));
+    Err(ConfigErrors(mistakes))
+}
+
+/// Comments out line `line` (1-based) when it is one whole `key = value`
+/// (brackets and quotes closed on the line), keeping every other line and
+/// column where it was. False when it is not such a line.
+fn set_aside_line(text: &mut String, line: usize) -> bool {
+    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    let Some(target) = lines.get_mut(line.wrapping_sub(1)) else {
+        return false;
+    };
+    let trimmed = target.trim();
+    let count = |c: char| trimmed.chars().filter(|&x| x == c).count();
+    let whole = trimmed.contains('=')
+        && !trimmed.starts_with('[')
+        && count('[') == count(']')
+        && count('{') == count('}')
+        && count('"') % 2 == 0
+        && !trimmed.contains("\"\"\"")
+        && !trimmed.contains("'''");
+    if !whole {
+        return false;
+    }
+    target.insert(0, '#');
+    *text = lines.join("\n");
+    true
+}
+
+/// Parses and validates config `text` read from `file`; the first mistake.
 pub fn parse(
     file: &str,
     text: &str,
@@ -1159,6 +1225,40 @@ direction = "below"
             ))
             .unwrap_or_else(|e| panic!("{good}: {e}"));
         }
+    }
+
+    /// Issue 21, item 3: `helth` on line 4 and `conections` on line 9 gave
+    /// only line 9. Every mistake, in file order.
+    #[test]
+    fn every_unknown_key_is_reported_in_file_order() {
+        let text = "name = \"x\"\n[[service]]\nname = \"api\"\nhelth = \"http://h/health\"\nurl = \"http://h\"\n\
+                    [[scenario]]\nname = \"get\"\nservice = \"api\"\nconections = 4\nkind = \"bench\"\n";
+        let ConfigErrors(mistakes) = parse_all("scalewall.toml", text, &env, 2).unwrap_err();
+        let lines: Vec<usize> = mistakes.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [4, 9], "{mistakes:?}");
+        assert!(
+            mistakes[0].message.contains("unknown field `helth`"),
+            "{}",
+            mistakes[0]
+        );
+        assert!(
+            mistakes[1].message.contains("unknown field `conections`"),
+            "{}",
+            mistakes[1]
+        );
+        // a semantic mistake after a typo is reported too, after it in the file
+        let both = text.replace(
+            "kind = \"bench\"",
+            "kind = \"bench\"\n[[threshold]]\nmetric = \"get.p99ms\"\nwarning = 1",
+        );
+        let ConfigErrors(mistakes) = parse_all("scalewall.toml", &both, &env, 2).unwrap_err();
+        assert_eq!(mistakes.len(), 3, "{mistakes:?}");
+        assert!(
+            mistakes[2].message.contains("did you mean get.p99_ms?"),
+            "{}",
+            mistakes[2]
+        );
+        assert!(parse_all("scalewall.toml", GOOD, &env, 2).is_ok());
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub enum JobError {
     /// A config mistake, located (file:line:column).
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// Every mistake of a config, located, in file order.
+    #[error(transparent)]
+    ConfigMistakes(#[from] crate::config::ConfigErrors),
     /// Bad load options (a flag or a scenario key out of range).
     #[error(transparent)]
     Arguments(#[from] crate::scenario::ArgError),

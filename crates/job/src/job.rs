@@ -48,7 +48,7 @@ const PEAK_TOLERANCE: f64 = 0.25;
 pub fn read_config(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))?;
-    Ok(config::parse(
+    Ok(config::parse_all(
         &path.display().to_string(),
         &text,
         &|name| std::env::var(name).ok(),
