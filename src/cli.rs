@@ -4,7 +4,7 @@
 //! config. Field docs are the `--help` text.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-pub use scalewall_job::scenario::{parse_duration, BenchArgs, OutputFormat, SweepArgs};
+pub use scalewall_job::scenario::{parse_duration, BenchArgs, OutputFormat, StoreArgs, SweepArgs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -309,12 +309,9 @@ pub struct DemoArgs {
     /// Never draw the live progress line.
     #[arg(long)]
     pub no_progress: bool,
-    /// Store the run in this history database (default .scalewall/history.db).
-    #[arg(long, value_name = "PATH", conflicts_with = "no_history")]
-    pub history: Option<PathBuf>,
-    /// Do not store the run.
-    #[arg(long)]
-    pub no_history: bool,
+    /// Where the run is stored.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Options of `scalewall demo-server`.

@@ -102,26 +102,28 @@ fn an_untrusted_certificate_is_refused_unless_insecure() {
 fn https_health_checks_verify_the_certificate_unless_insecure() {
     let addr = tls_demo();
     let url = format!("https://localhost:{}/health", addr.port());
-    let probe = |extra: &[&str]| {
+    // The exit code is the worst reading's: 5 for a check that is down.
+    let probe = |extra: &[&str], code: i32| {
         let mut args = vec!["probe", "--health", &url, "--interval", "50ms", "--no-gpu"];
         args.extend_from_slice(extra);
         args.extend_from_slice(&["-o", "json"]);
         let out = scalewall(&args);
-        assert!(
-            out.status.success(),
+        assert_eq!(
+            out.status.code(),
+            Some(code),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
         json(&out)
     };
-    let refused = probe(&[]);
+    let refused = probe(&[], 5);
     assert_eq!(refused["health"][0]["status"], "down", "{refused:#}");
     let detail = refused["health"][0]["detail"].as_str().unwrap();
     assert!(
         detail.starts_with("TLS: ") && detail.contains("certificate"),
         "{detail}"
     );
-    let accepted = probe(&["--insecure"]);
+    let accepted = probe(&["--insecure"], 0);
     assert_eq!(accepted["health"][0]["status"], "healthy", "{accepted:#}");
     assert_eq!(f(&accepted, "/health/0/http_status"), 200.0);
     assert!(f(&accepted, "/health/0/latency_ms") > 0.0);

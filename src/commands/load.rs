@@ -2,7 +2,7 @@
 //! (concurrency levels and the USL fit, or an `--exec --param` cost curve),
 //! `demo` (the built-in target with its known answer) and `demo-server`.
 
-use crate::cli::{BenchArgs, DemoArgs, DemoServerArgs, OutputFormat, SweepArgs};
+use crate::cli::{BenchArgs, DemoArgs, DemoServerArgs, OutputFormat, StoreArgs, SweepArgs};
 use crate::exit::{self, Signals};
 use crate::output::{check_writable, print_stdout, save_run, write_file};
 use crate::progress::Terminal;
@@ -23,7 +23,6 @@ use scalewall_report::number::{group, group_f};
 use scalewall_report::{bench, cost, svg, usl_table};
 use scalewall_stats::sweep;
 use std::io::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -69,7 +68,7 @@ pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
         OutputFormat::Json => bench::bench_json(&run, scenario, step) + "\n",
     };
     print_stdout(&printed)?;
-    keep(&run, args.out.history.as_deref(), args.out.no_history)?;
+    keep(&run, &args.out.store)?;
     if let Some(path) = &args.out.save {
         save_run(&run, path)?;
     }
@@ -139,7 +138,7 @@ pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
         }
     };
     print_stdout(&printed)?;
-    keep(&run, args.out.history.as_deref(), args.out.no_history)?;
+    keep(&run, &args.out.store)?;
     if let Some(path) = &args.out.save {
         save_run(&run, path)?;
     }
@@ -240,7 +239,7 @@ fn finish_param_sweep(
         OutputFormat::Json => cost::cost_json(&run, name, fits.as_deref().ok(), project) + "\n",
     };
     print_stdout(&printed)?;
-    keep(&run, args.out.history.as_deref(), args.out.no_history)?;
+    keep(&run, &args.out.store)?;
     if let Some(path) = &args.out.save {
         save_run(&run, path)?;
     }
@@ -255,11 +254,11 @@ fn finish_param_sweep(
 
 /// Stores a load command's run in the history (unless `--no-history`), so
 /// the id it printed leads somewhere.
-fn keep(run: &Run, history: Option<&Path>, no_history: bool) -> Result<()> {
-    if no_history {
+fn keep(run: &Run, store: &StoreArgs) -> Result<()> {
+    if store.no_history {
         return Ok(());
     }
-    let path = history_path(history, None);
+    let path = history_path(store.history.as_deref(), None);
     let metrics = scalewall_stats::metrics::of_run(run);
     History::open(&path)
         .and_then(|mut h| h.store(run, &stored_metrics(&metrics)))
@@ -363,7 +362,7 @@ pub fn demo_command(args: &DemoArgs) -> Result<ExitCode> {
         }
     };
     print_stdout(&printed)?;
-    keep(&run, args.history.as_deref(), args.no_history)?;
+    keep(&run, &args.store)?;
     drop(server);
     finish_code(&run, &signals)
 }

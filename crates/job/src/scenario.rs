@@ -130,6 +130,14 @@ pub struct OutputArgs {
     /// Never draw the live progress line.
     #[arg(long)]
     pub no_progress: bool,
+    /// Where the run is stored.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Where a load command stores its run (shared by bench, sweep and demo).
+#[derive(Debug, Args)]
+pub struct StoreArgs {
     /// Store the run in this history database (default .scalewall/history.db),
     /// so `show`, `compare` and `report` work on the printed id.
     #[arg(long, value_name = "PATH", conflicts_with = "no_history")]
