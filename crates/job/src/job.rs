@@ -228,13 +228,15 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
         findings.extend(regression_findings(store.history, &run, &metrics)?);
     }
     run.findings = findings;
-    let store_error = ctx.history.as_mut().and_then(|store| {
-        store
-            .history
-            .store(&run, &stored_metrics(&metrics))
-            .err()
-            .map(|e| e.to_string())
-    });
+    let stored = stored_metrics(&metrics);
+    let store = |ctx: &mut JobContext<'_>, run: &Run| {
+        ctx.history
+            .as_mut()
+            .and_then(|h| h.history.store(run, &stored).err().map(|e| e.to_string()))
+    };
+    // Stored before the plan (its projections read this run from the
+    // history) and again after it, with the plan and the artifacts.
+    let store_error = store(&mut ctx, &run);
     let mut artifacts: Vec<PathBuf> = job
         .formats
         .iter()
@@ -256,16 +258,7 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
         // computed after the first store, then kept with the run.
         run.plan = crate::plan::for_run(config, &run, history);
     }
-    let mut store_error = store_error;
-    if store_error.is_none() && (run.plan.is_some() || !run.artifacts.is_empty()) {
-        if let Some(store) = ctx.history.as_mut() {
-            store_error = store
-                .history
-                .store(&run, &stored_metrics(&metrics))
-                .err()
-                .map(|e| e.to_string());
-        }
-    }
+    let store_error = store_error.or_else(|| store(&mut ctx, &run));
     let history = ctx
         .history
         .as_ref()
@@ -277,12 +270,9 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
         json: json::report(&input, exit_code_for(&run.findings)),
         html: html::render(&input),
     };
-    let (written, write_errors) = write_reports(&job.report_dir, &artifacts, &reports);
-    let mut written = written;
+    let (mut written, write_errors) = write_reports(&job.report_dir, &artifacts, &reports);
     if store_error.is_none() {
-        if let Some(store) = &ctx.history {
-            written.push(store.path.clone());
-        }
+        written.extend(ctx.history.as_ref().map(|h| h.path.clone()));
     }
     Ok(Outcome {
         worst: worst(&run.findings),
