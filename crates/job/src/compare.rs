@@ -150,13 +150,14 @@ fn trends(history: &History, run: &Run, metrics: &[Metric]) -> Result<Vec<(Strin
     let policy = Policy::default();
     Ok(metrics
         .iter()
-        .filter(|m| !m.samples.is_empty())
-        .map(|m| {
+        .filter(|m| m.complete && m.samples.len() >= policy.min_samples)
+        .filter_map(|m| {
+            // A run without the metric breaks the chain: its change is
+            // untested, and an untested change makes no trend.
             let changes: Vec<Change> = by_run
                 .windows(2)
-                .filter_map(|pair| {
-                    let (a, b) = (pair[0].get(&m.name)?, pair[1].get(&m.name)?);
-                    Some(
+                .map(|pair| match (pair[0].get(&m.name), pair[1].get(&m.name)) {
+                    (Some(a), Some(b)) => {
                         compare::compare(
                             &m.name,
                             m.better,
@@ -164,11 +165,12 @@ fn trends(history: &History, run: &Run, metrics: &[Metric]) -> Result<Vec<(Strin
                             (b.value, &b.samples),
                             &policy,
                         )
-                        .change,
-                    )
+                        .change
+                    }
+                    _ => Change::Untested,
                 })
                 .collect();
-            (m.name.clone(), compare::trend(&changes), ids.len())
+            compare::trend(&changes).map(|t| (m.name.clone(), t, ids.len()))
         })
         .collect())
 }
@@ -245,4 +247,66 @@ pub fn report_input<'a>(
         history_series,
         plan: run.plan.as_ref().map(PlanSection::of),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scalewall_stats::compare::Better;
+
+    fn metric(name: &str, value: f64, samples: usize) -> Metric {
+        Metric {
+            name: name.into(),
+            value,
+            unit: "ops/s",
+            better: Better::Higher,
+            // A spread of ±1 % around the value, as a steady step gives.
+            samples: (0..samples)
+                .map(|k| value * (0.99 + 0.02 * k as f64 / samples.max(1) as f64))
+                .collect(),
+            gating: true,
+            complete: true,
+        }
+    }
+
+    fn run(id: &str, day: u32) -> Run {
+        Run {
+            id: id.into(),
+            started_at: format!("2026-11-{day:02}T00:00:00Z"),
+            subject: Some("api".into()),
+            ..Run::default()
+        }
+    }
+
+    /// Issue 21, item 4: a third run's summary listed 13 trend bullets from
+    /// 1-second sweep steps. A step of one second has one per-second sample:
+    /// too few to test a change, so no trend is claimed, not even "stable";
+    /// a 10-second step falling 20 % a run is a trend.
+    #[test]
+    fn steps_too_short_to_measure_make_no_trend() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(&dir.path().join("history.db")).unwrap();
+        let mut last = Vec::new();
+        for (k, rps) in [1000.0, 800.0, 640.0].into_iter().enumerate() {
+            let metrics = vec![
+                metric("api.rps", rps, 10),
+                metric("api-scaling.c8.rps", rps, 1),
+                metric("api-scaling.c16.rps", rps, 4),
+            ];
+            let r = run(&format!("r{k}"), k as u32 + 1);
+            h.store(&r, &stored_metrics(&metrics)).unwrap();
+            last = metrics;
+        }
+        let third = h.load("r2").unwrap();
+        let trends = trends(&h, &third, &last).unwrap();
+        assert_eq!(trends, vec![("api.rps".to_string(), Trend::Degrading, 3)]);
+
+        // Two runs make one change, not a trend.
+        let second = h.load("r1").unwrap();
+        assert_eq!(trends_of(&h, &second), Vec::new());
+    }
+
+    fn trends_of(h: &History, run: &Run) -> Vec<(String, Trend, usize)> {
+        trends(h, run, &[metric("api.rps", 800.0, 10)]).unwrap()
+    }
 }

@@ -211,15 +211,26 @@ pub enum Trend {
     Degrading,
 }
 
-/// The trend of consecutive comparisons (oldest first).
-pub fn trend(changes: &[Change]) -> Trend {
+/// Fewest consecutive comparisons (so runs − 1) behind a trend: two runs
+/// make one change, not a direction.
+pub const MIN_TREND_CHANGES: usize = 2;
+
+/// The trend of consecutive comparisons (oldest first), or `None` when the
+/// data cannot carry a claim: fewer than [`MIN_TREND_CHANGES`] changes, or
+/// any of them untested (a run whose steps were too short to give the
+/// metric enough samples says nothing about its direction, and "stable"
+/// would be as much a claim as "degrading").
+pub fn trend(changes: &[Change]) -> Option<Trend> {
+    if changes.len() < MIN_TREND_CHANGES || changes.contains(&Change::Untested) {
+        return None;
+    }
     let worse = changes.iter().filter(|c| **c == Change::Regressed).count();
     let better = changes.iter().filter(|c| **c == Change::Improved).count();
-    match (better, worse) {
+    Some(match (better, worse) {
         (0, w) if w > 0 => Trend::Degrading,
         (b, 0) if b > 0 => Trend::Improving,
         _ => Trend::Stable,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -345,10 +356,20 @@ mod tests {
     #[test]
     fn trends_need_a_consistent_direction() {
         use Change::*;
-        assert_eq!(trend(&[Unchanged, Regressed]), Trend::Degrading);
-        assert_eq!(trend(&[Improved, Unchanged]), Trend::Improving);
-        assert_eq!(trend(&[Improved, Regressed]), Trend::Stable);
-        assert_eq!(trend(&[Unchanged, Untested]), Trend::Stable);
-        assert_eq!(trend(&[]), Trend::Stable);
+        assert_eq!(trend(&[Unchanged, Regressed]), Some(Trend::Degrading));
+        assert_eq!(trend(&[Improved, Unchanged]), Some(Trend::Improving));
+        assert_eq!(trend(&[Improved, Regressed]), Some(Trend::Stable));
+        assert_eq!(trend(&[Unchanged, Unchanged]), Some(Trend::Stable));
+    }
+
+    /// Issue 21, item 4: steps too short to measure a figure make no trend,
+    /// not even "stable"; nor do two runs.
+    #[test]
+    fn untested_or_too_few_changes_make_no_trend() {
+        use Change::*;
+        assert_eq!(trend(&[Unchanged, Untested]), None);
+        assert_eq!(trend(&[Untested, Regressed]), None);
+        assert_eq!(trend(&[Regressed]), None);
+        assert_eq!(trend(&[]), None);
     }
 }

@@ -167,6 +167,13 @@ const MIN_INTERVAL_SHARE: f64 = 0.5;
 /// the host moves it by tens of percent (seen between two identical runs).
 const MIN_RESPONSES_FOR_P99: u64 = 1000;
 
+/// Fewest responses in an interval for its median to be a sample.
+const MIN_RESPONSES_FOR_P50: u64 = 20;
+
+/// Fewest operations in an interval for its error percentage to be a
+/// sample: below 100 one error moves it by more than a percentage point.
+const MIN_OPERATIONS_FOR_ERROR_PCT: u64 = 100;
+
 fn step_metrics(prefix: &str, step: &Step, out: &mut Vec<Metric>) {
     let summary = StepSummary::of(step);
     let longest = step
@@ -197,6 +204,7 @@ fn step_metrics(prefix: &str, step: &Step, out: &mut Vec<Metric>) {
             Better::Lower,
             with_responses
                 .iter()
+                .filter(|i| i.responses >= MIN_RESPONSES_FOR_P50)
                 .map(|i| i.p50_us as f64 / 1e3)
                 .collect(),
         ));
@@ -218,7 +226,7 @@ fn step_metrics(prefix: &str, step: &Step, out: &mut Vec<Metric>) {
         "%",
         Better::Lower,
         full.iter()
-            .filter(|i| i.responses + i.errors > 0)
+            .filter(|i| i.responses + i.errors >= MIN_OPERATIONS_FOR_ERROR_PCT)
             .map(|i| 100.0 * i.errors as f64 / (i.responses + i.errors) as f64)
             .collect(),
     ));
@@ -450,7 +458,17 @@ mod tests {
             of_run(&few)[2].samples.is_empty(),
             "100 responses per interval: p99 untested"
         );
+        assert_eq!(of_run(&few)[1].samples.len(), 4, "p50 needs 20");
         assert_eq!(metrics[3].value, 0.0);
+        // Each kind has its own minimum: 10 operations a second is enough
+        // for a rate, too few for a median or an error percentage.
+        let mut sparse = Run::default();
+        sparse
+            .scenarios
+            .push(scenario("api", vec![step(1, 40, 4.0)]));
+        let sparse = of_run(&sparse);
+        let samples: Vec<usize> = sparse.iter().map(|m| m.samples.len()).collect();
+        assert_eq!(samples, [4, 0, 0, 0], "rps, p50, p99, error_pct");
     }
 
     #[test]
