@@ -5,7 +5,7 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use scalewall_job::observer::{Observer, Silent};
 use scalewall_load::engine::LiveProgress;
-use scalewall_report::number::{group, group_f};
+use scalewall_report::number::{count, sig};
 use std::io::IsTerminal as _;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -74,10 +74,10 @@ pub fn progress_line(live: &LiveProgress) -> String {
         (None, None) => format!("{:.1}s", live.elapsed.as_secs_f64()),
     };
     format!(
-        "[{position}] {} req/s · {} responses · {} errors · p99 {:.2} ms",
-        group_f(live.rate_per_s, 0),
-        group(live.responses),
-        group(live.errors),
-        live.p99_ms
+        "[{position}] {}/s · {} · {} · p99 {} ms",
+        sig(live.rate_per_s),
+        count(live.responses, "response", "responses"),
+        count(live.errors, "error", "errors"),
+        sig(live.p99_ms)
     )
 }

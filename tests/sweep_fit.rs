@@ -6,7 +6,7 @@ mod common;
 
 use common::{f, json, scalewall};
 use scalewall_demo::{DemoConfig, RunningDemo};
-use scalewall_stats::usl::round_sig;
+use scalewall_stats::number::sig_n;
 use std::time::Duration;
 
 fn stderr(output: &std::process::Output) -> String {
@@ -109,10 +109,10 @@ fn fit_reproduces_the_r_usl_package_example() {
     assert!(out.status.success(), "{}", stderr(&out));
     let v = json(&out);
     // R: signif(coef(u), 3) → alpha 0.02, beta 0.02, gamma 1.00
-    let sig3 = |x: f64| round_sig(x, 3);
-    assert_eq!(sig3(f(&v, "/usl/sigma")), "0.0200");
-    assert_eq!(sig3(f(&v, "/usl/kappa")), "0.0200");
-    assert_eq!(sig3(f(&v, "/usl/lambda")), "1.00");
+    let sig3 = |x: f64| sig_n(x, 3);
+    assert_eq!(sig3(f(&v, "/usl/sigma")), "0.02");
+    assert_eq!(sig3(f(&v, "/usl/kappa")), "0.02");
+    assert_eq!(sig3(f(&v, "/usl/lambda")), "1");
     // N* = √((1 − 0.02)/0.02) = 7
     assert!((f(&v, "/usl/peak_concurrency") - 7.0).abs() < 0.05);
     assert_eq!(v["points"].as_array().unwrap().len(), 6);

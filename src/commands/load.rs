@@ -19,7 +19,7 @@ use scalewall_job::scenario::{self, SweepPlan};
 use scalewall_load::engine::{Control, Pacing, StepPlan, StopAt};
 use scalewall_load::target::Target;
 use scalewall_model::{Run, RunStatus, Scenario};
-use scalewall_report::number::{group, group_f};
+use scalewall_report::number::{self, group};
 use scalewall_report::{bench, cost, svg, usl_table};
 use scalewall_stats::sweep;
 use std::io::Write as _;
@@ -114,6 +114,7 @@ pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
             ),
         );
     }
+    let unit = number::rate_unit(&scenario.protocol);
     let printed = match args.out.output {
         OutputFormat::Text => {
             let heading = format!(
@@ -124,7 +125,10 @@ pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
                 humantime::format_duration(args.warmup),
                 scenario.protocol
             );
-            let mut text = usl_table::usl_text(&heading, &rows, fit, &warnings, "req/s");
+            let mut text = usl_table::usl_text(&heading, &rows, fit, &warnings, unit);
+            if let Some(evidence) = sweep::wall_evidence(&scenario.steps) {
+                text.push_str(&format!("why the wall stands there: {evidence}\n"));
+            }
             if let Some(table) = bench::sweep_resources_text(&scenario.steps) {
                 text.push_str(&table);
             }
@@ -132,8 +136,9 @@ pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
             text
         }
         OutputFormat::Json => {
-            let mut doc = usl_table::usl_json_value(Some(&run.id), &rows, fit, &warnings, "req/s");
+            let mut doc = usl_table::usl_json_value(Some(&run.id), &rows, fit, &warnings, unit);
             doc["resources"] = bench::sweep_resources_json(&scenario.steps);
+            doc["wall_evidence"] = sweep::wall_evidence(&scenario.steps).into();
             serde_json::to_string_pretty(&doc).context("internal: sweep JSON")? + "\n"
         }
     };
@@ -147,7 +152,7 @@ pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
         let title = format!("USL sweep of {}", scenario.target);
         write_file(
             path,
-            svg::usl_chart(&title, &points, fit, "req/s").as_bytes(),
+            svg::usl_chart(&title, &points, fit, unit).as_bytes(),
             "--svg",
         )?;
     }
@@ -322,7 +327,7 @@ pub fn demo_command(args: &DemoArgs) -> Result<ExitCode> {
         .expected_throughput(step.concurrency)
         .unwrap_or(0.0);
     let deviation = if expected > 0.0 {
-        (step.achieved_rate_per_s / expected - 1.0) * 100.0
+        step.achieved_rate_per_s / expected - 1.0
     } else {
         0.0
     };
@@ -331,14 +336,15 @@ pub fn demo_command(args: &DemoArgs) -> Result<ExitCode> {
             let mut text = bench::bench_text(&run, scenario, step);
             text.push_str(&format!(
                 "\nknown answer: the demo server holds each request {} ms × (1 + {}(n−1) + {}·n(n−1)) with n in flight,\n\
-                 so {} connections should see {} req/s (Universal Scalability Law); measured {} req/s ({deviation:+.1} %).\n\
+                 so {} connections should see {} req/s (Universal Scalability Law); measured {} req/s ({}).\n\
                  the server counted {} requests; scalewall counted {} ({}).\n",
                 DEMO_TARGET.latency.as_secs_f64() * 1000.0,
                 DEMO_TARGET.sigma,
                 DEMO_TARGET.kappa,
                 step.concurrency,
-                group_f(expected, 1),
-                group_f(step.achieved_rate_per_s, 1),
+                number::sig(expected),
+                number::sig(step.achieved_rate_per_s),
+                number::change(deviation),
                 group(served),
                 group(counted),
                 if served == counted { "match" } else { "MISMATCH" },
@@ -353,7 +359,7 @@ pub fn demo_command(args: &DemoArgs) -> Result<ExitCode> {
                 "bench": bench,
                 "known_answer": {
                     "expected_rps": expected,
-                    "deviation_pct": deviation,
+                    "deviation_pct": deviation * 100.0,
                     "server_requests": served,
                     "client_requests": counted,
                 }

@@ -27,6 +27,7 @@ pub fn request(target: &Target) -> LoadRequest<'_> {
         http2: false,
         insecure: false,
         sample_interval: Duration::from_secs(1),
+        target_process: None,
         protocol: ProtocolOptions::default(),
     }
 }

@@ -10,7 +10,8 @@ use scalewall_model::{Finding, Run, Severity};
 use scalewall_report::markdown::{Changes, PlanSection, ReportInput, Status, SweepSection};
 use scalewall_stats::compare::{self, Change, Policy, Trend};
 use scalewall_stats::metrics::Metric;
-use scalewall_stats::{sweep, usl};
+use scalewall_stats::number::{change, count, rate_unit, sig, sig_n};
+use scalewall_stats::sweep;
 use std::collections::BTreeMap;
 
 /// Runs behind a trend.
@@ -48,13 +49,13 @@ pub fn regression_findings(h: &History, run: &Run, metrics: &[Metric]) -> Result
             subject: c.metric.clone(),
             message: format!("{} regressed since the previous run", c.metric),
             evidence: format!(
-                "{} → {} ({:+.1} %, Mann–Whitney p = {}, {} vs {} samples; {noise})",
-                usl::round_sig(c.before, 4),
-                usl::round_sig(c.after, 4),
-                c.relative_change * 100.0,
-                c.test.map_or("-".into(), |t| usl::round_sig(t.p_value, 2)),
-                c.samples[0],
-                c.samples[1]
+                "{} → {} ({}, Mann–Whitney p = {}, {} vs {}; {noise})",
+                sig(c.before),
+                sig(c.after),
+                change(c.relative_change),
+                c.test.map_or("n/a".into(), |t| sig_n(t.p_value, 2)),
+                count(c.samples[0] as u64, "sample", "samples"),
+                count(c.samples[1] as u64, "sample", "samples")
             ),
         });
     }
@@ -69,13 +70,16 @@ pub fn sweep_sections(run: &Run) -> Vec<SweepSection> {
         .map(|s| {
             let analysis = sweep::analyse(sweep::points_of(&s.steps));
             let max_n = s.steps.iter().map(|st| st.concurrency).max().unwrap_or(0);
+            let unit = rate_unit(&s.protocol);
             SweepSection {
                 scenario: s.name.clone(),
+                unit,
+                evidence: sweep::wall_evidence(&s.steps),
                 verdict: analysis
                     .fit
                     .as_ref()
                     .ok()
-                    .map(|f| f.verdict().sentence("ops/s", f64::from(max_n))),
+                    .map(|f| f.verdict().sentence(unit, f64::from(max_n))),
                 fit: analysis.fit.map_err(|e| e.to_string()),
                 warnings: analysis.warnings,
             }

@@ -13,6 +13,7 @@
 use crate::scenario::{self as cli, ScenarioCommand as Command, ScenarioLine as Cli};
 use clap::Parser;
 use scalewall_probe::process::ProcessSelector;
+use scalewall_probe::target::TargetSelector;
 use scalewall_stats::capacity::{parse_quantity, DemandKind, ScalingKind};
 use scalewall_stats::metrics::{MetricCatalog, HOST_FIGURES, STEP_FIGURES};
 use serde::Deserialize;
@@ -355,6 +356,8 @@ struct RawProcess {
     pid: Option<i32>,
     name: Option<String>,
     port: Option<u16>,
+    cgroup: Option<String>,
+    tree: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -447,8 +450,11 @@ pub struct Service {
     pub postgres: Option<String>,
     /// NATS monitoring endpoint.
     pub nats: Option<String>,
-    /// The process to measure.
+    /// The processes its probe snapshot reads (pid, name or port).
     pub process: Option<ProcessSelector>,
+    /// The set of processes its scenarios' steps measure (the `process`
+    /// key, with descendants unless `tree = false`, or a cgroup).
+    pub target: Option<TargetSelector>,
 }
 
 /// A validated load scenario.
@@ -746,20 +752,31 @@ pub fn parse(
             scalewall_load::target::Target::parse(u)
                 .map_err(|e| check.at(span, format!("url: {e}")))?;
         }
-        let process = match &s.process {
+        let target = match &s.process {
             None => None,
-            Some(p) => Some(
-                match (p.get_ref().pid, &p.get_ref().name, p.get_ref().port) {
-                    (Some(pid), None, None) => ProcessSelector::Pid(pid),
-                    (None, Some(name), None) => ProcessSelector::Name(name.clone()),
-                    (None, None, Some(port)) => ProcessSelector::Port(port),
-                    _ => {
-                        return Err(
-                            check.at(p.span(), "process needs exactly one of pid, name or port")
-                        )
+            Some(p) => {
+                let raw = p.get_ref();
+                let tree = raw.tree.unwrap_or(true);
+                let roots = |roots| TargetSelector::Processes { roots, tree };
+                Some(match (raw.pid, &raw.name, raw.port, &raw.cgroup) {
+                    (Some(pid), None, None, None) => roots(ProcessSelector::Pid(pid)),
+                    (None, Some(name), None, None) => roots(ProcessSelector::Name(name.clone())),
+                    (None, None, Some(port), None) => roots(ProcessSelector::Port(port)),
+                    (None, None, None, Some(path)) if raw.tree.is_none() => {
+                        TargetSelector::Cgroup(path.trim_matches('/').to_string())
                     }
-                },
-            ),
+                    _ => {
+                        return Err(check.at(
+                            p.span(),
+                            "process needs exactly one of pid, name, port or cgroup (tree goes with pid, name or port)",
+                        ))
+                    }
+                })
+            }
+        };
+        let process = match &target {
+            Some(TargetSelector::Processes { roots, .. }) => Some(roots.clone()),
+            _ => None,
         };
         services.push(Service {
             name: s.name.get_ref().clone(),
@@ -770,6 +787,7 @@ pub fn parse(
             postgres: text_of(&s.postgres)?,
             nats: text_of(&s.nats)?,
             process,
+            target,
         });
     }
     let mut catalog = MetricCatalog::new();
@@ -824,7 +842,7 @@ pub fn parse(
             None => base.clone(),
         };
         let argv = scenario_argv(&check, s, url, env)?;
-        let cli = Cli::try_parse_from(&argv).map_err(|e| {
+        let mut cli = Cli::try_parse_from(&argv).map_err(|e| {
             let first = e.to_string();
             let first = first
                 .lines()
@@ -842,6 +860,13 @@ pub fn parse(
                 format!("scenario '{}': {e}", s.name.get_ref()),
             )
         };
+        let request = match &mut cli.command {
+            Command::Bench(args) => &mut args.request,
+            Command::Sweep(args) => &mut args.request,
+        };
+        if request.target_process.is_none() {
+            request.target_process = service.target.clone();
+        }
         match &cli.command {
             Command::Bench(args) => {
                 cli::validate_bench(args, available_cores).map_err(invalid)?;
@@ -1053,6 +1078,52 @@ metric = "api-get.rps"
 critical = 100
 direction = "below"
 "#;
+
+    /// Issue 13: a service's `process` chooses its scenarios' target set.
+    #[test]
+    fn a_services_process_is_its_scenarios_target_set() {
+        let config = |process: &str| {
+            parse_text(&format!(
+                "[[service]]\nname = \"db\"\nurl = \"http://127.0.0.1:1\"\nprocess = {process}\n\
+                 [[scenario]]\nname = \"q\"\nservice = \"db\"\nkind = \"bench\"\n"
+            ))
+        };
+        let target = |process: &str| {
+            let config = config(process).unwrap();
+            let Command::Bench(bench) = &config.scenarios[0].command else {
+                panic!("bench expected")
+            };
+            bench.request.target_process.clone()
+        };
+        assert_eq!(
+            target("{ name = \"postgres\" }"),
+            Some(TargetSelector::Processes {
+                roots: ProcessSelector::Name("postgres".into()),
+                tree: true
+            })
+        );
+        assert_eq!(
+            target("{ pid = 7, tree = false }"),
+            Some(TargetSelector::Processes {
+                roots: ProcessSelector::Pid(7),
+                tree: false
+            })
+        );
+        assert_eq!(
+            target("{ cgroup = \"/system.slice/postgresql.service\" }"),
+            Some(TargetSelector::Cgroup(
+                "system.slice/postgresql.service".into()
+            ))
+        );
+        let error = config("{ cgroup = \"x\", tree = false }").unwrap_err();
+        assert!(error.to_string().contains("line 4"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("exactly one of pid, name, port or cgroup"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn the_example_and_a_full_config_are_accepted() {

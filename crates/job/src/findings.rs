@@ -7,7 +7,7 @@ use scalewall_model::health::{HealthStatus, Snapshot};
 use scalewall_model::{Finding, Severity};
 use scalewall_report::markdown::Status;
 use scalewall_stats::metrics::Metric;
-use scalewall_stats::usl;
+use scalewall_stats::number::{count, pct, sig};
 use std::collections::BTreeMap;
 
 /// The exit code a CI gate reads for the worst finding: 0 none or LOW,
@@ -55,7 +55,7 @@ pub fn check_thresholds(
                 message: format!("{} was not measured: its step did not run to its end", m.name),
                 evidence: format!(
                     "{} {} from a partial step (interrupted or stopped); not judged against the threshold",
-                    usl::round_sig(m.value, 4),
+                    sig(m.value),
                     m.unit
                 ),
             });
@@ -86,9 +86,9 @@ pub fn check_thresholds(
                 message: format!("{} is past its {limit_name} limit", m.name),
                 evidence: format!(
                     "{} {} {side} {limit_name} {} {}",
-                    usl::round_sig(m.value, 4),
+                    sig(m.value),
                     m.unit,
-                    limit,
+                    sig(limit),
                     m.unit
                 ),
             });
@@ -129,24 +129,24 @@ pub fn regression_severity(relative_change: f64, earlier: &[f64]) -> (Severity, 
         Some(spread) if relative_change.abs() > NOISE_MARGIN * spread => (
             Severity::Medium,
             format!(
-                "more than {NOISE_MARGIN}× the largest move between the {} earlier runs ({:.1} %)",
+                "more than {NOISE_MARGIN}× the largest move between the {} earlier runs ({})",
                 earlier.len(),
-                spread * 100.0
+                pct(spread * 100.0)
             ),
         ),
         Some(spread) => (
             Severity::Low,
             format!(
-                "within {NOISE_MARGIN}× the largest move between the {} earlier runs ({:.1} %)",
+                "within {NOISE_MARGIN}× the largest move between the {} earlier runs ({})",
                 earlier.len(),
-                spread * 100.0
+                pct(spread * 100.0)
             ),
         ),
         None => (
             Severity::Low,
             format!(
-                "run-to-run noise not known yet: {} earlier run(s), {NOISE_RUNS} needed",
-                earlier.len()
+                "run-to-run noise not known yet: {}, {NOISE_RUNS} needed",
+                count(earlier.len() as u64, "earlier run", "earlier runs")
             ),
         ),
     }
@@ -235,7 +235,7 @@ mod tests {
         );
         let (severity, note) = regression_severity(-0.5, &[100.0]);
         assert_eq!(severity, Severity::Low);
-        assert!(note.contains("1 earlier run(s), 3 needed"), "{note}");
+        assert!(note.contains("1 earlier run, 3 needed"), "{note}");
     }
 
     /// Issue 21, item 1: Ctrl-C in a warm-up stored `api-get.rps 0 ops/s
@@ -286,7 +286,7 @@ mod tests {
             severities,
             [Severity::Critical, Severity::High, Severity::Low]
         );
-        assert_eq!(findings[0].evidence, "120.0 ms > critical 100 ms");
+        assert_eq!(findings[0].evidence, "120 ms > critical 100 ms");
         assert_eq!(findings[1].evidence, "80.00 ms < warning 100 ms");
         assert_eq!(exit_code_for(&findings), 5);
         assert_eq!(exit_code_for(&findings[1..]), 4);

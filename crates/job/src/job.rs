@@ -27,8 +27,8 @@ use scalewall_model::health::Snapshot;
 use scalewall_model::{Finding, Run, RunStatus, Scenario, Severity};
 use scalewall_probe::snapshot::{self, SnapshotSpec};
 use scalewall_report::{html, json, markdown};
-use scalewall_stats::metrics;
 use scalewall_stats::sweep;
+use scalewall_stats::{metrics, number};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -505,11 +505,11 @@ fn self_check(
                     "the load path is off the known answer: this host's measurements are suspect"
                         .into(),
                 evidence: format!(
-                    "{:.1} req/s measured vs {:.1} req/s known ({:+.1} %, tolerance ±{:.0} %)",
-                    step.achieved_rate_per_s,
-                    expected,
-                    deviation * 100.0,
-                    SELF_CHECK_TOLERANCE * 100.0
+                    "{} req/s measured vs {} req/s known ({}, tolerance ±{})",
+                    number::sig(step.achieved_rate_per_s),
+                    number::sig(expected),
+                    number::change(deviation),
+                    number::pct(SELF_CHECK_TOLERANCE * 100.0)
                 ),
             });
         }
@@ -538,8 +538,10 @@ fn self_check(
                     subject: "self-sweep".into(),
                     message: "the USL fit of the built-in target misses its known peak".into(),
                     evidence: format!(
-                        "N* {found:.1} fitted vs {known:.1} known ({:+.0} %)",
-                        off * 100.0
+                        "N* {} fitted vs {} known ({})",
+                        number::sig_n(found, 3),
+                        number::sig_n(known, 3),
+                        number::change(off)
                     ),
                 });
             }

@@ -22,6 +22,7 @@ use scalewall_load::transport::{Connection as _, Driver};
 use scalewall_model::{ErrorKind, LoadOptions, Scenario, Step};
 use scalewall_probe::process::{self, ProcessSelector};
 use scalewall_probe::step_meter::{self, StepMeter};
+use scalewall_probe::target::TargetSelector;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,6 +124,9 @@ pub struct LoadRequest<'a> {
     pub insecure: bool,
     /// How often host and target resources are sampled during each step.
     pub sample_interval: Duration,
+    /// The target's processes, when chosen (else: the listeners of a local
+    /// target's port and their descendants).
+    pub target_process: Option<TargetSelector>,
     /// Options of the other drivers.
     pub protocol: ProtocolOptions,
 }
@@ -176,6 +180,7 @@ pub fn load_args(
         http2: args.http2,
         insecure: args.insecure,
         sample_interval: args.sample_interval,
+        target_process: args.target_process.clone(),
         protocol: ProtocolOptions::from_args(&args.protocol),
     };
     run_load(&request, plans, control, observer)
@@ -492,8 +497,8 @@ fn measure_all<D: Driver>(
     control: &Control,
     observer: &dyn Observer,
 ) -> Result<Vec<Step>> {
-    let (target_pid, target_note) = match &request.endpoint {
-        Endpoint::Url(target) => local_target_process(target, addrs),
+    let (target_set, target_note) = match &request.endpoint {
+        Endpoint::Url(target) => local_target_set(target, addrs, request.target_process.as_ref()),
         Endpoint::Exec(_) => (
             None,
             Some("each operation is its own short-lived process".to_string()),
@@ -521,7 +526,7 @@ fn measure_all<D: Driver>(
         };
         // Probing must never cost the measurement: a probe failure only
         // leaves the step without resource figures.
-        let meter = StepMeter::start(target_pid, request.sample_interval);
+        let meter = StepMeter::start(target_set.as_ref(), request.sample_interval);
         // The kernel's listen-queue counters are this host's: they say
         // something of the target only when it runs here.
         let queue_before = local.then(step_meter::listen_queue_now).flatten();
@@ -546,32 +551,37 @@ fn measure_all<D: Driver>(
     Ok(steps)
 }
 
-/// The process serving the target on this host, or why there is none.
-fn local_target_process(target: &Target, addrs: &[SocketAddr]) -> (Option<i32>, Option<String>) {
+/// The processes serving the target on this host (the listeners of its
+/// port and their descendants, or the set `chosen` names), or why there
+/// are none.
+fn local_target_set(
+    target: &Target,
+    addrs: &[SocketAddr],
+    chosen: Option<&TargetSelector>,
+) -> (Option<TargetSelector>, Option<String>) {
+    if let Some(selector) = chosen {
+        return (Some(selector.clone()), None);
+    }
     let local = addrs.iter().all(|a| a.ip().is_loopback());
     if !local {
         return (None, Some("the target is not on this host".into()));
     }
     let me = std::process::id() as i32;
     match process::resolve(&ProcessSelector::Port(target.port)) {
-        Ok(pids) => {
-            let others: Vec<i32> = pids.into_iter().filter(|&pid| pid != me).collect();
-            match others.as_slice() {
-                [] => (
-                    None,
-                    Some("the target runs inside this scalewall process; its CPU cannot be told apart".into()),
-                ),
-                [pid] => (Some(*pid), None),
-                [pid, ..] => (
-                    Some(*pid),
-                    Some(format!(
-                        "{} processes listen on port {}; measuring pid {pid}",
-                        others.len(),
-                        target.port
-                    )),
-                ),
-            }
-        }
+        Ok(pids) if pids.iter().all(|&pid| pid == me) => (
+            None,
+            Some(
+                "the target runs inside this scalewall process; its CPU cannot be told apart"
+                    .into(),
+            ),
+        ),
+        Ok(_) => (
+            Some(TargetSelector::Processes {
+                roots: ProcessSelector::Port(target.port),
+                tree: true,
+            }),
+            None,
+        ),
         Err(error) => (None, Some(error.to_string())),
     }
 }

@@ -44,6 +44,10 @@ pub fn measured_capacity(
         kappa: f.kappa,
         peak_concurrency: f.peak_concurrency().unwrap_or(f64::INFINITY),
     });
+    // The capacity plan's recommendations cite why the wall stands there.
+    let why = sweep::wall_evidence(&found.steps)
+        .filter(|_| found.steps.len() > 1)
+        .map_or(String::new(), |e| format!("; {e}"));
     let measured_max = found
         .steps
         .iter()
@@ -54,7 +58,7 @@ pub fn measured_capacity(
             .map(|u| u.peak_concurrency)
             .filter(|n| n.is_finite())
             .ok_or_else(|| JobError::msg(format!("scenario '{scenario}' shows no USL peak concurrency (a sweep with a wall is needed); declare capacity = \"N sessions\"")))?;
-        return Ok((peak, format!("USL peak N* of {scenario}"), usl));
+        return Ok((peak, format!("USL peak N* of {scenario}{why}"), usl));
     }
     if let Some(limit) = max_p99_ms {
         let best = found
@@ -75,7 +79,7 @@ pub fn measured_capacity(
         ));
     }
     match fit.as_ref().and_then(|f| f.peak_throughput()) {
-        Some(peak) => Ok((peak, format!("USL peak X(N*) of {scenario}"), usl)),
+        Some(peak) => Ok((peak, format!("USL peak X(N*) of {scenario}{why}"), usl)),
         None if measured_max > 0.0 => Ok((
             measured_max,
             format!("highest measured rate of {scenario}"),

@@ -8,6 +8,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use scalewall_load::engine::{Pacing, StepPlan, StopAt};
+use scalewall_probe::target::TargetSelector;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,6 +56,12 @@ pub struct RequestArgs {
     /// How often host and target-process resources are sampled during load (10ms–1m).
     #[arg(long, value_parser = parse_sample_interval, default_value = "1s")]
     pub sample_interval: Duration,
+    /// The target's processes to measure: port:N, pid:N, name:NAME (each with
+    /// its descendants; pid!:N for the process alone) or cgroup:PATH (cgroup
+    /// v2). Default: the listeners of a local target's port and their
+    /// descendants.
+    #[arg(long, value_name = "SELECTOR")]
+    pub target_process: Option<TargetSelector>,
     /// Options of the other protocols.
     #[command(flatten)]
     pub protocol: ProtocolArgs,

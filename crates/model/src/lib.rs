@@ -407,6 +407,68 @@ pub struct StepResources {
     /// step (read when the target runs on this host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen_queue: Option<ListenQueue>,
+    /// CPU-seconds scalewall's own process (the load generator and its
+    /// sampler) used over the same span: the host's CPU splits into the
+    /// generator, the target and everything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_cpu_s: Option<f64>,
+}
+
+/// Where a step's host CPU went, in CPU-seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuSplit {
+    /// scalewall's own process.
+    pub generator_s: f64,
+    /// The target's processes (0 when not measured).
+    pub target_s: f64,
+    /// Everything else on the host.
+    pub other_s: f64,
+}
+
+/// A host busier than this (% of all cores) while the generator and the
+/// target share it is the limit, not the target.
+pub const HOST_SATURATED_PCT: f64 = 90.0;
+
+/// A target using this share of the cores it may run on is CPU-bound.
+pub const TARGET_CPU_BOUND_SHARE: f64 = 0.9;
+
+impl StepResources {
+    /// The host's CPU split into the generator, the target and the rest,
+    /// when the generator's own CPU was read.
+    pub fn cpu_split(&self) -> Option<CpuSplit> {
+        let generator_s = self.generator_cpu_s?;
+        let target_s = self.target.as_ref().map_or(0.0, |t| t.cpu_s);
+        Some(CpuSplit {
+            generator_s,
+            target_s,
+            other_s: (self.host_cpu_s - generator_s - target_s).max(0.0),
+        })
+    }
+
+    /// The host, not the target, limited the step: it was more than
+    /// [`HOST_SATURATED_PCT`] busy while the generator and the target (a
+    /// process measured on this host) shared it.
+    pub fn host_saturated(&self) -> bool {
+        self.target.is_some() && self.host_cpu_busy_pct > HOST_SATURATED_PCT
+    }
+
+    /// The target's CPU over the step in cores (1.0 = one core all along).
+    pub fn target_cores_used(&self) -> Option<f64> {
+        let t = self.target.as_ref()?;
+        (self.wall_s > 0.0).then(|| t.cpu_s / self.wall_s)
+    }
+
+    /// The target used at least [`TARGET_CPU_BOUND_SHARE`] of the cores it
+    /// may run on.
+    pub fn target_cpu_bound(&self) -> bool {
+        match (
+            self.target_cores_used(),
+            self.target.as_ref().and_then(|t| t.cores),
+        ) {
+            (Some(used), Some(cores)) if cores > 0.0 => used >= TARGET_CPU_BOUND_SHARE * cores,
+            _ => false,
+        }
+    }
 }
 
 /// The kernel's listen-queue counters moved during a step (`TcpExt` in
@@ -421,19 +483,87 @@ pub struct ListenQueue {
     pub drops: u64,
 }
 
-/// What the target's process used during a step.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+/// What the target used during a step: a set of processes (the listeners
+/// of its port and their descendants, a process tree, or a cgroup), summed.
+/// Older records hold one process: their new fields are empty.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ProcessCost {
+    /// The first process of the set (the listener, the named process, or
+    /// the cgroup's first member).
+    pub pid: i32,
+    /// Its command name.
+    pub name: String,
+    /// CPU-seconds (user + system) the whole set used, members that exited
+    /// during the step included.
+    pub cpu_s: f64,
+    /// Memory of the set at the start, bytes: the sum of the members'
+    /// proportional set size (shared pages counted once) where readable,
+    /// else of their RSS; see `memory`.
+    pub rss_start_bytes: u64,
+    /// Memory of the set at the end, bytes (as `rss_start_bytes`).
+    pub rss_end_bytes: u64,
+    /// How the set was chosen ("TCP port 8080: listeners and descendants").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub selection: String,
+    /// User-mode CPU-seconds.
+    #[serde(default)]
+    pub cpu_user_s: f64,
+    /// Kernel-mode CPU-seconds.
+    #[serde(default)]
+    pub cpu_system_s: f64,
+    /// What the memory figures sum: `pss`, `rss` (PSS unreadable: shared
+    /// pages counted once per process) or `cgroup` (`memory.current`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub memory: String,
+    /// Threads at the end.
+    #[serde(default)]
+    pub threads: u64,
+    /// Open file descriptors at the end.
+    #[serde(default)]
+    pub open_fds: u64,
+    /// Bytes read from storage during the step (`/proc/PID/io` or the
+    /// cgroup's `io.stat`), where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_read_bytes: Option<u64>,
+    /// Bytes written to storage during the step, where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_write_bytes: Option<u64>,
+    /// Voluntary context switches during the step (waiting: I/O, locks).
+    #[serde(default)]
+    pub voluntary_switches: u64,
+    /// Involuntary context switches during the step (preempted: CPU contention).
+    #[serde(default)]
+    pub involuntary_switches: u64,
+    /// Cores the set may run on (CPU affinity, or the cgroup's `cpu.max`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<f64>,
+    /// The members at the end of the step, with their roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<TargetMember>,
+    /// Processes that joined or left the set during the step.
+    #[serde(default)]
+    pub joined: u64,
+    /// Members that exited during the step (their CPU is counted through
+    /// their parent's reaped-children time when the parent is a member).
+    #[serde(default)]
+    pub exited: u64,
+    /// What could not be seen ("2 members exited and their parent is not in
+    /// the set: their CPU is not counted").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// One process of a target set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct TargetMember {
     /// Process id.
     pub pid: i32,
     /// Command name.
     pub name: String,
-    /// CPU-seconds (user + system) used.
-    pub cpu_s: f64,
-    /// Resident memory at the start, bytes.
-    pub rss_start_bytes: u64,
-    /// Resident memory at the end, bytes.
-    pub rss_end_bytes: u64,
+    /// `listener` (holds the listening socket, parent outside the set),
+    /// `worker` (holds it, parent inside), `child` (a descendant that does
+    /// not), `member` (named by pid, name or cgroup).
+    pub role: String,
 }
 
 /// One sample of host and target during a step.
@@ -644,10 +774,12 @@ mod tests {
                             cpu_s: 0.2,
                             rss_start_bytes: 1000,
                             rss_end_bytes: 1400,
+                            ..ProcessCost::default()
                         }),
                         target_note: None,
                         samples: vec![],
                         listen_queue: None,
+                        generator_cpu_s: None,
                     }),
                     param_value: None,
                 }],

@@ -25,12 +25,22 @@ fn main() {
         .unwrap_or(60);
     let cpu_before = process_cpu_seconds();
     let wall = Instant::now();
-    let meter = StepMeter::start(Some(std::process::id() as i32), Duration::from_secs(1))
-        .expect("meter starts");
+    // A target set of one idle child process (the meter leaves itself out).
+    let mut child = std::process::Command::new("sleep")
+        .arg("3600")
+        .spawn()
+        .expect("sleep starts");
+    let selector = scalewall_probe::target::TargetSelector::Processes {
+        roots: scalewall_probe::process::ProcessSelector::Pid(child.id() as i32),
+        tree: true,
+    };
+    let meter = StepMeter::start(Some(&selector), Duration::from_secs(1)).expect("meter starts");
     std::thread::sleep(Duration::from_secs(seconds));
     let resources = meter.finish().expect("meter finishes");
     let cpu = process_cpu_seconds() - cpu_before;
     let wall = wall.elapsed().as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
     println!(
         "sampler at 1 Hz: {} samples in {wall:.1} s, {cpu:.3} CPU-s = {:.3} % of one core (target < 1 %)",
         resources.samples.len(),

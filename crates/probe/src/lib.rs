@@ -18,6 +18,7 @@ pub mod process;
 pub mod redis;
 pub mod snapshot;
 pub mod step_meter;
+pub mod target;
 
 /// A source of readings.
 pub trait Probe {

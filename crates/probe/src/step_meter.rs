@@ -1,14 +1,16 @@
-//! Meters what one load step costs: cumulative CPU counters of the host and
-//! of the target's process read at the step's start and end (exact, whatever
-//! the sampling rate), and a background sampler recording a time series
-//! about once per interval in between.
+//! Meters what one load step costs: cumulative CPU counters of the host, of
+//! scalewall's own process (the generator) and of the target's set of
+//! processes read at the step's start and end (exact, whatever the sampling
+//! rate), and a background sampler recording a time series about once per
+//! interval in between.
 
 use crate::host::{busy_and_total, HostProbe};
-use crate::process::{cpu_ticks, ProcessProbe, ProcessSelector};
+use crate::process::cpu_ticks;
+use crate::target::{self, TargetReading, TargetSelector};
 use crate::{Probe, ProbeError};
 use procfs::prelude::*;
 use procfs::process::Process;
-use scalewall_model::{ListenQueue, ProcessCost, ResourceSample, StepResources};
+use scalewall_model::{ListenQueue, ResourceSample, StepResources};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -20,11 +22,12 @@ fn host_ticks() -> Result<(u64, u64), ProbeError> {
     Ok(busy_and_total(&stats.total))
 }
 
-/// CPU ticks (user + system), RSS in bytes and command name of a process.
-fn process_counters(pid: i32) -> Result<(u64, u64, String), ProbeError> {
-    let process = Process::new(pid).map_err(|e| ProbeError::proc(format!("/proc/{pid}"), e))?;
-    let (stat, ticks) = cpu_ticks(&process)?;
-    Ok((ticks, stat.rss * procfs::page_size(), stat.comm))
+/// This process's CPU ticks (user + system, every thread).
+fn own_ticks() -> Option<u64> {
+    Process::myself()
+        .ok()
+        .and_then(|p| cpu_ticks(&p).ok())
+        .map(|(_, ticks)| ticks)
 }
 
 /// A step being metered.
@@ -32,34 +35,41 @@ pub struct StepMeter {
     started: Instant,
     host_busy: u64,
     host_total: u64,
-    target: Option<(i32, u64, u64)>,
+    own_ticks: Option<u64>,
+    target: Option<(TargetSelector, TargetReading)>,
     stop: Arc<AtomicBool>,
     sampler: JoinHandle<Vec<ResourceSample>>,
 }
 
+/// The sampler reads a target set (a scan of /proc) at most this often;
+/// samples in between carry no target figures.
+const RESOLVE_EVERY: Duration = Duration::from_secs(1);
+
 impl StepMeter {
-    /// Reads the counters and starts sampling every `interval`.
-    pub fn start(target_pid: Option<i32>, interval: Duration) -> Result<StepMeter, ProbeError> {
-        let target = match target_pid {
-            Some(pid) => {
-                let (ticks, rss, _) = process_counters(pid)?;
-                Some((pid, ticks, rss))
-            }
+    /// Reads the counters and starts sampling every `interval`. The target
+    /// set leaves out this scalewall process.
+    pub fn start(
+        target: Option<&TargetSelector>,
+        interval: Duration,
+    ) -> Result<StepMeter, ProbeError> {
+        let me = std::process::id() as i32;
+        let target = match target {
+            Some(selector) => Some((selector.clone(), target::read(selector, me, false)?)),
             None => None,
         };
         let mut host = HostProbe::new(Vec::new())?;
-        let mut process = match target_pid {
-            Some(pid) => Some(ProcessProbe::new(&ProcessSelector::Pid(pid))?),
-            None => None,
-        };
+        let sampled = target.as_ref().map(|(s, _)| s.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
         let started = Instant::now();
+        let ticks_per_s = procfs::ticks_per_second() as f64;
         let sampler = std::thread::Builder::new()
             .name("scalewall-sampler".into())
             .spawn(move || {
                 let mut samples = Vec::new();
                 let mut next = started + interval;
+                let mut previous: Option<(f64, Instant)> = None;
+                let mut read_at: Option<Instant> = None;
                 while !stop_flag.load(Ordering::Relaxed) {
                     let now = Instant::now();
                     if now < next {
@@ -68,16 +78,34 @@ impl StepMeter {
                     }
                     next += interval;
                     let Ok(h) = host.sample() else { continue };
-                    let p = process
-                        .as_mut()
-                        .and_then(|p| p.sample().ok())
-                        .and_then(|r| r.into_iter().next());
+                    // Reading a set scans /proc: at most once a second.
+                    let due = read_at.is_none_or(|at| now.duration_since(at) >= RESOLVE_EVERY);
+                    let reading = sampled
+                        .as_ref()
+                        .filter(|_| due)
+                        .and_then(|s| target::read(s, me, true).ok());
+                    if reading.is_some() {
+                        read_at = Some(now);
+                    }
+                    let (cpu_pct, rss) = match &reading {
+                        Some(r) => {
+                            let cpu = r.cpu_s(ticks_per_s);
+                            let at = Instant::now();
+                            let pct = previous.map(|(cpu0, at0)| {
+                                100.0 * (cpu - cpu0).max(0.0)
+                                    / at.duration_since(at0).as_secs_f64().max(1e-9)
+                            });
+                            previous = Some((cpu, at));
+                            (pct, Some(r.rss_bytes()))
+                        }
+                        None => (None, None),
+                    };
                     samples.push(ResourceSample {
                         offset_s: started.elapsed().as_secs_f64(),
                         host_cpu_busy_pct: h.cpu_busy_pct,
                         host_mem_used_bytes: h.mem_used_bytes,
-                        target_cpu_pct: p.as_ref().map(|p| p.cpu_pct),
-                        target_rss_bytes: p.as_ref().map(|p| p.rss_bytes),
+                        target_cpu_pct: cpu_pct,
+                        target_rss_bytes: rss,
                     });
                 }
                 samples
@@ -88,6 +116,7 @@ impl StepMeter {
             started,
             host_busy,
             host_total,
+            own_ticks: own_ticks(),
             target,
             stop,
             sampler,
@@ -103,19 +132,18 @@ impl StepMeter {
             busy.saturating_sub(self.host_busy),
             total.saturating_sub(self.host_total),
         );
+        let generator_cpu_s = self
+            .own_ticks
+            .zip(own_ticks())
+            .map(|(then, now)| now.saturating_sub(then) as f64 / ticks_per_s);
         let mut target_note = None;
-        let target = match self.target {
-            Some((pid, ticks0, rss0)) => match process_counters(pid) {
-                Ok((ticks, rss, name)) => Some(ProcessCost {
-                    pid,
-                    name,
-                    cpu_s: ticks.saturating_sub(ticks0) as f64 / ticks_per_s,
-                    rss_start_bytes: rss0,
-                    rss_end_bytes: rss,
-                }),
+        let me = std::process::id() as i32;
+        let target = match &self.target {
+            Some((selector, start)) => match target::read(selector, me, false) {
+                Ok(end) => Some(target::cost(selector, start, &end, ticks_per_s)),
                 Err(_) => {
                     target_note = Some(format!(
-                        "the target's process (pid {pid}) exited during the step"
+                        "the target's processes ({selector}) exited during the step"
                     ));
                     None
                 }
@@ -132,6 +160,7 @@ impl StepMeter {
             target_note,
             samples,
             listen_queue: None,
+            generator_cpu_s,
         })
     }
 }
@@ -208,8 +237,12 @@ mod tests {
             .args(["-c", "while :; do :; done"])
             .spawn()
             .unwrap();
-        let meter = StepMeter::start(Some(child.id() as i32), Duration::from_millis(200)).unwrap();
-        std::thread::sleep(Duration::from_millis(1200));
+        let selector = TargetSelector::Processes {
+            roots: crate::process::ProcessSelector::Pid(child.id() as i32),
+            tree: true,
+        };
+        let meter = StepMeter::start(Some(&selector), Duration::from_millis(200)).unwrap();
+        std::thread::sleep(Duration::from_millis(2300));
         let resources = meter.finish().unwrap();
         let _ = child.kill();
         let _ = child.wait();
@@ -221,10 +254,19 @@ mod tests {
         );
         assert!(resources.host_cpu_s >= target.cpu_s * 0.9, "{resources:?}");
         assert!(
-            (4..=7).contains(&resources.samples.len()),
+            (9..=12).contains(&resources.samples.len()),
             "{} samples",
             resources.samples.len()
         );
-        assert!(resources.samples.iter().all(|s| s.target_cpu_pct.is_some()));
+        // The set is read at most once a second: the target's rate needs two.
+        let rated = resources
+            .samples
+            .iter()
+            .filter(|s| s.target_cpu_pct.is_some())
+            .count();
+        assert!(rated >= 1, "{:?}", resources.samples);
+        // The generator (this process) idled; the busy child is the target.
+        let split = resources.cpu_split().unwrap();
+        assert!(split.generator_s < 0.3 * split.target_s, "{split:?}");
     }
 }

@@ -1,8 +1,8 @@
 //! A bench step as text or JSON (`scalewall bench`, `demo`), and the
 //! resources each step cost (also shown per level by `sweep`).
 
-use crate::number::{bytes, group, group_f};
-use scalewall_model::{Run, Scenario, Step};
+use crate::number::{bytes, count, group, pct, rate_unit, sig, sig_n};
+use scalewall_model::{ProcessCost, Run, Scenario, Step};
 use scalewall_stats::summary::{LatencySummary, StepSummary};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -20,13 +20,13 @@ pub fn schedule_kept(step: &Step) -> Option<bool> {
 
 fn latency_line(label: &str, s: &LatencySummary) -> String {
     format!(
-        "  {label:<14} mean {:.3}  p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}   (ms, n = {})\n",
-        s.mean,
-        s.p50,
-        s.p90,
-        s.p99,
-        s.p999,
-        s.max,
+        "  {label:<14} mean {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}   (ms, n = {})\n",
+        sig(s.mean),
+        sig(s.p50),
+        sig(s.p90),
+        sig(s.p99),
+        sig(s.p999),
+        sig(s.max),
         group(s.count)
     )
 }
@@ -37,13 +37,10 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
     let mut out = String::new();
     let http = scenario.protocol.starts_with("http");
     // Other protocols have operations (commands, queries, messages), not requests.
-    let (noun, unit) = if http {
-        ("requests", "req/s")
-    } else {
-        ("operations", "ops/s")
-    };
+    let noun = if http { "requests" } else { "operations" };
+    let unit = rate_unit(&scenario.protocol);
     let model = match step.target_rate_per_s {
-        Some(rate) => format!("open model at {} {unit}", group_f(rate, 0)),
+        Some(rate) => format!("open model at {} {unit}", sig(rate)),
         None => "closed model".to_string(),
     };
     let connect_only = scenario
@@ -53,9 +50,9 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
         .is_some_and(|v| v == "true");
     let _ = writeln!(
         out,
-        "scalewall bench {} — {} connections, {}, {}{}",
+        "scalewall bench {} — {}, {}, {}{}",
         scenario.target,
-        step.concurrency,
+        count(u64::from(step.concurrency), "connection", "connections"),
         model,
         scenario.protocol,
         if connect_only {
@@ -67,16 +64,16 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
     if !step.completed {
         let _ = writeln!(
             out,
-            "  INTERRUPTED: partial results, {:.2} s measured",
-            step.duration_s
+            "  INTERRUPTED: partial results, {} s measured",
+            sig(step.duration_s)
         );
     }
     let _ = writeln!(
         out,
-        "  {noun:<14} {} in {:.2} s   {} {unit}",
+        "  {noun:<14} {} in {} s   {} {unit}",
         group(summary.requests),
-        summary.duration_s,
-        group_f(summary.rps, 1)
+        sig(summary.duration_s),
+        sig(summary.rps)
     );
     let errors = if summary.errors_total == 0 {
         "0".to_string()
@@ -88,10 +85,10 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
             .map(|(kind, n)| format!("{kind} {}", group(*n)))
             .collect();
         format!(
-            "{} ({:.2} % of {} operations): {}",
+            "{} ({} of {}): {}",
             group(summary.errors_total),
-            summary.error_ratio * 100.0,
-            group(step.outcomes.operations()),
+            pct(summary.error_ratio * 100.0),
+            count(step.outcomes.operations(), "operation", "operations"),
             kinds.join(", ")
         )
     };
@@ -116,11 +113,11 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
         };
         let _ = writeln!(
             out,
-            "  schedule       target {} req/s, achieved {} req/s; send lag p99 {:.3} ms, max {:.3} ms — {kept}",
-            group_f(target, 1),
-            group_f(step.achieved_rate_per_s, 1),
-            lag.p99,
-            lag.max
+            "  schedule       target {} {unit}, achieved {} {unit}; send lag p99 {} ms, max {} ms — {kept}",
+            sig(target),
+            sig(step.achieved_rate_per_s),
+            sig(lag.p99),
+            sig(lag.max)
         );
         let _ = writeln!(
             out,
@@ -151,23 +148,23 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
         None => {
             let _ = writeln!(
                 out,
-                "  received       {} bytes ({:.2} MB/s)",
-                group(step.outcomes.bytes_received),
-                if step.duration_s > 0.0 {
+                "  received       {} ({} MB/s)",
+                count(step.outcomes.bytes_received, "byte", "bytes"),
+                sig(if step.duration_s > 0.0 {
                     step.outcomes.bytes_received as f64 / step.duration_s / 1e6
                 } else {
                     0.0
-                }
+                })
             );
         }
     }
     if let Some(warmup) = &step.warmup {
         let _ = writeln!(
             out,
-            "  warm-up        {:.2} s, {} responses, {} errors (excluded above)",
-            warmup.duration_s,
-            group(warmup.outcomes.responses),
-            group(warmup.outcomes.errors_total())
+            "  warm-up        {} s, {}, {} (excluded above)",
+            sig(warmup.duration_s),
+            count(warmup.outcomes.responses, "response", "responses"),
+            count(warmup.outcomes.errors_total(), "error", "errors")
         );
     }
     if let Some(line) = resources_line(step) {
@@ -177,39 +174,131 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
     out
 }
 
+/// The members of a target set in a few words ("3 processes: nginx 100
+/// listener, nginx 101 worker, nginx 102 worker"; long lists are cut).
+fn members_text(t: &ProcessCost) -> String {
+    if t.members.is_empty() {
+        return format!("{} (pid {})", t.name, t.pid);
+    }
+    const SHOWN: usize = 4;
+    let mut names: Vec<String> = t
+        .members
+        .iter()
+        .take(SHOWN)
+        .map(|m| format!("{} {} {}", m.name, m.pid, m.role))
+        .collect();
+    if t.members.len() > SHOWN {
+        names.push(format!("{} more", t.members.len() - SHOWN));
+    }
+    format!(
+        "{}: {}",
+        count(t.members.len() as u64, "process", "processes"),
+        names.join(", ")
+    )
+}
+
 /// What a step cost the host and the target, in one line.
 pub fn resources_line(step: &Step) -> Option<String> {
     let r = step.resources.as_ref()?;
-    let per_1000 = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let per_1000 = |x: Option<f64>| x.map_or("n/a".to_string(), sig);
     let mut line = format!(
-        "host CPU {:.1} % busy, {} CPU-s per 1,000 operations",
-        r.host_cpu_busy_pct,
+        "host CPU {} busy, {} CPU-s per 1,000 operations",
+        pct(r.host_cpu_busy_pct),
         per_1000(step.host_cpu_s_per_1000_ops())
     );
+    if let Some(split) = r.cpu_split() {
+        line.push_str(&format!(
+            " (of its {} CPU-s: generator {}, target {}, everything else {})",
+            sig(r.host_cpu_s),
+            sig(split.generator_s),
+            sig(split.target_s),
+            sig(split.other_s)
+        ));
+    }
     match (&r.target, &r.target_note) {
         (Some(t), note) => {
             let growth = step.target_rss_growth_per_connection().unwrap_or(0.0);
             let sign = if growth < 0.0 { "-" } else { "+" };
+            let selection = if t.selection.is_empty() {
+                String::new()
+            } else {
+                format!("{}, ", t.selection)
+            };
             line.push_str(&format!(
-                "; target {} (pid {}): {} CPU-s per 1,000 operations, RSS {} → {} ({sign}{} per connection)",
-                t.name,
-                t.pid,
+                "; target ({selection}{}): {} CPU-s per 1,000 operations",
+                members_text(t),
                 per_1000(step.target_cpu_s_per_1000_ops()),
+            ));
+            if t.cpu_user_s + t.cpu_system_s > 0.0 {
+                line.push_str(&format!(
+                    " (user {}, system {} CPU-s",
+                    sig(t.cpu_user_s),
+                    sig(t.cpu_system_s)
+                ));
+                match (r.target_cores_used(), t.cores) {
+                    (Some(used), Some(cores)) => line.push_str(&format!(
+                        "; {} of {})",
+                        pct(100.0 * used / cores),
+                        count(cores.round() as u64, "core", "cores")
+                    )),
+                    _ => line.push(')'),
+                }
+            }
+            let memory = match t.memory.as_str() {
+                "pss" => "PSS ",
+                "cgroup" => "cgroup memory ",
+                "rss" => "RSS ",
+                _ => "RSS ",
+            };
+            line.push_str(&format!(
+                ", {memory}{} → {} ({sign}{} per connection)",
                 bytes(t.rss_start_bytes),
                 bytes(t.rss_end_bytes),
                 bytes(growth.abs() as u64)
             ));
-            if let Some(note) = note {
+            if !t.members.is_empty() {
+                line.push_str(&format!(
+                    ", {}, {}, {} voluntary and {} involuntary context switches",
+                    count(t.threads, "thread", "threads"),
+                    count(t.open_fds, "open fd", "open fds"),
+                    group(t.voluntary_switches),
+                    group(t.involuntary_switches)
+                ));
+                match (t.disk_read_bytes, t.disk_write_bytes) {
+                    (Some(read), Some(written)) => line.push_str(&format!(
+                        ", disk read {} and written {}",
+                        bytes(read),
+                        bytes(written)
+                    )),
+                    _ => line.push_str(", disk I/O unreadable"),
+                }
+            }
+            if t.exited + t.joined > 0 {
+                line.push_str(&format!(
+                    "; {} joined and {} left the set during the step",
+                    count(t.joined, "process", "processes"),
+                    group(t.exited)
+                ));
+            }
+            for note in t.notes.iter().chain(note) {
                 line.push_str(&format!(" ({note})"));
             }
         }
         (None, Some(note)) => line.push_str(&format!("; target not measured: {note}")),
         (None, None) => {}
     }
+    if r.host_saturated() {
+        line.push_str(&format!(
+            "; HOST SATURATED: the host was {} busy with the generator and the target on it, so the host, not the target, limited this step",
+            pct(r.host_cpu_busy_pct)
+        ));
+    } else if r.target_cpu_bound() {
+        line.push_str("; TARGET CPU-BOUND: it used at least 90 % of the cores it may run on");
+    }
     if let Some(queue) = r.listen_queue.filter(|q| q.overflows > 0 || q.drops > 0) {
         line.push_str(&format!(
-            "; the kernel dropped {} connection attempts at a full listen queue ({} ListenOverflows): the server did not accept them in time, and each dropped SYN is retried after 1 s, which shows as latencies of about a second",
-            group(queue.drops),
+            "; the kernel dropped {} at a full listen queue ({} ListenOverflows): the server did not accept them in time, and each dropped SYN is retried after 1 s, which shows as latencies of about a second",
+            count(queue.drops, "connection attempt", "connection attempts"),
             group(queue.overflows)
         ));
     }
@@ -222,12 +311,18 @@ pub fn sweep_resources_text(steps: &[Step]) -> Option<String> {
     if steps.iter().all(|s| s.resources.is_none()) {
         return None;
     }
-    let per_1000 = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let per_1000 = |x: Option<f64>| x.map_or("n/a".to_string(), sig);
     let mut out = String::new();
     let target = steps
         .iter()
         .find_map(|s| s.resources.as_ref()?.target.as_ref())
-        .map(|t| format!("{} (pid {})", t.name, t.pid));
+        .map(|t| {
+            if t.selection.is_empty() {
+                format!("{} (pid {})", t.name, t.pid)
+            } else {
+                format!("{}, {}", t.selection, members_text(t))
+            }
+        });
     let _ = writeln!(
         out,
         "resources per level (CPU-s per 1,000 operations; target: {})",
@@ -238,8 +333,8 @@ pub fn sweep_resources_text(steps: &[Step]) -> Option<String> {
     );
     let _ = writeln!(
         out,
-        "  {:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>14}",
-        "N", "host busy", "host CPU", "target CPU", "target RSS", "RSS/connection"
+        "  {:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>14}  flags",
+        "N", "host busy", "host CPU", "target CPU", "target use", "target mem", "mem/connection"
     );
     for step in steps {
         let Some(r) = &step.resources else { continue };
@@ -256,16 +351,31 @@ pub fn sweep_resources_text(steps: &[Step]) -> Option<String> {
         };
         let _ = writeln!(
             out,
-            "  {:>8}  {:>8.1} %  {:>10}  {:>10}  {:>10}  {:>14}",
-            step.concurrency,
-            r.host_cpu_busy_pct,
+            "  {:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>14}  {}",
+            group(u64::from(step.concurrency)),
+            pct(r.host_cpu_busy_pct),
             per_1000(step.host_cpu_s_per_1000_ops()),
             per_1000(step.target_cpu_s_per_1000_ops()),
+            r.target_cores_used()
+                .map_or("n/a".into(), |c| format!("{} cores", sig_n(c, 3))),
             rss,
-            growth
+            growth,
+            step_flags(r).join(",")
         );
     }
     Some(out)
+}
+
+/// The flags of a step's resources: `host_saturated`, `target_cpu_bound`.
+pub fn step_flags(r: &scalewall_model::StepResources) -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    if r.host_saturated() {
+        flags.push("host_saturated");
+    }
+    if r.target_cpu_bound() {
+        flags.push("target_cpu_bound");
+    }
+    flags
 }
 
 /// A sweep's resource figures per level for JSON output.
@@ -290,14 +400,33 @@ fn resources_json(step: &Step) -> Option<serde_json::Value> {
         "host_cpu_busy_pct": r.host_cpu_busy_pct,
         "host_cpu_s": r.host_cpu_s,
         "host_cpu_s_per_1000_ops": step.host_cpu_s_per_1000_ops(),
+        "generator_cpu_s": r.generator_cpu_s,
+        "other_cpu_s": r.cpu_split().map(|s| s.other_s),
+        "flags": step_flags(r),
         "target": r.target.as_ref().map(|t| serde_json::json!({
             "pid": t.pid,
             "name": t.name,
+            "selection": t.selection,
             "cpu_s": t.cpu_s,
+            "cpu_user_s": t.cpu_user_s,
+            "cpu_system_s": t.cpu_system_s,
             "cpu_s_per_1000_ops": step.target_cpu_s_per_1000_ops(),
+            "cores_used": r.target_cores_used(),
+            "cores": t.cores,
+            "memory": t.memory,
             "rss_start_bytes": t.rss_start_bytes,
             "rss_end_bytes": t.rss_end_bytes,
             "rss_growth_per_connection_bytes": step.target_rss_growth_per_connection(),
+            "threads": t.threads,
+            "open_fds": t.open_fds,
+            "disk_read_bytes": t.disk_read_bytes,
+            "disk_write_bytes": t.disk_write_bytes,
+            "voluntary_switches": t.voluntary_switches,
+            "involuntary_switches": t.involuntary_switches,
+            "members": t.members,
+            "joined": t.joined,
+            "exited": t.exited,
+            "notes": t.notes,
         })),
         "target_note": r.target_note,
         "samples": r.samples.len(),

@@ -1,10 +1,9 @@
 //! Cost curves of a `--param` sweep as text or JSON (`scalewall sweep --exec … --param`).
 
-use crate::number::{group, group_f, time_ms};
+use crate::number::{group, sig, sig_n, time_ms};
 use scalewall_model::Run;
 use scalewall_stats::cost::{CostFit, CostModel};
 use scalewall_stats::summary::StepSummary;
-use scalewall_stats::usl::round_sig;
 use std::fmt::Write as _;
 
 /// The fitted formula of a cost curve, in ms.
@@ -18,7 +17,7 @@ pub fn cost_formula(fit: &CostFit, name: &str) -> String {
     format!(
         "t = {} + {} ms × {term}",
         time_ms(fit.intercept),
-        round_sig(fit.slope, 4)
+        sig_n(fit.slope, 4)
     )
 }
 
@@ -43,8 +42,8 @@ pub fn cost_text(run: &Run, name: &str, fits: Option<&[CostFit]>, project: &[f64
         let _ = writeln!(
             out,
             "  {:>10}  {:>10}  {:>11}  {:>11}  {:>11}  {:>7}",
-            group_f(step.param_value.unwrap_or(f64::NAN), 0),
-            group_f(step.achieved_rate_per_s, 1),
+            sig(step.param_value.unwrap_or(f64::NAN)),
+            sig(step.achieved_rate_per_s),
             time_ms(step.latency_us.mean() / 1000.0),
             time_ms(summary.latency_ms.p50),
             time_ms(summary.latency_ms.p99),
@@ -62,21 +61,27 @@ pub fn cost_text(run: &Run, name: &str, fits: Option<&[CostFit]>, project: &[f64
             let best = &fits[0];
             let _ = writeln!(
                 out,
-                "  cost curve   {} — {} (R² {:.4})",
+                "  cost curve   {} — {} (R² {})",
                 best.model.as_str(),
                 cost_formula(best, name),
-                best.r_squared
+                crate::number::r_squared(best.r_squared)
             );
             let others: Vec<String> = fits[1..]
                 .iter()
-                .map(|f| format!("{} R² {:.4}", f.model.as_str(), f.r_squared))
+                .map(|f| {
+                    format!(
+                        "{} R² {}",
+                        f.model.as_str(),
+                        crate::number::r_squared(f.r_squared)
+                    )
+                })
                 .collect();
             let _ = writeln!(out, "  also tried   {} (chosen by BIC)", others.join(", "));
             for &size in project {
                 let _ = writeln!(
                     out,
                     "  projected    {name} = {} → {} per operation",
-                    group_f(size, 0),
+                    sig(size),
                     time_ms(best.predict(size))
                 );
             }

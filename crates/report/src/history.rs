@@ -2,7 +2,8 @@
 //! compared metric by metric, as text or JSON.
 
 use crate::markdown::Changes;
-use scalewall_stats::usl;
+use crate::number::{change, sig, sig_n};
+use scalewall_stats::compare::Change;
 
 /// One stored run as `scalewall history` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,13 +46,18 @@ pub fn comparison_text(before: &str, after: &str, changes: &Changes) -> String {
     ));
     for c in &changes.comparisons {
         out.push_str(&format!(
-            "{:<40}  {:>12}  {:>12}  {:>8.1}%  {:>8}  {:?}\n",
+            "{:<40}  {:>12}  {:>12}  {:>9}  {:>8}  {}\n",
             c.metric,
-            usl::round_sig(c.before, 4),
-            usl::round_sig(c.after, 4),
-            c.relative_change * 100.0,
-            c.test.map_or("-".into(), |t| usl::round_sig(t.p_value, 2)),
-            c.change
+            sig(c.before),
+            sig(c.after),
+            change(c.relative_change),
+            c.test.map_or("n/a".into(), |t| sig_n(t.p_value, 2)),
+            match c.change {
+                Change::Improved => "improved",
+                Change::Regressed => "REGRESSED",
+                Change::Unchanged => "unchanged",
+                Change::Untested => "untested (too few samples)",
+            }
         ));
     }
     out

@@ -171,7 +171,7 @@ pub fn charts(input: &ReportInput<'_>) -> Vec<String> {
             &format!("{}: throughput and the USL fit", sweep.scenario),
             &points,
             fit,
-            "ops/s",
+            sweep.unit,
         ));
     }
     for scenario in &input.run.scenarios {

@@ -5,11 +5,12 @@
 //! the baseline, artifacts. Pure: everything comes in [`ReportInput`], so a
 //! stored run renders again to the same text.
 
+use crate::number::{change, count, pct, rate_unit, sig, sig_n};
 use scalewall_model::{Finding, KnownAnswer, PlanRecord, Run, RunStatus, Severity, Step};
 use scalewall_stats::compare::{Change, MetricComparison, Trend};
 use scalewall_stats::metrics::Metric;
 use scalewall_stats::summary::StepSummary;
-use scalewall_stats::usl::{round_sig, UslFit};
+use scalewall_stats::usl::UslFit;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -27,10 +28,14 @@ pub struct Changes {
 pub struct SweepSection {
     /// Scenario name.
     pub scenario: String,
+    /// Its throughput's unit (`req/s` for HTTP, `ops/s` otherwise).
+    pub unit: &'static str,
     /// The fit, or why there is none.
     pub fit: Result<UslFit, String>,
     /// The verdict sentence.
     pub verdict: Option<String>,
+    /// Why the wall stands where it does, from the resource readings.
+    pub evidence: Option<String>,
     /// Fit warnings.
     pub warnings: Vec<String>,
 }
@@ -122,25 +127,6 @@ fn change_name(c: Change) -> &'static str {
     }
 }
 
-fn percent(x: f64) -> String {
-    if x.is_finite() {
-        format!("{:+.1} %", x * 100.0)
-    } else {
-        "new".into()
-    }
-}
-
-/// A number with up to 4 significant digits.
-fn number(x: f64) -> String {
-    if x == 0.0 {
-        "0".into()
-    } else if x.abs() >= 1000.0 {
-        format!("{x:.0}")
-    } else {
-        round_sig(x, 4)
-    }
-}
-
 /// Escapes the characters Markdown tables treat specially.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
@@ -173,14 +159,17 @@ fn change_summary(changes: &Changes) -> String {
 fn agreement(off: f64, tolerance: f64) -> String {
     let tolerance_pct = tolerance * 100.0;
     if off.abs() <= tolerance {
-        format!("within the tolerance of ±{tolerance_pct:.0} %")
+        format!("within the tolerance of ±{}", pct(tolerance_pct))
     } else {
-        format!("**off** by more than the tolerance of ±{tolerance_pct:.0} %")
+        format!(
+            "**off** by more than the tolerance of ±{}",
+            pct(tolerance_pct)
+        )
     }
 }
 
 /// A step's throughput beside the known answer for its concurrency.
-fn known_throughput_line(known: &KnownAnswer, step: &Step) -> String {
+fn known_throughput_line(known: &KnownAnswer, step: &Step, unit: &str) -> String {
     let Some(&expected) = known.throughput_per_s.first() else {
         return format!(
             "**Known answer:** {} (no figure for this step).",
@@ -194,12 +183,12 @@ fn known_throughput_line(known: &KnownAnswer, step: &Step) -> String {
         0.0
     };
     format!(
-        "**Known answer:** {}, so N = {} should see {} ops/s; measured {} ops/s ({:+.1} %): {}.",
+        "**Known answer:** {}, so N = {} should see {} {unit}; measured {} {unit} ({}): {}.",
         known.model,
         step.concurrency,
-        number(expected),
-        number(measured),
-        off * 100.0,
+        sig(expected),
+        sig(measured),
+        change(off),
         agreement(off, known.tolerance)
     )
 }
@@ -211,23 +200,23 @@ fn known_peak_line(known: &KnownAnswer, fit: Option<&UslFit>) -> Option<String> 
         Some(found) => {
             let off = found / peak - 1.0;
             format!(
-                "**Known answer:** N* = {} ({}); fitted N* = {} ({:+.0} %): {}.",
-                round_sig(peak, 3),
+                "**Known answer:** N* = {} ({}); fitted N* = {} ({}): {}.",
+                sig_n(peak, 3),
                 known.model,
-                round_sig(found, 3),
-                off * 100.0,
+                sig_n(found, 3),
+                change(off),
                 agreement(off, known.tolerance)
             )
         }
         None => format!(
             "**Known answer:** N* = {} ({}); the fit found no peak.",
-            round_sig(peak, 3),
+            sig_n(peak, 3),
             known.model
         ),
     })
 }
 
-fn load_step_table(out: &mut String, step: &Step) {
+fn load_step_table(out: &mut String, step: &Step, unit: &str) {
     let s = StepSummary::of(step);
     let l = &s.latency_ms;
     let _ = writeln!(
@@ -240,20 +229,20 @@ fn load_step_table(out: &mut String, step: &Step) {
     );
     let _ = writeln!(
         out,
-        "| {} | {} | {:.1} s | {} | {} ops/s | {} ms | {} ms | {} ms | {} ms | {} ms | {} ({:.2} %) |",
-        step.concurrency,
+        "| {} | {} | {} s | {} | {} {unit} | {} ms | {} ms | {} ms | {} ms | {} ms | {} ({}) |",
+        crate::number::group(u64::from(step.concurrency)),
         step.target_rate_per_s
-            .map_or("closed".into(), |r| format!("{} /s", number(r))),
-        s.duration_s,
-        s.requests,
-        number(s.rps),
-        number(l.p50),
-        number(l.p90),
-        number(l.p99),
-        number(l.p999),
-        number(l.max),
-        s.errors_total,
-        s.error_ratio * 100.0
+            .map_or("closed".into(), |r| format!("{} {unit}", sig(r))),
+        sig(s.duration_s),
+        crate::number::group(s.requests),
+        sig(s.rps),
+        sig(l.p50),
+        sig(l.p90),
+        sig(l.p99),
+        sig(l.p999),
+        sig(l.max),
+        crate::number::group(s.errors_total),
+        pct(s.error_ratio * 100.0)
     );
     if !step.outcomes.errors.is_empty() {
         let kinds: Vec<String> = step
@@ -261,36 +250,16 @@ fn load_step_table(out: &mut String, step: &Step) {
             .errors
             .iter()
             .map(|(kind, n)| match step.error_examples.get(kind) {
-                Some(example) => format!("{kind} {n} (first: {})", cell(example)),
-                None => format!("{kind} {n}"),
+                Some(example) => format!(
+                    "{kind} {} (first: {})",
+                    crate::number::group(*n),
+                    cell(example)
+                ),
+                None => format!("{kind} {}", crate::number::group(*n)),
             })
             .collect();
         let _ = writeln!(out, "\nErrors by kind: {}.", kinds.join("; "));
     }
-}
-
-fn resources_line(step: &Step) -> Option<String> {
-    let r = step.resources.as_ref()?;
-    let mut line = format!(
-        "host CPU {:.1} % busy, {} CPU-s per 1,000 operations",
-        r.host_cpu_busy_pct,
-        step.host_cpu_s_per_1000_ops()
-            .map_or("-".into(), |v| format!("{v:.4}"))
-    );
-    if let Some(t) = &r.target {
-        let _ = write!(
-            line,
-            "; target {} (pid {}) {} CPU-s per 1,000 operations, RSS {:.1} MiB at the end",
-            t.name,
-            t.pid,
-            step.target_cpu_s_per_1000_ops()
-                .map_or("-".into(), |v| format!("{v:.4}")),
-            t.rss_end_bytes as f64 / 1_048_576.0
-        );
-    } else if let Some(note) = &r.target_note {
-        let _ = write!(line, "; target not measured ({note})");
-    }
-    Some(line)
 }
 
 /// Renders the report.
@@ -330,8 +299,8 @@ pub fn render(input: &ReportInput<'_>) -> String {
         let worst = run.findings.iter().map(|f| f.severity).max();
         let _ = writeln!(
             out,
-            "- **{}** findings: {} (worst: {}).",
-            run.findings.len(),
+            "- **{}**: {} (worst: {}).",
+            count(run.findings.len() as u64, "finding", "findings"),
             findings_count(&run.findings),
             worst.map_or("-", severity_name)
         );
@@ -389,19 +358,17 @@ pub fn render(input: &ReportInput<'_>) -> String {
             let change = previous.get(m.name.as_str()).map_or("-".to_string(), |c| {
                 format!(
                     "{} {}{}",
-                    percent(c.relative_change),
+                    change(c.relative_change),
                     change_name(c.change),
-                    c.test.map_or(String::new(), |t| format!(
-                        " (p = {})",
-                        round_sig(t.p_value, 2)
-                    ))
+                    c.test
+                        .map_or(String::new(), |t| format!(" (p = {})", sig_n(t.p_value, 2)))
                 )
             });
             let _ = writeln!(
                 out,
                 "| `{}` | {} {} | {status} | {change} |",
                 m.name,
-                number(m.value),
+                sig(m.value),
                 m.unit
             );
         }
@@ -413,6 +380,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         let _ = writeln!(out, "No load scenarios ran.\n");
     }
     for scenario in &run.scenarios {
+        let unit = rate_unit(&scenario.protocol);
         let _ = writeln!(
             out,
             "### {}\n\n`{}` over {}, {} operations.\n",
@@ -423,10 +391,10 @@ pub fn render(input: &ReportInput<'_>) -> String {
                 let _ = writeln!(out, "No step was measured.\n");
             }
             [step] => {
-                load_step_table(&mut out, step);
+                load_step_table(&mut out, step, unit);
                 let _ = writeln!(out);
                 if let Some(known) = &scenario.known_answer {
-                    let _ = writeln!(out, "{}\n", known_throughput_line(known, step));
+                    let _ = writeln!(out, "{}\n", known_throughput_line(known, step, unit));
                 }
             }
             steps => {
@@ -434,7 +402,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
                 let fit = sweep.and_then(|s| s.fit.as_ref().ok());
                 let _ = writeln!(
                     out,
-                    "| N | throughput (ops/s) | USL fit | p99 (ms) | errors |"
+                    "| N | throughput ({unit}) | USL fit | p99 (ms) | errors |"
                 );
                 let _ = writeln!(out, "|---:|---:|---:|---:|---:|");
                 for step in steps {
@@ -443,12 +411,12 @@ pub fn render(input: &ReportInput<'_>) -> String {
                         out,
                         "| {} | {} | {} | {} | {} |",
                         step.concurrency,
-                        number(s.rps),
-                        fit.map_or("-".into(), |f| number(
+                        sig(s.rps),
+                        fit.map_or("-".into(), |f| sig(
                             f.throughput_at(f64::from(step.concurrency))
                         )),
-                        number(s.latency_ms.p99),
-                        s.errors_total
+                        sig(s.latency_ms.p99),
+                        crate::number::group(s.errors_total)
                     );
                 }
                 let _ = writeln!(out);
@@ -464,19 +432,21 @@ pub fn render(input: &ReportInput<'_>) -> String {
                 Ok(f) => {
                     let _ = writeln!(
                         out,
-                        "X(N) = λN / (1 + σ(N−1) + κN(N−1)) with σ = {}, κ = {}, λ = {} ops/s; R² = {:.4}, {} points.",
-                        round_sig(f.sigma, 4),
-                        round_sig(f.kappa, 4),
-                        round_sig(f.lambda, 4),
-                        f.r_squared,
-                        f.points
+                        "X(N) = λN / (1 + σ(N−1) + κN(N−1)) with σ = {}, κ = {}, λ = {} {}; R² = {}, {}.",
+                        sig(f.sigma),
+                        sig(f.kappa),
+                        sig(f.lambda),
+                        sweep.unit,
+                        crate::number::r_squared(f.r_squared),
+                        count(f.points as u64, "point", "points")
                     );
                     if let Some(n) = f.peak_concurrency() {
                         let _ = writeln!(
                             out,
-                            "Peak N* = √((1−σ)/κ) = {} at X(N*) = {} ops/s.",
-                            round_sig(n, 4),
-                            round_sig(f.throughput_at(n), 4)
+                            "Peak N* = √((1−σ)/κ) = {} at X(N*) = {} {}.",
+                            sig(n),
+                            sig(f.throughput_at(n)),
+                            sweep.unit
                         );
                     }
                 }
@@ -486,6 +456,9 @@ pub fn render(input: &ReportInput<'_>) -> String {
             }
             if let Some(verdict) = &sweep.verdict {
                 let _ = writeln!(out, "\n**Verdict:** {verdict}.");
+            }
+            if let Some(evidence) = &sweep.evidence {
+                let _ = writeln!(out, "\n**Why the wall stands there:** {evidence}.");
             }
             let known = run
                 .scenarios
@@ -507,7 +480,8 @@ pub fn render(input: &ReportInput<'_>) -> String {
         .iter()
         .flat_map(|sc| {
             sc.steps.iter().filter_map(move |st| {
-                resources_line(st).map(|l| format!("- `{}` N = {}: {l}", sc.name, st.concurrency))
+                crate::bench::resources_line(st)
+                    .map(|l| format!("- `{}` N = {}: {l}", sc.name, st.concurrency))
             })
         })
         .collect();
@@ -568,10 +542,10 @@ pub fn render(input: &ReportInput<'_>) -> String {
                 out,
                 "| `{}` | {} | {} | {} | {} | {} / {} | {} |",
                 c.metric,
-                number(c.before),
-                number(c.after),
-                percent(c.relative_change),
-                c.test.map_or("-".into(), |t| round_sig(t.p_value, 2)),
+                sig(c.before),
+                sig(c.after),
+                change(c.relative_change),
+                c.test.map_or("-".into(), |t| sig_n(t.p_value, 2)),
                 c.samples[0],
                 c.samples[1],
                 change_name(c.change)
@@ -659,7 +633,7 @@ mod tests {
             "# scalewall report: shop",
             "> **Interrupted**",
             "## Executive summary",
-            "**2** findings: 1 CRITICAL, 1 HIGH (worst: CRITICAL)",
+            "**2 findings**: 1 CRITICAL, 1 HIGH (worst: CRITICAL)",
             "Since the previous run `r1`: 1 regressed, 0 improved",
             "Trend of `api.p99_ms` over the last 3 runs: **Degrading**",
             "## Key metrics",

@@ -97,15 +97,7 @@ fn marker(status: Status) -> &'static str {
 }
 
 fn num(x: f64) -> String {
-    if !x.is_finite() {
-        "∞".into()
-    } else if x.abs() >= 100.0 || x.fract() == 0.0 {
-        crate::number::group_f(x, 0)
-    } else if x.abs() >= 10.0 {
-        format!("{x:.1}")
-    } else {
-        format!("{x:.2}")
-    }
+    crate::number::sig(x)
 }
 
 fn scale_label(scale: &BTreeMap<String, f64>, drivers: &[(String, f64)]) -> String {
@@ -146,9 +138,9 @@ pub fn markdown(report: &PlanReport) -> String {
         let comp = &c.component;
         let cell = |cell: &capacity::Cell| {
             format!(
-                "{} {:.0} % {}",
+                "{} {} {}",
                 marker(cell.status),
-                cell.utilisation * 100.0,
+                crate::number::pct(cell.utilisation * 100.0),
                 cell.status.as_str()
             )
         };
@@ -261,8 +253,12 @@ pub fn markdown(report: &PlanReport) -> String {
         for p in &report.projections {
             let (trend, r2) = match &p.fit {
                 Ok(f) => (
-                    format!("{} ({} runs)", f.model.as_str(), p.points),
-                    format!("{:.3}", f.r_squared),
+                    format!(
+                        "{} ({})",
+                        f.model.as_str(),
+                        crate::number::count(p.points as u64, "run", "runs")
+                    ),
+                    crate::number::r_squared(f.r_squared),
                 ),
                 Err(e) => (format!("none: {e}"), "—".into()),
             };
@@ -289,7 +285,8 @@ pub fn markdown(report: &PlanReport) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "### Health score\n\n**{score:.1} / 10** = 10 − {} (never below 0).",
+        "### Health score\n\n**{} / 10** = 10 − {} (never below 0).",
+        crate::number::sig_n(*score, 2),
         terms.join(" − ")
     );
     out

@@ -1,7 +1,7 @@
 //! A system-health snapshot as text (`scalewall probe`, the report's
 //! "System health").
 
-use crate::number::{bytes, group, group_f, uptime};
+use crate::number::{bytes, count, group, pct, sig, sig_n, time_ms, uptime};
 use scalewall_model::health::{HealthStatus, Snapshot};
 use std::fmt::Write as _;
 
@@ -11,29 +11,25 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "System health (rates over {:.1} s)",
-        snapshot.interval_s
+        "System health (rates over {} s)",
+        sig(snapshot.interval_s)
     );
-    let cores: Vec<String> = h
-        .cpu_busy_pct_per_core
-        .iter()
-        .map(|c| format!("{c:.1} %"))
-        .collect();
+    let cores: Vec<String> = h.cpu_busy_pct_per_core.iter().map(|c| pct(*c)).collect();
     let _ = writeln!(
         out,
-        "  CPU          {:.1} % busy (per core: {}); load average {:.2} / {:.2} / {:.2}",
-        h.cpu_busy_pct,
+        "  CPU          {} busy (per core: {}); load average {} / {} / {}",
+        pct(h.cpu_busy_pct),
         cores.join(", "),
-        h.load_average[0],
-        h.load_average[1],
-        h.load_average[2]
+        sig_n(h.load_average[0], 3),
+        sig_n(h.load_average[1], 3),
+        sig_n(h.load_average[2], 3)
     );
     let _ = writeln!(
         out,
-        "  Memory       {} used of {} ({:.1} %), {} available; swap {} used of {}",
+        "  Memory       {} used of {} ({}), {} available; swap {} used of {}",
         bytes(h.mem_used_bytes),
         bytes(h.mem_total_bytes),
-        h.mem_used_pct,
+        pct(h.mem_used_pct),
         bytes(h.mem_available_bytes),
         bytes(h.swap_used_bytes),
         bytes(h.swap_total_bytes)
@@ -52,11 +48,11 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
     for d in &h.disks {
         let _ = writeln!(
             out,
-            "  Disk {:<7} {} used of {} ({:.1} %), {} available",
+            "  Disk {:<7} {} used of {} ({}), {} available",
             d.path,
             bytes(d.used_bytes),
             bytes(d.total_bytes),
-            d.used_pct,
+            pct(d.used_pct),
             bytes(d.available_bytes)
         );
     }
@@ -76,14 +72,14 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
             for r in &g.readings {
                 let _ = writeln!(
                     out,
-                    "  {} (pid {}, {}): RSS {}, CPU {:.1} %, {} threads, {} open fds, up {}",
+                    "  {} (pid {}, {}): RSS {}, CPU {}, {}, {}, up {}",
                     r.name,
                     r.pid,
                     g.selector,
                     bytes(r.rss_bytes),
-                    r.cpu_pct,
-                    r.threads,
-                    r.open_fds,
+                    pct(r.cpu_pct),
+                    count(r.threads.max(0) as u64, "thread", "threads"),
+                    count(r.open_fds, "open fd", "open fds"),
                     uptime(r.uptime_s)
                 );
             }
@@ -92,31 +88,31 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
     for r in &snapshot.redis {
         let limit = match (r.maxmemory_bytes, r.used_memory_pct) {
             (0, _) | (_, None) => "no maxmemory".to_string(),
-            (max, Some(pct)) => format!("{pct:.1} % of maxmemory {}", bytes(max)),
+            (max, Some(used)) => format!("{} of maxmemory {}", pct(used), bytes(max)),
         };
         let _ = writeln!(
             out,
-            "Redis {} (v{}): {} used ({limit}), {} clients, {} ops/s, {} keys, up {}",
+            "Redis {} (v{}): {} used ({limit}), {}, {} ops/s, {}, up {}",
             r.target,
             r.version,
             bytes(r.used_memory_bytes),
-            r.connected_clients,
-            group_f(r.ops_per_s, 1),
-            group(r.keys),
+            count(r.connected_clients, "client", "clients"),
+            sig(r.ops_per_s),
+            count(r.keys, "key", "keys"),
             uptime(r.uptime_s as f64)
         );
     }
     for r in &snapshot.postgres {
-        let rate = r.transactions_per_s.map_or("-".into(), |x| group_f(x, 1));
-        let hit = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.2} %"));
+        let rate = r.transactions_per_s.map_or("n/a".into(), sig);
+        let hit = |x: Option<f64>| x.map_or("n/a".into(), pct);
         let _ = writeln!(
             out,
-            "PostgreSQL {} (v{}): {} connections of {} ({:.1} %, {} active), {rate} tx/s, cache hit {} (interval {}), size {}",
+            "PostgreSQL {} (v{}): {} connections of {} ({}, {} active), {rate} tx/s, cache hit {} (interval {}), size {}",
             r.target,
             r.version,
             r.connections,
             r.max_connections,
-            r.connections_pct,
+            pct(r.connections_pct),
             r.active_connections,
             hit(r.cache_hit_pct),
             hit(r.cache_hit_pct_interval),
@@ -126,7 +122,7 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
     for r in &snapshot.nats {
         match (&r.stats, &r.detail) {
             (Some(s), _) => {
-                let rate = |x: Option<f64>| x.map_or("-".into(), |v| group_f(v, 1));
+                let rate = |x: Option<f64>| x.map_or("n/a".into(), sig);
                 let js = s.jetstream.as_ref().map_or(String::new(), |j| {
                     format!(
                         "; JetStream {} streams, {} messages, {}",
@@ -137,7 +133,7 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
                 });
                 let _ = writeln!(
                     out,
-                    "NATS {} (v{}): {} connections, {} subscriptions, in {} msg/s, out {} msg/s, {} slow consumers, RSS {}, CPU {:.1} %, up {}{js}",
+                    "NATS {} (v{}): {} connections, {} subscriptions, in {} msg/s, out {} msg/s, {} slow consumers, RSS {}, CPU {}, up {}{js}",
                     r.target,
                     s.version,
                     s.connections,
@@ -146,7 +142,7 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
                     rate(s.out_msgs_per_s),
                     s.slow_consumers,
                     bytes(s.mem_bytes),
-                    s.cpu_pct,
+                    pct(s.cpu_pct),
                     s.uptime
                 );
             }
@@ -166,18 +162,19 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
                 let _ = writeln!(out, "GPU          NVML loaded, no devices");
             }
             for d in &gpu.devices {
-                let pct = |x: Option<u32>| x.map_or("-".into(), |v| format!("{v} %"));
+                let share = |x: Option<u32>| x.map_or("n/a".into(), |v| format!("{v} %"));
                 let _ = writeln!(
                     out,
-                    "GPU {}        {}: memory {} of {} ({:.1} %), utilisation {}, memory bus {}, {}",
+                    "GPU {}        {}: memory {} of {} ({}), utilisation {}, memory bus {}, {}",
                     d.index,
                     d.name,
                     bytes(d.memory_used_bytes),
                     bytes(d.memory_total_bytes),
-                    d.memory_used_pct,
-                    pct(d.utilization_pct),
-                    pct(d.memory_utilization_pct),
-                    d.temperature_c.map_or("temperature -".into(), |t| format!("{t} °C"))
+                    pct(d.memory_used_pct),
+                    share(d.utilization_pct),
+                    share(d.memory_utilization_pct),
+                    d.temperature_c
+                        .map_or("temperature -".into(), |t| format!("{t} °C"))
                 );
             }
         } else {
@@ -198,7 +195,7 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
             };
             let latency = r
                 .latency_ms
-                .map_or(String::new(), |ms| format!(" in {ms:.2} ms"));
+                .map_or(String::new(), |ms| format!(" in {}", time_ms(ms)));
             let _ = writeln!(out, "  {}: {status}{latency} ({})", r.target, r.detail);
         }
     }

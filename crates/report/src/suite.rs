@@ -1,6 +1,6 @@
 //! The runtime suite as a table (`scalewall suite`).
 
-use crate::number::{group, group_f};
+use crate::number::{group, sig};
 use scalewall_model::Run;
 use std::fmt::Write as _;
 
@@ -24,14 +24,14 @@ pub fn suite_text(scenarios: &[scalewall_model::Scenario]) -> String {
         let inner = s.options.requests.unwrap_or(1) as f64;
         let _ = writeln!(
             out,
-            "  {:<16} {:>10} {:>11.1} {:>11} {:>12} {:>14} {:>7}",
+            "  {:<16} {:>10} {:>11} {:>11} {:>12} {:>14} {:>7}",
             s.name.trim_start_matches("suite."),
             group(step.outcomes.responses),
-            step.latency_us.mean(),
+            sig(step.latency_us.mean()),
             group(step.latency_us.value_at_quantile(0.95)),
-            group_f(step.achieved_rate_per_s, 1),
-            group_f(step.achieved_rate_per_s * inner, 0),
-            step.outcomes.errors_total()
+            sig(step.achieved_rate_per_s),
+            sig(step.achieved_rate_per_s * inner),
+            group(step.outcomes.errors_total())
         );
     }
     for s in scenarios {

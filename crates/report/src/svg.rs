@@ -1,7 +1,8 @@
 //! Hand-written SVG charts: self-contained (no scripts, no external fonts
 //! or assets), so they embed in an HTML report or open on their own.
 
-use scalewall_stats::usl::{round_sig, Point, UslFit};
+use crate::number::sig_n;
+use scalewall_stats::usl::{Point, UslFit};
 use std::fmt::Write as _;
 
 const WIDTH: f64 = 760.0;
@@ -21,11 +22,7 @@ fn escape(text: &str) -> String {
 
 /// A tick label: integers without decimals, others to 3 significant figures.
 fn tick_label(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        round_sig(v, 3)
-    }
+    sig_n(v, 3)
 }
 
 /// About five round tick values from 0 to at least `max`.
@@ -157,8 +154,8 @@ pub fn usl_chart(title: &str, points: &[Point], fit: &UslFit, unit: &str) -> Str
                 TOP + plot_h,
                 sx(n) + 6.0,
                 TOP + 14.0,
-                round_sig(n, 3),
-                round_sig(x, 4),
+                sig_n(n, 3),
+                sig_n(x, 4),
                 escape(unit)
             );
         }
@@ -170,8 +167,8 @@ pub fn usl_chart(title: &str, points: &[Point], fit: &UslFit, unit: &str) -> Str
             r##"<circle class="measured" cx="{:.1}" cy="{:.1}" r="4" fill="#ff7f0e"><title>N = {}, X = {}</title></circle>"##,
             sx(p.concurrency),
             sy(p.throughput),
-            round_sig(p.concurrency, 4),
-            round_sig(p.throughput, 5)
+            sig_n(p.concurrency, 4),
+            sig_n(p.throughput, 5)
         );
     }
     // legend
@@ -188,9 +185,9 @@ pub fn usl_chart(title: &str, points: &[Point], fit: &UslFit, unit: &str) -> Str
         TOP + 28.0,
         lx + 10.0,
         TOP + 32.0,
-        round_sig(fit.sigma, 3),
-        round_sig(fit.kappa, 3),
-        round_sig(fit.lambda, 4),
+        sig_n(fit.sigma, 3),
+        sig_n(fit.kappa, 3),
+        sig_n(fit.lambda, 4),
         lx - 6.0,
         TOP + 46.0,
         lx + 6.0,
@@ -334,7 +331,7 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[(String, f64)]) -> String {
             PALETTE[0],
             126.0 + w,
             y + 14.0,
-            round_sig(*value, 4),
+            sig_n(*value, 4),
             escape(unit)
         );
     }
@@ -381,7 +378,8 @@ mod tests {
         assert!(*t.last().unwrap() >= 1234.0 && t.len() <= 8, "{t:?}");
         assert_eq!(ticks(0.0), vec![0.0, 1.0]);
         assert_eq!(tick_label(500.0), "500");
-        assert_eq!(tick_label(0.25), "0.250");
+        assert_eq!(tick_label(0.25), "0.25");
+        assert_eq!(tick_label(12_000.0), "12,000");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! USL tables: measured levels beside the fitted model, as text or JSON
 //! (`scalewall sweep`, `fit`).
 
-use crate::number::{group, group_f};
+use crate::number::{group, sig, sig_n};
 use scalewall_stats::sweep::SweepPoint;
-use scalewall_stats::usl::{round_sig, Point, UslError, UslFit};
+use scalewall_stats::usl::{Point, UslError, UslFit};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -64,11 +64,11 @@ fn with_interval(value: f64, interval: Option<[f64; 2]>) -> String {
     match interval {
         Some([low, high]) => format!(
             "{} [{}, {}]",
-            round_sig(value, 4),
-            round_sig(low, 3),
-            round_sig(high, 3)
+            sig_n(value, 4),
+            sig_n(low, 3),
+            sig_n(high, 3)
         ),
-        None => round_sig(value, 4),
+        None => sig_n(value, 4),
     }
 }
 
@@ -98,7 +98,7 @@ pub fn usl_text(
     );
     for r in rows {
         let latency = match (r.p99_ms, r.responses) {
-            (Some(p99), Some(n)) => format!("  {p99:>9.3}  {:>9}", group(n)),
+            (Some(p99), Some(n)) => format!("  {:>9}  {:>9}", sig(p99), group(n)),
             _ => String::new(),
         };
         let _ = writeln!(
@@ -107,11 +107,11 @@ pub fn usl_text(
             if r.concurrency.fract() == 0.0 {
                 format!("{}", r.concurrency)
             } else {
-                round_sig(r.concurrency, 4)
+                sig_n(r.concurrency, 4)
             },
-            group_f(r.throughput, 1),
-            r.fitted_throughput.map_or("-".into(), |x| group_f(x, 1)),
-            r.efficiency.map_or("-".into(), |e| format!("{e:.3}")),
+            sig(r.throughput),
+            r.fitted_throughput.map_or("-".into(), sig),
+            r.efficiency.map_or("-".into(), |e| sig_n(e, 3)),
             r.flags.join(",")
         );
     }
@@ -128,12 +128,12 @@ pub fn usl_text(
             );
             let _ = writeln!(
                 out,
-                "  R² = {:.4}{}{}",
-                fit.r_squared,
+                "  R² = {}{}{}",
+                crate::number::r_squared(fit.r_squared),
                 fit.residual_standard_error
                     .map_or(String::new(), |rse| format!(
                         ", residual standard error {} {unit}",
-                        round_sig(rse, 3)
+                        sig_n(rse, 3)
                     )),
                 if ci.is_some() {
                     "; [95 % intervals: estimate ± t(0.975, n−3)·SE]"
@@ -145,16 +145,12 @@ pub fn usl_text(
                 let _ = writeln!(
                     out,
                     "  N* = √((1−σ)/κ) = {} (not rounded), X(N*) = {} {unit}",
-                    round_sig(n, 4),
-                    round_sig(fit.throughput_at(n), 4)
+                    sig_n(n, 4),
+                    sig_n(fit.throughput_at(n), 4)
                 );
             }
             if let Some(ceiling) = fit.amdahl_ceiling() {
-                let _ = writeln!(
-                    out,
-                    "  Amdahl ceiling λ/σ = {} {unit}",
-                    round_sig(ceiling, 4)
-                );
+                let _ = writeln!(out, "  Amdahl ceiling λ/σ = {} {unit}", sig_n(ceiling, 4));
             }
             let max_n = rows.iter().map(|r| r.concurrency).fold(0.0, f64::max);
             let _ = writeln!(out, "verdict: {}", fit.verdict().sentence(unit, max_n));

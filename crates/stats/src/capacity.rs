@@ -473,23 +473,9 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
 }
 
-/// Formats a number with up to 3 significant figures.
+/// A planned figure with 3 significant digits, in the one number format.
 fn sig(x: f64) -> String {
-    if !x.is_finite() {
-        return "∞".into();
-    }
-    let text = if x.abs() >= 100.0 || x.fract() == 0.0 {
-        format!("{x:.0}")
-    } else if x.abs() >= 10.0 {
-        format!("{x:.1}")
-    } else {
-        crate::usl::round_sig(x, 2)
-    };
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
+    crate::number::sig_n(x, 3)
 }
 
 fn recommend(
@@ -546,8 +532,8 @@ fn recommend(
         .map(|v| format!("at {} {driver}", sig(*v)))
         .unwrap_or_else(|| "at the largest scale".into());
     text.push_str(&format!(
-        "{at} demand is {:.0} % of capacity ({} of {} {}, {})",
-        worst.1.utilisation * 100.0,
+        "{at} demand is {} of capacity ({} of {} {}, {})",
+        crate::number::pct(worst.1.utilisation * 100.0),
         sig(worst.1.demand),
         sig(c.capacity_of(c.instances)),
         c.kind.unit(),

@@ -15,6 +15,7 @@ pub mod compare;
 pub mod cost;
 pub mod growth;
 pub mod metrics;
+pub mod number;
 pub mod points_csv;
 pub mod summary;
 pub mod sweep;

@@ -174,7 +174,7 @@ const MIN_RESPONSES_FOR_P50: u64 = 20;
 /// sample: below 100 one error moves it by more than a percentage point.
 const MIN_OPERATIONS_FOR_ERROR_PCT: u64 = 100;
 
-fn step_metrics(prefix: &str, step: &Step, out: &mut Vec<Metric>) {
+fn step_metrics(prefix: &str, step: &Step, rate_unit: &'static str, out: &mut Vec<Metric>) {
     let summary = StepSummary::of(step);
     let longest = step
         .intervals
@@ -190,7 +190,7 @@ fn step_metrics(prefix: &str, step: &Step, out: &mut Vec<Metric>) {
     out.push(metric(
         format!("{prefix}.rps"),
         summary.rps,
-        "ops/s",
+        rate_unit,
         Better::Higher,
         full.iter()
             .map(|i| i.responses as f64 / i.duration_s)
@@ -329,10 +329,11 @@ pub fn of_run(run: &Run) -> Vec<Metric> {
     let mut out = Vec::new();
     for scenario in &run.scenarios {
         let first = out.len();
+        let rate_unit = crate::number::rate_unit(&scenario.protocol);
         match scenario.steps.as_slice() {
             [] => {}
             [step] => {
-                step_metrics(&scenario.name, step, &mut out);
+                step_metrics(&scenario.name, step, rate_unit, &mut out);
                 mark_complete(&mut out[first..], step.completed);
             }
             steps => {
@@ -341,6 +342,7 @@ pub fn of_run(run: &Run) -> Vec<Metric> {
                     step_metrics(
                         &format!("{}.c{}", scenario.name, step.concurrency),
                         step,
+                        rate_unit,
                         &mut out,
                     );
                     mark_complete(&mut out[step_first..], step.completed);
@@ -357,7 +359,7 @@ pub fn of_run(run: &Run) -> Vec<Metric> {
                     ..metric(
                         format!("{}.max_rps", scenario.name),
                         max,
-                        "ops/s",
+                        rate_unit,
                         Better::Higher,
                         vec![],
                     )

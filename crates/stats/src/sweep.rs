@@ -181,12 +181,75 @@ pub fn fit_warnings(points: &[Point], fit: &Result<UslFit, UslError>) -> Vec<Str
         }
         if fit.r_squared < POOR_FIT_R_SQUARED {
             warnings.push(format!(
-                "poor fit: R² = {:.3} < {POOR_FIT_R_SQUARED}; the data may not follow the USL (noise, errors, or a limit outside the service)",
-                fit.r_squared
+                "poor fit: R² = {} < {POOR_FIT_R_SQUARED}; the data may not follow the USL (noise, errors, or a limit outside the service)",
+                crate::number::r_squared(fit.r_squared)
             ));
         }
     }
     warnings
+}
+
+/// Why the wall stands where it does, from the steps' resource readings:
+/// which resource rose to its limit as throughput flattened (the target's
+/// CPU, or the host's), or that none did. `None` when no step was metered.
+/// Pure.
+pub fn wall_evidence(steps: &[Step]) -> Option<String> {
+    use crate::number::{count, pct, sig};
+    let metered: Vec<(&Step, &scalewall_model::StepResources)> = steps
+        .iter()
+        .filter_map(|s| s.resources.as_ref().map(|r| (s, r)))
+        .collect();
+    let peak = metered
+        .iter()
+        .enumerate()
+        .max_by(|a, b| {
+            a.1 .0
+                .achieved_rate_per_s
+                .total_cmp(&b.1 .0.achieved_rate_per_s)
+        })?
+        .0;
+    // The levels where throughput stopped growing: the peak and beyond.
+    let flat = &metered[peak..];
+    if let Some((step, r)) = flat.iter().find(|(_, r)| r.target_cpu_bound()) {
+        let used = r.target_cores_used().unwrap_or(0.0);
+        let cores = r.target.as_ref().and_then(|t| t.cores).unwrap_or(0.0);
+        return Some(format!(
+            "the target's CPU reached {} of {} at N = {}: it is CPU-bound, and more concurrency only queues",
+            pct(100.0 * used / cores.max(1e-9)),
+            count(cores.round() as u64, "core", "cores"),
+            step.concurrency
+        ));
+    }
+    if let Some((step, r)) = flat.iter().find(|(_, r)| r.host_saturated()) {
+        let split = r.cpu_split();
+        return Some(format!(
+            "the host was {} busy at N = {}{}: the host, not the target, is the limit; run the generator on another machine to find the target's own wall",
+            pct(r.host_cpu_busy_pct),
+            step.concurrency,
+            split.map_or(String::new(), |s| format!(
+                " (generator {} CPU-s, target {}, everything else {})",
+                sig(s.generator_s),
+                sig(s.target_s),
+                sig(s.other_s)
+            ))
+        ));
+    }
+    let (step, r) = metered[peak];
+    Some(match (r.target_cores_used(), r.target.as_ref().and_then(|t| t.cores)) {
+        (Some(used), Some(cores)) => format!(
+            "no resource rose to its limit: at N = {} the target used {} of {} and the host was {} busy, so the wall comes from contention or a limit outside the host (locks, a pool, a remote dependency)",
+            step.concurrency,
+            pct(100.0 * used / cores.max(1e-9)),
+            count(cores.round() as u64, "core", "cores"),
+            pct(r.host_cpu_busy_pct)
+        ),
+        _ => format!(
+            "the target's processes were not measured ({}); the host was {} busy at N = {}",
+            r.target_note.as_deref().unwrap_or("not on this host"),
+            pct(r.host_cpu_busy_pct),
+            step.concurrency
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -256,5 +319,57 @@ mod tests {
             .iter()
             .any(|w| w.contains("only 4 points")));
         assert!((analysis.points[0].efficiency.unwrap() - 1.0).abs() < 1e-6);
+    }
+
+    fn metered(concurrency: u32, rps: f64, host_busy: f64, target_cpu_s: f64) -> Step {
+        Step {
+            resources: Some(scalewall_model::StepResources {
+                wall_s: 10.0,
+                host_cpu_s: host_busy / 100.0 * 2.0 * 10.0,
+                host_cpu_busy_pct: host_busy,
+                target: Some(scalewall_model::ProcessCost {
+                    cpu_s: target_cpu_s,
+                    cores: Some(1.0),
+                    ..Default::default()
+                }),
+                target_note: None,
+                samples: vec![],
+                listen_queue: None,
+                generator_cpu_s: Some(1.0),
+            }),
+            ..step(concurrency, rps, 1000, 0, 0.1)
+        }
+    }
+
+    /// Issue 13, item 4: the verdict says which resource rose to its limit.
+    #[test]
+    fn the_wall_is_explained_by_the_resource_at_its_limit_or_by_none() {
+        // The target's CPU reaches 97 % of its one core at N = 8.
+        let cpu_bound = [
+            metered(1, 1000.0, 30.0, 2.5),
+            metered(4, 3500.0, 60.0, 8.0),
+            metered(8, 3900.0, 70.0, 9.7),
+            metered(16, 3800.0, 70.0, 9.7),
+        ];
+        let text = wall_evidence(&cpu_bound).unwrap();
+        assert!(
+            text.starts_with("the target's CPU reached 97 % of 1 core at N = 8: it is CPU-bound"),
+            "{text}"
+        );
+        // The host at 95 % with the target at half a core: the host limits.
+        let host = [metered(1, 1000.0, 40.0, 1.0), metered(8, 2000.0, 95.0, 5.0)];
+        assert!(wall_evidence(&host)
+            .unwrap()
+            .starts_with("the host was 95 % busy at N = 8"));
+        // Neither: contention or a limit outside the host.
+        let neither = [metered(1, 1000.0, 20.0, 1.0), metered(8, 2000.0, 40.0, 3.0)];
+        assert!(
+            wall_evidence(&neither).unwrap().starts_with(
+                "no resource rose to its limit: at N = 8 the target used 30 % of 1 core"
+            ),
+            "{}",
+            wall_evidence(&neither).unwrap()
+        );
+        assert_eq!(wall_evidence(&[step(1, 10.0, 1000, 0, 0.1)]), None);
     }
 }

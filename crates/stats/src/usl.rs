@@ -149,36 +149,24 @@ impl Verdict {
             Verdict::Peak { concurrency, throughput } => {
                 let mut s = format!(
                     "peaks at ≈ {} concurrent at {} {unit}; beyond that throughput falls",
-                    round_sig(concurrency, 3),
-                    round_sig(throughput, 4)
+                    crate::number::sig_n(concurrency, 3),
+                    crate::number::sig_n(throughput, 4)
                 );
                 if concurrency > 2.0 * max_measured {
                     s.push_str(&format!(
                         " (N* lies beyond the measured range, up to {}: an extrapolation)",
-                        round_sig(max_measured, 3)
+                        crate::number::sig_n(max_measured, 3)
                     ));
                 }
                 s
             }
             Verdict::AmdahlLimited { ceiling } => format!(
                 "no wall: Amdahl-limited (κ = 0), throughput approaches a ceiling of λ/σ ≈ {} {unit}",
-                round_sig(ceiling, 4)
+                crate::number::sig_n(ceiling, 4)
             ),
             Verdict::Linear => "no wall: throughput scales linearly over the measured range (σ = κ = 0)".to_string(),
         }
     }
-}
-
-/// Formats `x` to `digits` significant figures, without exponent.
-pub fn round_sig(x: f64, digits: i32) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let magnitude = x.abs().log10().floor() as i32;
-    let decimals = (digits - 1 - magnitude).max(0) as usize;
-    let factor = 10f64.powi(digits - 1 - magnitude);
-    let rounded = (x * factor).round() / factor;
-    format!("{rounded:.decimals$}")
 }
 
 /// X(N) = λN / (1 + σ(N−1) + κN(N−1)).
@@ -414,7 +402,8 @@ mod tests {
     }
 
     fn sig3(x: f64) -> f64 {
-        round_sig(x, 3).parse().unwrap()
+        let scale = 10f64.powi(2 - x.abs().log10().floor() as i32);
+        (x * scale).round() / scale
     }
 
     /// R `usl` package, tests/coef.R: alpha = 0.02, beta = 0.02, gamma = 1.00 to 3 s.f.
@@ -513,13 +502,6 @@ mod tests {
         let fit = fit(&points(&ns, &xs)).unwrap();
         assert!(fit.confidence_95.is_none() && fit.residual_standard_error.is_none());
         assert!((fit.kappa / 0.002 - 1.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn rounding_to_significant_figures() {
-        assert_eq!(round_sig(21.794, 3), "21.8");
-        assert_eq!(round_sig(7951.2, 4), "7951");
-        assert_eq!(round_sig(0.019999, 3), "0.0200");
     }
 
     #[test]
