@@ -1116,7 +1116,10 @@ direction = "below"
             ))
         );
         let error = config("{ cgroup = \"x\", tree = false }").unwrap_err();
-        assert!(error.to_string().contains("line 4"), "{error}");
+        assert!(
+            error.to_string().starts_with("scalewall.toml:4:"),
+            "{error}"
+        );
         assert!(
             error
                 .to_string()

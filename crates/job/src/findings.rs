@@ -287,7 +287,7 @@ mod tests {
             [Severity::Critical, Severity::High, Severity::Low]
         );
         assert_eq!(findings[0].evidence, "120 ms > critical 100 ms");
-        assert_eq!(findings[1].evidence, "80.00 ms < warning 100 ms");
+        assert_eq!(findings[1].evidence, "80 ms < warning 100 ms");
         assert_eq!(exit_code_for(&findings), 5);
         assert_eq!(exit_code_for(&findings[1..]), 4);
         assert_eq!(exit_code_for(&findings[2..]), 0);

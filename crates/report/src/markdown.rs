@@ -637,7 +637,7 @@ mod tests {
             "Since the previous run `r1`: 1 regressed, 0 improved",
             "Trend of `api.p99_ms` over the last 3 runs: **Degrading**",
             "## Key metrics",
-            "| `api.p99_ms` | 60.00 ms | **WARNING** | +50.0 % **regressed** (p = 0.00018) |",
+            "| `api.p99_ms` | 60 ms | **WARNING** | +50 % **regressed** (p = 0.00018) |",
             "## Load results",
             "## System health",
             "## Findings",
