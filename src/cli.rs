@@ -65,6 +65,54 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the built-in target with a known latency and scaling curve.
     DemoServer(DemoServerArgs),
+    /// The continuous engine: run the config's [[job]]s on their schedules
+    /// (one run at a time), keep each job's status (OK, RECOVERING,
+    /// FAILING, TIMEOUT), send [[alert]]s, and serve a dashboard, /health,
+    /// /api/status and /metrics on [watch] listen (127.0.0.1:9477).
+    Watch(WatchArgs),
+    /// The watched jobs' statuses from the history, without a daemon.
+    Status(StatusArgs),
+}
+
+/// Options of `scalewall watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Config file with [[job]]s.
+    #[arg(
+        short = 'f',
+        long,
+        value_name = "PATH",
+        default_value = "scalewall.toml"
+    )]
+    pub config: PathBuf,
+    /// History database.
+    #[command(flatten)]
+    pub history: HistoryPath,
+    /// Write the reports into this folder (default: the config's, else .scalewall/reports).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Run every job once, in order, and exit with the worst exit code (for cron or a systemd timer).
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// Options of `scalewall status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Config file with [[job]]s.
+    #[arg(
+        short = 'f',
+        long,
+        value_name = "PATH",
+        default_value = "scalewall.toml"
+    )]
+    pub config: PathBuf,
+    /// History database.
+    #[command(flatten)]
+    pub history: HistoryPath,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// Where the run history lives (shared by the history commands).

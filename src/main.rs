@@ -11,7 +11,7 @@ mod progress;
 
 use clap::{CommandFactory as _, FromArgMatches as _};
 use cli::{Cli, Command};
-use commands::{analyse, history, load, probe, run};
+use commands::{analyse, history, load, probe, run, watch};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -39,6 +39,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => load::demo_command(&args),
         Command::DemoServer(args) => load::demo_server_command(&args),
         Command::Probe(args) => probe::probe_command(&args),
+        Command::Watch(args) => watch::watch_command(&args),
+        Command::Status(args) => watch::status_command(&args),
     };
     match result {
         Ok(code) => code,

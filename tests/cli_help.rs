@@ -24,6 +24,8 @@ const COMMANDS: &[&str] = &[
     "probe",
     "demo",
     "demo-server",
+    "watch",
+    "status",
 ];
 
 fn help_of(command: &str) -> String {

@@ -7,3 +7,4 @@ pub mod history;
 pub mod load;
 pub mod probe;
 pub mod run;
+pub mod watch;

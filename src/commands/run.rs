@@ -12,6 +12,7 @@ use scalewall_job::job::{history_path, read_config, run_job, HistoryStore, Job, 
 use scalewall_job::record::{new_run, SystemClock};
 use scalewall_load::engine::Control;
 use scalewall_model::{Run, RunStatus};
+use scalewall_report::number::count;
 use scalewall_report::suite;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,12 +83,21 @@ pub fn init_command(args: &InitArgs) -> Result<ExitCode> {
 /// `scalewall validate`.
 pub fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
     let config = read_config(&args.path)?;
+    let mut parts = vec![
+        count(config.services.len() as u64, "service", "services"),
+        count(config.scenarios.len() as u64, "scenario", "scenarios"),
+        count(config.thresholds.len() as u64, "threshold", "thresholds"),
+    ];
+    if !config.jobs.is_empty() {
+        parts.push(count(config.jobs.len() as u64, "watch job", "watch jobs"));
+    }
+    if !config.alerts.is_empty() {
+        parts.push(count(config.alerts.len() as u64, "alert", "alerts"));
+    }
     print_stdout(&format!(
-        "{}: valid — {} services, {} scenarios, {} thresholds\n",
+        "{}: valid — {}\n",
         args.path.display(),
-        config.services.len(),
-        config.scenarios.len(),
-        config.thresholds.len()
+        parts.join(", ")
     ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -293,6 +293,37 @@ struct RawConfig {
     #[serde(default)]
     report: RawReport,
     plan: Option<Spanned<RawPlan>>,
+    watch: Option<Spanned<RawWatch>>,
+    #[serde(default)]
+    job: Vec<Spanned<RawJob>>,
+    #[serde(default)]
+    alert: Vec<Spanned<RawAlert>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    listen: Option<Spanned<String>>,
+    token: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    name: Spanned<String>,
+    every: Spanned<String>,
+    jitter: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    scenarios: Option<Spanned<Vec<String>>>,
+    config: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlert {
+    url: Spanned<String>,
+    format: Option<Spanned<String>>,
+    on: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -563,6 +594,85 @@ pub struct PlanConfig {
     pub limits: Vec<(String, f64)>,
 }
 
+/// `[watch]`: where the daemon serves its endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchSettings {
+    /// `host:port` (default 127.0.0.1:9477).
+    pub listen: String,
+    /// The bearer token every endpoint but `/health` requires, when set
+    /// (required for a non-loopback `listen`).
+    pub token: Option<String>,
+}
+
+/// The default `[watch] listen`.
+pub const WATCH_LISTEN: &str = "127.0.0.1:9477";
+
+/// A job's timeout when none is given (or its interval, when longer).
+pub const DEFAULT_JOB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// One `[[job]]`: scenarios run on a schedule by `scalewall watch`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchJob {
+    /// Name: its runs are stored under it.
+    pub name: String,
+    /// Interval between starts (1 s or more).
+    pub every: std::time::Duration,
+    /// ± this share of the interval.
+    pub jitter: f64,
+    /// A run past this is cancelled (TIMEOUT); default: the interval or
+    /// [`DEFAULT_JOB_TIMEOUT`], whichever is longer.
+    pub timeout: std::time::Duration,
+    /// The scenarios it runs (empty: every scenario of its config).
+    pub scenarios: Vec<String>,
+    /// Another config file whose scenarios it runs (relative to this one).
+    pub config: Option<String>,
+}
+
+/// What an alert listens to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertTrigger {
+    /// A job's status changed.
+    Status,
+    /// A run had a finding at or above this severity.
+    Finding(scalewall_model::Severity),
+}
+
+/// Parses one alert `on` entry: `status` or `finding>=LEVEL`.
+pub fn parse_trigger(text: &str) -> Result<AlertTrigger, String> {
+    use scalewall_model::Severity;
+    let text = text.trim();
+    if text == "status" {
+        return Ok(AlertTrigger::Status);
+    }
+    let level = text
+        .strip_prefix("finding>=")
+        .ok_or_else(|| format!("alert on '{text}': expected \"status\" or \"finding>=LEVEL\""))?;
+    Ok(AlertTrigger::Finding(
+        match level.to_ascii_uppercase().as_str() {
+            "LOW" => Severity::Low,
+            "MEDIUM" => Severity::Medium,
+            "HIGH" => Severity::High,
+            "CRITICAL" => Severity::Critical,
+            _ => {
+                return Err(format!(
+                    "alert on '{text}': the level must be LOW, MEDIUM, HIGH or CRITICAL"
+                ))
+            }
+        },
+    ))
+}
+
+/// One `[[alert]]`: a webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSpec {
+    /// The URL (from the environment, usually: it holds a secret).
+    pub url: String,
+    /// Slack-compatible text instead of the JSON event.
+    pub slack: bool,
+    /// What it listens to (default: status changes and CRITICAL findings).
+    pub on: Vec<AlertTrigger>,
+}
+
 /// A validated config.
 #[derive(Debug)]
 pub struct Config {
@@ -582,6 +692,12 @@ pub struct Config {
     pub report_formats: BTreeSet<ReportFormat>,
     /// The capacity plan, when configured.
     pub plan: Option<PlanConfig>,
+    /// `[watch]`, when given.
+    pub watch: Option<WatchSettings>,
+    /// `[[job]]`s for `scalewall watch`.
+    pub jobs: Vec<WatchJob>,
+    /// `[[alert]]`s for `scalewall watch`.
+    pub alerts: Vec<AlertSpec>,
 }
 
 struct Checker<'a> {
@@ -948,8 +1064,12 @@ pub fn parse(
         .as_ref()
         .map(|p| parse_plan(&check, p, &service_names, &scenario_names, &catalog))
         .transpose()?;
+    let (watch, jobs, alerts) = parse_watch(&check, &raw, &scenario_names, env)?;
     Ok(Config {
         plan,
+        watch,
+        jobs,
+        alerts,
         name,
         history: raw.history,
         services,
@@ -958,6 +1078,167 @@ pub fn parse(
         report_dir: raw.report.dir,
         report_formats,
     })
+}
+
+/// `[watch]`, `[[job]]` and `[[alert]]`, validated.
+type WatchSections = (Option<WatchSettings>, Vec<WatchJob>, Vec<AlertSpec>);
+
+/// `[watch]`, `[[job]]` and `[[alert]]`.
+fn parse_watch(
+    check: &Checker<'_>,
+    raw: &RawConfig,
+    scenario_names: &BTreeSet<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<WatchSections, ConfigError> {
+    let watch = match &raw.watch {
+        None => None,
+        Some(w) => {
+            let w = w.get_ref();
+            let listen = match &w.listen {
+                Some(l) => {
+                    let text = check.interpolate(l, env)?;
+                    text.parse::<std::net::SocketAddr>().map_err(|_| {
+                        check.at(
+                            l.span(),
+                            format!("listen '{text}': expected HOST:PORT with an IP address"),
+                        )
+                    })?;
+                    text
+                }
+                None => WATCH_LISTEN.to_string(),
+            };
+            let token = w
+                .token
+                .as_ref()
+                .map(|t| check.interpolate(t, env))
+                .transpose()?;
+            if let (Some(t), Some(span)) = (&token, w.token.as_ref().map(Spanned::span)) {
+                if t.len() < 16 {
+                    return Err(check.at(span, "token must be at least 16 characters"));
+                }
+            }
+            Some(WatchSettings { listen, token })
+        }
+    };
+    let mut jobs: Vec<WatchJob> = Vec::new();
+    for spanned in &raw.job {
+        let j = spanned.get_ref();
+        let name = j.name.get_ref();
+        if !valid_name(name) {
+            return Err(check.at(
+                j.name.span(),
+                "job name must be letters, digits, '-' or '_'",
+            ));
+        }
+        if jobs.iter().any(|other| other.name == *name) {
+            return Err(check.at(j.name.span(), format!("a second job named '{name}'")));
+        }
+        let duration = |v: &Spanned<String>, what: &str| {
+            humantime::parse_duration(v.get_ref().trim()).map_err(|e| {
+                check.at(
+                    v.span(),
+                    format!("{what} '{}': {e} (e.g. \"15m\", \"30s\")", v.get_ref()),
+                )
+            })
+        };
+        let every = duration(&j.every, "every")?;
+        if every < std::time::Duration::from_secs(1) {
+            return Err(check.at(j.every.span(), "every must be 1s or more"));
+        }
+        let timeout = match &j.timeout {
+            Some(t) => duration(t, "timeout")?,
+            None => every.max(DEFAULT_JOB_TIMEOUT),
+        };
+        let jitter = match &j.jitter {
+            Some(v) => parse_jitter(v.get_ref()).map_err(|e| check.at(v.span(), e))?,
+            None => 0.0,
+        };
+        let scenarios = match &j.scenarios {
+            Some(list) => {
+                if j.config.is_none() {
+                    if let Some(unknown) =
+                        list.get_ref().iter().find(|s| !scenario_names.contains(*s))
+                    {
+                        return Err(check.at(
+                            list.span(),
+                            format!(
+                                "job '{name}' names an unknown scenario '{unknown}' (scenarios: {})",
+                                scenario_names.iter().cloned().collect::<Vec<_>>().join(", ")
+                            ),
+                        ));
+                    }
+                }
+                list.get_ref().clone()
+            }
+            None => Vec::new(),
+        };
+        if j.config.is_none() && scenario_names.is_empty() {
+            return Err(check.at(
+                spanned.span(),
+                format!("job '{name}' has no scenario to run: declare [[scenario]]s or give config = \"…\""),
+            ));
+        }
+        jobs.push(WatchJob {
+            name: name.clone(),
+            every,
+            jitter,
+            timeout,
+            scenarios,
+            config: j.config.as_ref().map(|c| c.get_ref().clone()),
+        });
+    }
+    let mut alerts = Vec::new();
+    for spanned in &raw.alert {
+        let a = spanned.get_ref();
+        let url = check.interpolate(&a.url, env)?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(check.at(
+                a.url.span(),
+                "alert url must start with http:// or https://",
+            ));
+        }
+        let slack = match &a.format {
+            None => false,
+            Some(f) => match f.get_ref().as_str() {
+                "json" => false,
+                "slack" => true,
+                other => {
+                    return Err(check.at(
+                        f.span(),
+                        format!("alert format '{other}': expected \"json\" or \"slack\""),
+                    ))
+                }
+            },
+        };
+        let on = match &a.on {
+            None => vec![
+                AlertTrigger::Status,
+                AlertTrigger::Finding(scalewall_model::Severity::Critical),
+            ],
+            Some(list) => list
+                .get_ref()
+                .iter()
+                .map(|t| parse_trigger(t))
+                .collect::<Result<_, _>>()
+                .map_err(|e| check.at(list.span(), e))?,
+        };
+        alerts.push(AlertSpec { url, slack, on });
+    }
+    Ok((watch, jobs, alerts))
+}
+
+/// Parses a jitter: "10%" or a share "0.1" (0–50 %).
+pub fn parse_jitter(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let share = match text.strip_suffix('%') {
+        Some(pct) => pct.trim().parse::<f64>().map(|p| p / 100.0),
+        None => text.parse::<f64>(),
+    }
+    .map_err(|_| format!("jitter '{text}': expected a percentage such as \"10%\""))?;
+    if !(0.0..=0.5).contains(&share) {
+        return Err(format!("jitter '{text}' must be between 0% and 50%"));
+    }
+    Ok(share)
 }
 
 /// The `bench`/`sweep` command line a scenario stands for.
@@ -1078,6 +1359,66 @@ metric = "api-get.rps"
 critical = 100
 direction = "below"
 "#;
+
+    /// `[watch]`, `[[job]]` and `[[alert]]`: defaults, and located mistakes.
+    #[test]
+    fn watch_jobs_and_alerts_are_checked_where_they_are_written() {
+        let base = "[[service]]\nname = \"api\"\nurl = \"http://127.0.0.1:1\"\n\
+                    [[scenario]]\nname = \"get\"\nservice = \"api\"\nkind = \"bench\"\n";
+        let config = parse_text(&format!(
+            "{base}[[job]]\nname = \"api\"\nevery = \"15m\"\njitter = \"10%\"\nscenarios = [\"get\"]\n\
+             [[alert]]\nurl = \"https://hooks.example.com/x\"\nformat = \"slack\"\non = [\"status\", \"finding>=HIGH\"]\n"
+        ))
+        .unwrap();
+        let job = &config.jobs[0];
+        assert_eq!(job.every, std::time::Duration::from_secs(900));
+        assert_eq!(
+            (job.jitter, job.timeout),
+            (0.1, DEFAULT_JOB_TIMEOUT.max(job.every))
+        );
+        assert_eq!(
+            config.alerts[0].on,
+            [
+                AlertTrigger::Status,
+                AlertTrigger::Finding(scalewall_model::Severity::High)
+            ]
+        );
+        assert!(config.alerts[0].slack && config.watch.is_none());
+        for (extra, line, says) in [
+            (
+                "[[job]]\nname = \"j\"\nevery = \"500ms\"\n",
+                10,
+                "every must be 1s or more",
+            ),
+            (
+                "[[job]]\nname = \"j\"\nevery = \"1m\"\nscenarios = [\"nope\"]\n",
+                11,
+                "unknown scenario 'nope'",
+            ),
+            (
+                "[[job]]\nname = \"j\"\nevery = \"1m\"\njitter = \"90%\"\n",
+                11,
+                "between 0% and 50%",
+            ),
+            ("[[alert]]\nurl = \"ftp://x\"\n", 9, "http:// or https://"),
+            (
+                "[[alert]]\nurl = \"http://x\"\non = [\"finding>=BAD\"]\n",
+                10,
+                "LOW, MEDIUM, HIGH or CRITICAL",
+            ),
+            ("[watch]\nlisten = \"localhost\"\n", 9, "HOST:PORT"),
+            ("[watch]\ntoken = \"short\"\n", 9, "at least 16 characters"),
+        ] {
+            let error = parse_text(&format!("{base}{extra}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(&format!("scalewall.toml:{line}:")),
+                "{extra}: {error}"
+            );
+            assert!(error.contains(says), "{extra}: {error}");
+        }
+    }
 
     /// Issue 13: a service's `process` chooses its scenarios' target set.
     #[test]

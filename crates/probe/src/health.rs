@@ -262,6 +262,24 @@ pub(crate) fn http_get(
     timeout: Duration,
     insecure: bool,
 ) -> Result<HttpAnswer, HttpFailure> {
+    http_request("GET", url, None, timeout, insecure)
+}
+
+/// One blocking `POST url` of a JSON body (a webhook), done within
+/// `timeout`: the status code, or why there is none.
+pub fn http_post_json(url: &str, body: &str, timeout: Duration) -> Result<u16, String> {
+    http_request("POST", url, Some(body), timeout, false)
+        .map(|answer| answer.code)
+        .map_err(|failed| failed.reason)
+}
+
+fn http_request(
+    method: &str,
+    url: &str,
+    json_body: Option<&str>,
+    timeout: Duration,
+    insecure: bool,
+) -> Result<HttpAnswer, HttpFailure> {
     let url = parse_http_url(url).map_err(|reason| failure(reason, None))?;
     let start = Instant::now();
     let deadline = start + timeout;
@@ -284,9 +302,16 @@ pub(crate) fn http_get(
     } else {
         format!("{}:{}", url.host, url.port)
     };
+    let body_headers = json_body.map_or(String::new(), |b| {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        )
+    });
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: scalewall-probe\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
-        url.path
+        "{method} {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: scalewall\r\nAccept: application/json\r\n{body_headers}Connection: close\r\n\r\n{}",
+        url.path,
+        json_body.unwrap_or("")
     );
     stream
         .write_all(request.as_bytes())

@@ -1,0 +1,591 @@
+//! The daemon: each `[[job]]` on its own schedule thread, one run at a
+//! time across jobs (two loads at once would measure each other), every
+//! run the job library's run (stored, reported, compared), statuses and
+//! alerts updated after each, the endpoints served from what it knows.
+//!
+//! A run that errors or panics marks its job FAILING and never stops the
+//! daemon; a run past its timeout is cancelled (kept as interrupted) and
+//! marks it TIMEOUT. A stop request (SIGTERM, Ctrl-C) starts no new run,
+//! cancels the running one (kept as interrupted) and returns.
+
+use crate::alert::{self, AlertRule, RunEvent, Sender};
+use crate::schedule::Schedule;
+use crate::status::{JobStatus, RunOutcome, StatusState};
+use crate::view::{unix_s, AlertHealth, JobView, LastRun};
+use crate::WatchError;
+use scalewall_history::History;
+use scalewall_job::config::{Config, WatchJob, WatchSettings, WATCH_LISTEN};
+use scalewall_job::job::{read_config, run_job, HistoryStore, Job, JobContext};
+use scalewall_job::observer::Silent;
+use scalewall_job::record::SystemClock;
+use scalewall_load::engine::Control;
+use scalewall_model::{Run, RunStatus, Severity};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often waiting threads look at the stop flag.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Everything the daemon needs, from the config.
+#[derive(Debug, Clone)]
+pub struct WatchPlan {
+    /// The config file the jobs come from.
+    pub config_path: PathBuf,
+    /// `[watch]`.
+    pub settings: WatchSettings,
+    /// `[[job]]`s.
+    pub jobs: Vec<WatchJob>,
+    /// `[[alert]]`s.
+    pub alerts: Vec<AlertRule>,
+    /// The history database.
+    pub history_path: PathBuf,
+    /// Where reports go (else the config's).
+    pub report_dir: Option<PathBuf>,
+}
+
+impl WatchPlan {
+    /// The plan of a config, refusing a non-loopback listen without token.
+    pub fn of(
+        config_path: &Path,
+        config: &Config,
+        history_path: PathBuf,
+        report_dir: Option<PathBuf>,
+    ) -> Result<WatchPlan, WatchError> {
+        if config.jobs.is_empty() {
+            return Err(WatchError::Config(format!(
+                "{} has no [[job]]: add one (name, every, scenarios) for `scalewall watch`",
+                config_path.display()
+            )));
+        }
+        let settings = config.watch.clone().unwrap_or(WatchSettings {
+            listen: WATCH_LISTEN.to_string(),
+            token: None,
+        });
+        let address: std::net::SocketAddr = settings.listen.parse().map_err(|_| {
+            WatchError::Config(format!("listen '{}' is not HOST:PORT", settings.listen))
+        })?;
+        if !address.ip().is_loopback() && settings.token.is_none() {
+            return Err(WatchError::Config(format!(
+                "[watch] listen = \"{}\" is not loopback: set token = \"${{SCALEWALL_TOKEN}}\" (16+ characters) so the endpoints are not open to the network",
+                settings.listen
+            )));
+        }
+        Ok(WatchPlan {
+            config_path: config_path.to_path_buf(),
+            settings,
+            jobs: config.jobs.clone(),
+            alerts: config.alerts.clone(),
+            history_path,
+            report_dir,
+        })
+    }
+}
+
+/// What every thread shares.
+pub struct Shared {
+    /// The jobs as the endpoints show them, in config order.
+    pub jobs: Mutex<Vec<JobView>>,
+    /// Each alert channel's label and health.
+    pub alerts: Mutex<Vec<(String, AlertHealth)>>,
+    /// The daemon's stop request.
+    pub stop: Control,
+    /// The running run's stop control.
+    active: Mutex<Option<Control>>,
+    /// One run at a time.
+    run_lock: Mutex<()>,
+    /// The last time a scheduler thread was alive.
+    pub heartbeat: Mutex<Instant>,
+    /// The history database path.
+    pub history_path: PathBuf,
+    /// Where reports are written, for `/reports/…`.
+    pub report_dir: PathBuf,
+}
+
+/// Locks a mutex, recovering it from a thread that panicked holding it.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    /// The shared state of a plan.
+    pub fn new(plan: &WatchPlan, stop: Control, report_dir: PathBuf) -> Shared {
+        Shared {
+            jobs: Mutex::new(
+                plan.jobs
+                    .iter()
+                    .map(|j| JobView {
+                        name: j.name.clone(),
+                        every_s: j.every.as_secs_f64(),
+                        ..JobView::default()
+                    })
+                    .collect(),
+            ),
+            alerts: Mutex::new(
+                plan.alerts
+                    .iter()
+                    .map(|a| (alert::label(&a.url), AlertHealth::default()))
+                    .collect(),
+            ),
+            stop,
+            active: Mutex::new(None),
+            run_lock: Mutex::new(()),
+            heartbeat: Mutex::new(Instant::now()),
+            history_path: plan.history_path.clone(),
+            report_dir,
+        }
+    }
+
+    fn update(&self, job: &str, change: impl FnOnce(&mut JobView)) {
+        if let Some(view) = lock(&self.jobs).iter_mut().find(|v| v.name == job) {
+            change(view);
+        }
+    }
+}
+
+/// The report folder of a plan: the one given, else the config's, else
+/// the job library's default.
+pub fn report_dir_of(plan: &WatchPlan) -> PathBuf {
+    let config = read_config(&plan.config_path).ok();
+    Job::new(config, plan.report_dir.clone()).report_dir
+}
+
+/// A uniform number in [0, 1) for jitter.
+fn unit() -> f64 {
+    fastrand::f64()
+}
+
+/// The config file a job's scenarios come from.
+fn config_of(plan: &WatchPlan, job: &WatchJob) -> PathBuf {
+    match &job.config {
+        Some(other) => plan
+            .config_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(other),
+        None => plan.config_path.clone(),
+    }
+}
+
+/// The config a job runs: its scenarios only, stored under its name.
+fn job_config(path: &Path, job: &WatchJob) -> Result<Config, String> {
+    let mut config = read_config(path).map_err(|e| e.to_string())?;
+    if !job.scenarios.is_empty() {
+        let missing: Vec<&String> = job
+            .scenarios
+            .iter()
+            .filter(|name| !config.scenarios.iter().any(|s| &s.name == *name))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "{} has no scenario {}",
+                path.display(),
+                missing
+                    .iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        config.scenarios.retain(|s| job.scenarios.contains(&s.name));
+        // Thresholds of scenarios this job does not run would only say
+        // "not measured"; the plan needs every scenario it names.
+        let all: Vec<String> = read_config(path)
+            .map(|c| c.scenarios.iter().map(|s| s.name.clone()).collect())
+            .unwrap_or_default();
+        config.thresholds.retain(|t| {
+            let scenario = t.metric.split('.').next().unwrap_or("");
+            !all.iter().any(|s| s == scenario) || job.scenarios.iter().any(|s| s == scenario)
+        });
+        config.plan = None;
+    }
+    config.name = job.name.clone();
+    Ok(config)
+}
+
+/// The subject of the finding a timed-out run carries.
+const TIMEOUT_SUBJECT: &str = "watch.timeout";
+
+fn timeout_finding(job: &WatchJob) -> scalewall_model::Finding {
+    scalewall_model::Finding {
+        severity: Severity::High,
+        subject: TIMEOUT_SUBJECT.into(),
+        message: format!("job {} passed its timeout: the run was cancelled", job.name),
+        evidence: format!(
+            "timeout {}; what was measured before it is kept",
+            humantime::format_duration(job.timeout)
+        ),
+    }
+}
+
+/// One finished run of a job.
+pub struct Ran {
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// What the job shows of it.
+    pub last: LastRun,
+    /// Its record, when one exists.
+    pub run: Option<Run>,
+    /// Its exit code as `scalewall run` would give it.
+    pub exit_code: u8,
+    /// Its HTML report's name under the report folder, when written.
+    pub report: Option<String>,
+}
+
+/// Runs one job once, now: never panics, never returns an error (both
+/// become a FAILING outcome with the reason).
+pub fn run_once(plan: &WatchPlan, shared: &Shared, job: &WatchJob) -> Ran {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let control = Control::new();
+    *lock(&shared.active) = Some(control.clone());
+    // The timeout: a watchdog stops the run's control.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let timed_out_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let control = control.clone();
+        let flag = timed_out_flag.clone();
+        let daemon = shared.stop.clone();
+        let timeout = job.timeout;
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + timeout;
+            loop {
+                match done_rx.recv_timeout(TICK) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return false,
+                }
+                if daemon.is_stopped() {
+                    control.request_stop();
+                    return false;
+                }
+                if Instant::now() >= deadline {
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    control.request_stop();
+                    return true;
+                }
+            }
+        })
+    };
+    let path = config_of(plan, job);
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<_, String> {
+        let config = job_config(&path, job)?;
+        let job_spec = Job::new(Some(config), Some(shared.report_dir.clone()));
+        let mut history = History::open(&shared.history_path).map_err(|e| e.to_string())?;
+        let mut done = run_job(
+            &job_spec,
+            JobContext {
+                clock: &SystemClock,
+                observer: &Silent,
+                control: &control,
+                history: Some(HistoryStore {
+                    history: &mut history,
+                    path: shared.history_path.clone(),
+                }),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        if timed_out_flag.load(std::sync::atomic::Ordering::SeqCst) {
+            // The record says why it stopped: an interrupted run with this
+            // finding is a TIMEOUT when the status is replayed; one without
+            // was stopped with the daemon.
+            done.run.findings.push(timeout_finding(job));
+            done.worst = done.run.findings.iter().map(|f| f.severity).max();
+            if done.store_error.is_none() {
+                let metrics = scalewall_job::compare::stored_metrics(
+                    &scalewall_stats::metrics::of_run(&done.run),
+                );
+                if let Err(e) = history.store(&done.run, &metrics) {
+                    done.store_error = Some(e.to_string());
+                }
+            }
+        }
+        Ok(done)
+    }));
+    let _ = done_tx.send(());
+    let timed_out = watchdog.join().unwrap_or(false);
+    *lock(&shared.active) = None;
+    let duration_s = clock.elapsed().as_secs_f64();
+    let last = |outcome, id: String, error: Option<String>| LastRun {
+        id,
+        started_unix_s: unix_s(started),
+        duration_s,
+        outcome,
+        error,
+    };
+    match result {
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown".into());
+            Ran {
+                outcome: RunOutcome::Failed,
+                last: last(
+                    RunOutcome::Failed,
+                    String::new(),
+                    Some(format!("the run panicked: {why}")),
+                ),
+                run: None,
+                exit_code: 1,
+                report: None,
+            }
+        }
+        Ok(Err(error)) => Ran {
+            outcome: RunOutcome::Failed,
+            last: last(RunOutcome::Failed, String::new(), Some(error)),
+            run: None,
+            exit_code: 1,
+            report: None,
+        },
+        Ok(Ok(done)) => {
+            let worst = done.worst;
+            let (outcome, error) = if timed_out {
+                (
+                    RunOutcome::TimedOut,
+                    Some(format!(
+                        "passed its timeout of {}: cancelled, kept as interrupted",
+                        humantime::format_duration(job.timeout)
+                    )),
+                )
+            } else if let Some(e) = done
+                .store_error
+                .clone()
+                .or(done.write_errors.first().cloned())
+            {
+                (RunOutcome::Failed, Some(e))
+            } else if worst == Some(Severity::Critical) {
+                let f = done
+                    .run
+                    .findings
+                    .iter()
+                    .find(|f| f.severity == Severity::Critical)
+                    .map(|f| format!("{}: {}", f.subject, f.message));
+                (RunOutcome::Failed, f)
+            } else {
+                (RunOutcome::Ok, None)
+            };
+            let report = done
+                .written
+                .iter()
+                .find(|p| p.extension().is_some_and(|e| e == "html"))
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned());
+            // As `scalewall run` exits: by the worst finding, and 1 at
+            // least for a run that did not end as planned.
+            let gate = scalewall_job::findings::gate_code(worst);
+            let exit_code =
+                if timed_out || done.store_error.is_some() || !done.write_errors.is_empty() {
+                    gate.max(1)
+                } else {
+                    gate
+                };
+            Ran {
+                outcome,
+                last: last(outcome, done.run.id.clone(), error),
+                run: Some(done.run),
+                exit_code,
+                report,
+            }
+        }
+    }
+}
+
+/// Records a run in the shared state and sends its alerts.
+fn record(shared: &Shared, plan: &WatchPlan, sender: &dyn Sender, job: &WatchJob, ran: Ran) {
+    let mut previous = JobStatus::Pending;
+    let mut status = JobStatus::Pending;
+    shared.update(&job.name, |view| {
+        previous = view.state.status;
+        view.state = view.state.after(ran.outcome);
+        status = view.state.status;
+        view.last_run = Some(ran.last.clone());
+        if let Some(run) = &ran.run {
+            view.latest = Some(run.clone());
+        }
+    });
+    let findings = ran.run.as_ref().map_or(&[][..], |r| &r.findings[..]);
+    let report = ran.report.as_ref().map(|r| format!("/reports/{r}"));
+    let event = RunEvent {
+        job: &job.name,
+        previous,
+        status,
+        run_id: &ran.last.id,
+        error: ran.last.error.as_deref(),
+        findings,
+        report: report.as_deref(),
+    };
+    for (index, rule) in plan.alerts.iter().enumerate() {
+        let Some(body) = alert::body(rule, &event) else {
+            continue;
+        };
+        let delivered = alert::deliver(sender, &rule.url, &body, Duration::from_millis(500));
+        if let Some((_, health)) = lock(&shared.alerts).get_mut(index) {
+            match delivered {
+                Ok(()) => {
+                    health.sent += 1;
+                    health.last_error = None;
+                }
+                Err(e) => {
+                    health.failed += 1;
+                    health.last_error = Some(e);
+                }
+            }
+        }
+    }
+}
+
+/// Runs of a job replayed for its status (the last ones, oldest first).
+const RESUME_RUNS: usize = 10;
+
+/// A job's status replayed from its stored runs, and its last start (a
+/// restarted daemon resumes its schedule from it). Runs that failed before
+/// a record existed are not stored, so they are not in the replay.
+pub fn resume(history: &History, job: &str) -> (Option<SystemTime>, StatusState, Option<Run>) {
+    let rows = history.list(Some(job), RESUME_RUNS).unwrap_or_default();
+    let mut state = StatusState::default();
+    let mut latest = None;
+    for row in rows.iter().rev() {
+        if let Ok(run) = history.load(&row.id) {
+            if let Some(outcome) = outcome_of(&run) {
+                state = state.after(outcome);
+            }
+            latest = Some(run);
+        }
+    }
+    let last = rows
+        .first()
+        .and_then(|r| humantime::parse_rfc3339_weak(&r.started_at).ok());
+    (last, state, latest)
+}
+
+/// Sleeps until `at` or a stop request; false when stopped.
+fn wait_until(stop: &Control, at: SystemTime) -> bool {
+    loop {
+        if stop.is_stopped() {
+            return false;
+        }
+        let now = SystemTime::now();
+        match at.duration_since(now) {
+            Ok(left) if !left.is_zero() => std::thread::sleep(left.min(TICK)),
+            _ => return true,
+        }
+    }
+}
+
+/// One job's schedule thread.
+fn schedule_loop(plan: &WatchPlan, shared: &Shared, sender: &dyn Sender, job: &WatchJob) {
+    let schedule = Schedule {
+        every: job.every,
+        jitter: job.jitter,
+    };
+    let (last_start, state, latest) = match History::open(&shared.history_path) {
+        Ok(history) => resume(&history, &job.name),
+        Err(_) => (None, StatusState::default(), None),
+    };
+    // Counters count this daemon's runs; the status carries over.
+    shared.update(&job.name, |v| {
+        v.state = StatusState {
+            runs: 0,
+            errors: 0,
+            skipped: 0,
+            ..state
+        };
+        v.latest = latest;
+    });
+    let mut next = schedule.first(SystemTime::now(), last_start, unit());
+    loop {
+        shared.update(&job.name, |v| v.next_run = Some(next));
+        *lock(&shared.heartbeat) = Instant::now();
+        if !wait_until(&shared.stop, next) {
+            return;
+        }
+        let guard = lock(&shared.run_lock);
+        if shared.stop.is_stopped() {
+            return;
+        }
+        let started = SystemTime::now();
+        shared.update(&job.name, |v| v.running = true);
+        let ran = run_once(plan, shared, job);
+        drop(guard);
+        shared.update(&job.name, |v| v.running = false);
+        if shared.stop.is_stopped() && ran.outcome != RunOutcome::Ok {
+            // Cancelled by the daemon's stop: kept as interrupted, not a
+            // job failure.
+            shared.update(&job.name, |v| v.last_run = Some(ran.last.clone()));
+            return;
+        }
+        record(shared, plan, sender, job, ran);
+        let after = schedule.after(started, SystemTime::now(), unit());
+        if after.skipped > 0 {
+            shared.update(&job.name, |v| v.state = v.state.skipping(after.skipped));
+        }
+        next = after.at;
+    }
+}
+
+/// Starts every job's schedule thread; they return after a stop request.
+pub fn start(
+    plan: Arc<WatchPlan>,
+    shared: Arc<Shared>,
+    sender: Arc<dyn Sender>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..plan.jobs.len())
+        .map(|index| {
+            let (plan, shared, sender) = (plan.clone(), shared.clone(), sender.clone());
+            std::thread::Builder::new()
+                .name(format!("scalewall-job-{}", plan.jobs[index].name))
+                .spawn(move || {
+                    let job = plan.jobs[index].clone();
+                    // A panic outside a run (in the schedule itself) must
+                    // not take the daemon down: the job is marked failing.
+                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        schedule_loop(&plan, &shared, sender.as_ref(), &job)
+                    }));
+                    if result.is_err() {
+                        shared.update(&job.name, |v| v.state = v.state.after(RunOutcome::Failed));
+                    }
+                })
+                .expect("a job thread starts")
+        })
+        .collect()
+}
+
+/// Stops the daemon: no new runs, the running one cancelled.
+pub fn stop(shared: &Shared) {
+    shared.stop.request_stop();
+    if let Some(active) = lock(&shared.active).as_ref() {
+        active.request_stop();
+    }
+}
+
+/// `watch --once`: every job once, in order; the worst exit code.
+pub fn once(plan: &WatchPlan, shared: &Shared, sender: &dyn Sender) -> u8 {
+    let mut worst = 0;
+    for job in &plan.jobs {
+        if shared.stop.is_stopped() {
+            break;
+        }
+        let ran = run_once(plan, shared, job);
+        worst = worst.max(ran.exit_code);
+        record(shared, plan, sender, job, ran);
+    }
+    worst
+}
+
+/// How a stored run of a job ended, for the status replay; `None` for a
+/// run stopped with the daemon (not the job's doing).
+pub fn outcome_of(run: &Run) -> Option<RunOutcome> {
+    let critical = run
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Critical);
+    let timed_out = run.findings.iter().any(|f| f.subject == TIMEOUT_SUBJECT);
+    match run.status {
+        RunStatus::Completed if !critical => Some(RunOutcome::Ok),
+        RunStatus::Completed | RunStatus::Failed => Some(RunOutcome::Failed),
+        RunStatus::Interrupted if timed_out => Some(RunOutcome::TimedOut),
+        RunStatus::Interrupted => None,
+    }
+}

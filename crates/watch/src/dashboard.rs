@@ -1,0 +1,204 @@
+//! `/`: the dashboard, server-rendered, self-contained, without
+//! JavaScript (it refreshes itself): the job table (interval, last run,
+//! duration, errors, status as a text badge, next run), alert channels, the
+//! latest findings with their evidence, and a sparkline of each job's
+//! throughput over its last runs. Pure.
+
+use crate::view::{AlertHealth, JobView};
+use scalewall_model::Severity;
+use scalewall_stats::number::{count, sig};
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn when(unix_s: f64) -> String {
+    let at = UNIX_EPOCH + std::time::Duration::from_secs_f64(unix_s.max(0.0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+fn relative(at: SystemTime) -> String {
+    match at.duration_since(SystemTime::now()) {
+        Ok(left) => format!("in {} s", left.as_secs()),
+        Err(_) => "due".into(),
+    }
+}
+
+/// An SVG sparkline of `values` (oldest first).
+pub fn sparkline(values: &[f64]) -> String {
+    if values.len() < 2 {
+        return String::new();
+    }
+    let (w, h) = (120.0, 24.0);
+    let max = values.iter().copied().fold(f64::MIN, f64::max);
+    let min = values.iter().copied().fold(f64::MAX, f64::min);
+    let span = (max - min).max(max.abs() * 1e-9).max(1e-12);
+    let step = w / (values.len() - 1) as f64;
+    let points: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * step,
+                h - 2.0 - (v - min) / span * (h - 4.0)
+            )
+        })
+        .collect();
+    format!(
+        r##"<svg class="spark" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="last {} runs: {} to {}"><polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{}"/></svg>"##,
+        values.len(),
+        sig(min),
+        sig(max),
+        points.join(" ")
+    )
+}
+
+/// One sparkline per job: its name, the metric and the values.
+pub type Series = Vec<(String, String, Vec<f64>)>;
+
+/// The page.
+pub fn render(jobs: &[JobView], alerts: &[(String, AlertHealth)], series: &Series) -> String {
+    let mut out = String::new();
+    out.push_str(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>scalewall watch</title><style>
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
+table{border-collapse:collapse;margin:8px 0 24px}th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px;color:#fff}
+.OK{background:#2e7d32}.RECOVERING{background:#f9a825;color:#222}.FAILING{background:#c62828}.TIMEOUT{background:#6a1b9a}.PENDING{background:#757575}
+.CRITICAL{background:#c62828}.HIGH{background:#ef6c00}.MEDIUM{background:#f9a825;color:#222}.LOW{background:#757575}
+.num{text-align:right}</style></head><body><h1>scalewall watch</h1>"#,
+    );
+    out.push_str("<h2>Jobs</h2><table><tr><th>job</th><th>every</th><th>last run</th><th class=num>duration</th><th class=num>runs</th><th class=num>errors</th><th class=num>skipped</th><th>status</th><th>next run</th><th>throughput, last runs</th></tr>");
+    for j in jobs {
+        let last = j.last_run.as_ref();
+        let status = if j.running {
+            "running…".to_string()
+        } else {
+            String::new()
+        };
+        let spark = series.iter().find(|(job, _, _)| *job == j.name).map_or(
+            String::new(),
+            |(_, metric, values)| {
+                format!("{} <small>{}</small>", sparkline(values), escape(metric))
+            },
+        );
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{} s</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td><span class=\"badge {}\">{}</span> ×{} {status}</td><td>{}</td><td>{spark}</td></tr>",
+            escape(&j.name),
+            sig(j.every_s),
+            last.map_or("—".into(), |r| {
+                let link = if r.id.is_empty() {
+                    when(r.started_unix_s)
+                } else {
+                    format!("<a href=\"/reports/{}.html\">{}</a>", escape(&r.id), when(r.started_unix_s))
+                };
+                match &r.error {
+                    Some(e) => format!("{link}<br><small>{}</small>", escape(e)),
+                    None => link,
+                }
+            }),
+            last.map_or("—".into(), |r| format!("{} s", sig(r.duration_s))),
+            j.state.runs,
+            j.state.errors,
+            j.state.skipped,
+            j.state.status.as_str(),
+            j.state.status.as_str(),
+            j.state.consecutive,
+            j.next_run.map_or("—".into(), relative),
+        );
+    }
+    out.push_str("</table>");
+    if !alerts.is_empty() {
+        out.push_str("<h2>Alert channels</h2><table><tr><th>channel</th><th class=num>sent</th><th class=num>failed</th><th>state</th></tr>");
+        for (label, h) in alerts {
+            let state = match &h.last_error {
+                Some(e) => format!("<span class=\"badge FAILING\">FAILING</span> {}", escape(e)),
+                None => "<span class=\"badge OK\">OK</span>".into(),
+            };
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td class=num>{}</td><td class=num>{}</td><td>{state}</td></tr>",
+                escape(label),
+                h.sent,
+                h.failed
+            );
+        }
+        out.push_str("</table>");
+    }
+    out.push_str("<h2>Latest findings</h2>");
+    let mut any = false;
+    for j in jobs {
+        let Some(run) = &j.latest else { continue };
+        let mut findings: Vec<_> = run
+            .findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Medium)
+            .collect();
+        if findings.is_empty() {
+            continue;
+        }
+        any = true;
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        let _ = write!(
+            out,
+            "<h3>{} ({})</h3><table><tr><th>severity</th><th>subject</th><th>finding</th><th>evidence</th></tr>",
+            escape(&j.name),
+            count(findings.len() as u64, "finding", "findings")
+        );
+        for f in findings {
+            let level = format!("{:?}", f.severity).to_uppercase();
+            let _ = write!(
+                out,
+                "<tr><td><span class=\"badge {level}\">{level}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&f.subject),
+                escape(&f.message),
+                escape(&f.evidence)
+            );
+        }
+        out.push_str("</table>");
+    }
+    if !any {
+        out.push_str("<p>None at MEDIUM or above.</p>");
+    }
+    out.push_str("<p><a href=\"/api/status\">/api/status</a> · <a href=\"/metrics\">/metrics</a> · <a href=\"/health\">/health</a></p></body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{RunOutcome, StatusState};
+
+    #[test]
+    fn the_page_has_the_job_table_badges_and_escapes_names() {
+        let job = JobView {
+            name: "api<1>".into(),
+            every_s: 900.0,
+            state: StatusState::default().after(RunOutcome::Failed),
+            ..JobView::default()
+        };
+        let html = render(
+            &[job],
+            &[],
+            &vec![("api<1>".into(), "api.rps".into(), vec![1.0, 2.0, 1.5])],
+        );
+        assert!(
+            html.contains("<td>api&lt;1&gt;</td><td>900 s</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"badge FAILING\">FAILING</span> ×1"),
+            "{html}"
+        );
+        assert!(html.contains("<polyline"), "{html}");
+        assert!(!html.contains("<script"), "no JavaScript");
+        assert_eq!(sparkline(&[1.0]), "");
+    }
+}

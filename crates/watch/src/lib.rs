@@ -1,0 +1,37 @@
+//! `scalewall watch`: the continuous engine. Jobs (`[[job]]`: scenarios on
+//! an interval with jitter and a timeout) run through the job library, one
+//! at a time; each run is stored, reported and compared like `scalewall
+//! run`; each job has a status (OK, RECOVERING, FAILING, TIMEOUT) that
+//! alerts (`[[alert]]` webhooks) follow; a small read-only HTTP server
+//! shows the dashboard, `/health`, `/api/status` and `/metrics`.
+//!
+//! [`schedule`], [`status`], [`alert`] bodies, [`exposition`],
+//! [`dashboard`] and [`view`] are pure; [`daemon`] and [`server`] hold the
+//! threads and sockets.
+
+#![deny(missing_docs)]
+
+pub mod alert;
+pub mod daemon;
+pub mod dashboard;
+pub mod exposition;
+pub mod schedule;
+pub mod server;
+pub mod status;
+pub mod view;
+
+/// Why the daemon cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The config does not describe a daemon that can run.
+    #[error("{0}")]
+    Config(String),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {address}: {reason}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+}

@@ -1,0 +1,120 @@
+//! `watch` (the daemon, or `--once`) and `status` (the jobs' statuses from
+//! the history, without a daemon).
+
+use crate::cli::{OutputFormat, StatusArgs, WatchArgs};
+use crate::exit;
+use crate::output::print_stdout;
+use anyhow::{Context, Result};
+use scalewall_history::History;
+use scalewall_job::job::{history_path, read_config};
+use scalewall_load::engine::Control;
+use scalewall_stats::number::sig;
+use scalewall_watch::alert::HttpSender;
+use scalewall_watch::daemon::{self, Shared, WatchPlan};
+use scalewall_watch::server;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Per alert attempt.
+const ALERT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `scalewall watch`.
+pub fn watch_command(args: &WatchArgs) -> Result<ExitCode> {
+    let config = read_config(&args.config)?;
+    let history_file = history_path(args.history.history.as_deref(), Some(&config));
+    // The history must open before anything is scheduled.
+    History::open(&history_file)?;
+    let plan = Arc::new(WatchPlan::of(
+        &args.config,
+        &config,
+        history_file,
+        args.report_dir.clone(),
+    )?);
+    let stop = Control::new();
+    let signals = exit::on_stop_signals(stop.clone());
+    let report_dir = daemon::report_dir_of(&plan);
+    let shared = Arc::new(Shared::new(&plan, stop.clone(), report_dir));
+    let sender = Arc::new(HttpSender {
+        timeout: ALERT_TIMEOUT,
+    });
+    if args.once {
+        let code = daemon::once(&plan, &shared, sender.as_ref());
+        if stop.is_stopped() {
+            return Ok(signals.stopped_code());
+        }
+        return Ok(ExitCode::from(code));
+    }
+    let listener = std::net::TcpListener::bind(&plan.settings.listen)
+        .with_context(|| format!("cannot listen on {}", plan.settings.listen))?;
+    eprintln!(
+        "scalewall watch: {} on http://{}/ (dashboard, /health, /api/status, /metrics); Ctrl-C or SIGTERM stops it",
+        plan.jobs
+            .iter()
+            .map(|j| format!("{} every {}", j.name, humantime::format_duration(j.every)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        listener.local_addr().map_or(plan.settings.listen.clone(), |a| a.to_string())
+    );
+    let threads = daemon::start(plan.clone(), shared.clone(), sender);
+    server::serve(listener, shared.clone(), plan.settings.token.clone());
+    daemon::stop(&shared);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `scalewall status`.
+pub fn status_command(args: &StatusArgs) -> Result<ExitCode> {
+    let config = read_config(&args.config)?;
+    let history_file = history_path(args.history.history.as_deref(), Some(&config));
+    let history = History::open(&history_file)?;
+    let mut rows = Vec::new();
+    for job in &config.jobs {
+        let (last, state, latest) = daemon::resume(&history, &job.name);
+        rows.push((job, last, state, latest));
+    }
+    let printed = match args.output {
+        OutputFormat::Json => {
+            let jobs: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(job, last, state, latest)| {
+                    serde_json::json!({
+                        "name": job.name,
+                        "every_s": job.every.as_secs_f64(),
+                        "status": state.status,
+                        "consecutive": state.consecutive,
+                        "last_run": latest.as_ref().map(|r| r.id.clone()),
+                        "last_start": last.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                        "next_run": last.map(|t| humantime::format_rfc3339_seconds(t + job.every).to_string()),
+                    })
+                })
+                .collect();
+            serde_json::to_string_pretty(&serde_json::json!({ "jobs": jobs }))? + "\n"
+        }
+        OutputFormat::Text => {
+            let mut out = format!(
+                "{:<20}  {:>9}  {:<20}  {:<11}  {:>11}  {}\n",
+                "job", "every", "last run", "status", "consecutive", "next run"
+            );
+            for (job, last, state, _) in &rows {
+                out.push_str(&format!(
+                    "{:<20}  {:>9}  {:<20}  {:<11}  {:>11}  {}\n",
+                    job.name,
+                    format!("{} s", sig(job.every.as_secs_f64())),
+                    last.map_or("never".into(), |t| humantime::format_rfc3339_seconds(t)
+                        .to_string()),
+                    state.status.as_str(),
+                    state.consecutive,
+                    last.map_or("when the daemon starts".into(), |t| {
+                        humantime::format_rfc3339_seconds(t + job.every).to_string()
+                    })
+                ));
+            }
+            out
+        }
+    };
+    print_stdout(&printed)?;
+    Ok(ExitCode::SUCCESS)
+}

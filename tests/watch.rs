@@ -1,0 +1,477 @@
+//! `scalewall watch` as a real daemon process on loopback, with intervals
+//! of seconds: schedules and statuses, a target that dies and comes back,
+//! an alert a receiver run by the test gets, a timeout, the endpoints and
+//! the token, and SIGTERM. Every wait is bounded; every process is killed
+//! by a guard.
+
+mod common;
+
+use common::{demo_server_on, free_port, Reaped};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// One GET: (status code, body).
+fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n")?.1.to_string();
+    Some((code, body))
+}
+
+fn status(port: u16) -> Option<serde_json::Value> {
+    let (code, body) = get(port, "/api/status", None)?;
+    (code == 200).then(|| serde_json::from_str(&body).ok())?
+}
+
+fn job<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == name)
+        .unwrap()
+}
+
+/// Polls until `ok` holds for the status (or panics after `limit`).
+fn wait_for(
+    port: u16,
+    limit: Duration,
+    what: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    let mut last = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        if let Some(v) = status(port) {
+            if ok(&v) {
+                return v;
+            }
+            last = v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("waited {limit:?} for {what}; last status: {last:#}");
+}
+
+/// Starts `scalewall watch` in `dir` and waits for its endpoints.
+fn daemon(dir: &Path, port: u16, extra: &[&str]) -> Reaped {
+    let child = Reaped(
+        Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+            .arg("watch")
+            .args(extra)
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while get(port, "/health", None).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// A webhook receiver: each POST body, answered 200.
+fn receiver() -> (u16, mpsc::Receiver<serde_json::Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok() {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    let _ = tx.send(v);
+                }
+            }
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (port, rx)
+}
+
+fn config(dir: &Path, text: &str) {
+    std::fs::write(dir.join("scalewall.toml"), text).unwrap();
+}
+
+#[test]
+fn jobs_run_on_their_schedules_fail_recover_and_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = free_port();
+    let (_server, _) = demo_server_on(&format!("127.0.0.1:{target}"), &[]);
+    let (hook, alerts) = receiver();
+    let port = free_port();
+    config(
+        dir.path(),
+        &format!(
+            r#"name = "shop"
+[[service]]
+name = "api"
+url = "http://127.0.0.1:{target}"
+[[scenario]]
+name = "get"
+service = "api"
+kind = "bench"
+connections = 2
+duration = "500ms"
+[[scenario]]
+name = "get2"
+service = "api"
+kind = "bench"
+connections = 1
+duration = "300ms"
+[watch]
+listen = "127.0.0.1:{port}"
+[[job]]
+name = "fast"
+every = "1s"
+jitter = "20%"
+scenarios = ["get"]
+[[job]]
+name = "slow"
+every = "2s"
+scenarios = ["get2"]
+[[alert]]
+url = "http://127.0.0.1:{hook}/hook"
+on = ["status"]
+"#
+        ),
+    );
+    let _daemon = daemon(dir.path(), port, &[]);
+    // Both jobs run and are OK; never two runs at once.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = status(port).unwrap();
+        let running = v["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["running"] == true)
+            .count();
+        assert!(running <= 1, "two runs at once: {v:#}");
+        if job(&v, "fast")["runs"].as_u64() >= Some(2)
+            && job(&v, "slow")["runs"].as_u64() >= Some(1)
+        {
+            assert_eq!(job(&v, "fast")["status"], "OK", "{v:#}");
+            assert_eq!(job(&v, "slow")["status"], "OK", "{v:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "jobs did not run: {v:#}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Runs are stored under the job's name, with their reports.
+    let history =
+        scalewall_history::History::open(&dir.path().join(".scalewall/history.db")).unwrap();
+    let fast = history.list(Some("fast"), 100).unwrap();
+    assert!(fast.len() >= 2, "{fast:?}");
+    assert!(dir
+        .path()
+        .join(format!(".scalewall/reports/{}.html", fast[0].id))
+        .exists());
+
+    // The target dies: FAILING within two intervals, and the alert says so.
+    drop(_server);
+    wait_for(port, Duration::from_secs(20), "fast FAILING", |v| {
+        job(v, "fast")["status"] == "FAILING"
+    });
+    let alert = alerts
+        .recv_timeout(Duration::from_secs(20))
+        .expect("an alert POST");
+    assert_eq!(alert["status"], "FAILING", "{alert:#}");
+    assert_eq!(alert["previous_status"], "OK", "{alert:#}");
+    assert!(
+        alert["job"] == "fast" || alert["job"] == "slow",
+        "{alert:#}"
+    );
+
+    // It comes back: RECOVERING, then OK after two good runs.
+    let (_server, _) = demo_server_on(&format!("127.0.0.1:{target}"), &[]);
+    wait_for(port, Duration::from_secs(20), "fast RECOVERING", |v| {
+        job(v, "fast")["status"] == "RECOVERING"
+    });
+    wait_for(port, Duration::from_secs(20), "fast OK", |v| {
+        job(v, "fast")["status"] == "OK"
+    });
+    let statuses: Vec<String> = alerts
+        .try_iter()
+        .chain(alerts.recv_timeout(Duration::from_secs(5)))
+        .map(|a| a["status"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        statuses.iter().any(|s| s == "RECOVERING" || s == "OK"),
+        "{statuses:?}"
+    );
+
+    // /metrics: every sample's family declared, the job counters present.
+    let (code, metrics) = get(port, "/metrics", None).unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("scalewall_job_status{job=\"fast\",status=\"OK\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("scalewall_scenario_throughput_per_second{job=\"fast\",scenario=\"get\"}"),
+        "{metrics}"
+    );
+    if let Ok(out) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(metrics.as_bytes())?;
+            child.wait_with_output()
+        })
+    {
+        assert!(
+            out.status.success(),
+            "promtool: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The dashboard: the job table, badges, a sparkline, a report link.
+    let (code, page) = get(port, "/", None).unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("<span class=\"badge OK\">OK</span>"),
+        "{page}"
+    );
+    assert!(page.contains("<polyline"), "{page}");
+    let link = page
+        .split("href=\"/reports/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(get(port, &format!("/reports/{link}"), None).unwrap().0, 200);
+    assert_eq!(get(port, "/reports/..%2Fhistory.db", None).unwrap().0, 404);
+    let (code, health) = get(port, "/health", None).unwrap();
+    assert_eq!((code, health.as_str()), (200, "{\"status\":\"healthy\"}"));
+}
+
+#[test]
+fn a_run_past_its_timeout_is_cancelled_and_sigterm_stops_the_daemon_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, target) = common::demo_server_child(&[]);
+    let port = free_port();
+    config(
+        dir.path(),
+        &format!(
+            r#"[[service]]
+name = "api"
+url = "http://127.0.0.1:{target}"
+[[scenario]]
+name = "long"
+service = "api"
+kind = "bench"
+connections = 2
+duration = "30s"
+[watch]
+listen = "127.0.0.1:{port}"
+[[job]]
+name = "long"
+every = "1s"
+timeout = "1s"
+"#
+        ),
+    );
+    let mut daemon = daemon(dir.path(), port, &[]);
+    wait_for(port, Duration::from_secs(20), "TIMEOUT", |v| {
+        job(v, "long")["status"] == "TIMEOUT"
+    });
+    // The daemon keeps serving, and the run is kept as interrupted.
+    assert_eq!(get(port, "/health", None).unwrap().0, 200);
+    let history =
+        scalewall_history::History::open(&dir.path().join(".scalewall/history.db")).unwrap();
+    let runs = history.list(Some("long"), 10).unwrap();
+    assert_eq!(runs.last().unwrap().status, "interrupted", "{runs:?}");
+    // SIGTERM during a run: exit 0 within 5 s.
+    wait_for(port, Duration::from_secs(10), "a run going", |v| {
+        job(v, "long")["running"] == true
+    });
+    let pid = daemon.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let code = loop {
+        if let Some(status) = daemon.0.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(Instant::now() < deadline, "still running 5 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    // `status` reads the job from the history without a daemon.
+    let out = common::scalewall(&[
+        "status",
+        "-f",
+        dir.path().join("scalewall.toml").to_str().unwrap(),
+        "--history",
+        dir.path().join(".scalewall/history.db").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("long") && text.contains("TIMEOUT"), "{text}");
+}
+
+#[test]
+fn a_non_loopback_listen_needs_a_token_and_the_token_guards_every_endpoint_but_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = r#"[[service]]
+name = "api"
+url = "http://127.0.0.1:9"
+[[scenario]]
+name = "get"
+service = "api"
+kind = "bench"
+duration = "1s"
+[[job]]
+name = "j"
+every = "1h"
+"#;
+    config(
+        dir.path(),
+        &format!("{base}[watch]\nlisten = \"0.0.0.0:{}\"\n", free_port()),
+    );
+    let out = Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+        .arg("watch")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not loopback: set token"), "{stderr}");
+
+    let port = free_port();
+    let token = "0123456789abcdef-token";
+    config(
+        dir.path(),
+        &format!("{base}[watch]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{token}\"\n"),
+    );
+    let _daemon = daemon(dir.path(), port, &[]);
+    assert_eq!(get(port, "/health", None).unwrap().0, 200);
+    for path in ["/", "/api/status", "/metrics"] {
+        assert_eq!(get(port, path, None).unwrap().0, 401, "{path}");
+        assert_eq!(
+            get(port, path, Some("wrong-token-0123456")).unwrap().0,
+            401,
+            "{path}"
+        );
+        assert_eq!(get(port, path, Some(token)).unwrap().0, 200, "{path}");
+    }
+}
+
+#[test]
+fn once_runs_every_job_and_exits_with_the_worst_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, target) = common::demo_server_child(&[]);
+    config(
+        dir.path(),
+        &format!(
+            r#"[[service]]
+name = "api"
+url = "http://127.0.0.1:{target}"
+[[service]]
+name = "gone"
+url = "http://127.0.0.1:{}"
+[[scenario]]
+name = "get"
+service = "api"
+kind = "bench"
+connections = 1
+duration = "300ms"
+[[scenario]]
+name = "down"
+service = "gone"
+kind = "bench"
+duration = "300ms"
+[[job]]
+name = "ok"
+every = "1h"
+scenarios = ["get"]
+[[job]]
+name = "broken"
+every = "1h"
+scenarios = ["down"]
+"#,
+            free_port()
+        ),
+    );
+    let out = Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+        .args(["watch", "--once"])
+        .current_dir(dir.path())
+        .timeout_output(Duration::from_secs(60));
+    // The unreachable target is a CRITICAL finding: exit 5.
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let history =
+        scalewall_history::History::open(&dir.path().join(".scalewall/history.db")).unwrap();
+    assert_eq!(history.list(Some("ok"), 10).unwrap().len(), 1);
+    assert_eq!(history.list(Some("broken"), 10).unwrap().len(), 1);
+}
+
+/// `Command::output` with a bound.
+trait TimeoutOutput {
+    fn timeout_output(&mut self, limit: Duration) -> std::process::Output;
+}
+
+impl TimeoutOutput for Command {
+    fn timeout_output(&mut self, limit: Duration) -> std::process::Output {
+        let child = self
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+                panic!("the command ran past {limit:?}");
+            }
+        }
+    }
+}
