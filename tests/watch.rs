@@ -282,6 +282,124 @@ on = ["status"]
     assert_eq!(get(port, "/reports/..%2Fhistory.db", None).unwrap().0, 404);
     let (code, health) = get(port, "/health", None).unwrap();
     assert_eq!((code, health.as_str()), (200, "{\"status\":\"healthy\"}"));
+    dashboard_in_a_browser(port);
+}
+
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The live dashboard in headless Chromium: no console errors, the job
+/// table and sparklines rendered, a screenshot under the test output folder.
+fn dashboard_in_a_browser(port: u16) {
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        assert!(
+            !under_ci(),
+            "chromium must be installed under CI (.ci/run installs it)"
+        );
+        eprintln!("skipped the browser check: no /usr/bin/chromium");
+        return;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let browse = |extra: &[String]| {
+        Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--window-size=1280,900",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(format!("http://127.0.0.1:{port}/"))
+            .output()
+            .unwrap()
+    };
+    let out = browse(&["--dump-dom".to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("<th>job</th>") && dom.contains("<polyline"),
+        "{dom}"
+    );
+    let console: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
+        .map(str::to_string)
+        .collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("watch-dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = browse(&[format!("--screenshot={}", shot.display())]);
+    assert!(
+        out.status.success() && shot.exists(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("dashboard screenshot: {}", shot.display());
+}
+
+#[test]
+fn a_target_whose_capacity_drops_gives_a_drift_finding_and_an_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = free_port();
+    let listen = format!("127.0.0.1:{target}");
+    // σ 0.02, κ 0.005, 2 ms: N* ≈ 14, X(N*) ≈ 3,200 req/s.
+    let usl =
+        |kappa: &str| ["--latency", "2ms", "--sigma", "0.02", "--kappa", kappa].map(String::from);
+    let (server, _) = demo_server_on(&listen, &usl("0.005").each_ref().map(String::as_str));
+    let (hook, alerts) = receiver();
+    let port = free_port();
+    config(
+        dir.path(),
+        &format!(
+            r#"[[service]]
+name = "api"
+url = "http://127.0.0.1:{target}"
+[[scenario]]
+name = "scaling"
+service = "api"
+kind = "sweep"
+concurrency = [1, 2, 4, 8, 16, 32]
+step = "250ms"
+warmup = "0s"
+[watch]
+listen = "127.0.0.1:{port}"
+[[job]]
+name = "capacity"
+every = "1s"
+[[alert]]
+url = "http://127.0.0.1:{hook}/hook"
+on = ["capacity_drift"]
+"#
+        ),
+    );
+    let _daemon = daemon(dir.path(), port, &[]);
+    // Six runs make the run-to-run noise known.
+    wait_for(port, Duration::from_secs(60), "6 runs", |v| {
+        job(v, "capacity")["runs"].as_u64() >= Some(6)
+    });
+    assert!(alerts.try_recv().is_err(), "no drift yet");
+    // κ 0.005 → 0.05: N* ≈ 4.4, X(N*) ≈ 1,200 req/s.
+    drop(server);
+    let (_server, _) = demo_server_on(&listen, &usl("0.05").each_ref().map(String::as_str));
+    let alert = alerts
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a capacity-drift alert");
+    let drift = &alert["findings"][0];
+    assert_eq!(drift["subject"], "capacity_drift.scaling", "{alert:#}");
+    assert_eq!(drift["severity"], "MEDIUM", "{alert:#}");
+    assert!(
+        drift["evidence"].as_str().unwrap().starts_with("X(N*) "),
+        "{alert:#}"
+    );
 }
 
 #[test]

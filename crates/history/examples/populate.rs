@@ -1,6 +1,9 @@
-//! Fills a history database with synthetic runs, for the history benchmark
-//! (`bench/history.sh`): `populate PATH COUNT`. Each run has two scenarios'
-//! worth of metrics with ten samples each, like a small real config.
+//! Fills a history database for the history benchmark (`bench/history.sh`):
+//! `populate PATH COUNT [TEMPLATE.json]`. With a template (a real stored
+//! run, e.g. tests/fixtures/run-v1.json, 82 KB), every run is a copy of it
+//! under a new id and time, so documents have a real run's size; without,
+//! an empty run. Each has two scenarios' worth of metrics with ten samples
+//! each, like a small real config.
 
 use scalewall_history::{History, StoredMetric};
 use scalewall_model::Run;
@@ -12,6 +15,11 @@ fn main() {
         .next()
         .and_then(|c| c.parse().ok())
         .expect("usage: populate PATH COUNT");
+    let template: Run = match args.next() {
+        Some(file) => Run::from_json(&std::fs::read_to_string(file).expect("template readable"))
+            .expect("template is a run"),
+        None => Run::default(),
+    };
     let mut history = History::open(std::path::Path::new(&path)).expect("open");
     for i in 0..count {
         let run = Run {
@@ -19,7 +27,7 @@ fn main() {
             id: format!("run-{i:08}"),
             started_at: format!("2026-01-01T00:00:00.{i:08}Z"),
             subject: Some("bench".into()),
-            ..Run::default()
+            ..template.clone()
         };
         let metrics: Vec<StoredMetric> = [
             "api.rps",

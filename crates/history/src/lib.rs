@@ -68,7 +68,8 @@ pub enum HistoryError {
 }
 
 /// Migrations, in order; entry *i* takes the schema from version *i* to *i + 1*.
-const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE runs (
         id TEXT PRIMARY KEY,
         subject TEXT NOT NULL,
         started_at TEXT NOT NULL,
@@ -87,7 +88,13 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE runs (
     CREATE TABLE baselines (
         subject TEXT PRIMARY KEY,
         run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE
-    );"];
+    );",
+    // 2: the findings count is a column (listing 10,000 real-size runs
+    // parsed every document: 1.4 s), and runs are indexed by time alone.
+    "ALTER TABLE runs ADD COLUMN findings INTEGER NOT NULL DEFAULT 0;
+    UPDATE runs SET findings = coalesce(json_array_length(document, '$.findings'), 0);
+    CREATE INDEX runs_by_time ON runs (started_at, id);",
+];
 
 /// One stored metric value.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,13 +209,14 @@ impl History {
         tx.execute("DELETE FROM runs WHERE id = ?1", params![run.id])
             .map_err(wrap)?;
         tx.execute(
-            "INSERT INTO runs (id, subject, started_at, status, document) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO runs (id, subject, started_at, status, document, findings) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 run.id,
                 subject_of(run),
                 run.started_at,
                 status_of(run),
-                run.to_json()
+                run.to_json(),
+                run.findings.len() as i64
             ],
         )
         .map_err(wrap)?;
@@ -229,14 +237,16 @@ impl History {
 
     /// The most recent runs, newest first; of one subject when given.
     pub fn list(&self, subject: Option<&str>, limit: usize) -> Result<Vec<RunRow>, HistoryError> {
+        // Two statements, so each walks its index (subject, time / time).
         let mut statement = self
             .connection
-            .prepare(
-                "SELECT id, subject, started_at, status,
-                        coalesce(json_array_length(document, '$.findings'), 0)
-                 FROM runs WHERE ?1 IS NULL OR subject = ?1
-                 ORDER BY started_at DESC, id DESC LIMIT ?2",
-            )
+            .prepare_cached(if subject.is_some() {
+                "SELECT id, subject, started_at, status, findings FROM runs
+                 WHERE subject = ?1 ORDER BY started_at DESC, id DESC LIMIT ?2"
+            } else {
+                "SELECT id, subject, started_at, status, findings FROM runs
+                 WHERE ?1 IS NULL ORDER BY started_at DESC, id DESC LIMIT ?2"
+            })
             .map_err(|e| self.sqlite(e))?;
         let rows = statement
             .query_map(params![subject, limit as i64], |r| {

@@ -4,13 +4,13 @@
 //! report of a stored run shows.
 
 use crate::error::Result;
-use crate::findings::{regression_severity, NOISE_RUNS};
+use crate::findings::{regression_severity, NOISE_WINDOW};
 use scalewall_history::{History, StoredMetric};
 use scalewall_model::{Finding, Run, Severity};
 use scalewall_report::markdown::{Changes, PlanSection, ReportInput, Status, SweepSection};
 use scalewall_stats::compare::{self, Change, Policy, Trend};
 use scalewall_stats::metrics::Metric;
-use scalewall_stats::number::{change, count, rate_unit, sig, sig_n};
+use scalewall_stats::number::{self, change, count, rate_unit, sig, sig_n};
 use scalewall_stats::sweep;
 use std::collections::BTreeMap;
 
@@ -30,14 +30,17 @@ pub fn regression_findings(h: &History, run: &Run, metrics: &[Metric]) -> Result
         .iter()
         .filter(|c| c.change == Change::Regressed)
     {
+        // The earlier completed runs, ending with the previous one.
         let values: Vec<f64> = h
-            .series(&subject, &c.metric, &previous, NOISE_RUNS)?
+            .series(&subject, &c.metric, &previous, NOISE_WINDOW)?
             .into_iter()
             .map(|(_, v)| v)
             .collect();
-        let gating = metrics.iter().any(|m| m.name == c.metric && m.gating);
+        let metric = metrics.iter().find(|m| m.name == c.metric);
+        let gating = metric.is_some_and(|m| m.gating);
+        let better = metric.map_or(scalewall_stats::compare::Better::Lower, |m| m.better);
         let (severity, noise) = if gating {
-            regression_severity(c.relative_change, &values)
+            regression_severity(c.after, &values, better)
         } else {
             (
                 Severity::Low,
@@ -56,6 +59,93 @@ pub fn regression_findings(h: &History, run: &Run, metrics: &[Metric]) -> Result
                 c.test.map_or("n/a".into(), |t| sig_n(t.p_value, 2)),
                 count(c.samples[0] as u64, "sample", "samples"),
                 count(c.samples[1] as u64, "sample", "samples")
+            ),
+        });
+    }
+    Ok(findings)
+}
+
+/// The subject prefix of capacity-drift findings (`capacity_drift.<scenario>`).
+pub const CAPACITY_DRIFT: &str = "capacity_drift";
+
+/// A sweep's capacity: the fitted peak X(N*) with N*, σ and κ.
+#[derive(Debug, Clone, Copy)]
+struct Capacity {
+    peak: f64,
+    n: f64,
+    sigma: f64,
+    kappa: f64,
+}
+
+/// A sweep's capacity, when it has a fitted peak (pure).
+fn capacity_of(steps: &[scalewall_model::Step]) -> Option<Capacity> {
+    if steps.len() < 3 || !steps.iter().all(|s| s.completed) {
+        return None;
+    }
+    let fit = sweep::analyse(sweep::points_of(steps)).fit.ok()?;
+    Some(Capacity {
+        peak: fit.peak_throughput()?,
+        n: fit.peak_concurrency()?,
+        sigma: fit.sigma,
+        kappa: fit.kappa,
+    })
+}
+
+/// Capacity drift: for each sweep of `run`, its fitted peak X(N*) against
+/// the peaks of the subject's earlier completed runs, through the same gate
+/// as regressions (the robust run-to-run noise of the last runs, a large
+/// drop at once, a moderate one when confirmed). A MEDIUM drop is a
+/// finding `capacity_drift.<scenario>` with the before and after.
+pub fn capacity_drift_findings(h: &History, run: &Run) -> Result<Vec<Finding>> {
+    let subject = scalewall_history::subject_of(run);
+    let earlier_ids: Vec<String> = h
+        .list(Some(&subject), 1000)?
+        .into_iter()
+        .filter(|r| r.status == "completed" && r.id != run.id && r.started_at < run.started_at)
+        .take(NOISE_WINDOW)
+        .map(|r| r.id)
+        .collect();
+    let mut earlier_runs = Vec::new();
+    for id in earlier_ids.iter().rev() {
+        earlier_runs.push(h.load(id)?);
+    }
+    let mut findings = Vec::new();
+    for scenario in &run.scenarios {
+        let Some(now) = capacity_of(&scenario.steps) else {
+            continue;
+        };
+        let earlier: Vec<(&str, Capacity)> = earlier_runs
+            .iter()
+            .filter_map(|r| {
+                let s = r.scenarios.iter().find(|s| s.name == scenario.name)?;
+                Some((r.id.as_str(), capacity_of(&s.steps)?))
+            })
+            .collect();
+        let peaks: Vec<f64> = earlier.iter().map(|(_, c)| c.peak).collect();
+        let (severity, basis) =
+            regression_severity(now.peak, &peaks, scalewall_stats::compare::Better::Higher);
+        if severity < Severity::Medium {
+            continue;
+        }
+        let Some((previous_id, then)) = earlier.last() else {
+            continue;
+        };
+        let unit = number::rate_unit(&scenario.protocol);
+        findings.push(Finding {
+            severity,
+            subject: format!("{CAPACITY_DRIFT}.{}", scenario.name),
+            message: format!("the capacity peak of {} dropped", scenario.name),
+            evidence: format!(
+                "X(N*) {} → {} {unit} ({}), N* {} → {}, σ {} → {}, κ {} → {} since run {previous_id}; {basis}",
+                sig(then.peak),
+                sig(now.peak),
+                change(now.peak / then.peak - 1.0),
+                sig_n(then.n, 3),
+                sig_n(now.n, 3),
+                sig(then.sigma),
+                sig(now.sigma),
+                sig(then.kappa),
+                sig(now.kappa),
             ),
         });
     }
@@ -312,5 +402,69 @@ mod tests {
 
     fn trends_of(h: &History, run: &Run) -> Vec<(String, Trend, usize)> {
         trends(h, run, &[metric("api.rps", 800.0, 10)]).unwrap()
+    }
+
+    fn sweep_run(id: &str, day: u32, kappa: f64, wobble: f64) -> Run {
+        let steps = [1u32, 2, 4, 8, 16, 32]
+            .iter()
+            .map(|&n| {
+                let x = scalewall_stats::usl::usl(0.02, kappa, 500.0, f64::from(n)) * wobble;
+                let mut latency = scalewall_model::LatencyHistogram::new();
+                latency.record((f64::from(n) / x * 1e6) as u64);
+                scalewall_model::Step {
+                    concurrency: n,
+                    completed: true,
+                    achieved_rate_per_s: x,
+                    latency_us: latency,
+                    outcomes: scalewall_model::OutcomeCounts {
+                        responses: 1000,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }
+            })
+            .collect();
+        Run {
+            scenarios: vec![scalewall_model::Scenario {
+                name: "api-scaling".into(),
+                protocol: "http1".into(),
+                steps,
+                ..Default::default()
+            }],
+            ..run(id, day)
+        }
+    }
+
+    /// Issue 14: a sweep's capacity peak that drops beyond the run-to-run
+    /// noise is a capacity_drift finding; one within it is not.
+    #[test]
+    fn a_capacity_peak_that_drops_past_the_noise_is_a_drift_finding() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(&dir.path().join("history.db")).unwrap();
+        // Eight runs of κ = 0.001 with ±2 % run-to-run wobble.
+        for (k, wobble) in [1.0, 1.02, 0.98, 1.01, 0.99, 1.0, 1.02, 0.985]
+            .into_iter()
+            .enumerate()
+        {
+            let r = sweep_run(&format!("r{k}"), k as u32 + 1, 0.001, wobble);
+            h.store(&r, &[]).unwrap();
+        }
+        // Within the noise: nothing.
+        let same = sweep_run("r8", 20, 0.001, 0.99);
+        h.store(&same, &[]).unwrap();
+        assert_eq!(capacity_drift_findings(&h, &same).unwrap(), vec![]);
+        // κ 0.001 → 0.004: N* from 31 to 16, X(N*) down by a third.
+        let drifted = sweep_run("r9", 21, 0.004, 1.0);
+        h.store(&drifted, &[]).unwrap();
+        let findings = capacity_drift_findings(&h, &drifted).unwrap();
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].subject, "capacity_drift.api-scaling");
+        assert_eq!(findings[0].severity, Severity::Medium);
+        assert!(
+            findings[0].evidence.starts_with("X(N*) 6,")
+                && findings[0].evidence.contains("req/s (-"),
+            "{}",
+            findings[0].evidence
+        );
     }
 }

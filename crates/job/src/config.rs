@@ -311,7 +311,8 @@ struct RawWatch {
 #[serde(deny_unknown_fields)]
 struct RawJob {
     name: Spanned<String>,
-    every: Spanned<String>,
+    every: Option<Spanned<String>>,
+    cron: Option<Spanned<String>>,
     jitter: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     scenarios: Option<Spanned<Vec<String>>>,
@@ -388,6 +389,7 @@ struct RawProcess {
     name: Option<String>,
     port: Option<u16>,
     cgroup: Option<String>,
+    container: Option<String>,
     tree: Option<bool>,
 }
 
@@ -615,8 +617,11 @@ pub const DEFAULT_JOB_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 pub struct WatchJob {
     /// Name: its runs are stored under it.
     pub name: String,
-    /// Interval between starts (1 s or more).
+    /// Interval between starts (1 s or more); for a cron schedule, the gap
+    /// between its first two fires (what jitter is a share of).
     pub every: std::time::Duration,
+    /// A cron schedule (UTC) instead of a fixed interval.
+    pub cron: Option<crate::cron::Cron>,
     /// ± this share of the interval.
     pub jitter: f64,
     /// A run past this is cancelled (TIMEOUT); default: the interval or
@@ -635,18 +640,22 @@ pub enum AlertTrigger {
     Status,
     /// A run had a finding at or above this severity.
     Finding(scalewall_model::Severity),
+    /// A sweep's capacity peak dropped (a `capacity_drift` finding).
+    CapacityDrift,
 }
 
-/// Parses one alert `on` entry: `status` or `finding>=LEVEL`.
+/// Parses one alert `on` entry: `status`, `finding>=LEVEL` or `capacity_drift`.
 pub fn parse_trigger(text: &str) -> Result<AlertTrigger, String> {
     use scalewall_model::Severity;
     let text = text.trim();
-    if text == "status" {
-        return Ok(AlertTrigger::Status);
+    match text {
+        "status" => return Ok(AlertTrigger::Status),
+        "capacity_drift" => return Ok(AlertTrigger::CapacityDrift),
+        _ => {}
     }
-    let level = text
-        .strip_prefix("finding>=")
-        .ok_or_else(|| format!("alert on '{text}': expected \"status\" or \"finding>=LEVEL\""))?;
+    let level = text.strip_prefix("finding>=").ok_or_else(|| {
+        format!("alert on '{text}': expected \"status\", \"finding>=LEVEL\" or \"capacity_drift\"")
+    })?;
     Ok(AlertTrigger::Finding(
         match level.to_ascii_uppercase().as_str() {
             "LOW" => Severity::Low,
@@ -874,17 +883,22 @@ pub fn parse(
                 let raw = p.get_ref();
                 let tree = raw.tree.unwrap_or(true);
                 let roots = |roots| TargetSelector::Processes { roots, tree };
-                Some(match (raw.pid, &raw.name, raw.port, &raw.cgroup) {
-                    (Some(pid), None, None, None) => roots(ProcessSelector::Pid(pid)),
-                    (None, Some(name), None, None) => roots(ProcessSelector::Name(name.clone())),
-                    (None, None, Some(port), None) => roots(ProcessSelector::Port(port)),
-                    (None, None, None, Some(path)) if raw.tree.is_none() => {
+                Some(match (raw.pid, &raw.name, raw.port, &raw.cgroup, &raw.container) {
+                    (Some(pid), None, None, None, None) => roots(ProcessSelector::Pid(pid)),
+                    (None, Some(name), None, None, None) => {
+                        roots(ProcessSelector::Name(name.clone()))
+                    }
+                    (None, None, Some(port), None, None) => roots(ProcessSelector::Port(port)),
+                    (None, None, None, Some(path), None) if raw.tree.is_none() => {
                         TargetSelector::Cgroup(path.trim_matches('/').to_string())
+                    }
+                    (None, None, None, None, Some(name)) if raw.tree.is_none() => {
+                        TargetSelector::Container(name.clone())
                     }
                     _ => {
                         return Err(check.at(
                             p.span(),
-                            "process needs exactly one of pid, name, port or cgroup (tree goes with pid, name or port)",
+                            "process needs exactly one of pid, name, port, cgroup or container (tree goes with pid, name or port)",
                         ))
                     }
                 })
@@ -1141,10 +1155,38 @@ fn parse_watch(
                 )
             })
         };
-        let every = duration(&j.every, "every")?;
-        if every < std::time::Duration::from_secs(1) {
-            return Err(check.at(j.every.span(), "every must be 1s or more"));
-        }
+        let (every, cron) = match (&j.every, &j.cron) {
+            (Some(e), None) => {
+                let every = duration(e, "every")?;
+                if every < std::time::Duration::from_secs(1) {
+                    return Err(check.at(e.span(), "every must be 1s or more"));
+                }
+                (every, None)
+            }
+            (None, Some(c)) => {
+                let cron: crate::cron::Cron = c
+                    .get_ref()
+                    .parse()
+                    .map_err(|e: String| check.at(c.span(), e))?;
+                let now = std::time::SystemTime::now();
+                let gap = cron
+                    .next_after(now)
+                    .and_then(|first| Some((first, cron.next_after(first)?)))
+                    .and_then(|(first, second)| second.duration_since(first).ok())
+                    .ok_or_else(|| {
+                        check.at(c.span(), format!("cron '{}' never fires", c.get_ref()))
+                    })?;
+                (gap, Some(cron))
+            }
+            _ => {
+                return Err(check.at(
+                    spanned.span(),
+                    format!(
+                    "job '{name}' needs exactly one of every = \"15m\" or cron = \"*/15 * * * *\""
+                ),
+                ))
+            }
+        };
         let timeout = match &j.timeout {
             Some(t) => duration(t, "timeout")?,
             None => every.max(DEFAULT_JOB_TIMEOUT),
@@ -1181,6 +1223,7 @@ fn parse_watch(
         jobs.push(WatchJob {
             name: name.clone(),
             every,
+            cron,
             jitter,
             timeout,
             scenarios,
@@ -1367,7 +1410,7 @@ direction = "below"
                     [[scenario]]\nname = \"get\"\nservice = \"api\"\nkind = \"bench\"\n";
         let config = parse_text(&format!(
             "{base}[[job]]\nname = \"api\"\nevery = \"15m\"\njitter = \"10%\"\nscenarios = [\"get\"]\n\
-             [[alert]]\nurl = \"https://hooks.example.com/x\"\nformat = \"slack\"\non = [\"status\", \"finding>=HIGH\"]\n"
+             [[alert]]\nurl = \"https://hooks.example.com/x\"\nformat = \"slack\"\non = [\"status\", \"finding>=HIGH\", \"capacity_drift\"]\n"
         ))
         .unwrap();
         let job = &config.jobs[0];
@@ -1380,11 +1423,24 @@ direction = "below"
             config.alerts[0].on,
             [
                 AlertTrigger::Status,
-                AlertTrigger::Finding(scalewall_model::Severity::High)
+                AlertTrigger::Finding(scalewall_model::Severity::High),
+                AlertTrigger::CapacityDrift
             ]
         );
         assert!(config.alerts[0].slack && config.watch.is_none());
+        let cron = parse_text(&format!(
+            "{base}[[job]]\nname = \"nightly\"\ncron = \"*/15 * * * *\"\n"
+        ))
+        .unwrap();
+        assert_eq!(cron.jobs[0].every, std::time::Duration::from_secs(900));
+        assert!(cron.jobs[0].cron.is_some());
         for (extra, line, says) in [
+            (
+                "[[job]]\nname = \"j\"\ncron = \"* * *\"\n",
+                10,
+                "expected 5 fields",
+            ),
+            ("[[job]]\nname = \"j\"\n", 8, "exactly one of every"),
             (
                 "[[job]]\nname = \"j\"\nevery = \"500ms\"\n",
                 10,
@@ -1464,7 +1520,7 @@ direction = "below"
         assert!(
             error
                 .to_string()
-                .contains("exactly one of pid, name, port or cgroup"),
+                .contains("exactly one of pid, name, port, cgroup or container"),
             "{error}"
         );
     }

@@ -6,8 +6,9 @@ use crate::config::{Direction, Threshold};
 use scalewall_model::health::{HealthStatus, Snapshot};
 use scalewall_model::{Finding, Severity};
 use scalewall_report::markdown::Status;
+use scalewall_stats::compare::Better;
 use scalewall_stats::metrics::Metric;
-use scalewall_stats::number::{count, pct, sig};
+use scalewall_stats::number::{count, pct, sig, sig_n};
 use std::collections::BTreeMap;
 
 /// The exit code a CI gate reads for the worst finding: 0 none or LOW,
@@ -97,59 +98,111 @@ pub fn check_thresholds(
     (statuses, findings)
 }
 
-/// Earlier runs whose spread of a metric tells run-to-run noise.
-pub const NOISE_RUNS: usize = 3;
-/// How many times the largest earlier move a regression must exceed to gate:
-/// the largest of two moves underestimates the noise, and a run holds dozens
-/// of metrics (seen: once, 2 of 80 metrics of an unchanged host went past
-/// 1× their spread).
-const NOISE_MARGIN: f64 = 2.0;
+/// Earlier completed runs whose values tell a metric's run-to-run noise.
+pub const NOISE_WINDOW: usize = 10;
+/// Fewest earlier runs to know the noise: fewer and a regression is LOW.
+pub const NOISE_RUNS: usize = 5;
+/// A move this many robust standard deviations past the recent median is a
+/// large regression: MEDIUM at once.
+const LARGE_Z: f64 = 6.0;
+/// A move past this many (and up to [`LARGE_Z`]) is moderate: MEDIUM only
+/// when the run before it moved as far the same way (confirmed), so one
+/// outlying run never gates.
+const MODERATE_Z: f64 = 3.0;
+/// The smallest noise assumed (1 %): a metric that has not moved at all in
+/// ten runs still moves a little.
+const NOISE_FLOOR: f64 = 0.01;
+/// MAD to a normal standard deviation.
+const MAD_TO_SIGMA: f64 = 1.4826;
 
-/// The largest relative move of a metric between consecutive earlier runs
-/// (oldest first): how much it moves when nothing changed. `None` with
-/// fewer than [`NOISE_RUNS`] values (pure).
-pub fn run_to_run_spread(values: &[f64]) -> Option<f64> {
-    (values.len() >= NOISE_RUNS).then(|| {
-        values
-            .windows(2)
-            .filter(|w| w[0] != 0.0)
-            .map(|w| (w[1] / w[0] - 1.0).abs())
-            .fold(0.0, f64::max)
-    })
+fn median(values: &[f64]) -> Option<f64> {
+    scalewall_stats::compare::median(values)
 }
 
-/// The severity of a significant regression: MEDIUM (it gates CI) when it
-/// moved more than [`NOISE_MARGIN`] times the most the metric moved between
-/// earlier runs; LOW when it
-/// did not, or when the history is too short to know the run-to-run noise
-/// (within-run samples cannot show noise between runs: two identical runs
-/// of a micro-benchmark differ by 20 % on a VM). Pure.
-pub fn regression_severity(relative_change: f64, earlier: &[f64]) -> (Severity, String) {
-    match run_to_run_spread(earlier) {
-        Some(spread) if relative_change.abs() > NOISE_MARGIN * spread => (
-            Severity::Medium,
-            format!(
-                "more than {NOISE_MARGIN}× the largest move between the {} earlier runs ({})",
-                earlier.len(),
-                pct(spread * 100.0)
-            ),
-        ),
-        Some(spread) => (
-            Severity::Low,
-            format!(
-                "within {NOISE_MARGIN}× the largest move between the {} earlier runs ({})",
-                earlier.len(),
-                pct(spread * 100.0)
-            ),
-        ),
-        None => (
+/// The recent level of a metric and its run-to-run noise as a relative
+/// standard deviation, robust to an outlying run: the median of `earlier`
+/// and 1.4826 × the median absolute relative deviation from it (at least
+/// 1 %). `None` with fewer than [`NOISE_RUNS`] values (pure).
+pub fn run_to_run_noise(earlier: &[f64]) -> Option<(f64, f64)> {
+    if earlier.len() < NOISE_RUNS {
+        return None;
+    }
+    let level = median(earlier)?;
+    if level == 0.0 {
+        return None;
+    }
+    let deviations: Vec<f64> = earlier.iter().map(|v| (v / level - 1.0).abs()).collect();
+    let sigma = (MAD_TO_SIGMA * median(&deviations)?).max(NOISE_FLOOR);
+    Some((level, sigma))
+}
+
+/// How far `value` moved from `level` in the worse direction, in units of
+/// `sigma` (negative: it got better).
+fn worse_z(value: f64, level: f64, sigma: f64, better: Better) -> f64 {
+    let moved = value / level - 1.0;
+    let worse = if better == Better::Higher {
+        -moved
+    } else {
+        moved
+    };
+    worse / sigma
+}
+
+/// The severity of a significant regression of a metric whose value is
+/// `value`, given its values in the earlier completed runs (`earlier`,
+/// oldest first, the last being the previous run; up to [`NOISE_WINDOW`]):
+///
+/// - MEDIUM (it gates) when it lies more than 6 robust standard deviations
+///   past the recent median, or more than 3 when the previous run also lay
+///   more than 3 past the median of the runs before it (confirmed);
+/// - LOW otherwise: within the noise, a first moderate move awaiting
+///   confirmation, or a history too short to know the noise (within-run
+///   samples cannot show noise between runs: two identical runs of a
+///   micro-benchmark differ by 20 % on a VM). Pure.
+pub fn regression_severity(value: f64, earlier: &[f64], better: Better) -> (Severity, String) {
+    let Some((level, sigma)) = run_to_run_noise(earlier) else {
+        return (
             Severity::Low,
             format!(
                 "run-to-run noise not known yet: {}, {NOISE_RUNS} needed",
                 count(earlier.len() as u64, "earlier run", "earlier runs")
             ),
-        ),
+        );
+    };
+    let z = worse_z(value, level, sigma, better);
+    let basis = format!(
+        "{} robust σ past the median {} of the last {} (σ = {})",
+        sig_n(z, 2),
+        sig(level),
+        count(earlier.len() as u64, "run", "runs"),
+        pct(sigma * 100.0)
+    );
+    if z > LARGE_Z {
+        return (Severity::Medium, format!("{basis}: a large move"));
     }
+    // Confirmed: this run and the previous one both lie past the moderate
+    // bound of the runs before the previous one (so the previous run's own
+    // move does not widen the noise it is judged by).
+    let (before, previous) = earlier.split_at(earlier.len() - 1);
+    let confirmed = run_to_run_noise(before).is_some_and(|(l, s)| {
+        worse_z(previous[0], l, s, better) > MODERATE_Z && worse_z(value, l, s, better) > MODERATE_Z
+    });
+    if confirmed {
+        return (
+            Severity::Medium,
+            format!("{basis}; it and the previous run both moved past {MODERATE_Z} σ: confirmed"),
+        );
+    }
+    if z > MODERATE_Z {
+        return (
+            Severity::Low,
+            format!("{basis}: a moderate move, MEDIUM if the next run confirms it"),
+        );
+    }
+    (
+        Severity::Low,
+        format!("{basis}: within the run-to-run noise"),
+    )
 }
 
 /// Findings of the health checks in a snapshot, and of the targets it
@@ -192,7 +245,6 @@ pub fn health_findings(snapshot: &Snapshot) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scalewall_stats::compare::Better;
 
     fn metric(name: &str, value: f64) -> Metric {
         Metric {
@@ -222,20 +274,43 @@ mod tests {
 
     #[test]
     fn a_regression_gates_only_beyond_the_noise_history_has_shown() {
-        assert_eq!(run_to_run_spread(&[100.0, 90.0]), None);
-        let spread = run_to_run_spread(&[100.0, 110.0, 99.0]).unwrap();
-        assert!((spread - 0.1).abs() < 1e-12, "{spread}");
+        // Ten runs around 1,000 req/s, ±2 %; one outlier (900) barely moves
+        // the robust noise.
+        let earlier = [
+            1000.0, 1010.0, 990.0, 1020.0, 980.0, 900.0, 1005.0, 995.0, 1015.0, 985.0,
+        ];
+        let (level, sigma) = run_to_run_noise(&earlier).unwrap();
+        assert_eq!(level, 997.5);
+        assert!((0.01..0.03).contains(&sigma), "{sigma}");
+        // A 30 % drop is large: MEDIUM at once.
+        let (severity, note) = regression_severity(700.0, &earlier, Better::Higher);
+        assert_eq!(severity, Severity::Medium, "{note}");
+        // A 6 % drop is moderate: LOW until the next run confirms it …
+        let (severity, note) = regression_severity(940.0, &earlier, Better::Higher);
+        assert_eq!(severity, Severity::Low, "{note}");
+        assert!(
+            note.contains("MEDIUM if the next run confirms it"),
+            "{note}"
+        );
+        // … and MEDIUM when the previous run had moved as far.
+        let mut confirmed = earlier.to_vec();
+        confirmed.push(935.0);
         assert_eq!(
-            regression_severity(-0.3, &[100.0, 110.0, 99.0]).0,
+            regression_severity(940.0, &confirmed, Better::Higher).0,
             Severity::Medium
         );
+        // Better is never a regression; latency is worse upwards.
         assert_eq!(
-            regression_severity(-0.08, &[100.0, 110.0, 99.0]).0,
+            regression_severity(1300.0, &earlier, Better::Higher).0,
             Severity::Low
         );
-        let (severity, note) = regression_severity(-0.5, &[100.0]);
+        assert_eq!(
+            regression_severity(1300.0, &earlier, Better::Lower).0,
+            Severity::Medium
+        );
+        let (severity, note) = regression_severity(500.0, &earlier[..3], Better::Higher);
         assert_eq!(severity, Severity::Low);
-        assert!(note.contains("1 earlier run, 3 needed"), "{note}");
+        assert!(note.contains("3 earlier runs, 5 needed"), "{note}");
     }
 
     /// Issue 21, item 1: Ctrl-C in a warm-up stored `api-get.rps 0 ops/s

@@ -11,7 +11,7 @@
 //! jobs can run at once in one process.
 
 use crate::builtin::{self, DEMO_TARGET};
-use crate::compare::{regression_findings, report_input, stored_metrics};
+use crate::compare::{capacity_drift_findings, regression_findings, report_input, stored_metrics};
 use crate::config::{self, Config, ReportFormat};
 use crate::error::{Context as _, Result};
 use crate::findings::{check_thresholds, exit_code_for, health_findings, worst};
@@ -226,6 +226,7 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
     }
     if let Some(store) = &ctx.history {
         findings.extend(regression_findings(store.history, &run, &metrics)?);
+        findings.extend(capacity_drift_findings(store.history, &run)?);
     }
     run.findings = findings;
     let stored = stored_metrics(&metrics);

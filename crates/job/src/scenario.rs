@@ -57,8 +57,9 @@ pub struct RequestArgs {
     #[arg(long, value_parser = parse_sample_interval, default_value = "1s")]
     pub sample_interval: Duration,
     /// The target's processes to measure: port:N, pid:N, name:NAME (each with
-    /// its descendants; pid!:N for the process alone) or cgroup:PATH (cgroup
-    /// v2). Default: the listeners of a local target's port and their
+    /// its descendants; pid!:N for the process alone), cgroup:PATH (cgroup
+    /// v2) or container:NAME (its cgroup, via docker or podman inspect).
+    /// Default: the listeners of a local target's port and their
     /// descendants.
     #[arg(long, value_name = "SELECTOR")]
     pub target_process: Option<TargetSelector>,

@@ -43,6 +43,9 @@ pub enum TargetSelector {
     /// A cgroup v2 path, relative to the cgroup2 mount
     /// (`system.slice/postgresql.service`).
     Cgroup(String),
+    /// A container by name or id: its cgroup, found from the id that
+    /// `docker inspect` (or `podman inspect`) gives.
+    Container(String),
 }
 
 impl std::fmt::Display for TargetSelector {
@@ -57,6 +60,7 @@ impl std::fmt::Display for TargetSelector {
             }
             TargetSelector::Processes { roots, tree: false } => write!(f, "{roots} only"),
             TargetSelector::Cgroup(path) => write!(f, "cgroup {path}"),
+            TargetSelector::Container(name) => write!(f, "container {name}"),
         }
     }
 }
@@ -67,9 +71,9 @@ impl std::str::FromStr for TargetSelector {
     /// `port:N`, `pid:N`, `name:NAME` or `cgroup:PATH`; a `!` after the
     /// kind (`pid!:N`) leaves the descendants out.
     fn from_str(text: &str) -> Result<Self, String> {
-        let (kind, value) = text
-            .split_once(':')
-            .ok_or_else(|| format!("'{text}': expected port:N, pid:N, name:NAME or cgroup:PATH"))?;
+        let (kind, value) = text.split_once(':').ok_or_else(|| {
+            format!("'{text}': expected port:N, pid:N, name:NAME, cgroup:PATH or container:NAME")
+        })?;
         let (kind, tree) = match kind.strip_suffix('!') {
             Some(kind) => (kind, false),
             None => (kind, true),
@@ -82,9 +86,12 @@ impl std::str::FromStr for TargetSelector {
             "cgroup" if !value.is_empty() => {
                 return Ok(TargetSelector::Cgroup(value.trim_matches('/').to_string()))
             }
+            "container" if !value.is_empty() => {
+                return Ok(TargetSelector::Container(value.to_string()))
+            }
             _ => {
                 return Err(format!(
-                    "'{text}': expected port:N, pid:N, name:NAME or cgroup:PATH"
+                    "'{text}': expected port:N, pid:N, name:NAME, cgroup:PATH or container:NAME"
                 ))
             }
         };
@@ -263,6 +270,68 @@ fn cgroup2_mount() -> Result<PathBuf, ProbeError> {
         .ok_or_else(|| ProbeError::NoProcess("a cgroup v2 hierarchy (none is mounted)".into()))
 }
 
+/// The cgroup (relative to the cgroup2 mount) whose last path element
+/// names the container id: `system.slice/docker-<id>.scope` (systemd
+/// driver), `docker/<id>` (cgroupfs driver), `…/libpod-<id>.scope`
+/// (podman). Pure over the list of cgroup paths.
+pub fn container_cgroup<'a>(paths: &'a [String], id: &str) -> Option<&'a str> {
+    paths
+        .iter()
+        .filter(|p| {
+            let last = p.rsplit('/').next().unwrap_or(p);
+            last == id || last.contains(&format!("-{id}.scope"))
+        })
+        .min_by_key(|p| p.len())
+        .map(String::as_str)
+}
+
+/// A container's full id, from `docker inspect` or `podman inspect`.
+fn container_id(name: &str) -> Result<String, ProbeError> {
+    for tool in ["docker", "podman"] {
+        let out = std::process::Command::new(tool)
+            .args(["inspect", "--format", "{{.Id}}", name])
+            .output();
+        if let Ok(out) = out {
+            let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if out.status.success() && !id.is_empty() {
+                return Ok(id);
+            }
+        }
+    }
+    Err(ProbeError::NoProcess(format!(
+        "container {name} (neither docker nor podman knows it)"
+    )))
+}
+
+/// The cgroup of a container by name or id.
+pub fn cgroup_of_container(name: &str) -> Result<String, ProbeError> {
+    let id = container_id(name)?;
+    let mount = cgroup2_mount()?;
+    let mut paths = Vec::new();
+    let mut stack = vec![mount.clone()];
+    // A bounded walk of the cgroup tree (directories only).
+    while let Some(dir) = stack.pop() {
+        if paths.len() > 100_000 {
+            break;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let path = entry.path();
+                if let Ok(relative) = path.strip_prefix(&mount) {
+                    paths.push(relative.display().to_string());
+                }
+                stack.push(path);
+            }
+        }
+    }
+    container_cgroup(&paths, &id)
+        .map(str::to_string)
+        .ok_or_else(|| ProbeError::NoProcess(format!("the cgroup of container {name} ({id})")))
+}
+
 /// The directory of a cgroup v2 path.
 pub fn cgroup_dir(path: &str) -> Result<PathBuf, ProbeError> {
     let dir = cgroup2_mount()?.join(path.trim_matches('/'));
@@ -385,6 +454,22 @@ fn affinity_cores(pid: i32) -> Option<f64> {
     (rc == 0).then(|| unsafe { libc::CPU_COUNT(&set) } as f64)
 }
 
+/// Members with their roles, and a cgroup's own counters when the set is one.
+type Members = (Vec<(i32, &'static str)>, Option<CgroupCounters>);
+
+/// The members of a cgroup and its counters.
+fn cgroup_members(path: &str) -> Result<Members, ProbeError> {
+    let dir = cgroup_dir(path)?;
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs"))
+        .map_err(|e| ProbeError::proc(dir.join("cgroup.procs").display().to_string(), e))?;
+    let pids = procs
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .map(|pid| (pid, "member"))
+        .collect();
+    Ok((pids, Some(cgroup_counters(&dir))))
+}
+
 /// Reads the set now: resolves its members (leaving out `exclude`, this
 /// scalewall process) and their counters. `light` skips the costly reads
 /// (PSS, io, fds) for time-series samples.
@@ -394,18 +479,9 @@ pub fn read(
     light: bool,
 ) -> Result<TargetReading, ProbeError> {
     let page_bytes = procfs::page_size();
-    let (pids, cgroup): (Vec<(i32, &'static str)>, Option<CgroupCounters>) = match selector {
-        TargetSelector::Cgroup(path) => {
-            let dir = cgroup_dir(path)?;
-            let procs = std::fs::read_to_string(dir.join("cgroup.procs"))
-                .map_err(|e| ProbeError::proc(dir.join("cgroup.procs").display().to_string(), e))?;
-            let pids = procs
-                .lines()
-                .filter_map(|l| l.trim().parse().ok())
-                .map(|pid| (pid, "member"))
-                .collect();
-            (pids, Some(cgroup_counters(&dir)))
-        }
+    let (pids, cgroup): Members = match selector {
+        TargetSelector::Cgroup(path) => cgroup_members(path)?,
+        TargetSelector::Container(name) => cgroup_members(&cgroup_of_container(name)?)?,
         TargetSelector::Processes { roots, tree } => {
             let table = process_table()?;
             let (root_pids, holders): (BTreeSet<i32>, HashSet<i32>) = match roots {
@@ -706,6 +782,29 @@ mod tests {
             "cgroup:/system.slice/pg.service".parse(),
             Ok(TargetSelector::Cgroup("system.slice/pg.service".into()))
         );
+        assert_eq!(
+            "container:pg".parse(),
+            Ok(TargetSelector::Container("pg".into()))
+        );
+        let paths: Vec<String> = [
+            "system.slice",
+            "system.slice/docker-abc123.scope",
+            "system.slice/docker-abc123.scope/init",
+            "docker/def456",
+            "user.slice/libpod-789.scope",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            container_cgroup(&paths, "abc123"),
+            Some("system.slice/docker-abc123.scope")
+        );
+        assert_eq!(container_cgroup(&paths, "def456"), Some("docker/def456"));
+        assert_eq!(
+            container_cgroup(&paths, "789"),
+            Some("user.slice/libpod-789.scope")
+        );
+        assert_eq!(container_cgroup(&paths, "nope"), None);
         assert!("port:x".parse::<TargetSelector>().is_err());
         assert!("nginx".parse::<TargetSelector>().is_err());
         assert_eq!(

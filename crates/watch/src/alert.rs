@@ -58,6 +58,16 @@ fn fires<'e>(rule: &AlertRule, event: &'e RunEvent<'_>) -> Option<Vec<&'e Findin
                     }
                 }
             }
+            Trigger::CapacityDrift => {
+                for f in event.findings.iter().filter(|f| {
+                    f.subject
+                        .starts_with(scalewall_job::compare::CAPACITY_DRIFT)
+                }) {
+                    if !findings.contains(&f) {
+                        findings.push(f);
+                    }
+                }
+            }
         }
     }
     (fired || !findings.is_empty()).then_some(findings)

@@ -479,6 +479,7 @@ fn schedule_loop(plan: &WatchPlan, shared: &Shared, sender: &dyn Sender, job: &W
     let schedule = Schedule {
         every: job.every,
         jitter: job.jitter,
+        cron: job.cron.clone(),
     };
     let (last_start, state, latest) = match History::open(&shared.history_path) {
         Ok(history) => resume(&history, &job.name),

@@ -6,12 +6,15 @@
 use std::time::{Duration, SystemTime};
 
 /// A job's schedule.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
-    /// The interval between starts.
+    /// The interval between starts (for a cron schedule: what jitter is a
+    /// share of).
     pub every: Duration,
     /// ± this share of the interval (0.1 = ±10 %).
     pub jitter: f64,
+    /// Fire times from a cron expression instead of a fixed interval.
+    pub cron: Option<scalewall_job::cron::Cron>,
 }
 
 /// The next start and the slots skipped to reach it.
@@ -42,6 +45,10 @@ impl Schedule {
     /// last stored start (a restart resumes the schedule), or, with no
     /// history, within the first jitter span so jobs do not all fire at once.
     pub fn first(&self, now: SystemTime, last_start: Option<SystemTime>, unit: f64) -> SystemTime {
+        if let Some(cron) = &self.cron {
+            let fire = cron.next_after(now).unwrap_or(now + self.every);
+            return self.shifted(fire, unit).max(now);
+        }
         match last_start {
             Some(last) => self.shifted(last + self.every, unit).max(now),
             None => now + self.every.mul_f64(self.jitter * unit.clamp(0.0, 1.0)),
@@ -51,6 +58,20 @@ impl Schedule {
     /// The start after a run that started at `started` and ended at
     /// `ended`: the first interval slot after the end, jittered.
     pub fn after(&self, started: SystemTime, ended: SystemTime, unit: f64) -> Next {
+        if let Some(cron) = &self.cron {
+            // Fires that passed while the run went are skipped.
+            let mut skipped = 0;
+            let mut fire = cron.next_after(started);
+            while let Some(at) = fire.filter(|at| *at <= ended) {
+                skipped += 1;
+                fire = cron.next_after(at);
+            }
+            let at = fire.unwrap_or(ended + self.every);
+            return Next {
+                at: self.shifted(at, unit).max(ended),
+                skipped,
+            };
+        }
         let every = self.every.as_secs_f64().max(1e-3);
         let ran = ended
             .duration_since(started)
@@ -79,6 +100,7 @@ mod tests {
         let s = Schedule {
             every: Duration::from_secs(100),
             jitter: 0.1,
+            cron: None,
         };
         // unit 0 → −10 %, 0.5 → on time, 1 → +10 %.
         assert_eq!(s.after(t(1000), t(1010), 0.0).at, t(1090));
@@ -97,6 +119,7 @@ mod tests {
         let s = Schedule {
             every: Duration::from_secs(10),
             jitter: 0.0,
+            cron: None,
         };
         let next = s.after(t(0), t(25), 0.5);
         assert_eq!(
@@ -112,6 +135,25 @@ mod tests {
             Next {
                 at: t(10),
                 skipped: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_cron_schedule_fires_on_its_minutes_and_skips_the_ones_a_run_overran() {
+        let s = Schedule {
+            every: Duration::from_secs(900),
+            jitter: 0.0,
+            cron: Some("*/15 * * * *".parse().unwrap()),
+        };
+        let at = |m: u64| t(1_796_300_000 / 900 * 900 + m * 60);
+        assert_eq!(s.first(at(1), None, 0.5), at(15));
+        // A run from :15 to :47 overran the :30 and :45 fires.
+        assert_eq!(
+            s.after(at(15), at(47), 0.5),
+            Next {
+                at: at(60),
+                skipped: 2
             }
         );
     }
