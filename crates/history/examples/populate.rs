@@ -20,6 +20,11 @@ fn main() {
             .expect("template is a run"),
         None => Run::default(),
     };
+    let named = if template.scenarios.is_empty() {
+        Vec::new()
+    } else {
+        scalewall_stats::metrics::of_run(&template)
+    };
     let mut history = History::open(std::path::Path::new(&path)).expect("open");
     for i in 0..count {
         let run = Run {
@@ -29,24 +34,37 @@ fn main() {
             subject: Some("bench".into()),
             ..template.clone()
         };
-        let metrics: Vec<StoredMetric> = [
-            "api.rps",
-            "api.p50_ms",
-            "api.p99_ms",
-            "api.error_pct",
-            "db.rps",
-            "db.p50_ms",
-            "db.p99_ms",
-            "host.mem_used_pct",
-        ]
-        .iter()
-        .enumerate()
-        .map(|(k, name)| StoredMetric {
-            name: (*name).to_string(),
-            value: (i + k) as f64,
-            samples: (0..10).map(|s| (i + k + s) as f64).collect(),
-        })
-        .collect();
+        // The template's own metrics (the ones a report looks up), moved a
+        // little per run; eight synthetic ones without a template.
+        let metrics: Vec<StoredMetric> = if named.is_empty() {
+            [
+                "api.rps",
+                "api.p50_ms",
+                "api.p99_ms",
+                "api.error_pct",
+                "db.rps",
+                "db.p50_ms",
+                "db.p99_ms",
+                "host.mem_used_pct",
+            ]
+            .iter()
+            .enumerate()
+            .map(|(k, name)| StoredMetric {
+                name: (*name).to_string(),
+                value: (i + k) as f64,
+                samples: (0..10).map(|s| (i + k + s) as f64).collect(),
+            })
+            .collect()
+        } else {
+            named
+                .iter()
+                .map(|m| StoredMetric {
+                    name: m.name.clone(),
+                    value: m.value * (1.0 + (i % 7) as f64 * 0.001),
+                    samples: m.samples.clone(),
+                })
+                .collect()
+        };
         history.store(&run, &metrics).expect("store");
     }
 }

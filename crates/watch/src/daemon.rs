@@ -25,8 +25,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-/// How often waiting threads look at the stop flag.
+/// How often a running run's watchdog looks at its deadline and the stop flag.
 const TICK: Duration = Duration::from_millis(50);
+/// How often an idle schedule thread looks at the stop flag (an idle
+/// daemon must cost next to nothing: 10 jobs wake 10 times a second).
+const WAIT_SLICE: Duration = Duration::from_secs(1);
 
 /// Everything the daemon needs, from the config.
 #[derive(Debug, Clone)]
@@ -468,7 +471,7 @@ fn wait_until(stop: &Control, at: SystemTime) -> bool {
         }
         let now = SystemTime::now();
         match at.duration_since(now) {
-            Ok(left) if !left.is_zero() => std::thread::sleep(left.min(TICK)),
+            Ok(left) if !left.is_zero() => std::thread::sleep(left.min(WAIT_SLICE)),
             _ => return true,
         }
     }

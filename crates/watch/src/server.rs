@@ -254,25 +254,32 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared, token: Option<&str>)
     }
 }
 
-/// Serves until a stop request; returns when stopped.
+/// Serves until a stop request; returns when stopped. Accepting blocks
+/// in its own thread (no polling: an idle daemon costs next to nothing);
+/// this thread looks at the stop flag once a second.
 pub fn serve(listener: TcpListener, shared: Arc<Shared>, token: Option<String>) {
-    if listener.set_nonblocking(true).is_err() {
+    let accepting = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("scalewall-accept".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { continue };
+                    if shared.stop.is_stopped() {
+                        return;
+                    }
+                    let (shared, token) = (shared.clone(), token.clone());
+                    let _ = std::thread::Builder::new()
+                        .name("scalewall-http".into())
+                        .spawn(move || serve_connection(stream, &shared, token.as_deref()));
+                }
+            })
+    };
+    if accepting.is_err() {
         return;
     }
     while !shared.stop.is_stopped() {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                let (shared, token) = (shared.clone(), token.clone());
-                let _ = std::thread::Builder::new()
-                    .name("scalewall-http".into())
-                    .spawn(move || serve_connection(stream, &shared, token.as_deref()));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
+        std::thread::sleep(Duration::from_secs(1));
     }
 }
 
