@@ -220,6 +220,33 @@ pub struct HistoryArgs {
     /// How many runs.
     #[arg(short = 'n', long, default_value_t = 20)]
     pub limit: usize,
+    /// What to do instead of listing.
+    #[command(subcommand)]
+    pub action: Option<HistoryAction>,
+}
+
+/// `scalewall history` actions.
+#[derive(Debug, Subcommand)]
+pub enum HistoryAction {
+    /// Retention: runs older than --keep-full (or the config's [history]
+    /// keep_full) keep their record, metrics, findings and summaries and
+    /// drop their per-interval detail (`scalewall watch` does this after
+    /// each run).
+    Prune(PruneArgs),
+}
+
+/// Options of `scalewall history prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Keep full detail for runs younger than this (e.g. 30d).
+    #[arg(long, value_parser = parse_duration)]
+    pub keep_full: Option<std::time::Duration>,
+    /// Config file whose [history] keep_full and path apply (default: ./scalewall.toml when it exists).
+    #[arg(short = 'f', long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// History database.
+    #[command(flatten)]
+    pub history: HistoryPath,
 }
 
 /// Options of `scalewall show`.

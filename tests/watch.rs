@@ -563,6 +563,40 @@ scenarios = ["down"]
         scalewall_history::History::open(&dir.path().join(".scalewall/history.db")).unwrap();
     assert_eq!(history.list(Some("ok"), 10).unwrap().len(), 1);
     assert_eq!(history.list(Some("broken"), 10).unwrap().len(), 1);
+    drop(history);
+
+    // Retention: both runs drop their per-interval detail, once; their
+    // reports still render.
+    let db = dir.path().join(".scalewall/history.db");
+    let prune = || {
+        common::scalewall(&[
+            "history",
+            "prune",
+            "--keep-full",
+            "0s",
+            "--history",
+            db.to_str().unwrap(),
+        ])
+    };
+    let out = prune();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("pruned 2 runs older than"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&prune().stdout).starts_with("pruned 0 runs"));
+    let history = scalewall_history::History::open(&db).unwrap();
+    let id = &history.list(Some("ok"), 1).unwrap()[0].id;
+    assert!(history.load(id).unwrap().scenarios[0].steps[0]
+        .intervals
+        .is_empty());
+    let out = common::scalewall(&["report", id, "--history", db.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("## Load results"));
 }
 
 /// `Command::output` with a bound.

@@ -3,8 +3,8 @@
 //! run's report rendered again) and `baseline`.
 
 use crate::cli::{
-    BaselineArgs, CompareArgs, HistoryArgs, HistoryPath, OutputFormat, ReportArgs, ReportFormatArg,
-    ShowArgs,
+    BaselineArgs, CompareArgs, HistoryAction, HistoryArgs, HistoryPath, OutputFormat, PruneArgs,
+    ReportArgs, ReportFormatArg, ShowArgs,
 };
 use crate::output::print_stdout;
 use anyhow::{bail, Result};
@@ -15,6 +15,7 @@ use scalewall_job::job::history_path;
 use scalewall_report::history::{comparison_json, comparison_text, runs_table, RunLine};
 use scalewall_report::{html, json, markdown};
 use scalewall_stats::metrics;
+use scalewall_stats::number::{bytes, count};
 use std::process::ExitCode;
 
 fn open_history(given: &HistoryPath) -> Result<History> {
@@ -30,6 +31,9 @@ fn open_history(given: &HistoryPath) -> Result<History> {
 
 /// `scalewall history`.
 pub fn history_command(args: &HistoryArgs) -> Result<ExitCode> {
+    if let Some(HistoryAction::Prune(prune)) = &args.action {
+        return prune_command(prune);
+    }
     let history = open_history(&args.history)?;
     let rows = history.list(args.subject.as_deref(), args.limit)?;
     let lines: Vec<RunLine<'_>> = rows
@@ -43,6 +47,35 @@ pub fn history_command(args: &HistoryArgs) -> Result<ExitCode> {
         })
         .collect();
     print_stdout(&runs_table(&lines))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `scalewall history prune`.
+fn prune_command(args: &PruneArgs) -> Result<ExitCode> {
+    let config_path = args.config.clone().or_else(|| {
+        let default = std::path::PathBuf::from("scalewall.toml");
+        default.exists().then_some(default)
+    });
+    let config = config_path
+        .as_deref()
+        .map(scalewall_job::job::read_config)
+        .transpose()?;
+    let Some(keep_full) = args.keep_full.or(config.as_ref().and_then(|c| c.keep_full)) else {
+        bail!("give --keep-full (e.g. 30d) or a config with [history] keep_full");
+    };
+    let path = history_path(args.history.history.as_deref(), config.as_ref());
+    let mut history = History::open(&path)?;
+    let cutoff = std::time::SystemTime::now()
+        .checked_sub(keep_full)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let cutoff = humantime::format_rfc3339_millis(cutoff).to_string();
+    let pruned = history.prune(&cutoff)?;
+    print_stdout(&format!(
+        "pruned {} older than {cutoff}: {} → {}\n",
+        count(pruned.runs as u64, "run", "runs"),
+        bytes(pruned.bytes_before),
+        bytes(pruned.bytes_after)
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -94,7 +94,20 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN findings INTEGER NOT NULL DEFAULT 0;
     UPDATE runs SET findings = coalesce(json_array_length(document, '$.findings'), 0);
     CREATE INDEX runs_by_time ON runs (started_at, id);",
+    // 3: retention marks the runs whose per-interval detail was dropped.
+    "ALTER TABLE runs ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;",
 ];
+
+/// What [`History::prune`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// Runs whose detail was dropped.
+    pub runs: usize,
+    /// Their stored size before, bytes (documents and samples).
+    pub bytes_before: u64,
+    /// And after.
+    pub bytes_after: u64,
+}
 
 /// One stored metric value.
 #[derive(Debug, Clone, PartialEq)]
@@ -233,6 +246,69 @@ impl History {
             }
         }
         tx.commit().map_err(wrap)
+    }
+
+    /// Retention: runs started before `cutoff` (RFC 3339) keep their
+    /// record, metrics, findings and summaries (latency histograms
+    /// included, so their reports still render) and drop what grows with
+    /// their length: the per-interval series of every step and of its
+    /// resource samples, and the metrics' per-interval samples (so they
+    /// are compared by value only). Each run is pruned once, in one
+    /// transaction with the others.
+    pub fn prune(&mut self, cutoff: &str) -> Result<Pruned, HistoryError> {
+        let path = self.path.clone();
+        let wrap = |source| HistoryError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.connection.transaction().map_err(wrap)?;
+        let mut done = Pruned::default();
+        {
+            let mut select = tx
+                .prepare(
+                    "SELECT id, document,
+                            (SELECT coalesce(sum(length(samples)), 0) FROM metrics WHERE run_id = runs.id)
+                     FROM runs WHERE started_at < ?1 AND pruned = 0",
+                )
+                .map_err(wrap)?;
+            let rows = select
+                .query_map(params![cutoff], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(wrap)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(wrap)?;
+            let mut update = tx
+                .prepare("UPDATE runs SET document = ?2, pruned = 1 WHERE id = ?1")
+                .map_err(wrap)?;
+            let mut clear = tx
+                .prepare("UPDATE metrics SET samples = NULL WHERE run_id = ?1")
+                .map_err(wrap)?;
+            for (id, document, samples_bytes) in rows {
+                let mut run = Run::from_json(&document).map_err(|e| HistoryError::Corrupt {
+                    id: id.clone(),
+                    reason: e.to_string(),
+                })?;
+                for step in run.scenarios.iter_mut().flat_map(|s| s.steps.iter_mut()) {
+                    step.intervals.clear();
+                    if let Some(r) = step.resources.as_mut() {
+                        r.samples.clear();
+                    }
+                }
+                let slim = run.to_json();
+                done.runs += 1;
+                done.bytes_before += document.len() as u64 + samples_bytes as u64;
+                done.bytes_after += slim.len() as u64;
+                update.execute(params![id, slim]).map_err(wrap)?;
+                clear.execute(params![id]).map_err(wrap)?;
+            }
+        }
+        tx.commit().map_err(wrap)?;
+        Ok(done)
     }
 
     /// The most recent runs, newest first; of one subject when given.
@@ -490,6 +566,47 @@ mod tests {
             value,
             samples: vec![value, value + 1.0],
         }
+    }
+
+    /// Retention: a real run older than the cutoff keeps its record,
+    /// summaries and metric values and drops its per-interval detail; a
+    /// newer one is untouched; a second prune does nothing.
+    #[test]
+    fn pruning_drops_per_interval_detail_of_old_runs_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(&dir.path().join("history.db")).unwrap();
+        let real = Run::from_json(include_str!("../../../tests/fixtures/run-v1.json")).unwrap();
+        let old = Run {
+            id: "old".into(),
+            started_at: "2026-10-01T00:00:00Z".into(),
+            ..real.clone()
+        };
+        let new = Run {
+            id: "new".into(),
+            started_at: "2026-12-01T00:00:00Z".into(),
+            ..real.clone()
+        };
+        for r in [&old, &new] {
+            h.store(r, &[metric("self-check.rps", 4776.0)]).unwrap();
+        }
+        let pruned = h.prune("2026-11-01T00:00:00Z").unwrap();
+        assert_eq!(pruned.runs, 1);
+        assert!(pruned.bytes_after * 2 < pruned.bytes_before, "{pruned:?}");
+        let slim = h.load("old").unwrap();
+        assert!(slim
+            .scenarios
+            .iter()
+            .flat_map(|s| &s.steps)
+            .all(|st| st.intervals.is_empty()));
+        assert_eq!(slim.findings, real.findings);
+        assert_eq!(
+            slim.scenarios[0].steps[0].latency_us, real.scenarios[0].steps[0].latency_us,
+            "the histograms stay: old reports still render"
+        );
+        assert_eq!(h.metrics("old").unwrap()[0].value, 4776.0);
+        assert!(h.metrics("old").unwrap()[0].samples.is_empty());
+        assert_eq!(h.load("new").unwrap(), Run { ..new });
+        assert_eq!(h.prune("2026-11-01T00:00:00Z").unwrap().runs, 0);
     }
 
     #[test]

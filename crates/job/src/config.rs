@@ -283,7 +283,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     name: Option<Spanned<String>>,
-    history: Option<String>,
+    history: Option<Spanned<RawHistory>>,
     #[serde(default)]
     service: Vec<Spanned<RawService>>,
     #[serde(default)]
@@ -298,6 +298,17 @@ struct RawConfig {
     job: Vec<Spanned<RawJob>>,
     #[serde(default)]
     alert: Vec<Spanned<RawAlert>>,
+}
+
+/// `history = "path"`, or `[history]` with `path` and `keep_full`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawHistory {
+    Path(String),
+    Table {
+        path: Option<String>,
+        keep_full: Option<String>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -689,6 +700,9 @@ pub struct Config {
     pub name: String,
     /// History database path.
     pub history: Option<String>,
+    /// Retention: runs older than this keep their metrics, findings and
+    /// summaries and drop their per-interval detail (`[history] keep_full`).
+    pub keep_full: Option<std::time::Duration>,
     /// Services, in file order.
     pub services: Vec<Service>,
     /// Scenarios, in file order.
@@ -1079,13 +1093,34 @@ pub fn parse(
         .map(|p| parse_plan(&check, p, &service_names, &scenario_names, &catalog))
         .transpose()?;
     let (watch, jobs, alerts) = parse_watch(&check, &raw, &scenario_names, env)?;
+    let (history, keep_full) = match &raw.history {
+        None => (None, None),
+        Some(h) => match h.get_ref() {
+            RawHistory::Path(path) => (Some(path.clone()), None),
+            RawHistory::Table { path, keep_full } => {
+                let keep = keep_full
+                    .as_deref()
+                    .map(|k| {
+                        humantime::parse_duration(k.trim()).map_err(|e| {
+                            check.at(
+                                h.span(),
+                                format!("history keep_full '{k}': {e} (e.g. \"30d\")"),
+                            )
+                        })
+                    })
+                    .transpose()?;
+                (path.clone(), keep)
+            }
+        },
+    };
     Ok(Config {
         plan,
         watch,
         jobs,
         alerts,
         name,
-        history: raw.history,
+        history,
+        keep_full,
         services,
         scenarios,
         thresholds,
@@ -1474,6 +1509,31 @@ direction = "below"
             );
             assert!(error.contains(says), "{extra}: {error}");
         }
+    }
+
+    /// `history = "path"` or `[history]` with `path` and `keep_full`.
+    #[test]
+    fn history_takes_a_path_or_a_table_with_retention() {
+        let base = "[[service]]\nname = \"api\"\nurl = \"http://127.0.0.1:1\"\n";
+        let config = parse_text(&format!("history = \"h.db\"\n{base}")).unwrap();
+        assert_eq!(
+            (config.history.as_deref(), config.keep_full),
+            (Some("h.db"), None)
+        );
+        let config = parse_text(&format!(
+            "{base}[history]\npath = \"h.db\"\nkeep_full = \"30d\"\n"
+        ))
+        .unwrap();
+        assert_eq!(config.history.as_deref(), Some("h.db"));
+        assert_eq!(
+            config.keep_full,
+            Some(std::time::Duration::from_secs(30 * 86_400))
+        );
+        let error = parse_text(&format!("{base}[history]\nkeep_full = \"soon\"\n")).unwrap_err();
+        assert!(
+            error.to_string().contains("history keep_full 'soon'"),
+            "{error}"
+        );
     }
 
     /// Issue 13: a service's `process` chooses its scenarios' target set.

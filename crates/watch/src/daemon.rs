@@ -46,6 +46,8 @@ pub struct WatchPlan {
     pub history_path: PathBuf,
     /// Where reports go (else the config's).
     pub report_dir: Option<PathBuf>,
+    /// Retention (`[history] keep_full`): older runs are pruned after each run.
+    pub keep_full: Option<Duration>,
 }
 
 impl WatchPlan {
@@ -82,6 +84,7 @@ impl WatchPlan {
             alerts: config.alerts.clone(),
             history_path,
             report_dir,
+            keep_full: config.keep_full,
         })
     }
 }
@@ -395,6 +398,20 @@ pub fn run_once(plan: &WatchPlan, shared: &Shared, job: &WatchJob) -> Ran {
     }
 }
 
+/// Retention after a run: runs older than `keep_full` drop their
+/// per-interval detail (a failure only skips it: the next run tries again).
+fn prune(plan: &WatchPlan) {
+    let Some(keep_full) = plan.keep_full else {
+        return;
+    };
+    let cutoff = SystemTime::now()
+        .checked_sub(keep_full)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    if let Ok(mut history) = History::open(&plan.history_path) {
+        let _ = history.prune(&humantime::format_rfc3339_millis(cutoff).to_string());
+    }
+}
+
 /// Records a run in the shared state and sends its alerts.
 fn record(shared: &Shared, plan: &WatchPlan, sender: &dyn Sender, job: &WatchJob, ran: Ran) {
     let mut previous = JobStatus::Pending;
@@ -521,6 +538,7 @@ fn schedule_loop(plan: &WatchPlan, shared: &Shared, sender: &dyn Sender, job: &W
             return;
         }
         record(shared, plan, sender, job, ran);
+        prune(plan);
         let after = schedule.after(started, SystemTime::now(), unit());
         if after.skipped > 0 {
             shared.update(&job.name, |v| v.state = v.state.skipping(after.skipped));
@@ -574,6 +592,7 @@ pub fn once(plan: &WatchPlan, shared: &Shared, sender: &dyn Sender) -> u8 {
         let ran = run_once(plan, shared, job);
         worst = worst.max(ran.exit_code);
         record(shared, plan, sender, job, ran);
+        prune(plan);
     }
     worst
 }
