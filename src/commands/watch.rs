@@ -21,6 +21,7 @@ const ALERT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `scalewall watch`.
 pub fn watch_command(args: &WatchArgs) -> Result<ExitCode> {
+    daemon::limit_memory_arenas();
     let config = read_config(&args.config)?;
     let history_file = history_path(args.history.history.as_deref(), Some(&config));
     // The history must open before anything is scheduled.

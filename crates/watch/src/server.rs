@@ -252,6 +252,12 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared, token: Option<&str>)
     if !head_only {
         let _ = stream.write_all(&answer.body);
     }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap memory to the system (a
+    // dashboard request reads the history: its memory is not kept).
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Serves until a stop request; returns when stopped. Accepting blocks
