@@ -277,6 +277,11 @@ pub struct ProcessReading {
     pub name: String,
     /// Resident memory, bytes.
     pub rss_bytes: u64,
+    /// Proportional set size (shared pages divided among their sharers),
+    /// bytes, where `/proc/PID/smaps_rollup` is readable: what a process
+    /// group's members sum to without counting shared memory twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pss_bytes: Option<u64>,
     /// CPU used since the previous sample, % of one core (above 100 with several threads busy).
     pub cpu_pct: f64,
     /// Threads.

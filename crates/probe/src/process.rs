@@ -175,6 +175,9 @@ impl Probe for ProcessProbe {
                 pid,
                 name: stat.comm.clone(),
                 rss_bytes: stat.rss * self.page_bytes,
+                pss_bytes: std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+                    .ok()
+                    .and_then(|t| crate::target::parse_pss(&t)),
                 cpu_pct,
                 threads: stat.num_threads,
                 open_fds: process.fd_count().map_or(0, |n| n as u64),

@@ -294,17 +294,23 @@ fn host_metrics(health: &Snapshot, out: &mut Vec<Metric>) {
             vec![],
         ));
     }
-    let mut rss_by_name: Vec<(String, u64)> = Vec::new();
+    // Per group: the sum of PSS when every member's is known (a prefork
+    // server's shared pages once), else of RSS.
+    let mut rss_by_name: Vec<(String, u64, Option<u64>)> = Vec::new();
     for group in &health.processes {
         for reading in &group.readings {
             let name = group.label.as_deref().unwrap_or(&reading.name);
-            match rss_by_name.iter_mut().find(|(n, _)| n == name) {
-                Some((_, total)) => *total += reading.rss_bytes,
-                None => rss_by_name.push((name.to_string(), reading.rss_bytes)),
+            match rss_by_name.iter_mut().find(|(n, _, _)| n == name) {
+                Some((_, rss, pss)) => {
+                    *rss += reading.rss_bytes;
+                    *pss = pss.zip(reading.pss_bytes).map(|(a, b)| a + b);
+                }
+                None => rss_by_name.push((name.to_string(), reading.rss_bytes, reading.pss_bytes)),
             }
         }
     }
-    for (name, rss_bytes) in rss_by_name {
+    for (name, rss, pss) in rss_by_name {
+        let rss_bytes = pss.unwrap_or(rss);
         out.push(metric(
             format!("{name}.rss_mb"),
             rss_bytes as f64 / 1_048_576.0,
@@ -570,6 +576,33 @@ mod tests {
         );
         assert_eq!(metrics.iter().filter(|m| m.name == "api.rss_mb").count(), 1);
         assert_eq!(find("redis[127.0.0.1:6379].used_memory_mb"), Some(2.0));
+        // With every member's PSS known, the group is their PSS: two
+        // workers sharing 8 MiB count it once, not twice.
+        let mut shared = run.clone();
+        let group = &mut shared.system_health.as_mut().unwrap().processes[0];
+        group.readings[0].pss_bytes = Some(6 * 1_048_576);
+        group.readings[1].pss_bytes = Some(5 * 1_048_576);
+        let metrics = of_run(&shared);
+        let rss = metrics
+            .iter()
+            .find(|m| m.name == "api.rss_mb")
+            .unwrap()
+            .value;
+        assert_eq!(rss, 11.0);
+        shared.system_health.as_mut().unwrap().processes[0].readings[0].pss_bytes = Some(1_048_576);
+        let rss = of_run(&shared)
+            .into_iter()
+            .find(|m| m.name == "api.rss_mb")
+            .unwrap()
+            .value;
+        assert_eq!(rss, 6.0, "PSS summed");
+        shared.system_health.as_mut().unwrap().processes[0].readings[1].pss_bytes = None;
+        let rss = of_run(&shared)
+            .into_iter()
+            .find(|m| m.name == "api.rss_mb")
+            .unwrap()
+            .value;
+        assert_eq!(rss, 11.0, "RSS when one member's PSS is unknown");
         assert!(metrics.iter().all(|m| !m.gating));
     }
 }
