@@ -23,9 +23,9 @@
 //! (`/proc/PID/smaps_rollup`: shared pages divided among their sharers),
 //! falling back to RSS, and saying so, where PSS cannot be read.
 
-use crate::process::{listening_inodes, ProcessSelector};
+use crate::process::ProcessSelector;
 use crate::ProbeError;
-use procfs::process::{FDTarget, Process};
+use procfs::process::Process;
 use scalewall_model::{ProcessCost, TargetMember};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -197,24 +197,13 @@ fn process_table() -> Result<BTreeMap<i32, (i32, String)>, ProbeError> {
     Ok(table)
 }
 
-/// The pids holding a socket listening on `port`.
+/// The pids holding a socket listening on `port` (none: an empty set).
 fn listeners(port: u16) -> Result<HashSet<i32>, ProbeError> {
-    let inodes = listening_inodes(port)?;
-    if inodes.is_empty() {
-        return Ok(HashSet::new());
+    match crate::process::resolve(&ProcessSelector::Port(port)) {
+        Ok(pids) => Ok(pids.into_iter().collect()),
+        Err(ProbeError::NoProcess(_)) => Ok(HashSet::new()),
+        Err(e) => Err(e),
     }
-    Ok(procfs::process::all_processes()
-        .map_err(|e| ProbeError::proc("/proc", e))?
-        .flatten()
-        .filter(|p| {
-            p.fd().is_ok_and(|fds| {
-                fds.flatten().any(
-                    |fd| matches!(fd.target, FDTarget::Socket(inode) if inodes.contains(&inode)),
-                )
-            })
-        })
-        .map(|p| p.pid)
-        .collect())
 }
 
 /// The members of a process set with their roles (pure over the table).

@@ -17,7 +17,8 @@ td:first-child,th:first-child{text-align:left}pre{background:#f6f6f6;padding:.8e
 blockquote{border-left:4px solid #d62728;margin:.5em 0;padding:.2em .8em;background:#fff4f4}\
 code{background:#f2f2f2;padding:0 3px}svg{max-width:100%;height:auto;margin:.5em 0}";
 
-fn escape(text: &str) -> String {
+/// Escapes text for HTML (and SVG) content and attributes.
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -1,6 +1,7 @@
 //! Hand-written SVG charts: self-contained (no scripts, no external fonts
 //! or assets), so they embed in an HTML report or open on their own.
 
+use crate::html::escape;
 use crate::number::sig_n;
 use scalewall_stats::usl::{Point, UslFit};
 use std::fmt::Write as _;
@@ -11,14 +12,6 @@ const LEFT: f64 = 78.0;
 const RIGHT: f64 = 24.0;
 const TOP: f64 = 48.0;
 const BOTTOM: f64 = 58.0;
-
-/// Escapes text for SVG content and attributes.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// A tick label: integers without decimals, others to 3 significant figures.
 fn tick_label(v: f64) -> String {

@@ -194,12 +194,10 @@ fn job_config(path: &Path, job: &WatchJob) -> Result<Config, String> {
                     .join(", ")
             ));
         }
-        config.scenarios.retain(|s| job.scenarios.contains(&s.name));
         // Thresholds of scenarios this job does not run would only say
         // "not measured"; the plan needs every scenario it names.
-        let all: Vec<String> = read_config(path)
-            .map(|c| c.scenarios.iter().map(|s| s.name.clone()).collect())
-            .unwrap_or_default();
+        let all: Vec<String> = config.scenarios.iter().map(|s| s.name.clone()).collect();
+        config.scenarios.retain(|s| job.scenarios.contains(&s.name));
         config.thresholds.retain(|t| {
             let scenario = t.metric.split('.').next().unwrap_or("");
             !all.iter().any(|s| s == scenario) || job.scenarios.iter().any(|s| s == scenario)

@@ -6,16 +6,10 @@
 
 use crate::view::{AlertHealth, JobView};
 use scalewall_model::Severity;
+use scalewall_report::html::escape;
 use scalewall_stats::number::{count, sig};
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 fn when(unix_s: f64) -> String {
     let at = UNIX_EPOCH + std::time::Duration::from_secs_f64(unix_s.max(0.0));
