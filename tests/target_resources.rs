@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{f, json, scalewall, Reaped};
+use common::{f, json, scalewall, under_ci, Reaped};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -83,10 +83,6 @@ else:
             os._exit(0)
         c.close()
 "#;
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
 
 /// Starts the Python server; `None` (skipped, or a panic under CI) when
 /// python3 is missing. Returns the child, its port and the worker pids.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{demo_server_on, free_port, Reaped};
+use common::{demo_server_on, free_port, Browser, Reaped};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -267,7 +267,7 @@ on = ["status"]
     let (code, page) = get(port, "/", None).unwrap();
     assert_eq!(code, 200);
     assert!(
-        page.contains("<span class=\"badge OK\">OK</span>"),
+        page.contains("<span class=\"badge tone-good\">OK</span>"),
         "{page}"
     );
     assert!(page.contains("<polyline"), "{page}");
@@ -285,65 +285,20 @@ on = ["status"]
     dashboard_in_a_browser(port);
 }
 
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
 /// The live dashboard in headless Chromium: no console errors, the job
 /// table and sparklines rendered, a screenshot under the test output folder.
 fn dashboard_in_a_browser(port: u16) {
-    let chromium = Path::new("/usr/bin/chromium");
-    if !chromium.exists() {
-        assert!(
-            !under_ci(),
-            "chromium must be installed under CI (.ci/run installs it)"
-        );
-        eprintln!("skipped the browser check: no /usr/bin/chromium");
+    let Some(browser) = Browser::find() else {
         return;
-    }
-    let profile = tempfile::tempdir().unwrap();
-    let browse = |extra: &[String]| {
-        Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--enable-logging=stderr",
-                "--v=0",
-                "--window-size=1280,900",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(extra)
-            .arg(format!("http://127.0.0.1:{port}/"))
-            .output()
-            .unwrap()
     };
-    let out = browse(&["--dump-dom".to_string()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let url = format!("http://127.0.0.1:{port}/");
+    let dom = browser.dom(&url);
     assert!(
         dom.contains("<th>job</th>") && dom.contains("<polyline"),
         "{dom}"
     );
-    let console: Vec<String> = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
-        .map(str::to_string)
-        .collect();
-    assert!(console.is_empty(), "console messages: {console:?}");
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("watch-dashboard.png");
-    let _ = std::fs::remove_file(&shot);
-    let out = browse(&[format!("--screenshot={}", shot.display())]);
-    assert!(
-        out.status.success() && shot.exists(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("dashboard screenshot: {}", shot.display());
+    browser.screenshot(&url, &shot, &[]);
 }
 
 #[test]

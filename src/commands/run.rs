@@ -47,11 +47,23 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode> {
             }),
         },
     )?;
+    // The bar is cleared before the report and the summary are printed.
+    drop(observer);
     print_stdout(outcome.reports.get(match args.output {
         ReportFormatArg::Md => ReportFormat::Markdown,
         ReportFormatArg::Json => ReportFormat::Json,
         ReportFormatArg::Html => ReportFormat::Html,
     }))?;
+    if Terminal::enabled(args.no_progress) {
+        eprint!("\n{}", colour_for_stderr(&outcome.reports.terminal));
+        if let Some(html) = outcome
+            .written
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == "html"))
+        {
+            eprintln!("  report: {}", html.display());
+        }
+    }
     if let Some(error) = outcome.write_errors.first() {
         bail!("{error}");
     }
@@ -62,6 +74,34 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode> {
         return Ok(signals.stopped_code());
     }
     Ok(exit::for_findings(outcome.worst))
+}
+
+/// The terminal summary as stderr should show it: without its ANSI
+/// colours when `NO_COLOR` is set (<https://no-color.org>).
+fn colour_for_stderr(text: &str) -> String {
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        strip_ansi(text)
+    } else {
+        text.to_string()
+    }
+}
+
+/// `text` without its ANSI colour sequences (`ESC [ … m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `scalewall init`.
@@ -138,4 +178,17 @@ pub fn suite_command(args: &SuiteArgs) -> Result<ExitCode> {
         bail!("{}: {}", finding.message, finding.evidence);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_sequences_strip_to_the_words() {
+        assert_eq!(
+            strip_ansi("health \x1b[1;33m6 / 10\x1b[0m · \x1b[1;31m1 HIGH\x1b[0m"),
+            "health 6 / 10 · 1 HIGH"
+        );
+    }
 }

@@ -197,3 +197,86 @@ pub fn demo_server_on(listen: &str, extra: &[&str]) -> (Reaped, String) {
         .to_string();
     (server, port)
 }
+
+/// Whether this is CI (`CI=true`), where a missing tool is a failure.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Headless Chromium at 1280×900, when installed (under CI it must be:
+/// `.ci/run` installs it). Each call runs a fresh browser on its own
+/// profile; `None` (after saying why) where there is none.
+pub struct Browser {
+    binary: &'static std::path::Path,
+    profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// The browser, or `None` with the reason printed.
+    pub fn find() -> Option<Browser> {
+        let binary = std::path::Path::new("/usr/bin/chromium");
+        if !binary.exists() {
+            assert!(
+                !under_ci(),
+                "chromium must be installed under CI (.ci/run installs it)"
+            );
+            eprintln!("skipped the browser check: no /usr/bin/chromium");
+            return None;
+        }
+        Some(Browser {
+            binary,
+            profile: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    /// Opens `url` with the extra flags; its stdout and stderr.
+    pub fn open(&self, url: &str, extra: &[String]) -> Output {
+        std::process::Command::new(self.binary)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--hide-scrollbars",
+                "--window-size=1280,900",
+            ])
+            .arg(format!("--user-data-dir={}", self.profile.path().display()))
+            .args(extra)
+            .arg(url)
+            .output()
+            .unwrap()
+    }
+
+    /// The page's DOM after it loaded, checking that the browser logged no
+    /// console message (an error or a warning of the page).
+    pub fn dom(&self, url: &str) -> String {
+        let out = self.open(url, &["--dump-dom".to_string()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let console: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
+            .map(str::to_string)
+            .collect();
+        assert!(console.is_empty(), "console messages: {console:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A 1280×900 PNG of the page at `shot`, its path printed.
+    pub fn screenshot(&self, url: &str, shot: &std::path::Path, extra: &[String]) {
+        let _ = std::fs::remove_file(shot);
+        let mut flags = vec![format!("--screenshot={}", shot.display())];
+        flags.extend_from_slice(extra);
+        let out = self.open(url, &flags);
+        assert!(
+            out.status.success() && shot.exists(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("screenshot: {}", shot.display());
+    }
+}

@@ -177,6 +177,15 @@ pub fn sweep_sections(run: &Run) -> Vec<SweepSection> {
         .collect()
 }
 
+/// Stores runs with their metrics, in the order given (oldest first):
+/// how a run written elsewhere (a fixture, an export) joins a history.
+pub fn store_runs(history: &mut History, runs: &[Run]) -> Result<()> {
+    for run in runs {
+        history.store(run, &stored_metrics(&scalewall_stats::metrics::of_run(run)))?;
+    }
+    Ok(())
+}
+
 /// The metrics as the history stores them (name, value, samples).
 pub fn stored_metrics(metrics: &[Metric]) -> Vec<StoredMetric> {
     metrics
@@ -280,12 +289,7 @@ pub fn report_input<'a>(
         statuses.insert(name.clone(), Status::Ok);
     }
     for f in &run.findings {
-        if run.thresholds_checked.contains(&f.subject) {
-            let status = if f.severity == Severity::Critical {
-                Status::Critical
-            } else {
-                Status::Warning
-            };
+        if let Some(status) = crate::findings::breach_status(f) {
             statuses.insert(f.subject.clone(), status);
         }
     }
@@ -298,12 +302,7 @@ pub fn report_input<'a>(
                     || m.name.ends_with(".max_rps")
                     || m.name.ends_with(".p99_ms") && !m.name.contains(".c")
             }) {
-                let values: Vec<f64> = h
-                    .series(&subject, &m.name, &run.id, 20)?
-                    .into_iter()
-                    .map(|(_, v)| v)
-                    .collect();
-                series.push((m.name.clone(), values));
+                series.push((m.name.clone(), h.series(&subject, &m.name, &run.id, 20)?));
             }
             series
         }

@@ -11,6 +11,24 @@ use scalewall_stats::metrics::Metric;
 use scalewall_stats::number::{count, pct, sig, sig_n};
 use std::collections::BTreeMap;
 
+/// The message of a threshold breach finding.
+fn breach_message(metric: &str, limit_name: &str) -> String {
+    format!("{metric} is past its {limit_name} limit")
+}
+
+/// The threshold status a finding gives its metric: a breach of a
+/// critical or a warning limit; `None` for every other finding (a
+/// regression or a drift of a thresholded metric does not breach it).
+pub fn breach_status(finding: &Finding) -> Option<Status> {
+    if finding.message == breach_message(&finding.subject, "critical") {
+        Some(Status::Critical)
+    } else if finding.message == breach_message(&finding.subject, "warning") {
+        Some(Status::Warning)
+    } else {
+        None
+    }
+}
+
 /// The exit code a CI gate reads for the worst finding: 0 none or LOW,
 /// 3 MEDIUM, 4 HIGH, 5 CRITICAL (the binary's exit-code table uses this).
 pub fn gate_code(worst: Option<Severity>) -> u8 {
@@ -84,7 +102,7 @@ pub fn check_thresholds(
                     Severity::High
                 },
                 subject: m.name.clone(),
-                message: format!("{} is past its {limit_name} limit", m.name),
+                message: breach_message(&m.name, limit_name),
                 evidence: format!(
                     "{} {} {side} {limit_name} {} {}",
                     sig(m.value),
@@ -367,5 +385,16 @@ mod tests {
         assert_eq!(exit_code_for(&findings[1..]), 4);
         assert_eq!(exit_code_for(&findings[2..]), 0);
         assert_eq!(exit_code_for(&[]), 0);
+        // The report reads each breach's status back from its finding; a
+        // regression of a thresholded metric is no breach of it.
+        assert_eq!(breach_status(&findings[0]), Some(Status::Critical));
+        assert_eq!(breach_status(&findings[1]), Some(Status::Warning));
+        let regression = Finding {
+            severity: Severity::Low,
+            subject: "api.rps".into(),
+            message: "api.rps regressed since the previous run".into(),
+            evidence: String::new(),
+        };
+        assert_eq!(breach_status(&regression), None);
     }
 }

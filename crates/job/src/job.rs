@@ -41,6 +41,12 @@ pub const DEFAULT_REPORTS: &str = ".scalewall/reports";
 const SUITE_BUDGET_IN_RUN: Duration = Duration::from_millis(500);
 /// How far the self-check's throughput may stray from the known answer.
 const SELF_CHECK_TOLERANCE: f64 = 0.10;
+/// The built-in self-check's measured time.
+const SELF_CHECK_TIME: Duration = Duration::from_secs(3);
+/// The built-in sweep's levels, their step and warm-up.
+const SELF_SWEEP_LEVELS: [u32; 6] = [1, 2, 4, 8, 16, 32];
+const SELF_SWEEP_STEP: Duration = Duration::from_secs(1);
+const SELF_SWEEP_WARMUP: Duration = Duration::from_millis(200);
 /// How far the self-sweep's fitted peak N* may stray from the known one.
 const PEAK_TOLERANCE: f64 = 0.25;
 
@@ -135,6 +141,8 @@ pub struct Reports {
     pub json: String,
     /// Self-contained HTML.
     pub html: String,
+    /// The compact summary a terminal shows at the end, with ANSI colours.
+    pub terminal: String,
 }
 
 impl Reports {
@@ -177,6 +185,7 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
     let mut findings = Vec::new();
     let snapshot = probe_system(config, &mut findings);
     let mut scenarios = Vec::new();
+    ctx.observer.planned(&planned_stages(config));
     match config {
         None => {
             ctx.observer.stage(&format!(
@@ -270,6 +279,10 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
         markdown: markdown::render(&input),
         json: json::report(&input, exit_code_for(&run.findings)),
         html: html::render(&input),
+        terminal: scalewall_report::terminal::summary(
+            &scalewall_report::overview::Overview::of(&input),
+            true,
+        ),
     };
     let (mut written, write_errors) = write_reports(&job.report_dir, &artifacts, &reports);
     if store_error.is_none() {
@@ -283,6 +296,47 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
         write_errors,
         store_error,
     })
+}
+
+/// The stages a job will go through, each with the time its steps are
+/// planned to take (warm-ups included; `None` when a step stops after a
+/// count of operations, or its options are invalid and it will not run).
+fn planned_stages(config: Option<&Config>) -> Vec<(String, Option<Duration>)> {
+    let step_time = |s: &StepPlan| match s.stop {
+        StopAt::Duration(d) => Some(d + s.warmup),
+        StopAt::Operations(_) => None,
+    };
+    match config {
+        None => vec![
+            ("runtime suite".into(), Some(SUITE_BUDGET_IN_RUN * 10)),
+            ("self-check".into(), Some(SELF_CHECK_TIME)),
+            (
+                "self-sweep".into(),
+                Some((SELF_SWEEP_STEP + SELF_SWEEP_WARMUP) * SELF_SWEEP_LEVELS.len() as u32),
+            ),
+        ],
+        Some(config) => {
+            let cores = host::available_cores();
+            config
+                .scenarios
+                .iter()
+                .map(|s| {
+                    let steps = match &s.command {
+                        scenario::ScenarioCommand::Bench(args) => {
+                            scenario::validate_bench(args, cores)
+                                .ok()
+                                .map(|p| vec![p.step])
+                        }
+                        scenario::ScenarioCommand::Sweep(args) => {
+                            scenario::validate_sweep(args, cores).ok().map(|p| p.steps)
+                        }
+                    };
+                    let time = steps.and_then(|steps| steps.iter().map(step_time).sum());
+                    (s.name.clone(), time)
+                })
+                .collect()
+        }
+    }
 }
 
 /// Writes each report file atomically; the history database among the
@@ -474,10 +528,11 @@ fn self_check(
         interval: scenario::interval_for(measured),
     };
     let mut scenarios = Vec::new();
+    observer.stage("self-check: the load path against a target with a known answer");
     let before = server.requests_served();
     let mut scenario = run_load(
         &request,
-        &[plan(16, Duration::from_secs(3), Duration::ZERO)],
+        &[plan(16, SELF_CHECK_TIME, Duration::ZERO)],
         control,
         observer,
     )?;
@@ -519,10 +574,10 @@ fn self_check(
     if control.is_stopped() {
         return Ok(scenarios);
     }
-    let levels = [1, 2, 4, 8, 16, 32];
-    let plans: Vec<StepPlan> = levels
+    observer.stage("self-sweep: a concurrency sweep of the built-in target");
+    let plans: Vec<StepPlan> = SELF_SWEEP_LEVELS
         .iter()
-        .map(|&n| plan(n, Duration::from_secs(1), Duration::from_millis(200)))
+        .map(|&n| plan(n, SELF_SWEEP_STEP, SELF_SWEEP_WARMUP))
         .collect();
     let mut scenario = run_load(&request, &plans, control, observer)?;
     scenario.name = "self-sweep".into();

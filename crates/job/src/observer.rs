@@ -7,6 +7,10 @@ use scalewall_load::engine::LiveProgress;
 /// Receives a job's progress. Called from the job's thread; implementations
 /// must be cheap (a step reports a few times a second).
 pub trait Observer: Sync {
+    /// Once, before the first stage: every stage the job will go through,
+    /// in order, with the time its load is planned to take (`None` when
+    /// it is not known in advance, e.g. a step that stops after a count).
+    fn planned(&self, _stages: &[(String, Option<std::time::Duration>)]) {}
     /// A stage begins: `what` is one line (e.g. `scenario api-get (api)`).
     fn stage(&self, _what: &str) {}
     /// Live figures of the step in progress; `label` names the step within

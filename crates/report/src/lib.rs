@@ -4,14 +4,17 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod components;
 pub mod cost;
 pub mod history;
 pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod number;
+pub mod overview;
 pub mod plan;
 pub mod probe;
 pub mod suite;
 pub mod svg;
+pub mod terminal;
 pub mod usl_table;

@@ -5,8 +5,10 @@
 //! the baseline, artifacts. Pure: everything comes in [`ReportInput`], so a
 //! stored run renders again to the same text.
 
+use crate::components::severity_name;
 use crate::number::{change, count, pct, rate_unit, sig, sig_n};
-use scalewall_model::{Finding, KnownAnswer, PlanRecord, Run, RunStatus, Severity, Step};
+use crate::overview::{health_formula, Overview, PlanHeadline, Wall};
+use scalewall_model::{Finding, KnownAnswer, PlanRecord, Run, RunStatus, Scenario, Step};
 use scalewall_stats::compare::{Change, MetricComparison, Trend};
 use scalewall_stats::metrics::Metric;
 use scalewall_stats::summary::StepSummary;
@@ -72,8 +74,9 @@ pub struct ReportInput<'a> {
     pub health_text: Option<String>,
     /// Files written by the run.
     pub artifacts: Vec<String>,
-    /// Key metrics over the subject's last runs (oldest first), for charts.
-    pub history_series: Vec<(String, Vec<f64>)>,
+    /// Key metrics over the subject's last runs (oldest first), each
+    /// value with its run's id (so the baseline can be marked), for charts.
+    pub history_series: Vec<(String, Vec<(String, f64)>)>,
     /// The capacity plan, when the config has one.
     pub plan: Option<PlanSection>,
 }
@@ -109,15 +112,6 @@ impl PlanSection {
     }
 }
 
-fn severity_name(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => "CRITICAL",
-        Severity::High => "HIGH",
-        Severity::Medium => "MEDIUM",
-        Severity::Low => "LOW",
-    }
-}
-
 fn change_name(c: Change) -> &'static str {
     match c {
         Change::Improved => "improved",
@@ -130,18 +124,6 @@ fn change_name(c: Change) -> &'static str {
 /// Escapes the characters Markdown tables treat specially.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
-}
-
-fn findings_count(findings: &[Finding]) -> String {
-    let mut counts: BTreeMap<std::cmp::Reverse<Severity>, usize> = BTreeMap::new();
-    for f in findings {
-        *counts.entry(std::cmp::Reverse(f.severity)).or_default() += 1;
-    }
-    counts
-        .iter()
-        .map(|(s, n)| format!("{n} {}", severity_name(s.0)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn change_summary(changes: &Changes) -> String {
@@ -262,6 +244,372 @@ fn load_step_table(out: &mut String, step: &Step, unit: &str) {
     }
 }
 
+/// A comparison in a few words: the change, the decision, its p-value.
+pub fn change_words(c: &MetricComparison) -> String {
+    format!(
+        "{} {}{}",
+        change(c.relative_change),
+        change_name(c.change),
+        c.test
+            .map_or(String::new(), |t| format!(" (p = {})", sig_n(t.p_value, 2)))
+    )
+}
+
+/// The plan's headline in one sentence (without the leading label).
+pub fn plan_sentence(plan: &PlanHeadline) -> String {
+    let mut text = match &plan.first_break {
+        Some((component, at)) => format!(
+            "`{component}` breaks first, at ~{} {}",
+            sig(*at),
+            plan.driver
+        ),
+        None => "no component breaks within the planned scales".to_string(),
+    };
+    if let Some(today) = plan.today {
+        let _ = write!(text, " (today {} {})", sig(today), plan.driver);
+    }
+    if let Some(wall) = &plan.wall {
+        let _ = write!(text, "; scaling wall at {wall}");
+    }
+    if let Some((component, status)) = &plan.worst_today {
+        if status != "OK" {
+            let _ = write!(text, "; today `{component}` is {status}");
+        }
+    }
+    text
+}
+
+/// A sweep's wall in one sentence (without the leading label).
+pub fn wall_sentence(wall: &Wall) -> String {
+    let mut text = match wall.peak {
+        Some((n, x)) => format!(
+            "N* ≈ {}, X(N*) ≈ {} {}: {}",
+            sig_n(n, 3),
+            sig_n(x, 4),
+            wall.unit,
+            wall.verdict
+        ),
+        None => wall.verdict.clone(),
+    };
+    if let Some(limit) = &wall.limited_by {
+        let _ = write!(text, "; limited by: {limit}");
+    }
+    text
+}
+
+/// `## Summary`: the outcome, health score, findings with the worst ones,
+/// each sweep's wall, the capacity plan's first break, changes and trends.
+fn summary_section(out: &mut String, input: &ReportInput<'_>, overview: &Overview<'_>) {
+    let subject = input.run.subject.as_deref().unwrap_or("host");
+    let _ = writeln!(out, "## Summary\n");
+    let _ = writeln!(
+        out,
+        "- **Health score {} / 10** ({}).",
+        sig_n(overview.health_score, 2),
+        health_formula()
+    );
+    if overview.counts.is_empty() {
+        let _ = writeln!(out, "- No findings.");
+    } else {
+        let counts: Vec<String> = overview
+            .counts
+            .iter()
+            .map(|(s, n)| format!("{n} {}", severity_name(*s)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "- **{}**: {}; the worst:",
+            count(input.run.findings.len() as u64, "finding", "findings"),
+            counts.join(", ")
+        );
+        for f in &overview.top_findings {
+            let _ = writeln!(
+                out,
+                "  - **{}** `{}`: {} ({}).",
+                severity_name(f.severity),
+                f.subject,
+                f.message.replace('\n', " "),
+                f.evidence.replace('\n', " ")
+            );
+        }
+    }
+    for wall in &overview.walls {
+        let _ = writeln!(
+            out,
+            "- Scaling wall of `{}`: {}.",
+            wall.scenario,
+            wall_sentence(wall)
+        );
+    }
+    if let Some(plan) = &overview.plan {
+        let _ = writeln!(out, "- Capacity plan: {}.", plan_sentence(plan));
+    }
+    match &input.previous {
+        Some(changes) => {
+            let _ = writeln!(
+                out,
+                "- Since the previous run `{}`: {}.",
+                changes.against,
+                change_summary(changes)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "- First run of `{subject}`: nothing to compare with yet."
+            );
+        }
+    }
+    for (metric, trend, runs) in &input.trends {
+        if *trend != Trend::Stable {
+            let _ = writeln!(
+                out,
+                "- Trend of `{metric}` over the last {runs} runs: **{trend:?}**.",
+            );
+        }
+    }
+    let _ = writeln!(out);
+}
+
+/// `## Key metrics`: one row per scenario; every metric is under
+/// `## All metrics`.
+fn key_metrics_section(out: &mut String, input: &ReportInput<'_>, overview: &Overview<'_>) {
+    let _ = writeln!(out, "## Key metrics\n");
+    if overview.rows.is_empty() {
+        let _ = writeln!(out, "No load was measured.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "| scenario | kind | throughput | p50 | p99 | errors | throughput vs previous | p99 vs previous |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---|---|");
+        for row in &overview.rows {
+            let kind = match row.at_level {
+                Some(n) => format!("{} (best: N = {n})", row.kind),
+                None => row.kind.clone(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {kind} | {} {} | {} ms | {} ms | {} ({}) | {} | {} |",
+                row.scenario,
+                sig(row.throughput),
+                row.unit,
+                sig(row.p50_ms),
+                sig(row.p99_ms),
+                crate::number::group(row.errors),
+                pct(row.error_pct),
+                row.throughput_change
+                    .as_ref()
+                    .map_or("-".into(), change_words),
+                row.p99_change.as_ref().map_or("-".into(), change_words),
+            );
+        }
+        let _ = writeln!(out);
+    }
+    let breached: Vec<String> = input
+        .statuses
+        .iter()
+        .filter(|(_, s)| **s != Status::Ok)
+        .map(|(name, s)| {
+            format!(
+                "`{name}` {}",
+                if *s == Status::Critical {
+                    "CRITICAL"
+                } else {
+                    "WARNING"
+                }
+            )
+        })
+        .collect();
+    if !input.statuses.is_empty() {
+        let _ = writeln!(
+            out,
+            "Thresholds: {} checked, {}.\n",
+            input.statuses.len(),
+            if breached.is_empty() {
+                "all OK".to_string()
+            } else {
+                format!("past their limits: {}", breached.join(", "))
+            }
+        );
+    }
+}
+
+/// `## All metrics`: every named metric with its threshold status and its
+/// change since the previous run.
+fn all_metrics_section(out: &mut String, input: &ReportInput<'_>) {
+    if input.metrics.is_empty() {
+        return;
+    }
+    let previous: BTreeMap<&str, &MetricComparison> = input
+        .previous
+        .iter()
+        .flat_map(|c| c.comparisons.iter())
+        .map(|c| (c.metric.as_str(), c))
+        .collect();
+    let _ = writeln!(out, "## All metrics\n");
+    let _ = writeln!(out, "| metric | value | status | vs previous |");
+    let _ = writeln!(out, "|---|---:|---|---|");
+    for m in input.metrics {
+        let status = match input.statuses.get(&m.name) {
+            Some(Status::Ok) => "OK",
+            Some(Status::Warning) => "**WARNING**",
+            Some(Status::Critical) => "**CRITICAL**",
+            None => "-",
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} {} | {status} | {} |",
+            m.name,
+            sig(m.value),
+            m.unit,
+            previous
+                .get(m.name.as_str())
+                .map_or("-".to_string(), |c| change_words(c))
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// `## Findings`: every finding, worst first, with its evidence.
+fn findings_section(out: &mut String, findings: &[Finding]) {
+    let _ = writeln!(out, "## Findings\n");
+    if findings.is_empty() {
+        let _ = writeln!(out, "None.\n");
+    } else {
+        let mut findings: Vec<&Finding> = findings.iter().collect();
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        let _ = writeln!(out, "| severity | subject | finding | evidence |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for f in findings {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} |",
+                severity_name(f.severity),
+                f.subject,
+                cell(&f.message),
+                cell(&f.evidence)
+            );
+        }
+        let _ = writeln!(out);
+    }
+}
+
+/// What the report says of one scenario under its heading: target and
+/// protocol, then its step's table or its sweep's level table (Markdown).
+pub fn scenario_body(input: &ReportInput<'_>, scenario: &Scenario) -> String {
+    let mut out = String::new();
+    let unit = rate_unit(&scenario.protocol);
+    let _ = writeln!(
+        out,
+        "`{}` over {}, {} operations.\n",
+        scenario.target, scenario.protocol, scenario.options.method
+    );
+    match scenario.steps.as_slice() {
+        [] => {
+            let _ = writeln!(out, "No step was measured.\n");
+        }
+        [step] => {
+            load_step_table(&mut out, step, unit);
+            let _ = writeln!(out);
+            if let Some(known) = &scenario.known_answer {
+                let _ = writeln!(out, "{}\n", known_throughput_line(known, step, unit));
+            }
+        }
+        steps => {
+            let sweep = input.sweeps.iter().find(|s| s.scenario == scenario.name);
+            let fit = sweep.and_then(|s| s.fit.as_ref().ok());
+            let _ = writeln!(
+                out,
+                "| N | throughput ({unit}) | USL fit | p50 (ms) | p99 (ms) | errors |"
+            );
+            let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|");
+            for step in steps {
+                let s = StepSummary::of(step);
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    step.concurrency,
+                    sig(s.rps),
+                    fit.map_or("-".into(), |f| sig(
+                        f.throughput_at(f64::from(step.concurrency))
+                    )),
+                    sig(s.latency_ms.p50),
+                    sig(s.latency_ms.p99),
+                    crate::number::group(s.errors_total)
+                );
+            }
+            let _ = writeln!(out);
+        }
+    }
+    out
+}
+
+/// What the report says of one sweep's USL fit: the coefficients, the
+/// peak, the verdict, why the wall stands there, the known answer and the
+/// fit's warnings (Markdown).
+pub fn sweep_body(input: &ReportInput<'_>, sweep: &SweepSection) -> String {
+    let mut out = String::new();
+    match &sweep.fit {
+        Ok(f) => {
+            let _ = writeln!(
+                out,
+                "X(N) = λN / (1 + σ(N−1) + κN(N−1)) with σ = {}, κ = {}, λ = {} {}; R² = {}, {}.",
+                sig(f.sigma),
+                sig(f.kappa),
+                sig(f.lambda),
+                sweep.unit,
+                crate::number::r_squared(f.r_squared),
+                count(f.points as u64, "point", "points")
+            );
+            if let Some(n) = f.peak_concurrency() {
+                let _ = writeln!(
+                    out,
+                    "Peak N* = √((1−σ)/κ) = {} at X(N*) = {} {}.",
+                    sig(n),
+                    sig(f.throughput_at(n)),
+                    sweep.unit
+                );
+            }
+        }
+        Err(reason) => {
+            let _ = writeln!(out, "No USL fit: {reason}.");
+        }
+    }
+    if let Some(verdict) = &sweep.verdict {
+        let _ = writeln!(out, "\n**Verdict:** {verdict}.");
+    }
+    if let Some(evidence) = &sweep.evidence {
+        let _ = writeln!(out, "\n**Why the wall stands there:** {evidence}.");
+    }
+    let known = input
+        .run
+        .scenarios
+        .iter()
+        .find(|s| s.name == sweep.scenario)
+        .and_then(|s| s.known_answer.as_ref());
+    if let Some(line) = known.and_then(|k| known_peak_line(k, sweep.fit.as_ref().ok())) {
+        let _ = writeln!(out, "\n{line}");
+    }
+    for warning in &sweep.warnings {
+        let _ = writeln!(out, "\n> warning: {warning}");
+    }
+    let _ = writeln!(out);
+    out
+}
+
+/// The resources each step of a scenario used, one Markdown list item a step.
+pub fn resource_lines(scenario: &Scenario) -> Vec<String> {
+    scenario
+        .steps
+        .iter()
+        .filter_map(|st| {
+            crate::bench::resources_line(st)
+                .map(|l| format!("- `{}` N = {}: {l}", scenario.name, st.concurrency))
+        })
+        .collect()
+}
+
 /// Renders the report.
 pub fn render(input: &ReportInput<'_>) -> String {
     let run = input.run;
@@ -292,199 +640,29 @@ pub fn render(input: &ReportInput<'_>) -> String {
         );
     }
 
-    let _ = writeln!(out, "## Executive summary\n");
-    if run.findings.is_empty() {
-        let _ = writeln!(out, "- No findings.");
-    } else {
-        let worst = run.findings.iter().map(|f| f.severity).max();
-        let _ = writeln!(
-            out,
-            "- **{}**: {} (worst: {}).",
-            count(run.findings.len() as u64, "finding", "findings"),
-            findings_count(&run.findings),
-            worst.map_or("-", severity_name)
-        );
-    }
-    for sweep in &input.sweeps {
-        if let Some(verdict) = &sweep.verdict {
-            let _ = writeln!(out, "- Scalability of `{}`: {verdict}.", sweep.scenario);
-        }
-    }
-    match &input.previous {
-        Some(changes) => {
-            let _ = writeln!(
-                out,
-                "- Since the previous run `{}`: {}.",
-                changes.against,
-                change_summary(changes)
-            );
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "- First run of `{subject}`: nothing to compare with yet."
-            );
-        }
-    }
-    for (metric, trend, runs) in &input.trends {
-        if *trend != Trend::Stable {
-            let _ = writeln!(
-                out,
-                "- Trend of `{metric}` over the last {runs} runs: **{trend:?}**.",
-            );
-        }
-    }
-    let _ = writeln!(out);
-
-    let _ = writeln!(out, "## Key metrics\n");
-    if input.metrics.is_empty() {
-        let _ = writeln!(out, "No metrics.\n");
-    } else {
-        let previous: BTreeMap<&str, &MetricComparison> = input
-            .previous
-            .iter()
-            .flat_map(|c| c.comparisons.iter())
-            .map(|c| (c.metric.as_str(), c))
-            .collect();
-        let _ = writeln!(out, "| metric | value | status | vs previous |");
-        let _ = writeln!(out, "|---|---:|---|---|");
-        for m in input.metrics {
-            let status = match input.statuses.get(&m.name) {
-                Some(Status::Ok) => "OK",
-                Some(Status::Warning) => "**WARNING**",
-                Some(Status::Critical) => "**CRITICAL**",
-                None => "-",
-            };
-            let change = previous.get(m.name.as_str()).map_or("-".to_string(), |c| {
-                format!(
-                    "{} {}{}",
-                    change(c.relative_change),
-                    change_name(c.change),
-                    c.test
-                        .map_or(String::new(), |t| format!(" (p = {})", sig_n(t.p_value, 2)))
-                )
-            });
-            let _ = writeln!(
-                out,
-                "| `{}` | {} {} | {status} | {change} |",
-                m.name,
-                sig(m.value),
-                m.unit
-            );
-        }
-        let _ = writeln!(out);
-    }
+    let overview = Overview::of(input);
+    summary_section(&mut out, input, &overview);
+    key_metrics_section(&mut out, input, &overview);
+    findings_section(&mut out, &run.findings);
 
     let _ = writeln!(out, "## Load results\n");
     if run.scenarios.is_empty() {
         let _ = writeln!(out, "No load scenarios ran.\n");
     }
     for scenario in &run.scenarios {
-        let unit = rate_unit(&scenario.protocol);
-        let _ = writeln!(
-            out,
-            "### {}\n\n`{}` over {}, {} operations.\n",
-            scenario.name, scenario.target, scenario.protocol, scenario.options.method
-        );
-        match scenario.steps.as_slice() {
-            [] => {
-                let _ = writeln!(out, "No step was measured.\n");
-            }
-            [step] => {
-                load_step_table(&mut out, step, unit);
-                let _ = writeln!(out);
-                if let Some(known) = &scenario.known_answer {
-                    let _ = writeln!(out, "{}\n", known_throughput_line(known, step, unit));
-                }
-            }
-            steps => {
-                let sweep = input.sweeps.iter().find(|s| s.scenario == scenario.name);
-                let fit = sweep.and_then(|s| s.fit.as_ref().ok());
-                let _ = writeln!(
-                    out,
-                    "| N | throughput ({unit}) | USL fit | p99 (ms) | errors |"
-                );
-                let _ = writeln!(out, "|---:|---:|---:|---:|---:|");
-                for step in steps {
-                    let s = StepSummary::of(step);
-                    let _ = writeln!(
-                        out,
-                        "| {} | {} | {} | {} | {} |",
-                        step.concurrency,
-                        sig(s.rps),
-                        fit.map_or("-".into(), |f| sig(
-                            f.throughput_at(f64::from(step.concurrency))
-                        )),
-                        sig(s.latency_ms.p99),
-                        crate::number::group(s.errors_total)
-                    );
-                }
-                let _ = writeln!(out);
-            }
-        }
+        let _ = writeln!(out, "### {}\n", scenario.name);
+        out.push_str(&scenario_body(input, scenario));
     }
 
     if !input.sweeps.is_empty() {
         let _ = writeln!(out, "## Scalability (Universal Scalability Law)\n");
         for sweep in &input.sweeps {
             let _ = writeln!(out, "### {}\n", sweep.scenario);
-            match &sweep.fit {
-                Ok(f) => {
-                    let _ = writeln!(
-                        out,
-                        "X(N) = λN / (1 + σ(N−1) + κN(N−1)) with σ = {}, κ = {}, λ = {} {}; R² = {}, {}.",
-                        sig(f.sigma),
-                        sig(f.kappa),
-                        sig(f.lambda),
-                        sweep.unit,
-                        crate::number::r_squared(f.r_squared),
-                        count(f.points as u64, "point", "points")
-                    );
-                    if let Some(n) = f.peak_concurrency() {
-                        let _ = writeln!(
-                            out,
-                            "Peak N* = √((1−σ)/κ) = {} at X(N*) = {} {}.",
-                            sig(n),
-                            sig(f.throughput_at(n)),
-                            sweep.unit
-                        );
-                    }
-                }
-                Err(reason) => {
-                    let _ = writeln!(out, "No USL fit: {reason}.");
-                }
-            }
-            if let Some(verdict) = &sweep.verdict {
-                let _ = writeln!(out, "\n**Verdict:** {verdict}.");
-            }
-            if let Some(evidence) = &sweep.evidence {
-                let _ = writeln!(out, "\n**Why the wall stands there:** {evidence}.");
-            }
-            let known = run
-                .scenarios
-                .iter()
-                .find(|s| s.name == sweep.scenario)
-                .and_then(|s| s.known_answer.as_ref());
-            if let Some(line) = known.and_then(|k| known_peak_line(k, sweep.fit.as_ref().ok())) {
-                let _ = writeln!(out, "\n{line}");
-            }
-            for warning in &sweep.warnings {
-                let _ = writeln!(out, "\n> warning: {warning}");
-            }
-            let _ = writeln!(out);
+            out.push_str(&sweep_body(input, sweep));
         }
     }
 
-    let resource_lines: Vec<String> = run
-        .scenarios
-        .iter()
-        .flat_map(|sc| {
-            sc.steps.iter().filter_map(move |st| {
-                crate::bench::resources_line(st)
-                    .map(|l| format!("- `{}` N = {}: {l}", sc.name, st.concurrency))
-            })
-        })
-        .collect();
+    let resource_lines: Vec<String> = run.scenarios.iter().flat_map(resource_lines).collect();
     if !resource_lines.is_empty() {
         let _ = writeln!(out, "## Resources during load\n");
         for line in resource_lines {
@@ -496,30 +674,6 @@ pub fn render(input: &ReportInput<'_>) -> String {
     if let Some(plan) = &input.plan {
         out.push_str(&plan.markdown);
         out.push('\n');
-    }
-    if let Some(health) = &input.health_text {
-        let _ = writeln!(out, "## System health\n\n```text\n{}```\n", health);
-    }
-
-    let _ = writeln!(out, "## Findings\n");
-    if run.findings.is_empty() {
-        let _ = writeln!(out, "None.\n");
-    } else {
-        let mut findings: Vec<&Finding> = run.findings.iter().collect();
-        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        let _ = writeln!(out, "| severity | subject | finding | evidence |");
-        let _ = writeln!(out, "|---|---|---|---|");
-        for f in findings {
-            let _ = writeln!(
-                out,
-                "| {} | `{}` | {} | {} |",
-                severity_name(f.severity),
-                f.subject,
-                cell(&f.message),
-                cell(&f.evidence)
-            );
-        }
-        let _ = writeln!(out);
     }
 
     for (title, changes) in [
@@ -554,6 +708,10 @@ pub fn render(input: &ReportInput<'_>) -> String {
         let _ = writeln!(out);
     }
 
+    all_metrics_section(&mut out, input);
+    if let Some(health) = &input.health_text {
+        let _ = writeln!(out, "## System health\n\n```text\n{}```\n", health);
+    }
     if !input.artifacts.is_empty() {
         let _ = writeln!(out, "## Artifacts\n");
         for a in &input.artifacts {
@@ -566,6 +724,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scalewall_model::Severity;
     use scalewall_stats::compare::{compare, Better, Policy};
 
     fn input_run() -> Run {
@@ -632,18 +791,23 @@ mod tests {
         let order = [
             "# scalewall report: shop",
             "> **Interrupted**",
-            "## Executive summary",
-            "**2 findings**: 1 CRITICAL, 1 HIGH (worst: CRITICAL)",
+            "## Summary",
+            "- **Health score 4 / 10** (10 − 4×CRITICAL",
+            "**2 findings**: 1 CRITICAL, 1 HIGH; the worst:",
+            "  - **CRITICAL** `health.api`: api is down | refused (connection refused).",
+            "  - **HIGH** `api.p99_ms`",
             "Since the previous run `r1`: 1 regressed, 0 improved",
             "Trend of `api.p99_ms` over the last 3 runs: **Degrading**",
             "## Key metrics",
-            "| `api.p99_ms` | 60 ms | **WARNING** | +50 % **regressed** (p = 0.00018) |",
-            "## Load results",
-            "## System health",
+            "Thresholds: 1 checked, past their limits: `api.p99_ms` WARNING.",
             "## Findings",
             "| CRITICAL | `health.api` | api is down \\| refused |",
             "| HIGH | `api.p99_ms` |",
+            "## Load results",
             "## Changes since the last run (`r1`)",
+            "## All metrics",
+            "| `api.p99_ms` | 60 ms | **WARNING** | +50 % **regressed** (p = 0.00018) |",
+            "## System health",
             "## Artifacts",
         ];
         let mut from = 0;

@@ -63,9 +63,13 @@ pub fn usl_chart(title: &str, points: &[Point], fit: &UslFit, unit: &str) -> Str
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" font-size="12">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" font-size="12" role="img"><title>{}</title>"#,
+        escape(title)
     );
-    let _ = write!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+    let _ = write!(
+        s,
+        r##"<rect class="bg" width="100%" height="100%" fill="#ffffff"/>"##
+    );
     let _ = write!(
         s,
         r#"<text x="{LEFT}" y="24" font-size="15" font-weight="bold">{}</text>"#,
@@ -76,7 +80,7 @@ pub fn usl_chart(title: &str, points: &[Point], fit: &UslFit, unit: &str) -> Str
         let y = sy(t);
         let _ = write!(
             s,
-            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e5e5e5"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e5e5e5" class="grid"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
             WIDTH - RIGHT,
             LEFT - 6.0,
             y + 4.0,
@@ -87,7 +91,7 @@ pub fn usl_chart(title: &str, points: &[Point], fit: &UslFit, unit: &str) -> Str
         let x = sx(t);
         let _ = write!(
             s,
-            r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#f0f0f0"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#f0f0f0" class="grid"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
             TOP + plot_h,
             TOP + plot_h + 16.0,
             tick_label(t)
@@ -214,6 +218,18 @@ pub fn line_chart(
     series: &[Series],
     spans: &[(f64, f64, String)],
 ) -> String {
+    line_chart_sized(title, x_label, y_label, series, spans, HEIGHT)
+}
+
+/// [`line_chart`] at a given height (the width stays [`WIDTH`]).
+pub fn line_chart_sized(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    spans: &[(f64, f64, String)],
+    height: f64,
+) -> String {
     let all = series.iter().flat_map(|s| s.points.iter());
     let x_max = all
         .clone()
@@ -229,13 +245,13 @@ pub fn line_chart(
         *y_ticks.last().unwrap_or(&1.0),
     );
     let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
+    let plot_h = height - TOP - BOTTOM;
     let x = |v: f64| LEFT + plot_w * v / x_top;
     let y = |v: f64| TOP + plot_h * (1.0 - v / y_top);
     let mut out = String::new();
     let _ = write!(
         out,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" class="line-chart" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12"><title>{t}</title><text x="{cx}" y="24" text-anchor="middle" font-size="15">{t}</text>"##,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="line-chart" viewBox="0 0 {WIDTH} {height}" role="img" font-family="sans-serif" font-size="12"><title>{t}</title><text x="{cx}" y="24" text-anchor="middle" font-size="15">{t}</text>"##,
         t = escape(title),
         cx = WIDTH / 2.0
     );
@@ -254,7 +270,7 @@ pub fn line_chart(
     for v in &y_ticks {
         let _ = write!(
             out,
-            r##"<line x1="{LEFT}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            r##"<line x1="{LEFT}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd" class="grid"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
             WIDTH - RIGHT,
             LEFT - 6.0,
             y(*v) + 4.0,
@@ -267,7 +283,7 @@ pub fn line_chart(
             out,
             r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
             x(*v),
-            HEIGHT - BOTTOM + 18.0,
+            height - BOTTOM + 18.0,
             tick_label(*v)
         );
     }
@@ -275,7 +291,7 @@ pub fn line_chart(
         out,
         r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text><text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"##,
         LEFT + plot_w / 2.0,
-        HEIGHT - 16.0,
+        height - 16.0,
         escape(x_label),
         TOP + plot_h / 2.0,
         escape(y_label)
@@ -292,7 +308,7 @@ pub fn line_chart(
             r##"<polyline class="series" fill="none" stroke="{colour}" stroke-width="2" points="{}"/><text x="{:.1}" y="{:.1}" fill="{colour}">{}</text>"##,
             path.join(" "),
             LEFT + 8.0 + 150.0 * k as f64,
-            HEIGHT - 2.0,
+            height - 2.0,
             escape(&s.name)
         );
     }
@@ -309,7 +325,7 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[(String, f64)]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" class="bar-chart" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12"><title>{t}</title><text x="{cx}" y="24" text-anchor="middle" font-size="15">{t}</text>"##,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="bar-chart" viewBox="0 0 {WIDTH} {height}" role="img" font-family="sans-serif" font-size="12"><title>{t}</title><text x="{cx}" y="24" text-anchor="middle" font-size="15">{t}</text>"##,
         t = escape(title),
         cx = WIDTH / 2.0
     );

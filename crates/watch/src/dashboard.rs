@@ -2,10 +2,12 @@
 //! JavaScript (it refreshes itself): the job table (interval, last run,
 //! duration, errors, status as a text badge, next run), alert channels, the
 //! latest findings with their evidence, and a sparkline of each job's
-//! throughput over its last runs. Pure.
+//! throughput over its last runs. Pure; its badges, sparklines and
+//! stylesheet are the HTML report's ([`scalewall_report::components`]).
 
 use crate::view::{AlertHealth, JobView};
 use scalewall_model::Severity;
+use scalewall_report::components;
 use scalewall_report::html::escape;
 use scalewall_stats::number::{count, sig};
 use std::fmt::Write as _;
@@ -23,50 +25,16 @@ fn relative(at: SystemTime) -> String {
     }
 }
 
-/// An SVG sparkline of `values` (oldest first).
-pub fn sparkline(values: &[f64]) -> String {
-    if values.len() < 2 {
-        return String::new();
-    }
-    let (w, h) = (120.0, 24.0);
-    let max = values.iter().copied().fold(f64::MIN, f64::max);
-    let min = values.iter().copied().fold(f64::MAX, f64::min);
-    let span = (max - min).max(max.abs() * 1e-9).max(1e-12);
-    let step = w / (values.len() - 1) as f64;
-    let points: Vec<String> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            format!(
-                "{:.1},{:.1}",
-                i as f64 * step,
-                h - 2.0 - (v - min) / span * (h - 4.0)
-            )
-        })
-        .collect();
-    format!(
-        r##"<svg class="spark" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="last {} runs: {} to {}"><polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{}"/></svg>"##,
-        values.len(),
-        sig(min),
-        sig(max),
-        points.join(" ")
-    )
-}
-
 /// One sparkline per job: its name, the metric and the values.
 pub type Series = Vec<(String, String, Vec<f64>)>;
 
 /// The page.
 pub fn render(jobs: &[JobView], alerts: &[(String, AlertHealth)], series: &Series) -> String {
     let mut out = String::new();
-    out.push_str(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>scalewall watch</title><style>
-body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
-table{border-collapse:collapse;margin:8px 0 24px}th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}
-.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px;color:#fff}
-.OK{background:#2e7d32}.RECOVERING{background:#f9a825;color:#222}.FAILING{background:#c62828}.TIMEOUT{background:#6a1b9a}.PENDING{background:#757575}
-.CRITICAL{background:#c62828}.HIGH{background:#ef6c00}.MEDIUM{background:#f9a825;color:#222}.LOW{background:#757575}
-.num{text-align:right}</style></head><body><h1>scalewall watch</h1>"#,
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"10\"><meta name=\"color-scheme\" content=\"light dark\"><title>scalewall watch</title><style>{}td,th{{text-align:left}}.num{{text-align:right}}</style></head><body><h1>scalewall watch</h1>",
+        components::STYLE
     );
     out.push_str("<h2>Jobs</h2><table><tr><th>job</th><th>every</th><th>last run</th><th class=num>duration</th><th class=num>runs</th><th class=num>errors</th><th class=num>skipped</th><th>status</th><th>next run</th><th>throughput, last runs</th></tr>");
     for j in jobs {
@@ -79,12 +47,16 @@ table{border-collapse:collapse;margin:8px 0 24px}th,td{padding:4px 10px;border-b
         let spark = series.iter().find(|(job, _, _)| *job == j.name).map_or(
             String::new(),
             |(_, metric, values)| {
-                format!("{} <small>{}</small>", sparkline(values), escape(metric))
+                format!(
+                    "{} <small>{}</small>",
+                    components::sparkline(values, None, metric),
+                    escape(metric)
+                )
             },
         );
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{} s</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td><span class=\"badge {}\">{}</span> ×{} {status}</td><td>{}</td><td>{spark}</td></tr>",
+            "<tr><td>{}</td><td>{} s</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td>{} ×{} {status}</td><td>{}</td><td>{spark}</td></tr>",
             escape(&j.name),
             sig(j.every_s),
             last.map_or("—".into(), |r| {
@@ -102,8 +74,7 @@ table{border-collapse:collapse;margin:8px 0 24px}th,td{padding:4px 10px;border-b
             j.state.runs,
             j.state.errors,
             j.state.skipped,
-            j.state.status.as_str(),
-            j.state.status.as_str(),
+            components::status_badge(j.state.status.as_str()),
             j.state.consecutive,
             j.next_run.map_or("—".into(), relative),
         );
@@ -113,8 +84,8 @@ table{border-collapse:collapse;margin:8px 0 24px}th,td{padding:4px 10px;border-b
         out.push_str("<h2>Alert channels</h2><table><tr><th>channel</th><th class=num>sent</th><th class=num>failed</th><th>state</th></tr>");
         for (label, h) in alerts {
             let state = match &h.last_error {
-                Some(e) => format!("<span class=\"badge FAILING\">FAILING</span> {}", escape(e)),
-                None => "<span class=\"badge OK\">OK</span>".into(),
+                Some(e) => format!("{} {}", components::status_badge("FAILING"), escape(e)),
+                None => components::status_badge("OK"),
             };
             let _ = write!(
                 out,
@@ -147,10 +118,10 @@ table{border-collapse:collapse;margin:8px 0 24px}th,td{padding:4px 10px;border-b
             count(findings.len() as u64, "finding", "findings")
         );
         for f in findings {
-            let level = format!("{:?}", f.severity).to_uppercase();
             let _ = write!(
                 out,
-                "<tr><td><span class=\"badge {level}\">{level}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                components::severity_badge(f.severity),
                 escape(&f.subject),
                 escape(&f.message),
                 escape(&f.evidence)
@@ -188,11 +159,10 @@ mod tests {
             "{html}"
         );
         assert!(
-            html.contains("<span class=\"badge FAILING\">FAILING</span> ×1"),
+            html.contains("<span class=\"badge tone-bad\">FAILING</span> ×1"),
             "{html}"
         );
         assert!(html.contains("<polyline"), "{html}");
         assert!(!html.contains("<script"), "no JavaScript");
-        assert_eq!(sparkline(&[1.0]), "");
     }
 }
