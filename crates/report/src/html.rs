@@ -614,20 +614,29 @@ fn summary(out: &mut String, input: &ReportInput<'_>, overview: &Overview<'_>) {
     }
     if let Some(plan) = &overview.plan {
         let value = match &plan.first_break {
-            Some((component, at)) => format!(
-                "{} {} at ~{}",
-                escape(component),
-                badge("BREAKS", Tone::Bad),
-                escape(&sig(*at))
-            ),
+            Some((_, at)) => format!("~{} {}", escape(&sig_n(*at, 3)), escape(&plan.driver)),
             None => badge("HOLDS", Tone::Good),
         };
-        let detail = format!(
-            "{}{}",
-            escape(&plan.driver),
-            plan.today
-                .map_or(String::new(), |t| format!(" today: {}", escape(&sig(t))))
-        );
+        let mut detail = match &plan.first_break {
+            Some((component, _)) => format!("<code>{}</code> breaks first", escape(component)),
+            None => "no component breaks within the planned scales".into(),
+        };
+        if let Some(today) = plan.today {
+            let _ = write!(
+                detail,
+                " · today {} {}",
+                escape(&sig(today)),
+                escape(&plan.driver)
+            );
+        }
+        if let Some((component, status)) = &plan.worst_today {
+            let _ = write!(
+                detail,
+                ", <code>{}</code> {}",
+                escape(component),
+                status_badge(status)
+            );
+        }
         out.push_str(&card("Capacity plan", &value, &detail));
     }
     out.push_str("</div>\n");

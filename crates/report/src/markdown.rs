@@ -260,7 +260,7 @@ pub fn plan_sentence(plan: &PlanHeadline) -> String {
     let mut text = match &plan.first_break {
         Some((component, at)) => format!(
             "`{component}` breaks first, at ~{} {}",
-            sig(*at),
+            sig_n(*at, 3),
             plan.driver
         ),
         None => "no component breaks within the planned scales".to_string(),

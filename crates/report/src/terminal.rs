@@ -156,7 +156,7 @@ pub fn summary(overview: &Overview<'_>, colour: bool) -> String {
             let _ = writeln!(
                 out,
                 "  capacity: {component} breaks first, at ~{} {}",
-                sig(*at),
+                sig_n(*at, 3),
                 plan.driver
             );
         }
