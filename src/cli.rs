@@ -141,7 +141,8 @@ pub struct RunArgs {
     /// Which report to print (all the configured ones are written to the report folder).
     #[arg(short = 'o', long, value_enum, default_value_t = ReportFormatArg::Md)]
     pub output: ReportFormatArg,
-    /// Never draw the live progress line.
+    /// Never draw the progress bar or the closing summary table on stderr (they are drawn
+    /// only when stderr is a terminal; NO_COLOR drops the table's colours).
     #[arg(long)]
     pub no_progress: bool,
 }
