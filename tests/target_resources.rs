@@ -444,9 +444,12 @@ fn a_cpu_hog_beside_the_target_is_everything_else_and_saturates_the_host() {
     eprintln!(
         "attribution: hogs used {hogged:.3} CPU-s (/proc), scalewall's everything else {other:.3}"
     );
-    // The hogs ran a little longer than the step (the binary's start and end).
+    // The hogs ran a little longer than the step (the binary's start and
+    // end); everything else also holds what no process is charged for (the
+    // kernel's softirq work for the loopback traffic, ksoftirqd) and any
+    // other process of the host: a CI run saw 2.18 CPU-s beside the hogs' 1.95.
     assert!(
-        other >= 0.7 * hogged * 0.8 && other <= hogged * 1.1,
+        other >= 0.7 * hogged * 0.8 && other <= hogged * 1.25,
         "{other} vs {hogged}"
     );
     assert!(
