@@ -15,11 +15,13 @@ use scalewall_job::host;
 use scalewall_job::job::history_path;
 use scalewall_job::load::{interrupted, load_args, run_load};
 use scalewall_job::record::{new_run, SystemClock};
-use scalewall_job::scenario::{self, SweepPlan};
+use scalewall_job::scenario::{self, SearchPlan, SweepPlan};
+use scalewall_job::search::run_search;
 use scalewall_load::engine::{Control, Pacing, StepPlan, StopAt};
 use scalewall_load::target::Target;
 use scalewall_model::{Run, RunStatus, Scenario};
 use scalewall_report::number::{self, group};
+use scalewall_report::search as search_report;
 use scalewall_report::{bench, cost, svg, usl_table};
 use scalewall_stats::sweep;
 use std::io::Write as _;
@@ -86,6 +88,9 @@ pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
     let signals = exit::on_stop_signals(control.clone());
     if let Some((name, values)) = &plan.swept {
         return param_sweep_command(args, &plan, name, values, &control, &signals);
+    }
+    if let Some(search) = &plan.search {
+        return search_command(args, &plan, search, &control, &signals);
     }
     let started = SystemTime::now();
     let observer = Terminal::observer(args.out.no_progress);
@@ -163,6 +168,106 @@ pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
         }
     }
     Ok(code)
+}
+
+/// `sweep --until-peak` and `sweep --slo …`: the levels a search picks,
+/// each in the table with whether it met the SLOs, the answer with its
+/// bracket, and for a closed-model search the USL fit of its levels.
+fn search_command(
+    args: &SweepArgs,
+    plan: &SweepPlan,
+    search: &SearchPlan,
+    control: &Control,
+    signals: &Signals,
+) -> Result<ExitCode> {
+    let started = SystemTime::now();
+    let observer = Terminal::observer(args.out.no_progress);
+    let scenario = run_search(
+        search,
+        &args.request,
+        &plan.headers,
+        &plan.params,
+        control,
+        observer.as_ref(),
+    )?;
+    drop(observer);
+    let run = run_of("sweep", started, control, scenario);
+    let scenario = &run.scenarios[0];
+    let record = scenario
+        .search
+        .as_ref()
+        .context("internal: a search without its record")?;
+    let unit = number::rate_unit(&scenario.protocol);
+    // The USL fit of a closed-model search's levels (an open-model
+    // search's levels are rates).
+    let analysis = (record.model == "closed").then(|| {
+        let mut steps = scenario.steps.clone();
+        steps.sort_by_key(|s| s.concurrency);
+        sweep::analyse(sweep::points_of(&steps))
+    });
+    let printed = match args.out.output {
+        OutputFormat::Text => {
+            let mut text = format!(
+                "scalewall sweep {} — {}, steps of {} (warm-up {}), {}\n",
+                scenario.target,
+                search_report::heading(record),
+                humantime::format_duration(args.step),
+                humantime::format_duration(args.warmup),
+                scenario.protocol
+            );
+            text.push_str(&search_report::text(scenario, record, unit));
+            if let Some(analysis) = analysis.as_ref().filter(|a| a.fit.is_ok()) {
+                let rows = usl_table::sweep_rows(&analysis.points, analysis.fit.as_ref().ok());
+                text.push_str(&usl_table::usl_text(
+                    "the USL fit of the measured levels",
+                    &rows,
+                    analysis.fit.as_ref(),
+                    &analysis.warnings,
+                    unit,
+                ));
+            }
+            text.push_str(&format!("  run            {}\n", run.id));
+            text
+        }
+        OutputFormat::Json => {
+            let mut doc = match &analysis {
+                Some(analysis) => {
+                    let rows = usl_table::sweep_rows(&analysis.points, analysis.fit.as_ref().ok());
+                    usl_table::usl_json_value(
+                        Some(&run.id),
+                        &rows,
+                        analysis.fit.as_ref(),
+                        &analysis.warnings,
+                        unit,
+                    )
+                }
+                None => serde_json::json!({ "run_id": run.id }),
+            };
+            let search_doc = search_report::json(scenario, record);
+            let key = if record.kind == "capacity" {
+                "capacity"
+            } else {
+                "search"
+            };
+            doc[key] = search_doc;
+            serde_json::to_string_pretty(&doc).context("internal: sweep JSON")? + "\n"
+        }
+    };
+    print_stdout(&printed)?;
+    keep(&run, &args.out.store)?;
+    if let Some(path) = &args.out.save {
+        save_run(&run, path)?;
+    }
+    if let (Some(path), Some(Ok(fit))) = (&args.svg, analysis.as_ref().map(|a| &a.fit)) {
+        let points = sweep::fit_points(&analysis.as_ref().map_or(vec![], |a| a.points.clone()));
+        let title = format!("USL search of {}", scenario.target);
+        write_file(
+            path,
+            svg::usl_chart(&title, &points, fit, unit).as_bytes(),
+            "--svg",
+        )?;
+    }
+    finish_code(&run, signals)
 }
 
 /// `sweep --exec … --param NAME=V1,V2,…`: one step per value at one

@@ -157,6 +157,8 @@ pub fn sweep_sections(run: &Run) -> Vec<SweepSection> {
     run.scenarios
         .iter()
         .filter(|s| s.steps.len() > 1)
+        // An open-model search's levels are rates, not concurrency.
+        .filter(|s| s.search.as_ref().is_none_or(|r| r.model != "open"))
         .map(|s| {
             let analysis = sweep::analyse(sweep::points_of(&s.steps));
             let max_n = s.steps.iter().map(|st| st.concurrency).max().unwrap_or(0);

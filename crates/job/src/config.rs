@@ -409,6 +409,9 @@ struct RawProcess {
 enum ScenarioKind {
     Bench,
     Sweep,
+    /// A sweep that searches: the capacity under `slo`, or with
+    /// `until_peak` the USL peak.
+    Capacity,
 }
 
 #[derive(Debug, Deserialize)]
@@ -446,6 +449,17 @@ struct RawScenario {
     query_params: Vec<String>,
     nats_mode: Option<String>,
     subject: Option<String>,
+    #[serde(default)]
+    until_peak: bool,
+    #[serde(default)]
+    slo: Vec<String>,
+    #[serde(default)]
+    rate_search: bool,
+    rate_connections: Option<u32>,
+    start_rate: Option<f64>,
+    max_level: Option<f64>,
+    precision: Option<String>,
+    budget: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1018,8 +1032,12 @@ pub fn parse(
             }
             Command::Sweep(args) => {
                 let plan = cli::validate_sweep(args, available_cores).map_err(invalid)?;
-                let levels: Vec<u32> = plan.steps.iter().map(|step| step.connections).collect();
-                catalog.add_sweep(s.name.get_ref(), &levels);
+                if plan.search.is_some() {
+                    catalog.add_search(s.name.get_ref());
+                } else {
+                    let levels: Vec<u32> = plan.steps.iter().map(|step| step.connections).collect();
+                    catalog.add_sweep(s.name.get_ref(), &levels);
+                }
             }
         }
         scenarios.push(Scenario {
@@ -1329,8 +1347,17 @@ fn scenario_argv(
     let mut argv: Vec<String> = vec!["scalewall".into()];
     argv.push(match s.kind {
         ScenarioKind::Bench => "bench".into(),
-        ScenarioKind::Sweep => "sweep".into(),
+        ScenarioKind::Sweep | ScenarioKind::Capacity => "sweep".into(),
     });
+    if matches!(s.kind, ScenarioKind::Capacity) && s.slo.is_empty() && !s.until_peak {
+        return Err(check.at(
+            s.name.span(),
+            format!(
+                "scenario '{}': kind = \"capacity\" needs slo = [\"p99<50ms\", …] or until_peak = true",
+                s.name.get_ref()
+            ),
+        ));
+    }
     argv.push(url);
     let mut option = |flag: &str, value: Option<String>| {
         if let Some(value) = value {
@@ -1363,6 +1390,23 @@ fn scenario_argv(
     option("query", s.query.clone());
     option("nats-mode", s.nats_mode.clone());
     option("subject", s.subject.clone());
+    option(
+        "rate-connections",
+        s.rate_connections.map(|n| n.to_string()),
+    );
+    option("start-rate", s.start_rate.map(|r| r.to_string()));
+    option("max-level", s.max_level.map(|r| r.to_string()));
+    option("precision", s.precision.clone());
+    option("budget", s.budget.clone());
+    for slo in &s.slo {
+        argv.push(format!("--slo={slo}"));
+    }
+    if s.until_peak {
+        argv.push("--until-peak".into());
+    }
+    if s.rate_search {
+        argv.push("--rate-search".into());
+    }
     for param in &s.query_params {
         argv.push(format!("--query-param={param}"));
     }
@@ -1437,6 +1481,50 @@ metric = "api-get.rps"
 critical = 100
 direction = "below"
 "#;
+
+    /// Issue 17: `kind = "capacity"` is a sweep that searches; its SLOs are
+    /// checked where they are written, and a threshold may name its
+    /// `.capacity`.
+    #[test]
+    fn a_capacity_scenario_is_a_search_with_its_slos_checked() {
+        let base = "[[service]]\nname = \"api\"\nurl = \"http://127.0.0.1:1\"\n\
+                    [[scenario]]\nname = \"cap\"\nservice = \"api\"\nkind = \"capacity\"\n";
+        let config = parse_text(&format!(
+            "{base}slo = [\"p99<50ms\", \"errors<1%\"]\nrate_search = true\nstep = \"1s\"\nprecision = \"10%\"\n\
+             [[threshold]]\nmetric = \"cap.capacity\"\ncritical = 100\ndirection = \"below\"\n"
+        ))
+        .unwrap();
+        let Command::Sweep(args) = &config.scenarios[0].command else {
+            panic!("a capacity scenario is a sweep");
+        };
+        let plan = cli::validate_sweep(args, 2).unwrap();
+        let search = plan.search.expect("a search");
+        assert_eq!(search.slos.len(), 2);
+        assert_eq!(search.open_connections, Some(64));
+        match search.search {
+            crate::scenario::Search::Capacity(c) => {
+                assert_eq!((c.precision, c.integer, c.start), (0.1, false, 100.0));
+            }
+            other => panic!("{other:?}"),
+        }
+        let peak = parse_text(&format!("{base}until_peak = true\n")).unwrap();
+        let Command::Sweep(args) = &peak.scenarios[0].command else {
+            panic!("a capacity scenario is a sweep");
+        };
+        assert!(matches!(
+            cli::validate_sweep(args, 2).unwrap().search.unwrap().search,
+            crate::scenario::Search::Peak(_)
+        ));
+        let err = parse_text(base).unwrap_err().to_string();
+        assert!(
+            err.contains("needs slo = [\"p99<50ms\", …] or until_peak = true"),
+            "{err}"
+        );
+        let err = parse_text(&format!("{base}slo = [\"p99<50\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a latency takes a unit"), "{err}");
+    }
 
     /// `[watch]`, `[[job]]` and `[[alert]]`: defaults, and located mistakes.
     #[test]

@@ -321,17 +321,22 @@ fn planned_stages(config: Option<&Config>) -> Vec<(String, Option<Duration>)> {
                 .scenarios
                 .iter()
                 .map(|s| {
-                    let steps = match &s.command {
+                    let time = match &s.command {
                         scenario::ScenarioCommand::Bench(args) => {
                             scenario::validate_bench(args, cores)
                                 .ok()
-                                .map(|p| vec![p.step])
+                                .and_then(|p| step_time(&p.step))
                         }
+                        // A search's length is its budget, when it has one.
                         scenario::ScenarioCommand::Sweep(args) => {
-                            scenario::validate_sweep(args, cores).ok().map(|p| p.steps)
+                            scenario::validate_sweep(args, cores).ok().and_then(|p| {
+                                match p.search {
+                                    Some(search) => search.budget,
+                                    None => p.steps.iter().map(step_time).sum(),
+                                }
+                            })
                         }
                     };
-                    let time = steps.and_then(|steps| steps.iter().map(step_time).sum());
                     (s.name.clone(), time)
                 })
                 .collect()
@@ -453,28 +458,45 @@ fn run_scenario(
     findings: &mut Vec<Finding>,
 ) -> Result<Option<Scenario>> {
     let cores = host::available_cores();
-    let (request_args, plans, headers, params) = match command {
+    let (request_args, plans, headers, params, search) = match command {
         scenario::ScenarioCommand::Bench(args) => {
             let plan = scenario::validate_bench(args, cores)?;
-            (&args.request, vec![plan.step], plan.headers, plan.params)
+            (
+                &args.request,
+                vec![plan.step],
+                plan.headers,
+                plan.params,
+                None,
+            )
         }
         scenario::ScenarioCommand::Sweep(args) => {
             let plan = scenario::validate_sweep(args, cores)?;
             if let Some((param, _)) = plan.swept {
                 crate::bail!("scenario {name}: sweeping --param {param} is for `scalewall sweep`; a scenario takes one value");
             }
-            (&args.request, plan.steps, plan.headers, plan.params)
+            (
+                &args.request,
+                plan.steps,
+                plan.headers,
+                plan.params,
+                plan.search,
+            )
         }
     };
-    let loaded = load::load_args(
-        request_args,
-        &headers,
-        &params,
-        None,
-        &plans,
-        control,
-        observer,
-    );
+    let loaded = match &search {
+        Some(search) => {
+            crate::search::run_search(search, request_args, &headers, &params, control, observer)
+        }
+        None => load::load_args(
+            request_args,
+            &headers,
+            &params,
+            None,
+            &plans,
+            control,
+            observer,
+        ),
+    };
     match loaded {
         Ok(mut scenario) => {
             scenario.name = name.to_string();

@@ -27,5 +27,6 @@ pub mod observer;
 pub mod plan;
 pub mod record;
 pub mod scenario;
+pub mod search;
 
 pub use error::{JobError, Result};

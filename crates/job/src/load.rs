@@ -215,6 +215,7 @@ pub fn run_load(
         options,
         steps,
         known_answer: None,
+        search: None,
     })
 }
 

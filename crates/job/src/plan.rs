@@ -20,7 +20,50 @@ use scalewall_stats::summary::StepSummary;
 use scalewall_stats::sweep;
 use std::collections::BTreeMap;
 
-/// Capacity per instance measured by a scenario of `run`, with its source and USL shape.
+/// A capacity search's answer as a plan's capacity: the throughput the
+/// step at the capacity level achieved (closed model: its connections are
+/// the concurrency capacity), which is what a plan should divide demand
+/// by — the load the service carries within its SLOs, not X(N*).
+fn capacity_under_slos(
+    found: &scalewall_model::Scenario,
+    record: &scalewall_model::SearchRecord,
+    kind: DemandKind,
+) -> Result<(f64, String, Option<UslShape>)> {
+    let Some(value) = record.value else {
+        return Err(JobError::msg(format!(
+            "scenario '{}' found no capacity: {}",
+            found.name, record.verdict
+        )));
+    };
+    let source = format!(
+        "capacity of {} under {}: {} {}",
+        found.name,
+        record.slos.join(", "),
+        scalewall_stats::number::sig(value),
+        record.unit
+    );
+    if kind == DemandKind::Concurrency {
+        if record.model != "closed" {
+            return Err(JobError::msg(format!(
+                "scenario '{}' searched a rate; a concurrency capacity needs a closed-model search",
+                found.name
+            )));
+        }
+        return Ok((value, source, None));
+    }
+    let at = found
+        .steps
+        .iter()
+        .find(|s| (scalewall_report::search::level_of(record, s) - value).abs() < 1e-9)
+        .map(|s| s.achieved_rate_per_s)
+        .ok_or_else(|| {
+            JobError::msg(format!("scenario '{}' lost its capacity step", found.name))
+        })?;
+    Ok((at, source, None))
+}
+
+/// Capacity per instance measured by a scenario of `run`, with its source
+/// and USL shape: a capacity search's answer, else the sweep's USL peak.
 pub fn measured_capacity(
     run: &Run,
     scenario: &str,
@@ -37,6 +80,9 @@ pub fn measured_capacity(
                 run.id
             ))
         })?;
+    if let Some(record) = found.search.as_ref().filter(|r| r.kind == "capacity") {
+        return capacity_under_slos(found, record, kind);
+    }
     let analysis = sweep::analyse(sweep::points_of(&found.steps));
     let fit = analysis.fit.ok().filter(|_| found.steps.len() >= 3);
     let usl = fit.as_ref().map(|f| UslShape {

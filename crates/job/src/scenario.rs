@@ -9,6 +9,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use scalewall_load::engine::{Pacing, StepPlan, StopAt};
 use scalewall_probe::target::TargetSelector;
+use scalewall_stats::search::{CapacitySearch, PeakSearch, Slo};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -201,9 +202,52 @@ pub struct SweepArgs {
     /// Draw the measured points, the fitted curve, linear scaling and N* to this SVG file.
     #[arg(long, value_name = "PATH")]
     pub svg: Option<PathBuf>,
+    /// Search: grow the levels geometrically (1, 2, 4, …; --concurrency is not needed)
+    /// until throughput passes its USL peak by two levels, then refine around N*.
+    #[arg(long, conflicts_with = "rate_search")]
+    pub until_peak: bool,
+    /// A service level objective every step must meet (repeatable): p99<50ms, p50<10ms,
+    /// max<1s, errors<1%, rps>1000. Without --until-peak: search the capacity under them
+    /// (expanding, then bisection).
+    #[arg(long = "slo", value_name = "EXPR")]
+    pub slos: Vec<String>,
+    /// Search the arrival rate (open model) that meets the --slo bounds, instead of the
+    /// connections.
+    #[arg(long, requires = "slos")]
+    pub rate_search: bool,
+    /// Connections that carry a rate search's arrivals.
+    #[arg(long, default_value_t = 64)]
+    pub rate_connections: u32,
+    /// The first rate of a rate search, operations per second.
+    #[arg(long, default_value_t = 100.0)]
+    pub start_rate: f64,
+    /// The highest level a search may measure (connections; for a rate search, operations
+    /// per second).
+    #[arg(long)]
+    pub max_level: Option<f64>,
+    /// A capacity search stops when its bracket is this narrow (relative).
+    #[arg(long, value_parser = parse_fraction, default_value = "5%")]
+    pub precision: f64,
+    /// A search stops when the next step would pass this much time (its result then says so).
+    #[arg(long, value_parser = parse_duration)]
+    pub budget: Option<Duration>,
     /// Output options.
     #[command(flatten)]
     pub out: OutputArgs,
+}
+
+/// Parses `5%` or `0.05`.
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    let value = match text.trim().strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => text.trim().parse::<f64>(),
+    }
+    .map_err(|_| format!("'{text}' is not a fraction (5% or 0.05)"))?;
+    if value > 0.0 && value < 1.0 {
+        Ok(value)
+    } else {
+        Err(format!("'{text}' must be between 0 and 100 %"))
+    }
 }
 
 /// A scenario: a bench or a sweep, as its command line says it.
@@ -578,6 +622,66 @@ pub struct SweepPlan {
     /// (at one concurrency) instead of through concurrency levels; its values
     /// are numbers, in the order of `steps`.
     pub swept: Option<(String, Vec<f64>)>,
+    /// A search of the levels (`--until-peak`, `--slo`): `steps` is empty
+    /// and the search picks each level from the ones measured before.
+    pub search: Option<SearchPlan>,
+}
+
+/// Which search a sweep runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Search {
+    /// To the USL peak and past it.
+    Peak(PeakSearch),
+    /// The capacity under SLOs: connections (closed) or a rate (open).
+    Capacity(CapacitySearch),
+}
+
+/// A sweep that searches its levels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPlan {
+    /// The search.
+    pub search: Search,
+    /// Its SLOs.
+    pub slos: Vec<Slo>,
+    /// Levels are arrival rates (open model) on this many connections.
+    pub open_connections: Option<u32>,
+    /// A step as the search runs it, at any level.
+    pub step: StepPlan,
+    /// The time it may take.
+    pub budget: Option<Duration>,
+}
+
+impl SearchPlan {
+    /// The step that measures `level`.
+    pub fn step_at(&self, level: f64) -> StepPlan {
+        match self.open_connections {
+            Some(connections) => StepPlan {
+                connections,
+                pacing: Pacing::Open { rate_per_s: level },
+                ..self.step.clone()
+            },
+            None => StepPlan {
+                connections: level.round().max(1.0) as u32,
+                ..self.step.clone()
+            },
+        }
+    }
+
+    /// The level a measured step stood at.
+    pub fn level_of(&self, step: &scalewall_model::Step) -> f64 {
+        match self.open_connections {
+            Some(_) => step.target_rate_per_s.unwrap_or(step.achieved_rate_per_s),
+            None => f64::from(step.concurrency),
+        }
+    }
+
+    /// `search` in the record: `until_peak` or `capacity`.
+    pub fn kind(&self) -> &'static str {
+        match self.search {
+            Search::Peak(_) => "until_peak",
+            Search::Capacity(_) => "capacity",
+        }
+    }
 }
 
 /// The default `sweep --concurrency` levels.
@@ -603,6 +707,14 @@ pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPla
     if args.warmup > MAX_DURATION {
         return Err(ArgError::Range("--warmup must be at most 24h".into()));
     }
+    let slos = args
+        .slos
+        .iter()
+        .map(|text| {
+            text.parse::<Slo>()
+                .map_err(|e| ArgError::Range(e.to_string()))
+        })
+        .collect::<Result<Vec<Slo>, ArgError>>()?;
     let closed_step = |connections: u32| StepPlan {
         connections,
         pacing: Pacing::Closed,
@@ -645,6 +757,69 @@ pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPla
             headers: request.headers,
             swept: Some((param.name.clone(), values)),
             params: request.params,
+            search: None,
+        });
+    }
+    if args.until_peak || !slos.is_empty() {
+        if request.params.iter().any(|p| p.values.len() > 1) {
+            return Err(ArgError::Range(
+                "a search runs one value per --param".into(),
+            ));
+        }
+        if !(args.start_rate.is_finite() && args.start_rate > 0.0) {
+            return Err(ArgError::Range("--start-rate must be > 0".into()));
+        }
+        check_connections(args.rate_connections, "--rate-connections")?;
+        let max = args.max_level.unwrap_or(if args.rate_search {
+            1e6
+        } else {
+            f64::from(MAX_CONNECTIONS.min(1024))
+        });
+        if !(max.is_finite() && max >= 1.0) || !args.rate_search && max > f64::from(MAX_CONNECTIONS)
+        {
+            return Err(ArgError::Range(format!(
+                "--max-level must be between 1 and {}",
+                if args.rate_search {
+                    1e9
+                } else {
+                    f64::from(MAX_CONNECTIONS)
+                }
+            )));
+        }
+        let search = if args.until_peak {
+            Search::Peak(PeakSearch {
+                start: 1.0,
+                factor: 2.0,
+                max,
+                slos: slos.clone(),
+                refine: 2,
+            })
+        } else {
+            Search::Capacity(CapacitySearch {
+                slos: slos.clone(),
+                start: if args.rate_search {
+                    args.start_rate.min(max)
+                } else {
+                    1.0
+                },
+                min: 1.0,
+                max,
+                precision: args.precision,
+                integer: !args.rate_search,
+            })
+        };
+        return Ok(SweepPlan {
+            steps: Vec::new(),
+            headers: request.headers,
+            params: request.params,
+            swept: None,
+            search: Some(SearchPlan {
+                search,
+                slos,
+                open_connections: args.rate_search.then_some(args.rate_connections),
+                step: closed_step(1),
+                budget: args.budget,
+            }),
         });
     }
     if levels.len() < 3 {
@@ -658,6 +833,7 @@ pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPla
         headers: request.headers,
         params: request.params,
         swept: None,
+        search: None,
     })
 }
 

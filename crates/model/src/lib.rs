@@ -178,6 +178,37 @@ pub struct Scenario {
     /// against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_answer: Option<KnownAnswer>,
+    /// What a search found, when the scenario searched its levels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchRecord>,
+}
+/// What a search found (`sweep --until-peak`, `sweep --slo`, a config's
+/// `kind = "capacity"`); every level it measured is a step of the scenario.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct SearchRecord {
+    /// `until_peak` (the USL peak, bracketed by measured levels) or
+    /// `capacity` (the highest level that meets every SLO).
+    pub kind: String,
+    /// `closed` (levels are connections) or `open` (levels are arrival rates).
+    pub model: String,
+    /// The service level objectives, as written (`p99<50ms`).
+    #[serde(default)]
+    pub slos: Vec<String>,
+    /// The answer: the capacity, or the fitted N*.
+    pub value: Option<f64>,
+    /// The measured level below it: the last that met every SLO, or the
+    /// level just below N*.
+    pub low: Option<f64>,
+    /// The measured level above it: the first that broke an SLO, or the
+    /// level just above N*.
+    pub high: Option<f64>,
+    /// The levels' unit: `connections`, or the rate's (`req/s`, `ops/s`).
+    pub unit: String,
+    /// What broke at `high` (`p99 11.2 ms ≥ the bound of p99<11ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_by: Option<String>,
+    /// The answer in one sentence, with why the search stopped.
+    pub verdict: String,
 }
 
 /// The known behaviour of a target whose scaling curve is set in advance.
@@ -784,6 +815,7 @@ mod tests {
                     param_value: None,
                 }],
                 known_answer: None,
+                search: None,
             }],
             subject: None,
             system_health: None,

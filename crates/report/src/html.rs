@@ -342,16 +342,26 @@ fn cpu_chart(scenario: &Scenario) -> Option<String> {
 
 /// p50 and p99 at each level of a sweep.
 fn latency_by_level_chart(scenario: &Scenario) -> Option<String> {
-    let summaries: Vec<(f64, StepSummary)> = scenario
+    let level = |step: &Step| match &scenario.search {
+        Some(record) => crate::search::level_of(record, step),
+        None => f64::from(step.concurrency),
+    };
+    let mut summaries: Vec<(f64, StepSummary)> = scenario
         .steps
         .iter()
-        .map(|s| (f64::from(s.concurrency), StepSummary::of(s)))
+        .map(|s| (level(s), StepSummary::of(s)))
         .filter(|(_, s)| s.latency_ms.count > 0)
         .collect();
+    // A search measures its levels out of order.
+    summaries.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let x_label = match &scenario.search {
+        Some(record) if record.model == "open" => format!("arrival rate ({})", record.unit),
+        _ => "concurrency N".to_string(),
+    };
     (summaries.len() >= 2).then(|| {
         svg::line_chart_sized(
-            &format!("{}: latency at each concurrency", scenario.name),
-            "concurrency N",
+            &format!("{}: latency at each level", scenario.name),
+            &x_label,
             "ms",
             &[
                 Series {
@@ -661,6 +671,13 @@ fn summary(out: &mut String, input: &ReportInput<'_>, overview: &Overview<'_>) {
             "<li><strong>Scaling wall of <code>{}</code></strong>: {}</li>",
             escape(&wall.scenario),
             inline(&markdown::wall_sentence(wall))
+        ));
+    }
+    for (scenario, verdict) in &overview.searches {
+        verdicts.push(format!(
+            "<li><strong>Search of <code>{}</code></strong>: {}</li>",
+            escape(scenario),
+            escape(verdict)
         ));
     }
     if let Some(plan) = &overview.plan {

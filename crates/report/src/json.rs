@@ -63,6 +63,7 @@ pub fn report(input: &ReportInput<'_>, exit_code: u8) -> String {
         "changes_since_baseline": changes(&input.baseline),
         "trends": input.trends.iter().map(|(m, t, n)| serde_json::json!({"metric": m, "trend": t, "runs": n})).collect::<Vec<_>>(),
         "sweeps": sweeps,
+        "searches": input.run.scenarios.iter().filter_map(|s| Some(crate::search::json(s, s.search.as_ref()?))).collect::<Vec<_>>(),
         "artifacts": input.artifacts,
         "plan": input.run.plan.as_ref().map(|p| &p.json),
     });

@@ -14,6 +14,7 @@ pub mod number;
 pub mod overview;
 pub mod plan;
 pub mod probe;
+pub mod search;
 pub mod suite;
 pub mod svg;
 pub mod terminal;

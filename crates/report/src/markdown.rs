@@ -341,6 +341,9 @@ fn summary_section(out: &mut String, input: &ReportInput<'_>, overview: &Overvie
             wall_sentence(wall)
         );
     }
+    for (scenario, verdict) in &overview.searches {
+        let _ = writeln!(out, "- Search of `{scenario}`: {verdict}.");
+    }
     if let Some(plan) = &overview.plan {
         let _ = writeln!(out, "- Capacity plan: {}.", plan_sentence(plan));
     }
@@ -505,6 +508,10 @@ pub fn scenario_body(input: &ReportInput<'_>, scenario: &Scenario) -> String {
         "`{}` over {}, {} operations.\n",
         scenario.target, scenario.protocol, scenario.options.method
     );
+    if let Some(record) = &scenario.search {
+        out.push_str(&crate::search::markdown(scenario, record, unit));
+        return out;
+    }
     match scenario.steps.as_slice() {
         [] => {
             let _ = writeln!(out, "No step was measured.\n");

@@ -83,6 +83,8 @@ pub struct Overview<'a> {
     pub top_findings: Vec<&'a Finding>,
     /// Every sweep's wall.
     pub walls: Vec<Wall>,
+    /// Every search's verdict: (scenario, sentence).
+    pub searches: Vec<(String, String)>,
     /// The capacity plan's headline.
     pub plan: Option<PlanHeadline>,
     /// One row per scenario that measured something.
@@ -118,6 +120,11 @@ impl<'a> Overview<'a> {
             counts: counts.into_iter().map(|(s, n)| (s.0, n)).collect(),
             top_findings: top,
             walls: walls(input),
+            searches: run
+                .scenarios
+                .iter()
+                .filter_map(|s| Some((s.name.clone(), s.search.as_ref()?.verdict.clone())))
+                .collect(),
             plan: run.plan.as_ref().and_then(plan_headline),
             rows: rows(input),
         }
@@ -210,13 +217,19 @@ fn rows(input: &ReportInput<'_>) -> Vec<ScenarioRow> {
                 .map(|s| (s.concurrency, StepSummary::of(s)))
                 .collect();
             let sweep = summaries.len() > 1;
-            let (level, best) = summaries
+            let (best_index, (level, best)) = summaries
                 .iter()
-                .max_by(|a, b| a.1.rps.total_cmp(&b.1.rps))?;
-            let prefix = if sweep {
-                format!("{}.c{level}", scenario.name)
-            } else {
-                scenario.name.clone()
+                .enumerate()
+                .max_by(|a, b| a.1 .1.rps.total_cmp(&b.1 .1.rps))?;
+            let open_search = scenario.search.as_ref().filter(|r| r.model == "open");
+            let prefix = match (sweep, open_search) {
+                (false, _) => scenario.name.clone(),
+                (true, Some(record)) => format!(
+                    "{}.r{}",
+                    scenario.name,
+                    crate::search::level_of(record, &scenario.steps[best_index]).round()
+                ),
+                (true, None) => format!("{}.c{level}", scenario.name),
             };
             let errors: u64 = summaries.iter().map(|(_, s)| s.errors_total).sum();
             let operations: u64 = summaries
@@ -225,13 +238,28 @@ fn rows(input: &ReportInput<'_>) -> Vec<ScenarioRow> {
                 .sum();
             Some(ScenarioRow {
                 scenario: scenario.name.clone(),
-                kind: if sweep {
-                    format!("{} sweep, {} levels", scenario.protocol, summaries.len())
-                } else {
-                    format!("{} bench", scenario.protocol)
+                kind: match (&scenario.search, sweep) {
+                    (Some(r), _) if r.kind == "capacity" => {
+                        format!(
+                            "{} capacity search, {} levels",
+                            scenario.protocol,
+                            summaries.len()
+                        )
+                    }
+                    (Some(_), _) => {
+                        format!(
+                            "{} peak search, {} levels",
+                            scenario.protocol,
+                            summaries.len()
+                        )
+                    }
+                    (None, true) => {
+                        format!("{} sweep, {} levels", scenario.protocol, summaries.len())
+                    }
+                    (None, false) => format!("{} bench", scenario.protocol),
                 },
                 unit: rate_unit(&scenario.protocol),
-                at_level: sweep.then_some(*level),
+                at_level: (sweep && open_search.is_none()).then_some(*level),
                 throughput: best.rps,
                 p50_ms: best.latency_ms.p50,
                 p99_ms: best.latency_ms.p99,

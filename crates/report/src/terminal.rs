@@ -151,6 +151,9 @@ pub fn summary(overview: &Overview<'_>, colour: bool) -> String {
         };
         let _ = writeln!(out, "  wall of {}: {text}", wall.scenario);
     }
+    for (scenario, verdict) in &overview.searches {
+        let _ = writeln!(out, "  search of {scenario}: {verdict}");
+    }
     if let Some(plan) = &overview.plan {
         if let Some((component, at)) = &plan.first_break {
             let _ = writeln!(
@@ -175,6 +178,7 @@ mod tests {
             counts: vec![(Severity::High, 1), (Severity::Low, 2)],
             top_findings: vec![],
             walls: vec![],
+            searches: vec![],
             plan: None,
             rows: vec![ScenarioRow {
                 scenario: "gw-get".into(),

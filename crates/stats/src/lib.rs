@@ -17,6 +17,7 @@ pub mod growth;
 pub mod metrics;
 pub mod number;
 pub mod points_csv;
+pub mod search;
 pub mod summary;
 pub mod sweep;
 pub mod usl;

@@ -9,7 +9,7 @@
 use crate::compare::Better;
 use crate::summary::StepSummary;
 use scalewall_model::health::Snapshot;
-use scalewall_model::{Run, Step};
+use scalewall_model::{Run, Scenario, Step};
 use serde::Serialize;
 
 /// One named figure of a run.
@@ -106,6 +106,13 @@ impl MetricCatalog {
             self.add_bench(&format!("{scenario}.c{level}"));
         }
         self.names.insert(format!("{scenario}.max_rps"));
+    }
+
+    /// A searched sweep's figures known before it runs (its levels are
+    /// not): `<scenario>.max_rps` and `<scenario>.capacity`.
+    pub fn add_search(&mut self, scenario: &str) {
+        self.names.insert(format!("{scenario}.max_rps"));
+        self.names.insert(format!("{scenario}.capacity"));
     }
 
     /// A service whose processes are measured: `<service>.rss_mb`.
@@ -330,6 +337,19 @@ fn host_metrics(health: &Snapshot, out: &mut Vec<Metric>) {
     }
 }
 
+/// A level's part of a metric name: `c<N>` for a concurrency level, `r<R>`
+/// for the arrival rate of an open-model search (its steps share one
+/// connection count).
+fn level_name(scenario: &Scenario, step: &Step) -> String {
+    match (
+        scenario.search.as_ref().is_some_and(|r| r.model == "open"),
+        step.target_rate_per_s,
+    ) {
+        (true, Some(rate)) => format!("r{}", rate.round()),
+        _ => format!("c{}", step.concurrency),
+    }
+}
+
 /// Every named metric of a run, in a stable order.
 pub fn of_run(run: &Run) -> Vec<Metric> {
     let mut out = Vec::new();
@@ -343,10 +363,17 @@ pub fn of_run(run: &Run) -> Vec<Metric> {
                 mark_complete(&mut out[first..], step.completed);
             }
             steps => {
+                // A search may measure a level twice (never in this
+                // search, but a name must stay unique): the first wins.
+                let mut seen = std::collections::BTreeSet::new();
                 for step in steps {
+                    let level = level_name(scenario, step);
+                    if !seen.insert(level.clone()) {
+                        continue;
+                    }
                     let step_first = out.len();
                     step_metrics(
-                        &format!("{}.c{}", scenario.name, step.concurrency),
+                        &format!("{}.{level}", scenario.name),
                         step,
                         rate_unit,
                         &mut out,
@@ -370,6 +397,27 @@ pub fn of_run(run: &Run) -> Vec<Metric> {
                         vec![],
                     )
                 });
+                if let Some(value) = scenario
+                    .search
+                    .as_ref()
+                    .filter(|r| r.kind == "capacity")
+                    .and_then(|r| r.value)
+                {
+                    out.push(Metric {
+                        complete: every_level,
+                        ..metric(
+                            format!("{}.capacity", scenario.name),
+                            value,
+                            if scenario.search.as_ref().is_some_and(|r| r.model == "open") {
+                                rate_unit
+                            } else {
+                                "connections"
+                            },
+                            Better::Higher,
+                            vec![],
+                        )
+                    });
+                }
             }
         }
         if HOST_PROTOCOLS.contains(&scenario.protocol.as_str()) {
@@ -438,6 +486,7 @@ mod tests {
             name: name.into(),
             steps,
             known_answer: None,
+            search: None,
             ..Scenario::default()
         }
     }

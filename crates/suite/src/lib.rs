@@ -407,6 +407,7 @@ fn measure(
             ..Step::default()
         }],
         known_answer: None,
+        search: None,
     }
 }
 
