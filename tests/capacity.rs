@@ -282,3 +282,38 @@ fn a_capacity_scenario_runs_in_the_main_job_and_feeds_the_plan() {
         .iter()
         .any(|m| m["name"] == "api-capacity.capacity" && m["value"].as_f64() == Some(value)));
 }
+
+/// Issue 17: a 3-stage ramp of the arrival rate (0 → 300 → 900 → 0 per
+/// second) keeps its schedule: each stage's achieved rate within 2 % of
+/// the rate it intended, the total equal to the schedule's integral.
+#[test]
+fn a_ramped_rate_achieves_each_stage_within_two_percent() {
+    let server = server_of(Duration::from_millis(2), 0.0);
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "--stages",
+        "2s:300,3s:900,2s:0",
+        "-c",
+        "32",
+        "--no-history",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    let stages = v["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 3);
+    for (stage, intended) in stages.iter().zip([150.0, 600.0, 450.0]) {
+        assert_eq!(f(stage, "/intended_rate_per_s"), intended);
+        let achieved = f(stage, "/achieved_rate_per_s");
+        assert!((achieved / intended - 1.0).abs() < 0.02, "{stage}");
+    }
+    // 0→300 over 2 s, 300→900 over 3 s, 900→0 over 2 s: 300 + 1,800 + 900.
+    assert_eq!(f(&v, "/requests"), 3000.0);
+    assert_eq!(v["schedule_kept"], true);
+}

@@ -460,6 +460,7 @@ struct RawScenario {
     max_level: Option<f64>,
     precision: Option<String>,
     budget: Option<String>,
+    stages: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1398,6 +1399,7 @@ fn scenario_argv(
     option("max-level", s.max_level.map(|r| r.to_string()));
     option("precision", s.precision.clone());
     option("budget", s.budget.clone());
+    option("stages", s.stages.clone());
     for slo in &s.slo {
         argv.push(format!("--slo={slo}"));
     }

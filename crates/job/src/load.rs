@@ -417,9 +417,10 @@ fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {
             .collect(),
         body_bytes: request.spec.body.len() as u64,
         connections: plan.connections,
-        rate_per_s: match plan.pacing {
+        rate_per_s: match &plan.pacing {
             Pacing::Closed => None,
-            Pacing::Open { rate_per_s } => Some(rate_per_s),
+            Pacing::Open { rate_per_s } => Some(*rate_per_s),
+            Pacing::Ramp(ramp) => Some(ramp.mean_rate()),
         },
         duration_s: match plan.stop {
             StopAt::Duration(d) => Some(d.as_secs_f64()),

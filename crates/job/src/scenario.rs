@@ -8,6 +8,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use scalewall_load::engine::{Pacing, StepPlan, StopAt};
+use scalewall_load::ramp::RateRamp;
 use scalewall_probe::target::TargetSelector;
 use scalewall_stats::search::{CapacitySearch, PeakSearch, Slo};
 use std::path::PathBuf;
@@ -176,12 +177,33 @@ pub struct BenchArgs {
     /// (coordinated-omission corrected).
     #[arg(short = 'r', long)]
     pub rate: Option<f64>,
+    /// Open model with a ramping rate: stages of LENGTH:RATE (e.g. 30s:100,1m:1000,30s:0),
+    /// the rate going linearly from 0/s to each stage's target over its length; a result
+    /// per stage. Lengths are multiples of 100ms.
+    #[arg(long, value_name = "STAGES", conflicts_with_all = ["rate", "duration", "requests"])]
+    pub stages: Option<String>,
     /// Warm-up before measuring: measured and reported apart, excluded from results.
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     pub warmup: Duration,
     /// Output options.
     #[command(flatten)]
     pub out: OutputArgs,
+}
+
+/// The interval of a ramp's samples: the longest of 1 s, 500, 200 and
+/// 100 ms that divides every stage (so each stage starts on a boundary).
+fn ramp_interval(ramp: &RateRamp) -> Result<Duration, ArgError> {
+    [1000u128, 500, 200, 100]
+        .into_iter()
+        .find(|ms| {
+            ramp.stages
+                .iter()
+                .all(|(d, _)| d.as_millis() % ms == 0 && d.subsec_nanos() % 1_000_000 == 0)
+        })
+        .map(|ms| Duration::from_millis(ms as u64))
+        .ok_or_else(|| {
+            ArgError::Range("--stages: every stage's length must be a multiple of 100ms".into())
+        })
 }
 
 /// Options of `scalewall sweep`.
@@ -579,6 +601,35 @@ pub fn validate_bench(args: &BenchArgs, available_cores: u32) -> Result<BenchPla
     };
     if args.warmup > MAX_DURATION {
         return Err(ArgError::Range("--warmup must be at most 24h".into()));
+    }
+    if let Some(text) = &args.stages {
+        let ramp =
+            RateRamp::parse(text, parse_duration).map_err(|e| ArgError::Range(e.to_string()))?;
+        if !args.warmup.is_zero() {
+            return Err(ArgError::Range(
+                "--stages starts from 0/s: it takes no --warmup".into(),
+            ));
+        }
+        if ramp.peak_rate() > MAX_RATE {
+            return Err(ArgError::Range(format!(
+                "--stages: a rate must be at most {MAX_RATE} requests/s"
+            )));
+        }
+        check_duration(ramp.total(), "--stages (in all)")?;
+        let interval = ramp_interval(&ramp)?;
+        return Ok(BenchPlan {
+            params: request.params,
+            step: StepPlan {
+                connections: args.connections,
+                stop: StopAt::Duration(ramp.total()),
+                pacing: Pacing::Ramp(std::sync::Arc::new(ramp)),
+                warmup: Duration::ZERO,
+                timeout: request.timeout,
+                threads: request.threads,
+                interval,
+            },
+            headers: request.headers,
+        });
     }
     let pacing = match args.rate {
         None => Pacing::Closed,

@@ -13,9 +13,10 @@
 //! calling thread, which merges histograms (never percentiles), reports live
 //! progress and assembles the [`Step`].
 
+use crate::ramp::RateRamp;
 use crate::recorder::Accumulator;
 use crate::transport::{Connection, Driver, OpError};
-use scalewall_model::{ErrorKind, Interval, Step, Warmup};
+use scalewall_model::{ErrorKind, Interval, StageResult, Step, Warmup};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// How operations are paced.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Pacing {
     /// Closed model: every connection keeps one operation in flight.
     Closed,
@@ -34,6 +35,41 @@ pub enum Pacing {
         /// Target arrival rate, operations per second.
         rate_per_s: f64,
     },
+    /// Open model whose rate ramps linearly between stage targets; the
+    /// step lasts the whole ramp and reports a result per stage.
+    Ramp(Arc<RateRamp>),
+}
+
+/// When each of a thread's operations is due.
+#[derive(Debug, Clone)]
+enum Schedule {
+    /// Every `period`, from `phase`.
+    Fixed { period: Duration, phase: Duration },
+    /// The thread takes `share` of a ramp's operations, offset by `phase`
+    /// of one operation so the threads interleave.
+    Ramp {
+        ramp: Arc<RateRamp>,
+        share: f64,
+        phase: f64,
+    },
+}
+
+impl Schedule {
+    /// When the thread's `k`-th operation is due after the start; `None`
+    /// when the schedule has ended.
+    fn due(&self, k: u64) -> Option<Duration> {
+        match self {
+            Schedule::Fixed { period, phase } => Some(
+                *phase
+                    + period
+                        .checked_mul(u32::try_from(k).unwrap_or(u32::MAX))
+                        .unwrap_or(Duration::MAX / 2),
+            ),
+            Schedule::Ramp { ramp, share, phase } => ramp
+                .time_of((k as f64 + phase) / share)
+                .map(Duration::from_secs_f64),
+        }
+    }
 }
 
 /// When a step ends.
@@ -139,12 +175,12 @@ struct Timeline {
 }
 
 /// Per-thread configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ThreadPlan {
     index: u32,
     connections: u32,
-    /// Open model: seconds between operations on this thread, and this thread's phase.
-    period: Option<(Duration, Duration)>,
+    /// Open model: when this thread's operations are due.
+    schedule: Option<Schedule>,
     /// Count-bound steps: measured operations this thread may start.
     quota: Option<u64>,
     timeout: Duration,
@@ -186,7 +222,7 @@ pub fn run_step<D: Driver>(
 ) -> Result<Step, EngineError> {
     let threads = plan.effective_threads();
     let connections = plan.connections.max(1);
-    let open_model = matches!(plan.pacing, Pacing::Open { .. });
+    let open_model = !matches!(plan.pacing, Pacing::Closed);
     let start = Instant::now() + START_DELAY;
     let measure_start = start + plan.warmup;
     let timeline = Timeline {
@@ -206,20 +242,25 @@ pub fn run_step<D: Driver>(
             total / u64::from(threads) + u64::from(u64::from(index) < total % u64::from(threads))
         };
         let thread_connections = share(u64::from(connections)) as u32;
-        let period = match plan.pacing {
+        let thread_share = f64::from(thread_connections) / f64::from(connections);
+        let schedule = match &plan.pacing {
             Pacing::Closed => None,
             Pacing::Open { rate_per_s } => {
-                let thread_rate =
-                    rate_per_s * f64::from(thread_connections) / f64::from(connections);
+                let thread_rate = rate_per_s * thread_share;
                 let period = Duration::from_secs_f64(1.0 / thread_rate.max(1e-9));
                 let phase = period.mul_f64(f64::from(index) / f64::from(threads));
-                Some((period, phase))
+                Some(Schedule::Fixed { period, phase })
             }
+            Pacing::Ramp(ramp) => Some(Schedule::Ramp {
+                ramp: ramp.clone(),
+                share: thread_share.max(1e-9),
+                phase: f64::from(index) / f64::from(threads),
+            }),
         };
         let thread_plan = ThreadPlan {
             index,
             connections: thread_connections,
-            period,
+            schedule,
             quota: match plan.stop {
                 StopAt::Operations(n) => Some(share(n)),
                 StopAt::Duration(_) => None,
@@ -238,6 +279,14 @@ pub fn run_step<D: Driver>(
     }
     drop(tx);
 
+    let stage_spans = match &plan.pacing {
+        Pacing::Ramp(ramp) => ramp.spans(),
+        _ => Vec::new(),
+    };
+    let mut stage_accs: Vec<Accumulator> = stage_spans
+        .iter()
+        .map(|_| Accumulator::new(open_model))
+        .collect();
     // Collect: merge per-index snapshots from all threads.
     let mut intervals = IntervalWindow::new(open_model);
     let mut total = Accumulator::new(open_model);
@@ -267,6 +316,12 @@ pub fn run_step<D: Driver>(
             Ok(Report::Interval { index, acc }) => {
                 total.merge(&acc);
                 intervals.add(index, &acc);
+                // A ramp's stages start on interval boundaries (the plan's
+                // interval divides every stage's length).
+                let at = f64::from(index) * plan.interval.as_secs_f64();
+                if let Some(k) = stage_spans.iter().rposition(|s| s.0 <= at + 1e-9) {
+                    stage_accs[k].merge(&acc);
+                }
             }
             Ok(Report::Finished {
                 warmup: thread_warmup,
@@ -321,6 +376,19 @@ pub fn run_step<D: Driver>(
         wall_measure_start,
         !interrupted,
     );
+    step.stages = stage_spans
+        .iter()
+        .zip(&stage_accs)
+        .map(|(&(offset_s, duration_s, from, to), acc)| StageResult {
+            offset_s,
+            duration_s,
+            from_rate_per_s: from,
+            to_rate_per_s: to,
+            intended: (from + to) / 2.0 * duration_s,
+            outcomes: acc.outcome_counts(),
+            latency_us: acc.latency.clone(),
+        })
+        .collect();
     step.generator_cpu_s = generator_cpu.as_secs_f64();
     step.generator_wall_s = Instant::now()
         .saturating_duration_since(start)
@@ -460,9 +528,10 @@ fn assemble_step(
     error_examples.extend(total.error_examples());
     Step {
         concurrency: plan.connections,
-        target_rate_per_s: match plan.pacing {
+        target_rate_per_s: match &plan.pacing {
             Pacing::Closed => None,
-            Pacing::Open { rate_per_s } => Some(rate_per_s),
+            Pacing::Open { rate_per_s } => Some(*rate_per_s),
+            Pacing::Ramp(ramp) => Some(ramp.mean_rate()),
         },
         started_at: humantime::format_rfc3339_millis(wall_measure_start).to_string(),
         duration_s,
@@ -488,6 +557,7 @@ fn assemble_step(
         generator_threads: 0,
         resources: None,
         param_value: None,
+        stages: Vec::new(),
     }
 }
 
@@ -532,7 +602,7 @@ fn generator_thread<D: Driver>(
         workers.push(local.spawn_local(worker(
             driver.clone(),
             state.clone(),
-            plan,
+            plan.clone(),
             timeline,
             control.clone(),
         )));
@@ -658,15 +728,16 @@ async fn worker<D: Driver>(
             break;
         }
         // Decide when the next operation starts and whether it is measured.
-        let intended = match plan.period {
+        let intended = match &plan.schedule {
             None => None,
-            Some((period, phase)) => {
+            Some(schedule) => {
                 let k = state.next_op.get();
                 state.next_op.set(k + 1);
-                let offset = period
-                    .checked_mul(u32::try_from(k).unwrap_or(u32::MAX))
-                    .unwrap_or(Duration::MAX);
-                timeline.start.checked_add(phase + offset)
+                match schedule.due(k) {
+                    Some(due) => timeline.start.checked_add(due),
+                    // The ramp is over.
+                    None => break,
+                }
             }
         };
         let now = Instant::now();

@@ -3,7 +3,8 @@
 //! One driver loop ([`engine::run_step`]) takes three separate inputs: a
 //! transport ([`transport::Driver`], one per protocol), a pacing
 //! ([`engine::Pacing`]: closed model with N connections, or an open model at a
-//! fixed arrival rate with coordinated-omission correction) and a stop
+//! fixed or linearly ramping arrival rate with coordinated-omission
+//! correction) and a stop
 //! condition ([`engine::StopAt`]: a duration or an operation count). Each
 //! generator thread runs its own single-threaded tokio runtime, records into
 //! its own histograms without locks, and ships one snapshot per interval down
@@ -13,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod engine;
+pub mod ramp;
 mod recorder;
 pub mod target;
 pub mod tls;

@@ -416,6 +416,29 @@ pub struct Step {
     /// A sweep of an `--exec` parameter: the value this step ran with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub param_value: Option<f64>,
+    /// A ramping arrival rate (`--stages`): the result of each stage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageResult>,
+}
+
+/// One stage of a ramping arrival rate: what it intended and what it got.
+/// Operations count in the stage in which they completed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct StageResult {
+    /// Stage start, seconds since measurement began.
+    pub offset_s: f64,
+    /// Stage length, seconds.
+    pub duration_s: f64,
+    /// The intended rate at the stage's start, operations per second.
+    pub from_rate_per_s: f64,
+    /// The intended rate at its end.
+    pub to_rate_per_s: f64,
+    /// Operations the schedule intended in the stage.
+    pub intended: f64,
+    /// Outcomes of the operations that completed in it.
+    pub outcomes: OutcomeCounts,
+    /// Their latency from each one's intended start, microseconds.
+    pub latency_us: LatencyHistogram,
 }
 
 /// Resources used while a step ran (warm-up included), from cumulative
@@ -813,6 +836,7 @@ mod tests {
                         generator_cpu_s: None,
                     }),
                     param_value: None,
+                    stages: Vec::new(),
                 }],
                 known_answer: None,
                 search: None,

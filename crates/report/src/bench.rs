@@ -40,6 +40,11 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
     let noun = if http { "requests" } else { "operations" };
     let unit = rate_unit(&scenario.protocol);
     let model = match step.target_rate_per_s {
+        Some(rate) if !step.stages.is_empty() => format!(
+            "open model ramping over {} (mean {} {unit})",
+            count(step.stages.len() as u64, "stage", "stages"),
+            sig(rate)
+        ),
         Some(rate) => format!("open model at {} {unit}", sig(rate)),
         None => "closed model".to_string(),
     };
@@ -170,6 +175,10 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
     if let Some(line) = resources_line(step) {
         let _ = writeln!(out, "  resources      {line}");
     }
+    out.push_str(&crate::stages::text(
+        step,
+        crate::number::rate_unit(&scenario.protocol),
+    ));
     let _ = writeln!(out, "  run            {}", run.id);
     out
 }
@@ -467,6 +476,9 @@ pub struct BenchJson<'a> {
     pub schedule_kept: Option<bool>,
     /// What the step cost the host and the target (warm-up included).
     pub resources: Option<serde_json::Value>,
+    /// A ramping rate's result per stage.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<serde_json::Value>,
 }
 
 /// Why a scenario's received bytes were not counted, when they were not:
@@ -518,6 +530,7 @@ pub fn bench_json(run: &Run, scenario: &Scenario, step: &Step) -> String {
         target_rate_per_s: step.target_rate_per_s,
         schedule_kept: schedule_kept(step),
         resources: resources_json(step),
+        stages: crate::stages::json(step),
     };
     // Plain data with string keys always serialises.
     serde_json::to_string_pretty(&doc).expect("bench JSON serialises")

@@ -15,6 +15,7 @@ pub mod overview;
 pub mod plan;
 pub mod probe;
 pub mod search;
+pub mod stages;
 pub mod suite;
 pub mod svg;
 pub mod terminal;

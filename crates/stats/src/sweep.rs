@@ -288,6 +288,7 @@ mod tests {
             generator_threads: 1,
             resources: None,
             param_value: None,
+            stages: Vec::new(),
         }
     }
 
