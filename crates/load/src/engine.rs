@@ -15,6 +15,7 @@
 
 use crate::ramp::RateRamp;
 use crate::recorder::Accumulator;
+use crate::timer::PreciseTimer;
 use crate::transport::{Connection, Driver, OpError};
 use scalewall_model::{ErrorKind, Interval, StageResult, Step, Warmup};
 use std::cell::{Cell, RefCell};
@@ -209,6 +210,10 @@ struct ThreadState {
     next_op: Cell<u64>,
     quota_left: Cell<Option<u64>>,
     live_workers: Cell<u32>,
+    /// Open model: the sub-millisecond timer its sends wait on (tokio's
+    /// fires on 1 ms ticks, which made most of a fast target's corrected
+    /// latency the generator's own lateness).
+    timer: Option<PreciseTimer>,
     /// Tasks to stop when the last worker ends (the ticker, the supervisor).
     on_last_worker: RefCell<Vec<tokio::task::AbortHandle>>,
 }
@@ -577,6 +582,12 @@ fn generator_thread<D: Driver>(
         next_op: Cell::new(0),
         quota_left: Cell::new(plan.quota),
         live_workers: Cell::new(plan.connections),
+        // Without its thread the sends fall back to tokio's timer.
+        timer: if plan.schedule.is_some() {
+            PreciseTimer::start().ok()
+        } else {
+            None
+        },
         on_last_worker: RefCell::new(Vec::new()),
     });
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -693,6 +704,28 @@ async fn wait_until(at: Instant, control: &Control) -> bool {
     }
 }
 
+/// How far ahead of a send the coarse (tokio) wait hands over to the
+/// precise timer.
+const PRECISE_SPAN: Duration = Duration::from_millis(3);
+
+/// Waits for an open-model send time: tokio's timer (in stop-aware slices)
+/// until shortly before it, then the precise timer, so the send goes out
+/// within microseconds of `at`, never before. Returns false if stopped.
+async fn wait_until_due(at: Instant, control: &Control, timer: Option<&PreciseTimer>) -> bool {
+    let Some(timer) = timer else {
+        return wait_until(at, control).await;
+    };
+    if let Some(coarse) = at.checked_sub(PRECISE_SPAN) {
+        if !wait_until(coarse, control).await {
+            return false;
+        }
+    }
+    if Instant::now() < at {
+        timer.sleep_until(at).await;
+    }
+    !control.is_stopped()
+}
+
 /// Takes one call's operations from the thread's measured-operation quota; false when spent.
 fn take_quota(state: &ThreadState, batch: u32) -> bool {
     match state.quota_left.get() {
@@ -753,7 +786,7 @@ async fn worker<D: Driver>(
             break;
         }
         if let Some(at) = intended {
-            if !wait_until(at, &control).await {
+            if !wait_until_due(at, &control, state.timer.as_ref()).await {
                 break;
             }
         }

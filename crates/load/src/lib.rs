@@ -17,6 +17,7 @@ pub mod engine;
 pub mod ramp;
 mod recorder;
 pub mod target;
+pub mod timer;
 pub mod tls;
 pub mod transport;
 

@@ -5,7 +5,7 @@
 
 use crate::number::{group, pct, sig};
 use scalewall_model::{Scenario, SearchRecord, Step};
-use scalewall_stats::search::{broken, Probe, Slo};
+use scalewall_stats::search::{broken, unjudged, Probe, Slo};
 use scalewall_stats::summary::StepSummary;
 use std::fmt::Write as _;
 
@@ -26,6 +26,8 @@ pub struct LevelRow {
     pub error_pct: f64,
     /// `None` when it met every SLO, else what broke (and `None` without SLOs).
     pub broke: Option<String>,
+    /// SLOs the level had too few responses to judge.
+    pub unjudged: Vec<String>,
 }
 
 /// The SLOs a record names (they parsed when the search ran).
@@ -50,6 +52,7 @@ pub fn rows(scenario: &Scenario, record: &SearchRecord) -> Vec<LevelRow> {
         .map(|step| {
             let level = level_of(record, step);
             let s = StepSummary::of(step);
+            let probe = Probe::of_step(step, level, &slos);
             LevelRow {
                 level,
                 throughput: s.rps,
@@ -57,7 +60,8 @@ pub fn rows(scenario: &Scenario, record: &SearchRecord) -> Vec<LevelRow> {
                 p99_ms: s.latency_ms.p99,
                 errors: s.errors_total,
                 error_pct: s.error_ratio * 100.0,
-                broke: broken(&slos, &Probe::of_step(step, level, &slos)),
+                broke: broken(&slos, &probe),
+                unjudged: unjudged(&slos, &probe),
             }
         })
         .collect()
@@ -83,7 +87,8 @@ pub fn heading(record: &SearchRecord) -> String {
 fn slo_cell(row: &LevelRow, record: &SearchRecord) -> String {
     match (&row.broke, record.slos.is_empty()) {
         (_, true) => "-".into(),
-        (None, false) => "met".into(),
+        (None, false) if row.unjudged.is_empty() => "met".into(),
+        (None, false) => format!("not broken ({})", row.unjudged.join("; ")),
         (Some(what), false) => format!("BROKEN: {what}"),
     }
 }
@@ -192,6 +197,7 @@ pub fn json(scenario: &Scenario, record: &SearchRecord) -> serde_json::Value {
             "errors": r.errors,
             "met_slos": r.broke.is_none(),
             "broke": r.broke,
+            "unjudged": r.unjudged,
         })).collect::<Vec<_>>(),
     })
 }

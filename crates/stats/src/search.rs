@@ -231,9 +231,29 @@ impl Slo {
         }
     }
 
+    /// Responses a step needs before its percentile can break this bound:
+    /// ten beyond the percentile (1,000 for p99, 20 for p50), as a p99
+    /// sample needs 1,000 responses elsewhere in scalewall. A step with
+    /// fewer cannot claim a break: one slow response would decide it.
+    pub fn responses_needed(&self) -> u64 {
+        match self.figure {
+            SloFigure::Percentile(q) => (10.0 / (1.0 - q / 100.0)).ceil() as u64,
+            _ => 1,
+        }
+    }
+
+    /// Whether a step has enough responses to judge this bound.
+    pub fn judgeable(&self, p: &Probe) -> bool {
+        p.responses >= self.responses_needed()
+    }
+
     /// Whether the step met it (a step without responses meets no latency
-    /// or throughput bound).
+    /// or throughput bound; one with too few to judge a percentile has not
+    /// broken it).
     pub fn met(&self, p: &Probe) -> bool {
+        if p.responses > 0 && !self.judgeable(p) {
+            return true;
+        }
         let value = self.measured(p);
         match self.figure {
             SloFigure::Throughput => value > self.limit,
@@ -365,7 +385,9 @@ impl Capacity {
                 "no capacity under {under}: even {} {unit} breaks them ({what})",
                 sig(h)
             ),
-            (None, None) => format!("no capacity under {under}: nothing was measured"),
+            (None, None) => format!(
+                "no capacity under {under}: no level had enough responses to judge them (a p99 needs 1,000 a step, a p50 20: lengthen --step)"
+            ),
         };
         match &self.stop {
             CapacityStop::Aborted(a) => s.push_str(&format!("; {a}")),
@@ -392,6 +414,22 @@ pub struct CapacitySearch {
     pub precision: f64,
     /// Levels are whole numbers (connections).
     pub integer: bool,
+}
+
+/// The SLOs a probe had too few responses to judge, in words
+/// (`p99<11ms needs 1,000 responses, had 200`).
+pub fn unjudged(slos: &[Slo], p: &Probe) -> Vec<String> {
+    slos.iter()
+        .filter(|s| p.responses > 0 && !s.judgeable(p))
+        .map(|s| {
+            format!(
+                "{} needs {} responses, had {}",
+                s.text,
+                crate::number::group(s.responses_needed()),
+                crate::number::group(p.responses)
+            )
+        })
+        .collect()
 }
 
 /// The first SLO a probe breaks, with its measured value
@@ -453,6 +491,8 @@ impl CapacitySearch {
             }
             (None, Some(high)) => {
                 let lower = self.round(high.level / 2.0);
+                // Below a broken level nothing met the SLOs on enough
+                // responses: a lower level that was measured already ends it.
                 if high.level <= self.min || measured(lower) {
                     Next::Done(self.outcome(probes, CapacityStop::LowestFails))
                 } else {
@@ -483,9 +523,14 @@ fn bracket<'a>(slos: &[Slo], probes: &'a [Probe]) -> (Option<&'a Probe>, Option<
         .iter()
         .filter(|p| broken(slos, p).is_some())
         .min_by(|a, b| a.level.total_cmp(&b.level));
+    // Only a level judged on enough responses counts as meeting them.
     let low = probes
         .iter()
-        .filter(|p| broken(slos, p).is_none() && high.is_none_or(|h| p.level < h.level))
+        .filter(|p| {
+            broken(slos, p).is_none()
+                && unjudged(slos, p).is_empty()
+                && high.is_none_or(|h| p.level < h.level)
+        })
         .max_by(|a, b| a.level.total_cmp(&b.level));
     (low, high)
 }
@@ -751,6 +796,26 @@ mod tests {
         ] {
             assert!(bad.parse::<Slo>().is_err(), "{bad}");
         }
+        // A p99 judged on 200 responses is the second-slowest response: it
+        // cannot break the bound; 1,000 can.
+        let slow = Probe {
+            level: 1.0,
+            throughput: 100.0,
+            samples: vec![],
+            percentiles_ms: vec![(99.0, 20.0)],
+            max_ms: 20.0,
+            error_pct: 0.0,
+            responses: 200,
+        };
+        assert!(p99.met(&slow));
+        assert_eq!(
+            unjudged(std::slice::from_ref(&p99), &slow),
+            vec!["p99<11ms needs 1,000 responses, had 200"]
+        );
+        assert!(!p99.met(&Probe {
+            responses: 1000,
+            ..slow
+        }));
         let e = "p99<10".parse::<Slo>().unwrap_err().to_string();
         assert!(e.starts_with("SLO 'p99<10': a latency takes a unit"), "{e}");
     }
@@ -792,7 +857,8 @@ mod tests {
             percentiles_ms: vec![(99.0, if rate <= 1430.0 { 8.0 } else { 40.0 })],
             max_ms: 50.0,
             error_pct: 0.0,
-            responses: rate as u64,
+            // 2 s steps: a p99 is judged from 500/s up.
+            responses: (rate * 2.0) as u64,
         };
         let search = CapacitySearch {
             slos: vec!["p99<11ms".parse().unwrap()],
@@ -854,6 +920,29 @@ mod tests {
             (Some(64.0), CapacityStop::AtMaximum)
         );
         assert_eq!(levels.last(), Some(&64.0));
+
+        // Too few responses to judge a p99 anywhere: no capacity is claimed.
+        let thin = CapacitySearch {
+            slos: vec!["p99<10ms".parse().unwrap()],
+            max: 16.0,
+            integer: true,
+            start: 1.0,
+            ..search.clone()
+        };
+        let sparse = |n: f64| Probe {
+            responses: 50,
+            ..closed_probe(n, 1.0, 0.0, 0.0)
+        };
+        let (capacity, levels) = run(|p| thin.next(p), sparse);
+        assert_eq!((capacity.value, capacity.breaks_at), (None, None));
+        assert_eq!(levels, vec![1.0, 2.0, 4.0, 8.0, 16.0]);
+        assert!(
+            capacity
+                .sentence(&thin.slos, "connections")
+                .contains("no level had enough responses to judge them"),
+            "{}",
+            capacity.sentence(&thin.slos, "connections")
+        );
 
         let strict = CapacitySearch {
             slos: vec!["p99<0.5ms".parse().unwrap()],

@@ -1,7 +1,9 @@
-//! A sub-millisecond timer for request holds.
+//! A sub-millisecond timer: the demo server's request holds, and the
+//! open model's send times (an operation due at t is sent at t, not on the
+//! next millisecond tick).
 //!
 //! tokio's timer wheel fires on 1 ms ticks, so a 10 ms hold could last up to
-//! 11 ms. This timer keeps deadlines in a heap on one dedicated thread that
+//! 11 ms, and an open-model send due at t went out up to 1 ms late. This timer keeps deadlines in a heap on one dedicated thread that
 //! sleeps on a condition variable with the kernel's timer slack set to 1 ns,
 //! and wakes each waiting request through a oneshot channel.
 //!
@@ -85,7 +87,7 @@ impl PreciseTimer {
         });
         let worker = shared.clone();
         std::thread::Builder::new()
-            .name("demo-timer".into())
+            .name("scalewall-timer".into())
             .spawn(move || run(&worker))?;
         Ok(PreciseTimer { shared })
     }
