@@ -639,13 +639,19 @@ fn summary(out: &mut String, input: &ReportInput<'_>, overview: &Overview<'_>) {
                 escape(&plan.driver)
             );
         }
-        if let Some((component, status)) = &plan.worst_today {
-            let _ = write!(
-                detail,
-                ", <code>{}</code> {}",
-                escape(component),
-                status_badge(status)
-            );
+        match &plan.worst_today {
+            Some((_, status)) if status == "OK" => {
+                let _ = write!(detail, ", every component {}", status_badge("OK"));
+            }
+            Some((component, status)) => {
+                let _ = write!(
+                    detail,
+                    ", <code>{}</code> {}",
+                    escape(component),
+                    status_badge(status)
+                );
+            }
+            None => {}
         }
         out.push_str(&card("Capacity plan", &value, &detail));
     }
