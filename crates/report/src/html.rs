@@ -237,19 +237,7 @@ fn latency_chart(scenario: &Scenario, step: &Step) -> Option<String> {
 
 /// Throughput and p50/p99 over the step, from its per-interval samples.
 fn over_time_charts(scenario: &Scenario, step: &Step, unit: &str) -> Vec<String> {
-    // A last interval cut short by the step's end holds too few
-    // responses to be a rate: only intervals of at least half the
-    // longest one are drawn.
-    let longest = step
-        .intervals
-        .iter()
-        .map(|i| i.duration_s)
-        .fold(0.0, f64::max);
-    let full: Vec<_> = step
-        .intervals
-        .iter()
-        .filter(|i| i.duration_s > 0.0 && i.duration_s >= longest / 2.0)
-        .collect();
+    let full = scalewall_stats::metrics::full_intervals(step);
     if full.len() < 2 {
         return Vec::new();
     }
@@ -795,12 +783,7 @@ fn key_metrics(out: &mut String, input: &ReportInput<'_>, overview: &Overview<'_
 fn all_metrics(out: &mut String, input: &ReportInput<'_>) {
     if !input.metrics.is_empty() {
         let mut table = String::new();
-        let previous: std::collections::BTreeMap<&str, &MetricComparison> = input
-            .previous
-            .iter()
-            .flat_map(|c| c.comparisons.iter())
-            .map(|c| (c.metric.as_str(), c))
-            .collect();
+        let previous = input.previous_by_metric();
         table.push_str("<table><tr><th scope=\"col\">metric</th><th scope=\"col\">value</th><th scope=\"col\">status</th><th scope=\"col\">vs previous</th></tr>");
         for m in input.metrics {
             let status = match input.statuses.get(&m.name) {

@@ -18,5 +18,6 @@ pub mod search;
 pub mod stages;
 pub mod suite;
 pub mod svg;
+pub mod table;
 pub mod terminal;
 pub mod usl_table;

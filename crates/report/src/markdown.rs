@@ -81,6 +81,17 @@ pub struct ReportInput<'a> {
     pub plan: Option<PlanSection>,
 }
 
+impl ReportInput<'_> {
+    /// Each metric's comparison with the previous run, by name.
+    pub fn previous_by_metric(&self) -> BTreeMap<&str, &MetricComparison> {
+        self.previous
+            .iter()
+            .flat_map(|c| c.comparisons.iter())
+            .map(|c| (c.metric.as_str(), c))
+            .collect()
+    }
+}
+
 /// The capacity plan as the report shows it: its Markdown section (from
 /// the job library's plan) and the utilisation of each component
 /// against the headline driver, for the chart.
@@ -444,12 +455,7 @@ fn all_metrics_section(out: &mut String, input: &ReportInput<'_>) {
     if input.metrics.is_empty() {
         return;
     }
-    let previous: BTreeMap<&str, &MetricComparison> = input
-        .previous
-        .iter()
-        .flat_map(|c| c.comparisons.iter())
-        .map(|c| (c.metric.as_str(), c))
-        .collect();
+    let previous = input.previous_by_metric();
     let _ = writeln!(out, "## All metrics\n");
     let _ = writeln!(out, "| metric | value | status | vs previous |");
     let _ = writeln!(out, "|---|---:|---|---|");

@@ -200,12 +200,7 @@ pub fn plan_headline(plan: &PlanRecord) -> Option<PlanHeadline> {
 }
 
 fn rows(input: &ReportInput<'_>) -> Vec<ScenarioRow> {
-    let previous: BTreeMap<&str, &MetricComparison> = input
-        .previous
-        .iter()
-        .flat_map(|c| c.comparisons.iter())
-        .map(|c| (c.metric.as_str(), c))
-        .collect();
+    let previous = input.previous_by_metric();
     input
         .run
         .scenarios

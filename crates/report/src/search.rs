@@ -126,7 +126,7 @@ pub fn markdown(scenario: &Scenario, record: &SearchRecord, rate_unit: &str) -> 
 /// The levels as a text table, then the verdict (the `sweep` command).
 pub fn text(scenario: &Scenario, record: &SearchRecord, rate_unit: &str) -> String {
     let rows = rows(scenario, record);
-    let mut table = vec![[
+    let mut table = vec![vec![
         "#".to_string(),
         format!("level ({})", record.unit),
         "throughput".into(),
@@ -136,7 +136,7 @@ pub fn text(scenario: &Scenario, record: &SearchRecord, rate_unit: &str) -> Stri
         "SLOs".into(),
     ]];
     for (k, row) in rows.iter().enumerate() {
-        table.push([
+        table.push(vec![
             (k + 1).to_string(),
             sig(row.level),
             format!("{} {rate_unit}", sig(row.throughput)),
@@ -146,31 +146,7 @@ pub fn text(scenario: &Scenario, record: &SearchRecord, rate_unit: &str) -> Stri
             slo_cell(row, record),
         ]);
     }
-    let widths: Vec<usize> = (0..7)
-        .map(|c| {
-            table
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in &table {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(c, cell)| {
-                let fill = " ".repeat(widths[c] - cell.chars().count());
-                if c == 6 {
-                    cell.clone()
-                } else {
-                    format!("{fill}{cell}")
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "  {}", cells.join("  ").trim_end());
-    }
+    let mut out = crate::table::aligned(&table, &[6]);
     let _ = writeln!(out, "  verdict: {}", record.verdict);
     out
 }

@@ -92,26 +92,14 @@ pub fn text(step: &Step, unit: &str) -> String {
     if rows.is_empty() {
         return String::new();
     }
-    let mut table = vec![HEAD.map(String::from)];
-    table.extend(rows.iter().enumerate().map(|(k, r)| cells(k, r, unit)));
-    let widths: Vec<usize> = (0..8)
-        .map(|c| {
-            table
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::from("stages (latency from each operation's intended start):\n");
-    for r in &table {
-        let line: Vec<String> = r
-            .iter()
+    let mut table = vec![HEAD.map(String::from).to_vec()];
+    table.extend(
+        rows.iter()
             .enumerate()
-            .map(|(c, cell)| format!("{}{cell}", " ".repeat(widths[c] - cell.chars().count())))
-            .collect();
-        let _ = writeln!(out, "  {}", line.join("  "));
-    }
+            .map(|(k, r)| cells(k, r, unit).to_vec()),
+    );
+    let mut out = String::from("stages (latency from each operation's intended start):\n");
+    out.push_str(&crate::table::aligned(&table, &[]));
     out
 }
 

@@ -181,18 +181,24 @@ const MIN_RESPONSES_FOR_P50: u64 = 20;
 /// sample: below 100 one error moves it by more than a percentage point.
 const MIN_OPERATIONS_FOR_ERROR_PCT: u64 = 100;
 
-fn step_metrics(prefix: &str, step: &Step, rate_unit: &'static str, out: &mut Vec<Metric>) {
-    let summary = StepSummary::of(step);
+/// A step's intervals long enough to be samples: at least
+/// [`MIN_INTERVAL_SHARE`] of the longest (the last one, cut short by the
+/// step's end, holds too few operations to be a rate).
+pub fn full_intervals(step: &Step) -> Vec<&scalewall_model::Interval> {
     let longest = step
         .intervals
         .iter()
         .map(|i| i.duration_s)
         .fold(0.0, f64::max);
-    let full: Vec<_> = step
-        .intervals
+    step.intervals
         .iter()
-        .filter(|i| i.duration_s >= MIN_INTERVAL_SHARE * longest)
-        .collect();
+        .filter(|i| i.duration_s > 0.0 && i.duration_s >= MIN_INTERVAL_SHARE * longest)
+        .collect()
+}
+
+fn step_metrics(prefix: &str, step: &Step, rate_unit: &'static str, out: &mut Vec<Metric>) {
+    let summary = StepSummary::of(step);
+    let full = full_intervals(step);
     let with_responses: Vec<_> = full.iter().filter(|i| i.responses > 0).collect();
     out.push(metric(
         format!("{prefix}.rps"),

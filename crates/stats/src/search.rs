@@ -160,15 +160,8 @@ impl Probe {
     /// from its histogram.
     pub fn of_step(step: &Step, level: f64, slos: &[Slo]) -> Probe {
         let summary = StepSummary::of(step);
-        let longest = step
-            .intervals
-            .iter()
-            .map(|i| i.duration_s)
-            .fold(0.0, f64::max);
-        let samples = step
-            .intervals
-            .iter()
-            .filter(|i| i.duration_s > 0.0 && i.duration_s >= longest / 2.0)
+        let samples = crate::metrics::full_intervals(step)
+            .into_iter()
             .map(|i| i.responses as f64 / i.duration_s)
             .collect();
         let mut quantiles: Vec<f64> = vec![50.0, 90.0, 99.0, 99.9];
