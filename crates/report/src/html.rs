@@ -1022,19 +1022,7 @@ mod tests {
                 .collect(),
             ..Run::default()
         };
-        let input = ReportInput {
-            run: &run,
-            metrics: &[],
-            statuses: Default::default(),
-            previous: None,
-            baseline: None,
-            trends: vec![],
-            sweeps: vec![],
-            health_text: None,
-            artifacts: vec![],
-            history_series: vec![],
-            plan: None,
-        };
+        let input = ReportInput::bare(&run, &[]);
         let html = render(&input);
         let summary = html.find("id=\"summary\"").unwrap();
         let score = html.find("Health score").unwrap();

@@ -81,7 +81,24 @@ pub struct ReportInput<'a> {
     pub plan: Option<PlanSection>,
 }
 
-impl ReportInput<'_> {
+impl<'a> ReportInput<'a> {
+    /// The report of a run alone: no history, no sweeps, no plan.
+    pub fn bare(run: &'a Run, metrics: &'a [Metric]) -> ReportInput<'a> {
+        ReportInput {
+            run,
+            metrics,
+            statuses: BTreeMap::new(),
+            previous: None,
+            baseline: None,
+            trends: Vec::new(),
+            sweeps: Vec::new(),
+            health_text: None,
+            artifacts: Vec::new(),
+            history_series: Vec::new(),
+            plan: None,
+        }
+    }
+
     /// Each metric's comparison with the previous run, by name.
     pub fn previous_by_metric(&self) -> BTreeMap<&str, &MetricComparison> {
         self.previous
@@ -836,19 +853,7 @@ mod tests {
     #[test]
     fn a_first_clean_run_says_so() {
         let run = Run::default();
-        let text = render(&ReportInput {
-            run: &run,
-            metrics: &[],
-            statuses: BTreeMap::new(),
-            previous: None,
-            baseline: None,
-            trends: vec![],
-            sweeps: vec![],
-            health_text: None,
-            artifacts: vec![],
-            history_series: vec![],
-            plan: None,
-        });
+        let text = render(&ReportInput::bare(&run, &[]));
         assert!(text.contains("- No findings."));
         assert!(text.contains("First run of `host`"));
         assert!(!text.contains("## Changes since"));
