@@ -1,0 +1,107 @@
+//! Splitting one step's load across workers so the parts add up to the
+//! whole: connections partitioned (no worker more than one above another),
+//! and an open-model rate split into interleaved shares, each worker
+//! sending every W-th operation of the one global schedule (as k6's
+//! execution segments do), so the merged arrivals keep the requested
+//! schedule exactly.
+
+/// One worker's part of a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Share {
+    /// The worker's connections.
+    pub connections: u32,
+    /// Open model: the worker's rate, operations per second.
+    pub rate_per_s: Option<f64>,
+    /// Open model: the worker's first operation is due this long after
+    /// the common start (its place in the global schedule), seconds.
+    pub phase_s: f64,
+}
+
+/// Why a split cannot be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SplitError {
+    /// No worker to split across.
+    #[error("no worker to run the load")]
+    NoWorkers,
+    /// Fewer connections than workers: some would have none.
+    #[error("{connections} connections cannot be split across {workers} workers (each needs at least one)")]
+    TooFewConnections {
+        /// Connections asked for.
+        connections: u32,
+        /// Workers available.
+        workers: usize,
+    },
+}
+
+/// Splits `connections` (and an open-model `rate_per_s`) across `workers`.
+pub fn split(
+    connections: u32,
+    rate_per_s: Option<f64>,
+    workers: usize,
+) -> Result<Vec<Share>, SplitError> {
+    if workers == 0 {
+        return Err(SplitError::NoWorkers);
+    }
+    if (connections as usize) < workers {
+        return Err(SplitError::TooFewConnections {
+            connections,
+            workers,
+        });
+    }
+    let w = workers as u32;
+    Ok((0..w)
+        .map(|k| Share {
+            connections: connections / w + u32::from(k < connections % w),
+            // Worker k sends operations k, k + W, k + 2W, … of the global
+            // schedule: a W-th of the rate, offset by k global periods.
+            rate_per_s: rate_per_s.map(|r| r / f64::from(w)),
+            phase_s: rate_per_s.map_or(0.0, |r| f64::from(k) / r),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_add_up_and_differ_by_at_most_one() {
+        let shares = split(100, None, 3).unwrap();
+        let c: Vec<u32> = shares.iter().map(|s| s.connections).collect();
+        assert_eq!(c, vec![34, 33, 33]);
+        assert_eq!(c.iter().sum::<u32>(), 100);
+        assert!(shares
+            .iter()
+            .all(|s| s.rate_per_s.is_none() && s.phase_s == 0.0));
+        assert_eq!(
+            split(2, None, 3),
+            Err(SplitError::TooFewConnections {
+                connections: 2,
+                workers: 3
+            })
+        );
+        assert_eq!(split(2, None, 0), Err(SplitError::NoWorkers));
+    }
+
+    /// The merged schedule of the workers is the one requested: every
+    /// operation k of the global schedule (due at k / rate) is sent by
+    /// exactly one worker, at exactly that time.
+    #[test]
+    fn interleaved_rate_shares_rebuild_the_global_schedule() {
+        let rate = 3000.0;
+        let shares = split(64, Some(rate), 3).unwrap();
+        let mut due: Vec<f64> = shares
+            .iter()
+            .flat_map(|s| {
+                let r = s.rate_per_s.unwrap();
+                (0..1000).map(move |j| s.phase_s + f64::from(j) / r)
+            })
+            .collect();
+        due.sort_by(f64::total_cmp);
+        for (k, t) in due.iter().enumerate() {
+            assert!((t - k as f64 / rate).abs() < 1e-9, "operation {k} at {t}");
+        }
+        let total: f64 = shares.iter().map(|s| s.rate_per_s.unwrap()).sum();
+        assert!((total - rate).abs() < 1e-9);
+    }
+}
