@@ -495,7 +495,11 @@ impl StepResources {
         Some(CpuSplit {
             generator_s,
             target_s,
-            other_s: (self.host_cpu_s - generator_s - target_s).max(0.0),
+            // The counters are whole clock ticks: a difference below a
+            // nanosecond is the floating-point residue of their sum, not CPU.
+            other_s: Some(self.host_cpu_s - generator_s - target_s)
+                .filter(|other| *other >= 1e-9)
+                .unwrap_or(0.0),
         })
     }
 
@@ -758,6 +762,33 @@ pub enum RunParseError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Clock-tick counters summed in floating point leave a residue
+    /// (0.1 + 0.2 − 0.1 − 0.2 = 5.5e-17): it is no CPU, and shows as 0; a
+    /// real remainder stays.
+    #[test]
+    fn the_cpu_split_has_no_floating_point_residue() {
+        let split = |host: f64, generator: f64, target: f64| {
+            StepResources {
+                wall_s: 1.0,
+                host_cpu_s: host,
+                host_cpu_busy_pct: 0.0,
+                target: Some(ProcessCost {
+                    cpu_s: target,
+                    ..ProcessCost::default()
+                }),
+                target_note: None,
+                samples: vec![],
+                listen_queue: None,
+                generator_cpu_s: Some(generator),
+            }
+            .cpu_split()
+            .unwrap()
+            .other_s
+        };
+        assert_eq!(split(0.1 + 0.2, 0.1, 0.2), 0.0);
+        assert!((split(0.5, 0.1, 0.2) - 0.2).abs() < 1e-12);
+    }
 
     fn sample_run() -> Run {
         let mut latency = LatencyHistogram::new();

@@ -301,7 +301,11 @@ fn cpu_chart(scenario: &Scenario) -> Option<String> {
             }
         }
         if scenario.steps.len() > 1 {
-            spans.push((offset, offset + r.wall_s, format!("N={}", step.concurrency)));
+            spans.push((
+                offset,
+                offset + r.wall_s,
+                markdown::level_label(scenario, step).replace(' ', ""),
+            ));
         }
         offset += r.wall_s;
     }

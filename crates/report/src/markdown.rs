@@ -629,6 +629,18 @@ pub fn sweep_body(input: &ReportInput<'_>, sweep: &SweepSection) -> String {
     out
 }
 
+/// A step's level in words: `N = 16`, or a searched rate `1,350 req/s`.
+pub fn level_label(scenario: &Scenario, step: &Step) -> String {
+    match scenario.search.as_ref().filter(|r| r.model == "open") {
+        Some(record) => format!(
+            "{} {}",
+            sig(crate::search::level_of(record, step)),
+            record.unit
+        ),
+        None => format!("N = {}", step.concurrency),
+    }
+}
+
 /// The resources each step of a scenario used, one Markdown list item a step.
 pub fn resource_lines(scenario: &Scenario) -> Vec<String> {
     scenario
@@ -636,7 +648,7 @@ pub fn resource_lines(scenario: &Scenario) -> Vec<String> {
         .iter()
         .filter_map(|st| {
             crate::bench::resources_line(st)
-                .map(|l| format!("- `{}` N = {}: {l}", scenario.name, st.concurrency))
+                .map(|l| format!("- `{}` {}: {l}", scenario.name, level_label(scenario, st)))
         })
         .collect()
 }

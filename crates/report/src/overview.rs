@@ -212,10 +212,26 @@ fn rows(input: &ReportInput<'_>) -> Vec<ScenarioRow> {
                 .map(|s| (s.concurrency, StepSummary::of(s)))
                 .collect();
             let sweep = summaries.len() > 1;
-            let (best_index, (level, best)) = summaries
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1 .1.rps.total_cmp(&b.1 .1.rps))?;
+            // A capacity search's row shows the level at its capacity; any
+            // other scenario's, its highest throughput.
+            let at_capacity = scenario
+                .search
+                .as_ref()
+                .filter(|r| r.kind == "capacity")
+                .and_then(|r| {
+                    let value = r.value?;
+                    scenario
+                        .steps
+                        .iter()
+                        .position(|s| (crate::search::level_of(r, s) - value).abs() < 1e-9)
+                });
+            let (best_index, (level, best)) = match at_capacity {
+                Some(k) => (k, &summaries[k]),
+                None => summaries
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1 .1.rps.total_cmp(&b.1 .1.rps))?,
+            };
             let open_search = scenario.search.as_ref().filter(|r| r.model == "open");
             let prefix = match (sweep, open_search) {
                 (false, _) => scenario.name.clone(),
@@ -234,13 +250,13 @@ fn rows(input: &ReportInput<'_>) -> Vec<ScenarioRow> {
             Some(ScenarioRow {
                 scenario: scenario.name.clone(),
                 kind: match (&scenario.search, sweep) {
-                    (Some(r), _) if r.kind == "capacity" => {
-                        format!(
-                            "{} capacity search, {} levels",
-                            scenario.protocol,
-                            summaries.len()
-                        )
-                    }
+                    (Some(r), _) if r.kind == "capacity" => format!(
+                        "{} capacity search, {} levels (at its capacity: {} {})",
+                        scenario.protocol,
+                        summaries.len(),
+                        r.value.map_or("none".into(), scalewall_stats::number::sig),
+                        r.unit
+                    ),
                     (Some(_), _) => {
                         format!(
                             "{} peak search, {} levels",
@@ -254,7 +270,10 @@ fn rows(input: &ReportInput<'_>) -> Vec<ScenarioRow> {
                     (None, false) => format!("{} bench", scenario.protocol),
                 },
                 unit: rate_unit(&scenario.protocol),
-                at_level: (sweep && open_search.is_none()).then_some(*level),
+                // A closed-model sweep's or peak search's best level (a
+                // capacity search names its level in `kind`).
+                at_level: (sweep && open_search.is_none() && at_capacity.is_none())
+                    .then_some(*level),
                 throughput: best.rps,
                 p50_ms: best.latency_ms.p50,
                 p99_ms: best.latency_ms.p99,
