@@ -1501,7 +1501,9 @@ direction = "below"
         };
         let plan = cli::validate_sweep(args, 2).unwrap();
         let search = plan.search.expect("a search");
-        assert_eq!(search.slos.len(), 2);
+        // The two written, and the rate search's own: the target keeps up.
+        assert_eq!(search.slos.len(), 3);
+        assert_eq!(search.slos[2].text, "kept>98%");
         assert_eq!(search.open_connections, Some(64));
         match search.search {
             crate::scenario::Search::Capacity(c) => {

@@ -735,6 +735,11 @@ impl SearchPlan {
     }
 }
 
+/// The share of its arrival rate a rate search's level must achieve
+/// (`bench` says "schedule kept" at 99 % of a whole run; a short search
+/// step's last responses, still in flight at its end, cost about 1 %).
+pub const RATE_KEPT_SHARE: f64 = 0.98;
+
 /// The default `sweep --concurrency` levels.
 pub const DEFAULT_SWEEP_LEVELS: [u32; 6] = [1, 2, 4, 8, 16, 32];
 
@@ -836,6 +841,13 @@ pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPla
                     f64::from(MAX_CONNECTIONS)
                 }
             )));
+        }
+        // A rate search also asks that the target keep up with its
+        // arrivals: past its capacity the queue grows even while the
+        // latency bound still holds over a short step.
+        let mut slos = slos;
+        if args.rate_search {
+            slos.push(Slo::rate_kept(RATE_KEPT_SHARE));
         }
         let search = if args.until_peak {
             Search::Peak(PeakSearch {

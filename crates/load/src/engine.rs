@@ -584,7 +584,7 @@ fn generator_thread<D: Driver>(
         live_workers: Cell::new(plan.connections),
         // Without its thread the sends fall back to tokio's timer.
         timer: if plan.schedule.is_some() {
-            PreciseTimer::start().ok()
+            PreciseTimer::start_exact().ok()
         } else {
             None
         },

@@ -38,6 +38,10 @@ pub enum SloFigure {
     ErrorPct,
     /// Throughput, operations per second.
     Throughput,
+    /// Open model: the throughput as a share of the arrival rate asked
+    /// for, % (a target that falls behind its arrivals is past its
+    /// capacity whatever its latency says yet).
+    RateKept,
 }
 
 /// A service level objective a step must meet for its whole span:
@@ -110,6 +114,16 @@ impl FromStr for Slo {
                     return Err(fail("throughput must be > 0"));
                 }
                 (SloFigure::Throughput, v)
+            }
+            ("kept", '>') => {
+                let v = value
+                    .strip_suffix('%')
+                    .ok_or_else(|| fail("a kept rate is a percentage"))?;
+                let v: f64 = v.parse().map_err(|_| fail("not a number"))?;
+                if !(v > 0.0 && v <= 100.0) {
+                    return Err(fail("a percentage is 0–100"));
+                }
+                (SloFigure::RateKept, v)
             }
             ("max", '<') => (
                 SloFigure::Max,
@@ -214,6 +228,16 @@ impl Probe {
 }
 
 impl Slo {
+    /// The open model's implicit bound: a level whose throughput falls
+    /// below `share` (0.98) of its arrival rate did not sustain it.
+    pub fn rate_kept(share: f64) -> Slo {
+        Slo {
+            figure: SloFigure::RateKept,
+            limit: share * 100.0,
+            text: format!("kept>{}%", sig(share * 100.0)),
+        }
+    }
+
     /// The step's value of the bounded figure.
     pub fn measured(&self, p: &Probe) -> f64 {
         match self.figure {
@@ -221,6 +245,13 @@ impl Slo {
             SloFigure::Max => p.max_ms,
             SloFigure::ErrorPct => p.error_pct,
             SloFigure::Throughput => p.throughput,
+            SloFigure::RateKept => {
+                if p.level > 0.0 {
+                    p.throughput / p.level * 100.0
+                } else {
+                    0.0
+                }
+            }
         }
     }
 
@@ -250,6 +281,7 @@ impl Slo {
         let value = self.measured(p);
         match self.figure {
             SloFigure::Throughput => value > self.limit,
+            SloFigure::RateKept => value >= self.limit,
             _ => p.responses > 0 && value < self.limit,
         }
     }
@@ -262,6 +294,7 @@ impl Slo {
             SloFigure::Max => format!("max {} ms", sig(value)),
             SloFigure::ErrorPct => format!("errors {}", pct(value)),
             SloFigure::Throughput => format!("throughput {}/s", sig(value)),
+            SloFigure::RateKept => format!("throughput {} of the rate", pct(value)),
         }
     }
 }
@@ -429,7 +462,7 @@ pub fn unjudged(slos: &[Slo], p: &Probe) -> Vec<String> {
 /// (`p99 11.15 ms ≥ the bound of p99<11ms`).
 pub fn broken(slos: &[Slo], p: &Probe) -> Option<String> {
     slos.iter().find(|s| !s.met(p)).map(|s| {
-        let relation = if s.figure == SloFigure::Throughput {
+        let relation = if matches!(s.figure, SloFigure::Throughput | SloFigure::RateKept) {
             "≤"
         } else {
             "≥"
@@ -776,6 +809,12 @@ mod tests {
         );
         let errors: Slo = "errors<1%".parse().unwrap();
         assert_eq!((errors.figure, errors.limit), (SloFigure::ErrorPct, 1.0));
+        let kept = Slo::rate_kept(0.98);
+        assert_eq!(
+            kept.text.parse::<Slo>().unwrap(),
+            kept,
+            "it reads back from a stored run"
+        );
         let rps: Slo = "rps>1000".parse().unwrap();
         assert_eq!((rps.figure, rps.limit), (SloFigure::Throughput, 1000.0));
         for bad in [
