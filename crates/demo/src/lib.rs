@@ -5,7 +5,7 @@
 //! κ·n(n−1))`, where n is the number of requests in flight when it arrives
 //! (itself included), so closed-loop throughput follows the Universal
 //! Scalability Law X(N) = N / (latency · (1 + σ(N−1) + κN(N−1))) exactly.
-//! Holds are timed by a dedicated thread ([`scalewall_load::timer`]) because tokio's timer
+//! Holds are timed by a dedicated thread ([`timer`]) because tokio's timer
 //! wheel has 1 ms granularity. `--error-rate` answers a share of requests with
 //! 500, and a stall window can freeze it to create the coordinated-omission
 //! case. `GET /health` and `GET /stats` are never delayed or counted, and
@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod echo;
+pub mod timer;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -21,12 +22,12 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use scalewall_load::timer::PreciseTimer;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use timer::PreciseTimer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 

@@ -15,7 +15,7 @@
 
 use crate::ramp::RateRamp;
 use crate::recorder::Accumulator;
-use crate::timer::PreciseTimer;
+use crate::send_clock::SendClock;
 use crate::transport::{Connection, Driver, OpError};
 use scalewall_model::{ErrorKind, Interval, StageResult, Step, Warmup};
 use std::cell::{Cell, RefCell};
@@ -210,10 +210,10 @@ struct ThreadState {
     next_op: Cell<u64>,
     quota_left: Cell<Option<u64>>,
     live_workers: Cell<u32>,
-    /// Open model: the sub-millisecond timer its sends wait on (tokio's
-    /// fires on 1 ms ticks, which made most of a fast target's corrected
-    /// latency the generator's own lateness).
-    timer: Option<PreciseTimer>,
+    /// Open model: the clock its sends wait on (tokio's timer fires on
+    /// 1 ms ticks, which made most of a fast target's corrected latency the
+    /// generator's own lateness); set once the thread's runtime runs.
+    send_clock: RefCell<Option<SendClock>>,
     /// Tasks to stop when the last worker ends (the ticker, the supervisor).
     on_last_worker: RefCell<Vec<tokio::task::AbortHandle>>,
 }
@@ -582,12 +582,7 @@ fn generator_thread<D: Driver>(
         next_op: Cell::new(0),
         quota_left: Cell::new(plan.quota),
         live_workers: Cell::new(plan.connections),
-        // Without its thread the sends fall back to tokio's timer.
-        timer: if plan.schedule.is_some() {
-            PreciseTimer::start_exact().ok()
-        } else {
-            None
-        },
+        send_clock: RefCell::new(None),
         on_last_worker: RefCell::new(Vec::new()),
     });
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -608,6 +603,17 @@ fn generator_thread<D: Driver>(
     // task on it has ended. (A supervising future passed to `block_on` would
     // be re-polled on every task wake-up, a cost paid per request.)
     let local = tokio::task::LocalSet::new();
+    // The open model's send clock lives on this thread's event loop (a
+    // clock that cannot start leaves the sends on tokio's timer).
+    let dispatcher = if plan.schedule.is_some() {
+        let _runtime = runtime.enter();
+        SendClock::new().ok().map(|clock| {
+            *state.send_clock.borrow_mut() = Some(clock.clone());
+            local.spawn_local(clock.dispatch())
+        })
+    } else {
+        None
+    };
     let mut workers = Vec::with_capacity(plan.connections as usize);
     for _ in 0..plan.connections {
         workers.push(local.spawn_local(worker(
@@ -630,7 +636,9 @@ fn generator_thread<D: Driver>(
         workers,
         ticker.abort_handle(),
     ));
-    *state.on_last_worker.borrow_mut() = vec![ticker.abort_handle(), supervisor.abort_handle()];
+    let mut helpers = vec![ticker.abort_handle(), supervisor.abort_handle()];
+    helpers.extend(dispatcher.map(|d| d.abort_handle()));
+    *state.on_last_worker.borrow_mut() = helpers;
     runtime.block_on(local);
     finish(&state, &tx);
 }
@@ -705,13 +713,14 @@ async fn wait_until(at: Instant, control: &Control) -> bool {
 }
 
 /// How far ahead of a send the coarse (tokio) wait hands over to the
-/// precise timer.
+/// send clock.
 const PRECISE_SPAN: Duration = Duration::from_millis(3);
 
 /// Waits for an open-model send time: tokio's timer (in stop-aware slices)
-/// until shortly before it, then the precise timer, so the send goes out
-/// within microseconds of `at`, never before. Returns false if stopped.
-async fn wait_until_due(at: Instant, control: &Control, timer: Option<&PreciseTimer>) -> bool {
+/// until shortly before it, then the thread's send clock, so the send goes
+/// out one event-loop wake-up after `at`, never before. Returns false if
+/// stopped.
+async fn wait_until_due(at: Instant, control: &Control, timer: Option<&SendClock>) -> bool {
     let Some(timer) = timer else {
         return wait_until(at, control).await;
     };
@@ -786,7 +795,8 @@ async fn worker<D: Driver>(
             break;
         }
         if let Some(at) = intended {
-            if !wait_until_due(at, &control, state.timer.as_ref()).await {
+            let clock = state.send_clock.borrow().clone();
+            if !wait_until_due(at, &control, clock.as_ref()).await {
                 break;
             }
         }

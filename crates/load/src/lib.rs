@@ -16,8 +16,8 @@
 pub mod engine;
 pub mod ramp;
 mod recorder;
+pub mod send_clock;
 pub mod target;
-pub mod timer;
 pub mod tls;
 pub mod transport;
 

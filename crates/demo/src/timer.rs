@@ -1,9 +1,7 @@
-//! A sub-millisecond timer: the demo server's request holds, and the
-//! open model's send times (an operation due at t is sent at t, not on the
-//! next millisecond tick).
+//! A sub-millisecond timer for request holds.
 //!
 //! tokio's timer wheel fires on 1 ms ticks, so a 10 ms hold could last up to
-//! 11 ms, and an open-model send due at t went out up to 1 ms late. This timer keeps deadlines in a heap on one dedicated thread that
+//! 11 ms. This timer keeps deadlines in a heap on one dedicated thread that
 //! sleeps on a condition variable with the kernel's timer slack set to 1 ns,
 //! and wakes each waiting request through a oneshot channel.
 //!
@@ -63,8 +61,6 @@ struct Shared {
     delay_mean_ns: AtomicU64,
     /// Weighted mean absolute deviation of that delay, nanoseconds.
     delay_deviation_ns: AtomicU64,
-    /// Whether it fires early by the learned lead and yields out the rest.
-    early: bool,
 }
 
 /// Starting guess for the wake-up lead.
@@ -78,35 +74,18 @@ pub struct PreciseTimer {
 }
 
 impl PreciseTimer {
-    /// Starts the timer thread: it fires early by its learned wake-up
-    /// delay and the waiter yields out the rest (a hold ends within
-    /// microseconds of its deadline, at the cost of CPU while wake-ups are
-    /// slow).
+    /// Starts the timer thread.
     pub fn start() -> std::io::Result<PreciseTimer> {
-        PreciseTimer::start_with(true)
-    }
-
-    /// Starts a timer that fires at the deadline itself, never early, and
-    /// so never spins: the waiter resumes a wake-up (tens to a few hundred
-    /// microseconds) after it. The open model's sends use this one: with
-    /// dozens of connections waiting on one thread, yielding out each
-    /// early wake-up cost a core at 5,000/s.
-    pub fn start_exact() -> std::io::Result<PreciseTimer> {
-        PreciseTimer::start_with(false)
-    }
-
-    fn start_with(early: bool) -> std::io::Result<PreciseTimer> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
             delay_mean_ns: AtomicU64::new(INITIAL_LEAD.as_nanos() as u64),
             delay_deviation_ns: AtomicU64::new(0),
-            early,
         });
         let worker = shared.clone();
         std::thread::Builder::new()
-            .name("scalewall-timer".into())
+            .name("demo-timer".into())
             .spawn(move || run(&worker))?;
         Ok(PreciseTimer { shared })
     }
@@ -138,11 +117,7 @@ impl PreciseTimer {
     /// Completes at `at`: never before it, and within microseconds after it
     /// once the lead has been learned.
     pub async fn sleep_until(&self, at: Instant) {
-        let lead = if self.shared.early {
-            self.lead()
-        } else {
-            Duration::ZERO
-        };
+        let lead = self.lead();
         let fire_at = at.checked_sub(lead).unwrap_or(at);
         let (tx, rx) = oneshot::channel();
         {
