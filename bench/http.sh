@@ -9,6 +9,7 @@
 #   bench/http.sh [ROUNDS=5] [SECONDS=5] [CONNECTIONS=32]
 #   bench/http.sh --rss [REQUESTS=10000000]   # generator RSS over many requests
 #   bench/http.sh --open                      # open-model rate accuracy at 80 % of capacity
+#   bench/http.sh --lag                       # open-model send lag at 1,000, 5,000 and 20,000/s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +58,25 @@ if [ "${1:-}" = "--rss" ]; then
 import json, sys
 out = json.load(open(sys.argv[1])); rss_kib = int(open(sys.argv[2]).read().split()[-1])
 print(f"requests {int(sys.argv[3]):>10,}  completed {out['requests']:>10,}  max RSS {rss_kib/1024:.1f} MiB  ({out['rps']:,.0f} req/s)")
+PY
+  done
+  exit 0
+fi
+
+if [ "${1:-}" = "--lag" ]; then
+  # Open-model sends on time (issue 18, item 3): against nginx (service time
+  # well under 1 ms), how late each send left (schedule lag), the corrected
+  # and uncorrected p50/p99, and the generator's CPU per request.
+  for RATE in 1000 5000 20000; do
+    taskset -c 1 "$SCALEWALL" bench "$URL" -c 64 -r "$RATE" -d 5s -o json --no-progress --no-history >"$WORK/lag.json"
+    python3 - "$WORK/lag.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+c, u, l = d["latency_ms"], d["uncorrected_latency_ms"], d["schedule_lag_ms"]
+cpu = (d.get("resources") or {}).get("generator_cpu_s")
+per = f"{cpu / d['requests'] * 1e6:.1f} CPU-µs/request" if cpu else "CPU n/a"
+print(f"{d['target_rate_per_s']:>8,.0f}/s: corrected p50/p99 {c['p50']:.3f}/{c['p99']:.3f} ms, "
+      f"uncorrected {u['p50']:.3f}/{u['p99']:.3f} ms, send lag {l['p50']:.3f}/{l['p99']:.3f} ms, {per}")
 PY
   done
   exit 0
