@@ -29,7 +29,6 @@ fn step_time(plan: &SearchPlan) -> Duration {
 }
 
 /// Runs the search to its answer (or to a stop request or the budget).
-#[allow(clippy::too_many_arguments)]
 pub fn run_search(
     plan: &SearchPlan,
     request: &RequestArgs,
