@@ -12,7 +12,7 @@ use crate::scenario::{Param, RequestArgs, Search, SearchPlan};
 use scalewall_load::engine::{Control, StopAt};
 use scalewall_model::{Scenario, SearchRecord, Step};
 use scalewall_stats::number::rate_unit;
-use scalewall_stats::search::{Next, Probe};
+use scalewall_stats::search::{Capacity, Next, Peak, PeakStop, Probe};
 use std::time::{Duration, Instant};
 
 /// A measured step as the search sees it.
@@ -47,20 +47,11 @@ pub fn run_search(
             })
     };
     let record = loop {
-        let wanted = match &plan.search {
-            Search::Peak(search) => match search.next(&probes) {
-                Next::Measure(level) => Some(level),
-                Next::Done(_) => None,
-            },
-            Search::Capacity(search) => match search.next(&probes) {
-                Next::Measure(level) => Some(level),
-                Next::Done(_) => None,
-            },
-        };
-        let next = wanted.filter(|_| !out_of_time(&probes));
-        let Some(level) = next else {
-            // Cut short when the search wanted another level.
-            break record_of(plan, &probes, wanted.is_some(), scenario.as_ref());
+        let protocol = scenario.as_ref().map_or("", |s| s.protocol.as_str());
+        let level = match next(plan, &probes, protocol) {
+            Next::Done(record) => break record,
+            Next::Measure(_) if out_of_time(&probes) => break finish(plan, &probes, protocol),
+            Next::Measure(level) => level,
         };
         let measured = load::load_args(
             request,
@@ -80,7 +71,10 @@ pub fn run_search(
         match step {
             Some(step) if step_completed => probes.push(probe_of(plan, &step)),
             // A step cut short (a stop request) is kept, never judged.
-            _ => break record_of(plan, &probes, true, scenario.as_ref()),
+            _ => {
+                let protocol = scenario.as_ref().map_or("", |s| s.protocol.as_str());
+                break finish(plan, &probes, protocol);
+            }
         }
     };
     let mut scenario = scenario.unwrap_or_default();
@@ -89,70 +83,69 @@ pub fn run_search(
     Ok(scenario)
 }
 
-/// The search's answer as the run keeps it.
-fn record_of(
-    plan: &SearchPlan,
-    probes: &[Probe],
-    cut_short: bool,
-    scenario: Option<&Scenario>,
-) -> SearchRecord {
-    let rate = rate_unit(scenario.map_or("", |s| s.protocol.as_str()));
-    let unit = if plan.open_connections.is_some() {
-        rate.to_string()
-    } else {
-        "connections".to_string()
-    };
-    let slos: Vec<String> = plan.slos.iter().map(|s| s.text.clone()).collect();
-    let model = if plan.open_connections.is_some() {
+/// The next level the search wants, or its answer as the run keeps it.
+fn next(plan: &SearchPlan, probes: &[Probe], protocol: &str) -> Next<SearchRecord> {
+    match &plan.search {
+        Search::Peak(search) => match search.next(probes) {
+            Next::Measure(level) => Next::Measure(level),
+            Next::Done(peak) => Next::Done(peak_record(plan, peak, protocol)),
+        },
+        Search::Capacity(search) => match search.next(probes) {
+            Next::Measure(level) => Next::Measure(level),
+            Next::Done(capacity) => Next::Done(capacity_record(plan, capacity, protocol)),
+        },
+    }
+}
+
+/// The answer of a search ended before it wanted to (a stop request, the budget).
+fn finish(plan: &SearchPlan, probes: &[Probe], protocol: &str) -> SearchRecord {
+    match &plan.search {
+        Search::Peak(search) => peak_record(plan, search.finish(probes), protocol),
+        Search::Capacity(search) => capacity_record(plan, search.finish(probes), protocol),
+    }
+}
+
+/// `open` or `closed`.
+fn model(plan: &SearchPlan) -> &'static str {
+    if plan.open_connections.is_some() {
         "open"
     } else {
         "closed"
+    }
+}
+
+fn peak_record(plan: &SearchPlan, peak: Peak, protocol: &str) -> SearchRecord {
+    SearchRecord {
+        kind: plan.kind().into(),
+        model: model(plan).into(),
+        slos: plan.slos.iter().map(|s| s.text.clone()).collect(),
+        value: peak.fit.as_ref().ok().and_then(|f| f.peak_concurrency()),
+        low: peak.bracket.map(|b| b.0),
+        high: peak.bracket.map(|b| b.1),
+        unit: "connections".into(),
+        limited_by: match &peak.stop {
+            PeakStop::Slo(what) => Some(what.clone()),
+            _ => None,
+        },
+        verdict: peak.sentence(rate_unit(protocol)),
+    }
+}
+
+fn capacity_record(plan: &SearchPlan, capacity: Capacity, protocol: &str) -> SearchRecord {
+    let unit = if plan.open_connections.is_some() {
+        rate_unit(protocol).to_string()
+    } else {
+        "connections".to_string()
     };
-    match &plan.search {
-        Search::Peak(search) => {
-            let peak = if cut_short {
-                search.finish(probes)
-            } else {
-                match search.next(probes) {
-                    Next::Done(peak) => peak,
-                    Next::Measure(_) => search.finish(probes),
-                }
-            };
-            SearchRecord {
-                kind: plan.kind().into(),
-                model: model.into(),
-                slos,
-                value: peak.fit.as_ref().ok().and_then(|f| f.peak_concurrency()),
-                low: peak.bracket.map(|b| b.0),
-                high: peak.bracket.map(|b| b.1),
-                unit,
-                limited_by: match &peak.stop {
-                    scalewall_stats::search::PeakStop::Slo(what) => Some(what.clone()),
-                    _ => None,
-                },
-                verdict: peak.sentence(rate),
-            }
-        }
-        Search::Capacity(search) => {
-            let capacity = if cut_short {
-                search.finish(probes)
-            } else {
-                match search.next(probes) {
-                    Next::Done(capacity) => capacity,
-                    Next::Measure(_) => search.finish(probes),
-                }
-            };
-            SearchRecord {
-                kind: plan.kind().into(),
-                model: model.into(),
-                slos,
-                value: capacity.value,
-                low: capacity.value,
-                high: capacity.breaks_at,
-                unit: unit.clone(),
-                verdict: capacity.sentence(&plan.slos, &unit),
-                limited_by: capacity.limited_by,
-            }
-        }
+    SearchRecord {
+        kind: plan.kind().into(),
+        model: model(plan).into(),
+        slos: plan.slos.iter().map(|s| s.text.clone()).collect(),
+        value: capacity.value,
+        low: capacity.value,
+        high: capacity.breaks_at,
+        verdict: capacity.sentence(&plan.slos, &unit),
+        unit,
+        limited_by: capacity.limited_by,
     }
 }
