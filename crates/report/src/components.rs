@@ -11,14 +11,14 @@ use scalewall_stats::number::sig;
 use std::fmt::Write as _;
 
 /// The stylesheet of every scalewall page.
-pub const STYLE: &str = r#":root{--bg:#fff;--fg:#1d1f23;--muted:#5c6370;--line:#d8dce2;--card:#f5f6f8;--code:#eceef1;--accent:#1f5fbf;--span1:#eef0f3;--span2:#e2e5ea}
-@media (prefers-color-scheme:dark){:root{--bg:#15171b;--fg:#e4e6ea;--muted:#9aa0aa;--line:#363b44;--card:#1d2026;--code:#272b33;--accent:#7fb0ff;--span1:#20242b;--span2:#292e36}
+pub const STYLE: &str = r#":root{--bg:#fff;--fg:#1d1f23;--muted:#5c6370;--line:#d8dce2;--card:#f5f6f8;--code:#eceef1;--accent:#1f5fbf;--span1:#eef0f3}
+@media (prefers-color-scheme:dark){:root{--bg:#15171b;--fg:#e4e6ea;--muted:#9aa0aa;--line:#363b44;--card:#1d2026;--code:#272b33;--accent:#7fb0ff;--span1:#20242b}
 svg text:not([fill]){fill:var(--fg)}svg .bg{fill:var(--card)}svg .grid{stroke:var(--line)}svg rect.span{fill:var(--span1)}}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--fg);max-width:1200px;margin:0 auto;padding:14px 24px 40px}
 h1{font-size:22px;margin:6px 0 2px}h2{font-size:18px;border-bottom:1px solid var(--line);padding-bottom:3px;margin:26px 0 8px}h3{font-size:15px;margin:14px 0 6px}
 .meta{color:var(--muted);font-size:12.5px;margin:0 0 8px}a{color:var(--accent)}
 .badge{display:inline-block;padding:0 7px;border-radius:9px;font-size:11.5px;line-height:18px;font-weight:700;letter-spacing:.02em;color:#fff;white-space:nowrap;vertical-align:1px}
-.tone-good{background:#2e7d32}.tone-warn{background:#f2b824;color:#1d1f23}.tone-high{background:#e8590c}.tone-bad{background:#c62828}.tone-neutral{background:#6b7280}.tone-info{background:#1f5fbf}
+.tone-good{background:#2e7d32}.tone-warn{background:#f2b824;color:#1d1f23}.tone-high{background:#e8590c}.tone-bad{background:#c62828}.tone-neutral{background:#6b7280}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:10px;margin:10px 0}
 .card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 12px}
 .card h3{font-size:11px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);margin:0 0 3px;font-weight:600}

@@ -125,24 +125,14 @@ fn convert(md: &str, single_rows_on_their_side: bool) -> String {
             }
             out.push_str("</ul>\n");
         } else if line.starts_with('|') {
-            let table_start = out.len();
-            out.push_str("<table>\n");
             let head = cells(line);
-            let _ = writeln!(
-                out,
-                "<tr>{}</tr>",
-                head.iter()
-                    .map(|c| format!("<th scope=\"col\">{}</th>", inline(c)))
-                    .collect::<String>()
-            );
             lines.next_if(|n| n.starts_with("|-") || n.starts_with("|:"));
             let mut rows = Vec::new();
             while let Some(row) = lines.next_if(|n| n.starts_with('|')) {
                 rows.push(cells(row));
             }
+            out.push_str("<table>\n");
             if let ([row], true) = (rows.as_slice(), single_rows_on_their_side) {
-                out.truncate(table_start);
-                out.push_str("<table>\n");
                 for (name, value) in head.iter().zip(row) {
                     let _ = writeln!(
                         out,
@@ -152,6 +142,13 @@ fn convert(md: &str, single_rows_on_their_side: bool) -> String {
                     );
                 }
             } else {
+                let _ = writeln!(
+                    out,
+                    "<tr>{}</tr>",
+                    head.iter()
+                        .map(|c| format!("<th scope=\"col\">{}</th>", inline(c)))
+                        .collect::<String>()
+                );
                 for row in rows {
                     let _ = writeln!(
                         out,

@@ -8,6 +8,7 @@ use crate::markdown::ReportInput;
 use scalewall_model::{Finding, PlanRecord, Severity};
 use scalewall_stats::capacity;
 use scalewall_stats::compare::MetricComparison;
+use scalewall_stats::metrics;
 use scalewall_stats::number::{rate_unit, sig};
 use scalewall_stats::summary::StepSummary;
 use std::collections::BTreeMap;
@@ -233,14 +234,15 @@ fn rows(input: &ReportInput<'_>) -> Vec<ScenarioRow> {
                     .max_by(|a, b| a.1 .1.rps.total_cmp(&b.1 .1.rps))?,
             };
             let open_search = scenario.search.as_ref().filter(|r| r.model == "open");
-            let prefix = match (sweep, open_search) {
-                (false, _) => scenario.name.clone(),
-                (true, Some(record)) => format!(
-                    "{}.r{}",
+            // The names the run's metrics carry (`metrics::of_run`).
+            let prefix = if sweep {
+                format!(
+                    "{}.{}",
                     scenario.name,
-                    crate::search::level_of(record, &scenario.steps[best_index]).round()
-                ),
-                (true, None) => format!("{}.c{level}", scenario.name),
+                    metrics::level_name(scenario, &scenario.steps[best_index])
+                )
+            } else {
+                scenario.name.clone()
             };
             let errors: u64 = summaries.iter().map(|(_, s)| s.errors_total).sum();
             let operations: u64 = summaries

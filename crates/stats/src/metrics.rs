@@ -346,7 +346,7 @@ fn host_metrics(health: &Snapshot, out: &mut Vec<Metric>) {
 /// A level's part of a metric name: `c<N>` for a concurrency level, `r<R>`
 /// for the arrival rate of an open-model search (its steps share one
 /// connection count).
-fn level_name(scenario: &Scenario, step: &Step) -> String {
+pub fn level_name(scenario: &Scenario, step: &Step) -> String {
     match (
         scenario.search.as_ref().is_some_and(|r| r.model == "open"),
         step.target_rate_per_s,
