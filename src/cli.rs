@@ -72,6 +72,31 @@ pub enum Command {
     Watch(WatchArgs),
     /// The watched jobs' statuses from the history, without a daemon.
     Status(StatusArgs),
+    /// A load generator for distributed runs: waits on NATS for the parts
+    /// a coordinator (`bench`, `sweep` or `run` with --workers) assigns,
+    /// runs each with the same engine and streams its figures back every
+    /// interval. It loads only the targets --allow-target names (default:
+    /// loopback only). Ctrl-C or SIGTERM stops it, ending a part in progress.
+    Worker(WorkerArgs),
+}
+
+/// Options of `scalewall worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The NATS server: nats://[user:password@|token@]host:port, tls:// for TLS.
+    #[arg(long, value_name = "NATS_URL")]
+    pub nats: String,
+    /// This worker's name, unique on the NATS server (default: host name and process id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A target this worker may load (repeatable): a host name, *.domain,
+    /// either with :port, an address or network (10.0.0.0/8), or * for any.
+    /// Default: loopback only.
+    #[arg(long = "allow-target", value_name = "PATTERN")]
+    pub allow_targets: Vec<scalewall_fleet::allow::Pattern>,
+    /// NATS credentials file (JWT and NKey seed).
+    #[arg(long, value_name = "PATH")]
+    pub nats_creds: Option<PathBuf>,
 }
 
 /// Options of `scalewall watch`.

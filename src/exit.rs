@@ -29,7 +29,7 @@ pub const TABLE: &[(u8, &str)] = &[
     (ERROR, "an error: bad input, an unreachable target, all operations failed, no fit, a file not written"),
     (USAGE, "a usage error (unknown flag, missing argument)"),
     (3, "`run`: the worst finding is MEDIUM"),
-    (4, "`run`: the worst finding is HIGH; `probe`: a degraded health check"),
+    (4, "`run`: the worst finding is HIGH; `bench`/`sweep`: a worker was lost mid-step (degraded); `probe`: a degraded health check"),
     (5, "`run`: the worst finding is CRITICAL; `probe`: a check down or a target unreadable"),
     (129, "stopped by SIGHUP (terminal closed); what was measured is kept"),
     (INTERRUPTED, "stopped by Ctrl-C (SIGINT); what was measured is kept"),

@@ -11,7 +11,7 @@ mod progress;
 
 use clap::{CommandFactory as _, FromArgMatches as _};
 use cli::{Cli, Command};
-use commands::{analyse, history, load, probe, run, watch};
+use commands::{analyse, history, load, probe, run, watch, worker};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe::probe_command(&args),
         Command::Watch(args) => watch::watch_command(&args),
         Command::Status(args) => watch::status_command(&args),
+        Command::Worker(args) => worker::worker_command(&args),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@ use scalewall_demo::{DemoConfig, DemoState, RunningDemo, Stall};
 use scalewall_history::History;
 use scalewall_job::builtin::{self, DEMO_TARGET};
 use scalewall_job::compare::stored_metrics;
+use scalewall_job::findings;
 use scalewall_job::host;
 use scalewall_job::job::history_path;
 use scalewall_job::load::{interrupted, load_args, run_load};
@@ -397,7 +398,18 @@ fn finish_code(run: &Run, signals: &Signals) -> Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    let lost: Vec<_> = run
+        .scenarios
+        .iter()
+        .flat_map(findings::lost_workers)
+        .collect();
+    for finding in &lost {
+        eprintln!(
+            "scalewall: degraded: {} ({})",
+            finding.message, finding.evidence
+        );
+    }
+    Ok(exit::for_findings(findings::worst(&lost)))
 }
 
 /// `scalewall demo`.

@@ -8,3 +8,4 @@ pub mod load;
 pub mod probe;
 pub mod run;
 pub mod watch;
+pub mod worker;

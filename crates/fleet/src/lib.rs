@@ -4,11 +4,12 @@
 //! trips so they start together ([`clock`]), and how it merges the
 //! workers' interval snapshots — histograms added, never percentiles
 //! averaged — while keeping each worker's own figures and ignoring late
-//! or repeated snapshots ([`merge`]). No I/O: the NATS control plane calls
-//! these.
+//! or repeated snapshots ([`merge`]); which targets a worker may load
+//! ([`allow`]). No I/O: the NATS control plane calls these.
 
 #![deny(missing_docs)]
 
+pub mod allow;
 pub mod clock;
 pub mod merge;
 pub mod split;

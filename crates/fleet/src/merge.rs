@@ -3,28 +3,35 @@
 //! p99 is the p99 of every response, never a mean of the workers' p99s),
 //! each worker's own figures kept beside the total, and a snapshot seen
 //! twice (a redelivery) or arriving after the step closed ignored by its
-//! sequence number.
+//! sequence number. [`Merger::step`] assembles the step's record, with a
+//! [`WorkerShare`] per worker.
 
-use scalewall_model::LatencyHistogram;
+use scalewall_model::{Interval, LatencyHistogram, OutcomeCounts, Step, Warmup, WorkerShare};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One worker's figures for one interval of a step.
-#[derive(Debug, Clone, PartialEq)]
+/// One worker's figures for one interval of a step (a worker may send an
+/// interval in several snapshots: they add).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The worker's name.
     pub worker: String,
     /// The worker's sequence number for this step (1, 2, …).
     pub seq: u64,
-    /// The interval it covers (0-based, from the common start).
+    /// The interval it covers (0-based, from the start of measurement).
     pub interval: u32,
-    /// Responses.
-    pub responses: u64,
-    /// Errors by kind.
-    pub errors: BTreeMap<String, u64>,
-    /// Latency of the responses, microseconds.
+    /// Outcomes in it.
+    pub outcomes: OutcomeCounts,
+    /// Latency of its responses, microseconds.
     pub latency_us: LatencyHistogram,
-    /// Generator CPU used in the interval, seconds.
-    pub generator_cpu_s: f64,
+    /// Open model: latency from the actual send.
+    pub uncorrected_latency_us: Option<LatencyHistogram>,
+    /// Open model: how late sends were.
+    pub schedule_lag_us: Option<LatencyHistogram>,
+    /// The first message of each error kind.
+    pub error_examples: BTreeMap<String, String>,
+    /// CPU the worker process used since its previous snapshot, seconds.
+    pub cpu_s: f64,
 }
 
 /// What became of a snapshot.
@@ -40,29 +47,31 @@ pub enum Added {
     Stranger,
 }
 
+/// What the coordinator knows of a worker beyond its snapshots.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorkerPart {
+    /// Connections it was given.
+    pub connections: u32,
+    /// Open model: its rate.
+    pub rate_per_s: Option<f64>,
+    /// Its clock offset and uncertainty, seconds.
+    pub clock: (f64, f64),
+}
+
 /// One worker's part of the merged step.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WorkerFigures {
-    /// Its connections.
-    pub connections: u32,
-    /// Responses it counted.
-    pub responses: u64,
-    /// Errors by kind.
-    pub errors: BTreeMap<String, u64>,
+    /// What it was given.
+    pub part: WorkerPart,
+    /// Its outcomes.
+    pub outcomes: OutcomeCounts,
     /// Its latency histogram.
     pub latency_us: LatencyHistogram,
-    /// Generator CPU it used, seconds.
-    pub generator_cpu_s: f64,
+    /// Process CPU it reported, seconds.
+    pub cpu_s: f64,
     /// Snapshots merged.
     pub snapshots: u64,
     seen: BTreeSet<u64>,
-}
-
-impl WorkerFigures {
-    /// Errors of every kind.
-    pub fn errors_total(&self) -> u64 {
-        self.errors.values().sum()
-    }
 }
 
 /// One merged interval.
@@ -81,21 +90,49 @@ pub struct MergedInterval {
 pub struct Merger {
     workers: BTreeMap<String, WorkerFigures>,
     intervals: BTreeMap<u32, MergedInterval>,
+    outcomes: OutcomeCounts,
     latency_us: LatencyHistogram,
+    uncorrected_latency_us: Option<LatencyHistogram>,
+    schedule_lag_us: Option<LatencyHistogram>,
+    error_examples: BTreeMap<String, String>,
     closed: bool,
 }
 
+/// The step as planned, for [`Merger::step`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepFrame {
+    /// Connections of every worker.
+    pub connections: u32,
+    /// Open model: the whole rate.
+    pub rate_per_s: Option<f64>,
+    /// Wall-clock start of measurement, RFC 3339.
+    pub started_at: String,
+    /// Length of an interval, seconds.
+    pub interval_s: f64,
+    /// Planned measured time, seconds (`None`: a count-bound step).
+    pub planned_s: Option<f64>,
+}
+
+/// How a worker ended its part.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// It sent its own record of the step (intervals not needed).
+    Finished(Box<Step>),
+    /// It stopped answering, or failed: why.
+    Lost(String),
+}
+
 impl Merger {
-    /// A step run by these workers (name, connections).
-    pub fn new(workers: &[(String, u32)]) -> Merger {
+    /// A step run by these workers.
+    pub fn new(workers: &[(String, WorkerPart)]) -> Merger {
         Merger {
             workers: workers
                 .iter()
-                .map(|(name, connections)| {
+                .map(|(name, part)| {
                     (
                         name.clone(),
                         WorkerFigures {
-                            connections: *connections,
+                            part: part.clone(),
                             ..WorkerFigures::default()
                         },
                     )
@@ -116,19 +153,26 @@ impl Merger {
         if !worker.seen.insert(snapshot.seq) {
             return Added::Duplicate;
         }
-        let errors: u64 = snapshot.errors.values().sum();
-        worker.responses += snapshot.responses;
-        for (kind, n) in &snapshot.errors {
-            *worker.errors.entry(kind.clone()).or_default() += n;
-        }
+        worker.outcomes.merge(&snapshot.outcomes);
         worker.latency_us.merge(&snapshot.latency_us);
-        worker.generator_cpu_s += snapshot.generator_cpu_s;
+        worker.cpu_s += snapshot.cpu_s;
         worker.snapshots += 1;
         let interval = self.intervals.entry(snapshot.interval).or_default();
-        interval.responses += snapshot.responses;
-        interval.errors += errors;
+        interval.responses += snapshot.outcomes.responses;
+        interval.errors += snapshot.outcomes.errors_total();
         interval.latency_us.merge(&snapshot.latency_us);
+        self.outcomes.merge(&snapshot.outcomes);
         self.latency_us.merge(&snapshot.latency_us);
+        add_optional(
+            &mut self.uncorrected_latency_us,
+            &snapshot.uncorrected_latency_us,
+        );
+        add_optional(&mut self.schedule_lag_us, &snapshot.schedule_lag_us);
+        for (kind, message) in &snapshot.error_examples {
+            self.error_examples
+                .entry(kind.clone())
+                .or_insert_with(|| message.clone());
+        }
         Added::Merged
     }
 
@@ -144,7 +188,7 @@ impl Merger {
 
     /// Responses from every worker.
     pub fn responses(&self) -> u64 {
-        self.workers.values().map(|w| w.responses).sum()
+        self.outcomes.responses
     }
 
     /// The merged intervals, in order.
@@ -157,14 +201,149 @@ impl Merger {
         &self.workers
     }
 
-    /// Workers that sent fewer than `intervals` snapshots (gone, or cut
-    /// off): the step is degraded by their missing share.
-    pub fn short_of(&self, intervals: u64) -> Vec<&str> {
-        self.workers
+    /// The step's record: every worker's snapshots merged, with each
+    /// worker's share. `endings` says how each worker ended (a worker
+    /// missing from it is lost, unanswering).
+    pub fn step(&self, frame: &StepFrame, endings: &BTreeMap<String, Ending>) -> Step {
+        let finished: Vec<&Step> = endings
+            .values()
+            .filter_map(|e| match e {
+                Ending::Finished(step) => Some(step.as_ref()),
+                Ending::Lost(_) => None,
+            })
+            .collect();
+        let duration_s = finished
             .iter()
-            .filter(|(_, w)| w.snapshots < intervals)
-            .map(|(name, _)| name.as_str())
-            .collect()
+            .map(|s| s.duration_s)
+            .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))))
+            .or(frame.planned_s)
+            .unwrap_or_else(|| {
+                self.intervals
+                    .keys()
+                    .next_back()
+                    .map_or(0.0, |&i| f64::from(i + 1) * frame.interval_s)
+            });
+        let count = ((duration_s / frame.interval_s).ceil() as u32)
+            .max(self.intervals.keys().next_back().map_or(0, |&i| i + 1));
+        let quantile = |h: &LatencyHistogram, q: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(q)
+            }
+        };
+        let intervals = (0..count)
+            .map(|index| {
+                let offset_s = f64::from(index) * frame.interval_s;
+                let merged = self.intervals.get(&index);
+                let h = merged.map(|m| &m.latency_us);
+                Interval {
+                    offset_s,
+                    duration_s: frame.interval_s.min((duration_s - offset_s).max(0.0)),
+                    responses: merged.map_or(0, |m| m.responses),
+                    errors: merged.map_or(0, |m| m.errors),
+                    p50_us: h.map_or(0, |h| quantile(h, 0.5)),
+                    p99_us: h.map_or(0, |h| quantile(h, 0.99)),
+                    max_us: h.map_or(0, |h| if h.is_empty() { 0 } else { h.max() }),
+                }
+            })
+            .collect();
+        let mut warmup: Option<Warmup> = None;
+        for w in finished.iter().filter_map(|s| s.warmup.as_ref()) {
+            match warmup.as_mut() {
+                None => warmup = Some(w.clone()),
+                Some(total) => {
+                    total.duration_s = total.duration_s.max(w.duration_s);
+                    total.outcomes.merge(&w.outcomes);
+                    total.latency_us.merge(&w.latency_us);
+                }
+            }
+        }
+        let workers: Vec<WorkerShare> = self
+            .workers
+            .iter()
+            .map(|(name, figures)| worker_share(name, figures, endings.get(name), quantile))
+            .collect();
+        Step {
+            concurrency: frame.connections,
+            target_rate_per_s: frame.rate_per_s,
+            started_at: frame.started_at.clone(),
+            duration_s,
+            // A lost worker degrades the step (its share is missing, and
+            // said so in `workers`) without cutting it short.
+            completed: !finished.is_empty() && finished.iter().all(|s| s.completed),
+            outcomes: self.outcomes.clone(),
+            achieved_rate_per_s: if duration_s > 0.0 {
+                self.outcomes.responses as f64 / duration_s
+            } else {
+                0.0
+            },
+            latency_us: self.latency_us.clone(),
+            uncorrected_latency_us: self.uncorrected_latency_us.clone(),
+            schedule_lag_us: self.schedule_lag_us.clone(),
+            warmup,
+            intervals,
+            error_examples: self.error_examples.clone(),
+            generator_cpu_s: workers.iter().map(|w| w.generator_cpu_s).sum(),
+            generator_wall_s: finished
+                .iter()
+                .map(|s| s.generator_wall_s)
+                .fold(0.0, f64::max),
+            generator_threads: finished.iter().map(|s| s.generator_threads).sum(),
+            resources: None,
+            param_value: None,
+            stages: Vec::new(),
+            workers,
+        }
+    }
+}
+
+fn worker_share(
+    name: &str,
+    figures: &WorkerFigures,
+    ending: Option<&Ending>,
+    quantile: impl Fn(&LatencyHistogram, f64) -> u64,
+) -> WorkerShare {
+    let ms = |us: u64| us as f64 / 1000.0;
+    let (generator_cpu_s, generator_bound, lost) = match ending {
+        Some(Ending::Finished(step)) => (
+            step.generator_cpu_s,
+            step.generator_busy_share() > scalewall_stats::sweep::GENERATOR_BOUND_SHARE,
+            None,
+        ),
+        Some(Ending::Lost(why)) => (figures.cpu_s, false, Some(why.clone())),
+        None => (
+            figures.cpu_s,
+            false,
+            Some("it sent no end to its part".to_string()),
+        ),
+    };
+    WorkerShare {
+        name: name.to_string(),
+        connections: figures.part.connections,
+        rate_per_s: figures.part.rate_per_s,
+        responses: figures.outcomes.responses,
+        errors_total: figures.outcomes.errors_total(),
+        p50_ms: ms(quantile(&figures.latency_us, 0.5)),
+        p99_ms: ms(quantile(&figures.latency_us, 0.99)),
+        max_ms: ms(if figures.latency_us.is_empty() {
+            0
+        } else {
+            figures.latency_us.max()
+        }),
+        latency_us: figures.latency_us.clone(),
+        generator_cpu_s,
+        generator_bound,
+        clock_offset_ms: figures.part.clock.0 * 1e3,
+        clock_uncertainty_ms: figures.part.clock.1 * 1e3,
+        snapshots: figures.snapshots,
+        lost,
+    }
+}
+
+fn add_optional(total: &mut Option<LatencyHistogram>, part: &Option<LatencyHistogram>) {
+    if let Some(part) = part {
+        total.get_or_insert_with(LatencyHistogram::new).merge(part);
     }
 }
 
@@ -179,10 +358,33 @@ mod tests {
             worker: worker.into(),
             seq,
             interval,
-            responses: n,
-            errors: BTreeMap::new(),
+            outcomes: OutcomeCounts {
+                responses: n,
+                status_codes: [(200, n)].into(),
+                ..OutcomeCounts::default()
+            },
             latency_us: h,
-            generator_cpu_s: 0.1,
+            uncorrected_latency_us: None,
+            schedule_lag_us: None,
+            error_examples: BTreeMap::new(),
+            cpu_s: 0.1,
+        }
+    }
+
+    fn part(connections: u32) -> WorkerPart {
+        WorkerPart {
+            connections,
+            ..WorkerPart::default()
+        }
+    }
+
+    fn frame() -> StepFrame {
+        StepFrame {
+            connections: 16,
+            rate_per_s: None,
+            started_at: "2026-12-03T00:00:00Z".into(),
+            interval_s: 1.0,
+            planned_s: Some(10.0),
         }
     }
 
@@ -191,7 +393,7 @@ mod tests {
     /// response, not the mean of the two p99s.
     #[test]
     fn histograms_add_and_the_merged_p99_is_not_a_mean_of_p99s() {
-        let mut merger = Merger::new(&[("near".into(), 8), ("far".into(), 8)]);
+        let mut merger = Merger::new(&[("near".into(), part(8)), ("far".into(), part(8))]);
         // near: 9,000 responses at 1 ms; far: 1,000 at 50 ms.
         for k in 0..9 {
             assert_eq!(
@@ -221,11 +423,28 @@ mod tests {
         assert!((mean_of_p99s - 25.5).abs() < 0.1);
         assert_eq!(merger.responses(), 10_000);
         assert_eq!(merger.intervals()[&0].responses, 2_000);
+
+        let step = merger.step(&frame(), &BTreeMap::new());
+        assert_eq!(step.outcomes.responses, 10_000);
+        assert_eq!(step.outcomes.status_codes[&200], 10_000);
+        assert_eq!(step.intervals.len(), 10);
+        assert_eq!(step.intervals[0].responses, 2_000);
+        assert_eq!(
+            step.intervals[0].p99_us,
+            merger.intervals()[&0].latency_us.value_at_quantile(0.99)
+        );
+        assert!((step.achieved_rate_per_s - 1_000.0).abs() < 1e-9);
+        assert!(!step.completed, "no worker said it finished");
+        assert_eq!(step.workers.len(), 2);
+        assert_eq!(step.workers[0].name, "far");
+        assert_eq!(step.workers[0].responses, 1_000);
+        assert!((step.workers[0].p99_ms - 50.0).abs() < 0.1);
+        assert!(step.workers[1].lost.is_some());
     }
 
     #[test]
-    fn duplicates_late_snapshots_and_strangers_are_ignored_and_short_workers_named() {
-        let mut merger = Merger::new(&[("a".into(), 2), ("b".into(), 2)]);
+    fn duplicates_late_snapshots_and_strangers_are_ignored() {
+        let mut merger = Merger::new(&[("a".into(), part(2)), ("b".into(), part(2))]);
         assert_eq!(merger.add(&snapshot("a", 1, 0, 1_000, 10)), Added::Merged);
         assert_eq!(
             merger.add(&snapshot("a", 1, 0, 1_000, 10)),
@@ -233,11 +452,47 @@ mod tests {
         );
         assert_eq!(merger.add(&snapshot("x", 1, 0, 1_000, 10)), Added::Stranger);
         assert_eq!(merger.add(&snapshot("a", 2, 1, 1_000, 10)), Added::Merged);
+        // Two snapshots of one interval add.
         assert_eq!(merger.add(&snapshot("b", 1, 0, 1_000, 10)), Added::Merged);
+        assert_eq!(merger.add(&snapshot("b", 2, 0, 1_000, 5)), Added::Merged);
         merger.close();
-        assert_eq!(merger.add(&snapshot("b", 2, 1, 1_000, 10)), Added::Late);
-        assert_eq!(merger.responses(), 30);
-        assert_eq!(merger.short_of(2), vec!["b"]);
+        assert_eq!(merger.add(&snapshot("b", 3, 1, 1_000, 10)), Added::Late);
+        assert_eq!(merger.responses(), 35);
+        assert_eq!(merger.intervals()[&0].responses, 25);
         assert_eq!(merger.workers()["a"].snapshots, 2);
+    }
+
+    /// A worker lost mid-step keeps what it sent before, and says why;
+    /// the finished one's own record gives its CPU and duration.
+    #[test]
+    fn a_lost_worker_keeps_its_partial_share() {
+        let mut merger = Merger::new(&[("a".into(), part(8)), ("b".into(), part(8))]);
+        for k in 0..10 {
+            merger.add(&snapshot("a", k + 1, k as u32, 2_000, 100));
+        }
+        for k in 0..3 {
+            merger.add(&snapshot("b", k + 1, k as u32, 2_000, 100));
+        }
+        let mut finished = merger.step(&frame(), &BTreeMap::new());
+        assert!(!finished.completed, "no worker said it finished");
+        finished.duration_s = 10.2;
+        finished.completed = true;
+        finished.generator_cpu_s = 0.5;
+        finished.generator_wall_s = 10.3;
+        finished.generator_threads = 1;
+        finished.workers.clear();
+        let endings = BTreeMap::from([
+            ("a".to_string(), Ending::Finished(Box::new(finished))),
+            ("b".to_string(), Ending::Lost("no snapshot for 5 s".into())),
+        ]);
+        let step = merger.step(&frame(), &endings);
+        assert!(step.completed, "the step ran to its end, degraded");
+        assert!((step.duration_s - 10.2).abs() < 1e-9);
+        assert_eq!(step.outcomes.responses, 1_300);
+        assert_eq!(step.workers[1].responses, 300);
+        assert_eq!(step.workers[1].lost.as_deref(), Some("no snapshot for 5 s"));
+        assert!((step.workers[1].generator_cpu_s - 0.3).abs() < 1e-9);
+        assert!((step.workers[0].generator_cpu_s - 0.5).abs() < 1e-9);
+        assert_eq!(step.generator_threads, 1);
     }
 }

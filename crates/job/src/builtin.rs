@@ -29,6 +29,7 @@ pub fn request(target: &Target) -> LoadRequest<'_> {
         sample_interval: Duration::from_secs(1),
         target_process: None,
         protocol: ProtocolOptions::default(),
+        fleet: None,
     }
 }
 

@@ -298,6 +298,16 @@ struct RawConfig {
     job: Vec<Spanned<RawJob>>,
     #[serde(default)]
     alert: Vec<Spanned<RawAlert>>,
+    distributed: Option<Spanned<RawDistributed>>,
+}
+
+/// `[distributed]`: every scenario's load runs on workers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDistributed {
+    nats: Spanned<String>,
+    workers: Option<Spanned<i64>>,
+    creds: Option<Spanned<String>>,
 }
 
 /// `history = "path"`, or `[history]` with `path` and `keep_full`.
@@ -1025,6 +1035,19 @@ pub fn parse(
         };
         if request.target_process.is_none() {
             request.target_process = service.target.clone();
+        }
+        if let (Some(d), None) = (&raw.distributed, &request.fleet.workers) {
+            let d = d.get_ref();
+            request.fleet.workers = Some(d.nats.get_ref().clone());
+            request.fleet.nats_creds = d.creds.as_ref().map(|c| c.get_ref().into());
+            if let Some(n) = &d.workers {
+                let n = usize::try_from(*n.get_ref())
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| check.at(n.span(), "workers must be at least 1"))?;
+                request.fleet.min_workers = n;
+                request.fleet.max_workers = Some(n);
+            }
         }
         match &cli.command {
             Command::Bench(args) => {

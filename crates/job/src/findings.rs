@@ -29,6 +29,35 @@ pub fn breach_status(finding: &Finding) -> Option<Status> {
     }
 }
 
+/// A HIGH finding for each worker of a distributed step that was lost
+/// mid-step: the step is degraded, its share missing after the worker's
+/// last snapshot (what it sent before is kept).
+pub fn lost_workers(scenario: &scalewall_model::Scenario) -> Vec<Finding> {
+    scenario
+        .steps
+        .iter()
+        .flat_map(|step| {
+            step.workers.iter().filter_map(move |w| {
+                let why = w.lost.as_ref()?;
+                Some(Finding {
+                    severity: Severity::High,
+                    subject: scenario.name.clone(),
+                    message: format!(
+                        "worker {} was lost mid-step at {} connections: the step is degraded",
+                        w.name, step.concurrency
+                    ),
+                    evidence: format!(
+                        "{why}; its share ({} of {} connections) is missing after its last snapshot; it had sent {}",
+                        w.connections,
+                        step.concurrency,
+                        count(w.responses, "response", "responses")
+                    ),
+                })
+            })
+        })
+        .collect()
+}
+
 /// The exit code a CI gate reads for the worst finding: 0 none or LOW,
 /// 3 MEDIUM, 4 HIGH, 5 CRITICAL (the binary's exit-code table uses this).
 pub fn gate_code(worst: Option<Severity>) -> u8 {

@@ -500,6 +500,7 @@ fn run_scenario(
     match loaded {
         Ok(mut scenario) => {
             scenario.name = name.to_string();
+            findings.extend(crate::findings::lost_workers(&scenario));
             for step in &scenario.steps {
                 if step.outcomes.responses == 0 && step.outcomes.errors_total() > 0 {
                     findings.push(Finding {

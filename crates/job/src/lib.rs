@@ -17,6 +17,7 @@ pub mod builtin;
 pub mod compare;
 pub mod config;
 pub mod cron;
+pub mod distributed;
 pub mod error;
 pub mod files;
 pub mod findings;

@@ -6,7 +6,9 @@
 use crate::error::{Context as _, JobError, Result};
 use crate::observer::Observer;
 use crate::scenario::{Param, RequestArgs};
-use scalewall_load::engine::{run_step, Control, Pacing, StepPlan, StopAt};
+use scalewall_load::engine::{
+    run_step_with, Control, IntervalReport, LiveProgress, Pacing, StepHooks, StepPlan, StopAt,
+};
 use scalewall_load::target::{Scheme, Target};
 use scalewall_load::tls;
 use scalewall_load::transport::connect_only::ConnectOnly;
@@ -129,7 +131,24 @@ pub struct LoadRequest<'a> {
     pub target_process: Option<TargetSelector>,
     /// Options of the other drivers.
     pub protocol: ProtocolOptions,
+    /// Run each step on remote workers (a distributed run) instead of here.
+    pub fleet: Option<crate::distributed::FleetOptions>,
 }
+
+/// A worker's part in a distributed step: when to start, its place in
+/// the common schedule, and where each interval's figures go.
+pub struct Joined<'a> {
+    /// The common start (warm-up included), on this machine's clock.
+    pub start_at: std::time::SystemTime,
+    /// Open model: this worker's first operation is due this long after it.
+    pub phase: Duration,
+    /// Receives each measured interval.
+    pub on_interval: &'a mut dyn FnMut(IntervalReport),
+}
+
+/// Runs one step of the plan (the engine here, or a fleet of workers).
+pub(crate) type StepRunner<'a> =
+    dyn FnMut(&StepPlan, &mut dyn FnMut(&LiveProgress)) -> Result<Step> + 'a;
 
 impl LoadRequest<'_> {
     /// The target as recorded and shown.
@@ -182,6 +201,7 @@ pub fn load_args(
         sample_interval: args.sample_interval,
         target_process: args.target_process.clone(),
         protocol: ProtocolOptions::from_args(&args.protocol),
+        fleet: crate::distributed::FleetOptions::from_args(&args.fleet, args.threads)?,
     };
     run_load(&request, plans, control, observer)
 }
@@ -199,7 +219,12 @@ pub fn run_load(
     let first = plans
         .first()
         .ok_or_else(|| JobError::msg("no load steps planned"))?;
-    let (protocol, steps) = measure_endpoint(request, plans, control, observer)?;
+    let (protocol, steps) = match &request.fleet {
+        Some(fleet) => {
+            crate::distributed::coordinator::measure(request, fleet, plans, control, observer)?
+        }
+        None => measure_endpoint(request, plans, control, observer, None)?,
+    };
     let mut options = load_options(request, first);
     if plans.len() > 1 {
         options.concurrency_levels = plans.iter().map(|p| p.connections).collect();
@@ -225,21 +250,30 @@ pub fn interrupted(control: &Control, scenario: &Scenario) -> bool {
     control.is_stopped() || scenario.steps.iter().any(|s| !s.completed)
 }
 
-/// Picks the driver for the endpoint, checks it once and measures every step.
-fn measure_endpoint(
+/// Picks the driver for the endpoint, checks it once and measures every
+/// step (as a worker of a distributed step when `joined`).
+pub(crate) fn measure_endpoint(
     request: &LoadRequest<'_>,
     plans: &[StepPlan],
     control: &Control,
     observer: &dyn Observer,
+    mut joined: Option<Joined<'_>>,
 ) -> Result<(&'static str, Vec<Step>)> {
     let timeout = plans.first().map_or(Duration::from_secs(10), |p| p.timeout);
     let target = match &request.endpoint {
         Endpoint::Exec(command) => {
             // A command has no address; the one placeholder address is never used.
             let none = [SocketAddr::from(([0, 0, 0, 0], 0))];
-            return drive(request, plans, control, observer, &none, timeout, |_| {
-                Ok(ExecDriver::new(command))
-            });
+            return drive(
+                request,
+                plans,
+                control,
+                observer,
+                joined,
+                &none,
+                timeout,
+                |_| Ok(ExecDriver::new(command)),
+            );
         }
         Endpoint::Url(target) => *target,
     };
@@ -249,31 +283,61 @@ fn measure_endpoint(
     match target.scheme {
         Scheme::Http | Scheme::Https if request.http2 => {
             let tls = tls_config(&[b"h2"]);
-            drive(request, plans, control, observer, &addrs, timeout, |addr| {
-                Http2Driver::new(target, addr, &request.spec, tls.clone())
-            })
+            drive(
+                request,
+                plans,
+                control,
+                observer,
+                joined.take(),
+                &addrs,
+                timeout,
+                |addr| Http2Driver::new(target, addr, &request.spec, tls.clone()),
+            )
         }
         Scheme::Http | Scheme::Https => {
             let tls = tls_config(&[b"http/1.1"]);
-            drive(request, plans, control, observer, &addrs, timeout, |addr| {
-                Http1Driver::new(target, addr, &request.spec, tls.clone())
-            })
+            drive(
+                request,
+                plans,
+                control,
+                observer,
+                joined.take(),
+                &addrs,
+                timeout,
+                |addr| Http1Driver::new(target, addr, &request.spec, tls.clone()),
+            )
         }
         Scheme::Ws | Scheme::Wss => {
             let tls = tls_config(&[b"http/1.1"]);
-            drive(request, plans, control, observer, &addrs, timeout, |addr| {
-                WsDriver::new(
-                    target,
-                    addr,
-                    p.message_size.unwrap_or(64),
-                    p.pipeline,
-                    tls.clone(),
-                )
-            })
+            drive(
+                request,
+                plans,
+                control,
+                observer,
+                joined.take(),
+                &addrs,
+                timeout,
+                |addr| {
+                    WsDriver::new(
+                        target,
+                        addr,
+                        p.message_size.unwrap_or(64),
+                        p.pipeline,
+                        tls.clone(),
+                    )
+                },
+            )
         }
-        Scheme::Tcp => drive(request, plans, control, observer, &addrs, timeout, |addr| {
-            Ok(TcpDriver::new(addr, p.message_size.unwrap_or(0)))
-        }),
+        Scheme::Tcp => drive(
+            request,
+            plans,
+            control,
+            observer,
+            joined.take(),
+            &addrs,
+            timeout,
+            |addr| Ok(TcpDriver::new(addr, p.message_size.unwrap_or(0))),
+        ),
         Scheme::Redis => {
             let database = match target.path_name() {
                 "" => None,
@@ -290,48 +354,77 @@ fn measure_endpoint(
                 p.message_size.unwrap_or(3),
                 p.pipeline,
             );
-            drive(request, plans, control, observer, &addrs, timeout, |addr| {
-                Ok(RedisDriver::new(
-                    addr,
-                    target.user.clone(),
-                    target.password.clone(),
-                    database,
-                    workload.clone(),
-                ))
-            })
-        }
-        Scheme::Postgres => drive(request, plans, control, observer, &addrs, timeout, |addr| {
-            Ok(PostgresDriver::new(
-                target,
-                addr,
-                &p.query,
-                p.query_params.clone(),
-            ))
-        }),
-        Scheme::Nats => drive(request, plans, control, observer, &addrs, timeout, |addr| {
-            NatsDriver::new(
-                addr,
-                NatsAuth {
-                    user: target.user.clone(),
-                    password: target.password.clone(),
+            drive(
+                request,
+                plans,
+                control,
+                observer,
+                joined.take(),
+                &addrs,
+                timeout,
+                |addr| {
+                    Ok(RedisDriver::new(
+                        addr,
+                        target.user.clone(),
+                        target.password.clone(),
+                        database,
+                        workload.clone(),
+                    ))
                 },
-                p.nats_mode,
-                &p.subject,
-                p.message_size.unwrap_or(64),
-                p.pipeline,
             )
-        }),
+        }
+        Scheme::Postgres => drive(
+            request,
+            plans,
+            control,
+            observer,
+            joined.take(),
+            &addrs,
+            timeout,
+            |addr| {
+                Ok(PostgresDriver::new(
+                    target,
+                    addr,
+                    &p.query,
+                    p.query_params.clone(),
+                ))
+            },
+        ),
+        Scheme::Nats => drive(
+            request,
+            plans,
+            control,
+            observer,
+            joined.take(),
+            &addrs,
+            timeout,
+            |addr| {
+                NatsDriver::new(
+                    addr,
+                    NatsAuth {
+                        user: target.user.clone(),
+                        password: target.password.clone(),
+                    },
+                    p.nats_mode,
+                    &p.subject,
+                    p.message_size.unwrap_or(64),
+                    p.pipeline,
+                )
+            },
+        ),
     }
 }
 
 /// Checks the driver (one connection, and one operation for the non-HTTP
 /// drivers) and measures the steps, each operation a connection set-up
 /// under `--connect-only`.
+#[allow(clippy::too_many_arguments)] // the endpoint's pieces, each distinct
 fn drive<D: Driver>(
     request: &LoadRequest<'_>,
     plans: &[StepPlan],
     control: &Control,
     observer: &dyn Observer,
+    mut joined: Option<Joined<'_>>,
     addrs: &[SocketAddr],
     timeout: Duration,
     make: impl Fn(SocketAddr) -> Result<D, scalewall_load::OpError>,
@@ -339,17 +432,35 @@ fn drive<D: Driver>(
     let check_call = !matches!(&request.endpoint, Endpoint::Url(t) if t.scheme.is_http());
     let driver = preflight(request, timeout, addrs, check_call, make)?;
     let protocol = driver.protocol();
+    fn runner<'a, 'j: 'a, D: Driver>(
+        driver: Arc<D>,
+        control: &'a Control,
+        joined: &'a mut Option<Joined<'j>>,
+    ) -> Box<StepRunner<'a>> {
+        Box::new(move |plan, on_progress| {
+            let hooks = match joined.as_mut() {
+                Some(j) => StepHooks {
+                    start_at: Some(j.start_at),
+                    phase: j.phase,
+                    on_interval: Some(&mut *j.on_interval),
+                },
+                None => StepHooks::default(),
+            };
+            Ok(run_step_with(
+                driver.clone(),
+                plan,
+                control,
+                on_progress,
+                hooks,
+            )?)
+        })
+    }
     let steps = if request.protocol.connect_only {
-        measure_all(
-            Arc::new(ConnectOnly(driver)),
-            request,
-            addrs,
-            plans,
-            control,
-            observer,
-        )?
+        let mut run_one = runner(Arc::new(ConnectOnly(driver)), control, &mut joined);
+        measure_all(request, addrs, plans, control, observer, &mut *run_one)?
     } else {
-        measure_all(Arc::new(driver), request, addrs, plans, control, observer)?
+        let mut run_one = runner(Arc::new(driver), control, &mut joined);
+        measure_all(request, addrs, plans, control, observer, &mut *run_one)?
     };
     Ok((protocol, steps))
 }
@@ -491,13 +602,15 @@ fn preflight<D: Driver>(
     )))
 }
 
-fn measure_all<D: Driver>(
-    driver: Arc<D>,
+/// Measures every planned step with `run_one`, sampling this host's and a
+/// local target's resources around each.
+pub(crate) fn measure_all(
     request: &LoadRequest<'_>,
     addrs: &[SocketAddr],
     plans: &[StepPlan],
     control: &Control,
     observer: &dyn Observer,
+    run_one: &mut StepRunner<'_>,
 ) -> Result<Vec<Step>> {
     let (target_set, target_note) = match &request.endpoint {
         Endpoint::Url(target) => local_target_set(target, addrs, request.target_process.as_ref()),
@@ -506,8 +619,9 @@ fn measure_all<D: Driver>(
             Some("each operation is its own short-lived process".to_string()),
         ),
     };
-    let local =
-        matches!(&request.endpoint, Endpoint::Url(_)) && addrs.iter().all(|a| a.ip().is_loopback());
+    let local = matches!(&request.endpoint, Endpoint::Url(_))
+        && !addrs.is_empty()
+        && addrs.iter().all(|a| a.ip().is_loopback());
     let mut steps = Vec::with_capacity(plans.len());
     for (index, plan) in plans.iter().enumerate() {
         if control.is_stopped() {
@@ -523,7 +637,7 @@ fn measure_all<D: Driver>(
         } else {
             String::new()
         };
-        let mut on_progress = |live: &scalewall_load::engine::LiveProgress| {
+        let mut on_progress = |live: &LiveProgress| {
             observer.step_progress(&label, live);
         };
         // Probing must never cost the measurement: a probe failure only
@@ -532,7 +646,7 @@ fn measure_all<D: Driver>(
         // The kernel's listen-queue counters are this host's: they say
         // something of the target only when it runs here.
         let queue_before = local.then(step_meter::listen_queue_now).flatten();
-        let step = run_step(driver.clone(), plan, control, &mut on_progress);
+        let step = run_one(plan, &mut on_progress);
         observer.step_finished();
         let mut step = step?;
         let queue_after = queue_before.and_then(|_| step_meter::listen_queue_now());
@@ -564,7 +678,7 @@ fn local_target_set(
     if let Some(selector) = chosen {
         return (Some(selector.clone()), None);
     }
-    let local = addrs.iter().all(|a| a.ip().is_loopback());
+    let local = !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback());
     if !local {
         return (None, Some("the target is not on this host".into()));
     }

@@ -68,6 +68,30 @@ pub struct RequestArgs {
     /// Options of the other protocols.
     #[command(flatten)]
     pub protocol: ProtocolArgs,
+    /// Distributed load.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// Options of a distributed run: the load is split across `scalewall
+/// worker`s reached through NATS.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Distributed load")]
+pub struct FleetArgs {
+    /// Run the load on the `scalewall worker`s listening on this NATS
+    /// server (nats://[user:password@|token@]host:port, tls:// for TLS),
+    /// split exactly across them, histograms merged by addition.
+    #[arg(long, value_name = "NATS_URL")]
+    pub workers: Option<String>,
+    /// Refuse to run with fewer live workers than this.
+    #[arg(long, default_value_t = 1, requires = "workers")]
+    pub min_workers: usize,
+    /// Use at most this many workers (default: every live one).
+    #[arg(long, requires = "workers")]
+    pub max_workers: Option<usize>,
+    /// NATS credentials file (JWT and NKey seed) for the control plane.
+    #[arg(long, value_name = "PATH", requires = "workers")]
+    pub nats_creds: Option<PathBuf>,
 }
 
 /// NATS load modes.

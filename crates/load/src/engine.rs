@@ -17,7 +17,9 @@ use crate::ramp::RateRamp;
 use crate::recorder::Accumulator;
 use crate::send_clock::SendClock;
 use crate::transport::{Connection, Driver, OpError};
-use scalewall_model::{ErrorKind, Interval, StageResult, Step, Warmup};
+use scalewall_model::{
+    ErrorKind, Interval, LatencyHistogram, OutcomeCounts, StageResult, Step, Warmup,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -156,6 +158,9 @@ pub struct LiveProgress {
 const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Lead time so that every thread starts on the same schedule.
 const START_DELAY: Duration = Duration::from_millis(20);
+/// How long after an interval's end its report waits for a thread that
+/// has not reported it (a thread with nothing in the interval sends nothing).
+const INTERVAL_GRACE: Duration = Duration::from_millis(200);
 /// Longest single sleep while waiting, so a stop request is seen promptly.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
 
@@ -218,6 +223,53 @@ struct ThreadState {
     on_last_worker: RefCell<Vec<tokio::task::AbortHandle>>,
 }
 
+/// One measured interval of a step, every generator thread's figures
+/// merged: what a worker of a distributed run streams to its coordinator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntervalReport {
+    /// The interval's index from the start of measurement.
+    pub index: u32,
+    /// Its outcomes.
+    pub outcomes: OutcomeCounts,
+    /// Latency of its responses, microseconds (open model: from the intended start).
+    pub latency_us: LatencyHistogram,
+    /// Open model: latency from the actual send.
+    pub uncorrected_latency_us: Option<LatencyHistogram>,
+    /// Open model: how late sends were.
+    pub schedule_lag_us: Option<LatencyHistogram>,
+    /// The first message of each error kind.
+    pub error_examples: BTreeMap<String, String>,
+}
+
+impl IntervalReport {
+    fn of(index: u32, acc: &Accumulator) -> IntervalReport {
+        IntervalReport {
+            index,
+            outcomes: acc.outcome_counts(),
+            latency_us: acc.latency.clone(),
+            uncorrected_latency_us: acc.uncorrected.clone(),
+            schedule_lag_us: acc.lag.clone(),
+            error_examples: acc.error_examples(),
+        }
+    }
+}
+
+/// How a step joins others: what a worker of a distributed run needs
+/// beyond the [`StepPlan`]. The default is a step on its own.
+#[derive(Default)]
+pub struct StepHooks<'a> {
+    /// Start (warm-up included) at this wall-clock time, so the workers of
+    /// a distributed step start together; `None`, or a time already past:
+    /// at once.
+    pub start_at: Option<SystemTime>,
+    /// Open model: this generator's place in a schedule shared with other
+    /// generators (its first operation is due this long after the start).
+    pub phase: Duration,
+    /// Called with each measured interval once every thread has reported
+    /// it (the rest when the step ends), in the order they complete.
+    pub on_interval: Option<&'a mut dyn FnMut(IntervalReport)>,
+}
+
 /// Runs one step and returns its record. Blocks until the step ends.
 pub fn run_step<D: Driver>(
     driver: Arc<D>,
@@ -225,10 +277,26 @@ pub fn run_step<D: Driver>(
     control: &Control,
     on_progress: &mut dyn FnMut(&LiveProgress),
 ) -> Result<Step, EngineError> {
+    run_step_with(driver, plan, control, on_progress, StepHooks::default())
+}
+
+/// [`run_step`] as one generator among several (see [`StepHooks`]).
+pub fn run_step_with<D: Driver>(
+    driver: Arc<D>,
+    plan: &StepPlan,
+    control: &Control,
+    on_progress: &mut dyn FnMut(&LiveProgress),
+    mut hooks: StepHooks<'_>,
+) -> Result<Step, EngineError> {
     let threads = plan.effective_threads();
     let connections = plan.connections.max(1);
     let open_model = !matches!(plan.pacing, Pacing::Closed);
-    let start = Instant::now() + START_DELAY;
+    let lead = hooks
+        .start_at
+        .and_then(|at| at.duration_since(SystemTime::now()).ok())
+        .unwrap_or_default()
+        .max(START_DELAY);
+    let start = Instant::now() + lead;
     let measure_start = start + plan.warmup;
     let timeline = Timeline {
         start,
@@ -238,7 +306,7 @@ pub fn run_step<D: Driver>(
             StopAt::Operations(_) => None,
         },
     };
-    let wall_measure_start = SystemTime::now() + START_DELAY + plan.warmup;
+    let wall_measure_start = SystemTime::now() + lead + plan.warmup;
 
     let (tx, rx) = mpsc::channel::<Report>();
     let mut handles = Vec::with_capacity(threads as usize);
@@ -253,7 +321,7 @@ pub fn run_step<D: Driver>(
             Pacing::Open { rate_per_s } => {
                 let thread_rate = rate_per_s * thread_share;
                 let period = Duration::from_secs_f64(1.0 / thread_rate.max(1e-9));
-                let phase = period.mul_f64(f64::from(index) / f64::from(threads));
+                let phase = hooks.phase + period.mul_f64(f64::from(index) / f64::from(threads));
                 Some(Schedule::Fixed { period, phase })
             }
             Pacing::Ramp(ramp) => Some(Schedule::Ramp {
@@ -299,6 +367,8 @@ pub fn run_step<D: Driver>(
     let mut last_completion: Option<Instant> = None;
     let mut finished = 0u32;
     let mut generator_cpu = Duration::ZERO;
+    // Intervals not yet reported by every thread (for `on_interval`).
+    let mut pending: BTreeMap<u32, (u32, Accumulator)> = BTreeMap::new();
     let mut last_shown = Instant::now();
     let mut live = LiveProgress {
         warming_up: !plan.warmup.is_zero(),
@@ -321,6 +391,13 @@ pub fn run_step<D: Driver>(
             Ok(Report::Interval { index, acc }) => {
                 total.merge(&acc);
                 intervals.add(index, &acc);
+                if hooks.on_interval.is_some() {
+                    let (seen, merged) = pending
+                        .entry(index)
+                        .or_insert_with(|| (0, Accumulator::new(open_model)));
+                    *seen += 1;
+                    merged.merge(&acc);
+                }
                 // A ramp's stages start on interval boundaries (the plan's
                 // interval divides every stage's length).
                 let at = f64::from(index) * plan.interval.as_secs_f64();
@@ -342,6 +419,25 @@ pub fn run_step<D: Driver>(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         let now = Instant::now();
+        if let Some(on_interval) = hooks.on_interval.as_mut() {
+            // An interval goes out once every thread has reported it, or
+            // soon after its end (a thread with nothing in it sends
+            // nothing); a straggler's report goes out on its own — the
+            // receiver adds them, so nothing is lost either way.
+            let due: Vec<u32> = pending
+                .iter()
+                .filter(|(&index, (seen, _))| {
+                    *seen >= threads
+                        || now >= measure_start + plan.interval * (index + 1) + INTERVAL_GRACE
+                })
+                .map(|(&index, _)| index)
+                .collect();
+            for index in due {
+                if let Some((_, merged)) = pending.remove(&index) {
+                    on_interval(IntervalReport::of(index, &merged));
+                }
+            }
+        }
         if now.duration_since(last_shown) >= Duration::from_millis(250) {
             last_shown = now;
             live.warming_up = now < measure_start;
@@ -355,6 +451,12 @@ pub fn run_step<D: Driver>(
             };
             live.p99_ms = total.latency.value_at_quantile(0.99) as f64 / 1000.0;
             on_progress(&live);
+        }
+    }
+    if let Some(on_interval) = hooks.on_interval.as_mut() {
+        // Intervals some thread never reached (it ended early).
+        for (index, (_, merged)) in pending {
+            on_interval(IntervalReport::of(index, &merged));
         }
     }
     for handle in handles {
@@ -563,6 +665,7 @@ fn assemble_step(
         resources: None,
         param_value: None,
         stages: Vec::new(),
+        workers: Vec::new(),
     }
 }
 

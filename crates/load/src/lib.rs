@@ -21,6 +21,9 @@ pub mod target;
 pub mod tls;
 pub mod transport;
 
-pub use engine::{run_step, Control, LiveProgress, Pacing, StepPlan, StopAt};
+pub use engine::{
+    run_step, run_step_with, Control, IntervalReport, LiveProgress, Pacing, StepHooks, StepPlan,
+    StopAt,
+};
 pub use target::{Target, TargetError};
 pub use transport::{Driver, OpError, Response};

@@ -126,6 +126,24 @@ pub enum TargetError {
 }
 
 impl Target {
+    /// The URL with its user-info back (percent-encoded): what another
+    /// machine needs to load the same target.
+    pub fn url_with_credentials(&self) -> String {
+        let userinfo = match (&self.user, &self.password) {
+            (None, None) => return self.display.clone(),
+            (user, None) => percent_encode(user.as_deref().unwrap_or("")),
+            (user, Some(password)) => format!(
+                "{}:{}",
+                percent_encode(user.as_deref().unwrap_or("")),
+                percent_encode(password)
+            ),
+        };
+        match self.display.split_once("://") {
+            Some((scheme, rest)) => format!("{scheme}://{userinfo}@{rest}"),
+            None => self.display.clone(),
+        }
+    }
+
     /// Parses a URL with one of the [`SUPPORTED_SCHEMES`].
     pub fn parse(url: &str) -> Result<Target, TargetError> {
         let invalid = |reason: &str| TargetError::Invalid {
@@ -239,6 +257,17 @@ impl Target {
 }
 
 /// Decodes `%XX` escapes (user-info may hold `@`, `:` or `/` escaped).
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -260,6 +289,21 @@ fn percent_decode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credentials_survive_the_trip_to_another_machine() {
+        for url in [
+            "postgres://app:p%40ss:w@db:5432/test",
+            "redis://:secret@127.0.0.1:6379/2",
+            "nats://tok@127.0.0.1:4222",
+            "http://127.0.0.1:8080/x?y=1",
+        ] {
+            let t = super::Target::parse(url).unwrap();
+            let again = super::Target::parse(&t.url_with_credentials()).unwrap();
+            assert_eq!((again.user, again.password), (t.user, t.password), "{url}");
+            assert_eq!(again.display, t.display);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -419,6 +419,52 @@ pub struct Step {
     /// A ramping arrival rate (`--stages`): the result of each stage.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageResult>,
+    /// A distributed step: each worker's share and its own figures (the
+    /// step's figures above are every worker's, merged exactly).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkerShare>,
+}
+
+/// One worker's part of a distributed step: what it was given and what
+/// it measured, so an overloaded, distant or lost worker is visible.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct WorkerShare {
+    /// The worker's name.
+    pub name: String,
+    /// Connections it was given.
+    pub connections: u32,
+    /// Open model: the rate it was given, operations per second.
+    pub rate_per_s: Option<f64>,
+    /// Responses it measured.
+    pub responses: u64,
+    /// Its errors, every kind.
+    pub errors_total: u64,
+    /// Its latency percentiles, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Slowest response.
+    pub max_ms: f64,
+    /// Every response it measured, microseconds: the step's histogram is
+    /// the sum of its workers'.
+    pub latency_us: LatencyHistogram,
+    /// CPU its generator threads used, seconds (a lost worker: its process
+    /// CPU up to its last snapshot).
+    pub generator_cpu_s: f64,
+    /// Its generator threads were more than 90 % busy: its figures may
+    /// be the generator's limit, not the target's.
+    pub generator_bound: bool,
+    /// Its clock against the coordinator's, milliseconds (worker minus
+    /// coordinator), and that estimate's uncertainty.
+    pub clock_offset_ms: f64,
+    /// ± this, milliseconds.
+    pub clock_uncertainty_ms: f64,
+    /// Interval snapshots received from it.
+    pub snapshots: u64,
+    /// Why its share is missing from part of the step (it stopped
+    /// answering, or failed); `None` when it ran to the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
 }
 
 /// One stage of a ramping arrival rate: what it intended and what it got.
@@ -868,6 +914,7 @@ mod tests {
                     }),
                     param_value: None,
                     stages: Vec::new(),
+                    workers: Vec::new(),
                 }],
                 known_answer: None,
                 search: None,

@@ -119,6 +119,13 @@ pub(crate) fn cpu_ticks(process: &Process) -> Result<(procfs::process::Stat, u64
     Ok((stat, ticks))
 }
 
+/// CPU time (user + system) this process has used so far, seconds;
+/// `None` where /proc cannot say.
+pub fn own_cpu_s() -> Option<f64> {
+    let (_, ticks) = cpu_ticks(&Process::myself().ok()?).ok()?;
+    Some(ticks as f64 / procfs::ticks_per_second() as f64)
+}
+
 impl ProcessProbe {
     /// Resolves the selector; CPU % is measured from now.
     pub fn new(selector: &ProcessSelector) -> Result<Self, ProbeError> {

@@ -179,6 +179,7 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
         step,
         crate::number::rate_unit(&scenario.protocol),
     ));
+    out.push_str(&crate::workers::text(step));
     let _ = writeln!(out, "  run            {}", run.id);
     out
 }
@@ -479,6 +480,9 @@ pub struct BenchJson<'a> {
     /// A ramping rate's result per stage.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<serde_json::Value>,
+    /// A distributed step: each worker's share and figures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<serde_json::Value>,
 }
 
 /// Why a scenario's received bytes were not counted, when they were not:
@@ -531,6 +535,7 @@ pub fn bench_json(run: &Run, scenario: &Scenario, step: &Step) -> String {
         schedule_kept: schedule_kept(step),
         resources: resources_json(step),
         stages: crate::stages::json(step),
+        workers: crate::workers::json(step),
     };
     // Plain data with string keys always serialises.
     serde_json::to_string_pretty(&doc).expect("bench JSON serialises")

@@ -21,3 +21,4 @@ pub mod svg;
 pub mod table;
 pub mod terminal;
 pub mod usl_table;
+pub mod workers;

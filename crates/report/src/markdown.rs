@@ -542,6 +542,7 @@ pub fn scenario_body(input: &ReportInput<'_>, scenario: &Scenario) -> String {
         [step] => {
             load_step_table(&mut out, step, unit);
             out.push_str(&crate::stages::markdown(step, unit));
+            out.push_str(&crate::workers::markdown(step));
             let _ = writeln!(out);
             if let Some(known) = &scenario.known_answer {
                 let _ = writeln!(out, "{}\n", known_throughput_line(known, step, unit));

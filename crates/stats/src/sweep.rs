@@ -289,6 +289,7 @@ mod tests {
             resources: None,
             param_value: None,
             stages: Vec::new(),
+            workers: Vec::new(),
         }
     }
 

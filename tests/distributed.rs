@@ -1,0 +1,444 @@
+//! Distributed runs end to end: a private nats-server on a free port,
+//! `scalewall worker` processes, and the coordinator (`bench --workers`)
+//! against in-process demo servers whose answers are known. Every child
+//! is killed when its guard drops; every wait is bounded.
+
+mod common;
+
+use common::{f, free_port, json, scalewall, under_ci, Reaped};
+use scalewall_demo::{DemoConfig, RunningDemo};
+use scalewall_model::{LatencyHistogram, Run};
+use std::io::{BufRead, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// One distributed test at a time: three workers, a nats-server and a
+/// target on two cores are load enough; two such sets would measure each
+/// other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A private nats-server and its workers.
+struct Fleet {
+    url: String,
+    workers: Vec<(String, Reaped)>,
+    // Dropped after the workers.
+    _nats: Reaped,
+    // Released last, once every child is gone.
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+/// The nats-server binary, when installed (under CI it must be).
+fn nats_server() -> Option<&'static str> {
+    let found = [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists());
+    if found.is_none() {
+        assert!(!under_ci(), "nats-server is not installed (CI=true)");
+        eprintln!("skipped: nats-server is not installed");
+    }
+    found
+}
+
+impl Fleet {
+    /// A nats-server and `workers` workers named w1, w2, … (each with
+    /// the extra arguments), all ready.
+    fn start(workers: usize, extra: &[&str]) -> Option<Fleet> {
+        let binary = nats_server()?;
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let port = free_port();
+        let nats = Reaped(
+            Command::new(binary)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nats-server starts"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut fleet = Fleet {
+            _turn: turn,
+            url: format!("nats://127.0.0.1:{port}"),
+            workers: Vec::new(),
+            _nats: nats,
+        };
+        for k in 1..=workers {
+            fleet.add_worker(&format!("w{k}"), extra);
+        }
+        Some(fleet)
+    }
+
+    /// Starts a worker and waits for it to say it is ready.
+    fn add_worker(&mut self, name: &str, extra: &[&str]) {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+            .args(["worker", "--nats", &self.url, "--name", name])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("worker starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[worker] {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let guard = Reaped(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains("ready on") => break,
+                Ok(_) => {}
+                Err(_) => panic!("worker {name} did not become ready"),
+            }
+        }
+        self.workers.push((name.to_string(), guard));
+    }
+}
+
+fn demo(latency_ms: u64) -> RunningDemo {
+    RunningDemo::start(
+        ([127, 0, 0, 1], 0).into(),
+        DemoConfig {
+            latency: Duration::from_millis(latency_ms),
+            ..DemoConfig::default()
+        },
+        2,
+    )
+    .expect("demo server starts")
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Three workers split 12 connections against a 10 ms server: the total
+/// is the server's own count, the merged p50 is the server's hold, each
+/// worker's part is listed, and the stored step's histogram is exactly
+/// the sum of its workers' histograms.
+#[test]
+fn three_workers_split_the_load_and_their_merged_figures_are_the_servers() {
+    let Some(fleet) = Fleet::start(3, &[]) else {
+        return;
+    };
+    let _awake = common::KeepCpusAwake::start();
+    let server = demo(10);
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("run.json");
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "12",
+        "-d",
+        "3s",
+        "--workers",
+        &fleet.url,
+        "-o",
+        "json",
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let requests = f(&v, "/requests") as u64;
+    assert_eq!(
+        requests,
+        server.requests_served(),
+        "the coordinator and the server disagree on the count"
+    );
+    let p50 = f(&v, "/latency_ms/p50");
+    eprintln!("merged p50 {p50} ms against a 10 ms hold");
+    assert!((p50 - 10.0).abs() <= 0.3, "p50 {p50} ms");
+    let workers = v["workers"].as_array().expect("workers listed");
+    assert_eq!(workers.len(), 3);
+    let connections: Vec<u64> = workers
+        .iter()
+        .map(|w| w["connections"].as_u64().unwrap())
+        .collect();
+    assert_eq!(connections, vec![4, 4, 4]);
+    let per_worker: u64 = workers
+        .iter()
+        .map(|w| w["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_worker, requests);
+    assert!(workers
+        .iter()
+        .all(|w| w["requests"].as_u64().unwrap() > 100 && w["lost"].is_null()));
+
+    let run = Run::from_json(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let step = &run.scenarios[0].steps[0];
+    let mut sum = LatencyHistogram::new();
+    for w in &step.workers {
+        sum.merge(&w.latency_us);
+    }
+    assert!(
+        sum == step.latency_us,
+        "the step's histogram is the sum of its workers'"
+    );
+    let per_interval: u64 = step.intervals.iter().map(|i| i.responses).sum();
+    assert_eq!(
+        per_interval, requests,
+        "every snapshot landed in an interval"
+    );
+}
+
+/// Open model: 3,000/s over three workers, each sending every third
+/// operation of one schedule: every scheduled operation is sent (the
+/// arrival rate is kept exactly) and the sends were on time.
+#[test]
+fn three_workers_keep_an_open_models_schedule() {
+    let Some(fleet) = Fleet::start(3, &[]) else {
+        return;
+    };
+    let _awake = common::KeepCpusAwake::start();
+    let server = demo(1);
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "30",
+        "-r",
+        "3000",
+        "-d",
+        "3s",
+        "--workers",
+        &fleet.url,
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let rps = f(&v, "/rps");
+    let requests = f(&v, "/requests") as u64;
+    eprintln!(
+        "{requests} requests, {rps}/s of 3,000/s; lag p50 {} ms, p99 {} ms",
+        f(&v, "/schedule_lag_ms/p50"),
+        f(&v, "/schedule_lag_ms/p99")
+    );
+    // Every operation of the 3 s schedule was sent and answered: the
+    // arrival rate was 3,000/s exactly. The response rate also counts the
+    // drain of the last responses (tens of ms on this 2-core machine).
+    assert_eq!(requests, 9_000);
+    assert!((rps - 3000.0).abs() <= 60.0, "achieved {rps}/s");
+    assert!(f(&v, "/schedule_lag_ms/p50") < 1.0, "sends were late: {v}");
+    assert_eq!(f(&v, "/requests") as u64, server.requests_served());
+    for w in v["workers"].as_array().unwrap() {
+        assert!((f(w, "/rate_per_s") - 1000.0).abs() < 1e-6);
+    }
+}
+
+/// A worker killed mid-step: the step completes on the others, the lost
+/// worker is named with what it sent before, and the exit code is that
+/// of a degraded run (4).
+#[test]
+fn a_worker_killed_mid_step_degrades_the_step_and_keeps_its_partial_share() {
+    let Some(mut fleet) = Fleet::start(3, &[]) else {
+        return;
+    };
+    let server = demo(5);
+    let url = server.url();
+    let nats = fleet.url.clone();
+    let coordinator = std::thread::spawn(move || {
+        scalewall(&[
+            "bench",
+            &url,
+            "-c",
+            "9",
+            "-d",
+            "6s",
+            "--workers",
+            &nats,
+            "-o",
+            "json",
+        ])
+    });
+    // Start lead (2 s) plus 2 s of load, then kill w2 without warning.
+    std::thread::sleep(Duration::from_millis(4500));
+    let (_, mut victim) = fleet.workers.remove(1);
+    victim.0.kill().unwrap();
+    let out = coordinator.join().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("worker w2 was lost mid-step"), "{err}");
+    let v = json(&out);
+    let workers = v["workers"].as_array().unwrap();
+    let w2 = workers.iter().find(|w| w["name"] == "w2").unwrap();
+    assert!(
+        w2["lost"].as_str().unwrap().contains("no word from it"),
+        "{w2}"
+    );
+    let partial = w2["requests"].as_u64().unwrap();
+    let full = workers.iter().find(|w| w["name"] == "w1").unwrap()["requests"]
+        .as_u64()
+        .unwrap();
+    eprintln!("w2 sent {partial} responses before it died; w1 {full}");
+    assert!(
+        partial > 0 && partial < full * 3 / 4,
+        "w2 {partial}, w1 {full}"
+    );
+    assert_eq!(v["completed"], true);
+    // The server counted what w2 had in flight after its last snapshot too.
+    assert!(f(&v, "/requests") as u64 <= server.requests_served());
+}
+
+/// A worker loads only what its allow-list names; the refusal reaches
+/// the coordinator's error.
+#[test]
+fn a_worker_refuses_a_target_outside_its_allow_list() {
+    let Some(fleet) = Fleet::start(1, &["--allow-target", "10.0.0.0/8"]) else {
+        return;
+    };
+    let server = demo(1);
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--workers",
+        &fleet.url,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("worker w1: worker w1 does not load http://127.0.0.1:")
+            && err.contains("allowed targets are 10.0.0.0/8"),
+        "{err}"
+    );
+    assert_eq!(server.requests_served(), 0);
+}
+
+/// Too few workers, an unreachable NATS, and a worker of another version
+/// are each one clear error.
+#[test]
+fn too_few_workers_no_nats_and_another_version_are_refused() {
+    let Some(fleet) = Fleet::start(1, &[]) else {
+        return;
+    };
+    let server = demo(1);
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--workers",
+        &fleet.url,
+        "--min-workers",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("1 live worker on NATS at"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("(w1), --min-workers 2"),
+        "{}",
+        stderr(&out)
+    );
+
+    let nowhere = format!("nats://127.0.0.1:{}", free_port());
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--workers",
+        &nowhere,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot reach NATS at {nowhere}")),
+        "{err}"
+    );
+
+    // A worker of another version (spoken in raw NATS protocol) answers
+    // discovery: the coordinator refuses, naming both versions.
+    let port: u16 = fleet.url.rsplit(':').next().unwrap().parse().unwrap();
+    let _old = old_worker(port);
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--workers",
+        &fleet.url,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "worker old: worker runs scalewall 0.0.1, the coordinator {}: versions must match",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{err}"
+    );
+    assert_eq!(server.requests_served(), 0);
+}
+
+/// A fake worker of scalewall 0.0.1 that answers discovery, speaking the
+/// NATS protocol by hand; it stops with its connection.
+fn old_worker(port: u16) -> std::thread::JoinHandle<()> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+        .write_all(b"CONNECT {\"verbose\":false}\r\nSUB scalewall.discover 1\r\nPING\r\n")
+        .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("PONG") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "nats closed");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    std::thread::spawn(move || {
+        let hello = br#"{"name":"old","version":"0.0.1","cores":1,"busy_with":null}"#;
+        let mut pending = String::new();
+        while let Ok(n) = stream.read(&mut buf) {
+            if n == 0 {
+                return;
+            }
+            pending.push_str(&String::from_utf8_lossy(&buf[..n]));
+            while let Some(end) = pending.find("\r\n") {
+                let line = pending[..end].to_string();
+                pending.drain(..end + 2);
+                let words: Vec<&str> = line.split(' ').collect();
+                if words.first() == Some(&"PING") {
+                    let _ = stream.write_all(b"PONG\r\n");
+                }
+                // MSG <subject> <sid> <reply> <bytes>
+                if words.first() == Some(&"MSG") && words.len() == 5 {
+                    let reply = words[3];
+                    let mut answer = format!("PUB {reply} {}\r\n", hello.len()).into_bytes();
+                    answer.extend_from_slice(hello);
+                    answer.extend_from_slice(b"\r\n");
+                    let _ = stream.write_all(&answer);
+                }
+            }
+        }
+    })
+}
