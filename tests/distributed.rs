@@ -442,3 +442,91 @@ fn old_worker(port: u16) -> std::thread::JoinHandle<()> {
         }
     })
 }
+
+/// `scalewall run` with `[distributed]` in its config, storing into a
+/// PostgreSQL history (a schema of its own, dropped after): the scenario
+/// runs on the two workers, and `history`, `compare` and `report` read
+/// the shared history back.
+#[test]
+fn run_on_workers_into_a_postgres_history() {
+    if !common::service_answers("PostgreSQL", 5432) {
+        return;
+    }
+    let Some(fleet) = Fleet::start(2, &[]) else {
+        return;
+    };
+    let server = demo(2);
+    let schema = format!("scalewall_e2e_{}", std::process::id());
+    let history = format!("postgres://postgres@127.0.0.1:5432/test?schema={schema}");
+    struct DropSchema(String);
+    impl Drop for DropSchema {
+        fn drop(&mut self) {
+            let _ = Command::new("psql")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "test", "-qc"])
+                .arg(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0))
+                .output();
+        }
+    }
+    let _cleanup = DropSchema(schema.clone());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("scalewall.toml"),
+        format!(
+            r#"name = "fleet-e2e"
+history = "{history}"
+
+[distributed]
+nats = "{nats}"
+workers = 2
+
+[[service]]
+name = "api"
+url = "{url}"
+
+[[scenario]]
+name = "api-get"
+service = "api"
+kind = "bench"
+connections = 4
+duration = "2s"
+"#,
+            nats = fleet.url,
+            url = server.url()
+        ),
+    )
+    .unwrap();
+    let in_dir = |args: &[&str]| {
+        Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let out = in_dir(&["run", "--no-progress"]);
+        assert!(
+            out.status.code().is_some_and(|c| c != 1 && c < 128),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = in_dir(&["history", "--history", &history]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(listing.matches("fleet-e2e").count(), 2, "{listing}");
+    let out = in_dir(&["show", "latest", "--history", &history]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = Run::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let step = &run.scenarios[0].steps[0];
+    assert_eq!(step.workers.len(), 2);
+    assert_eq!(step.workers.iter().map(|w| w.connections).sum::<u32>(), 4);
+    assert_eq!(
+        step.workers.iter().map(|w| w.responses).sum::<u64>(),
+        step.outcomes.responses
+    );
+    let out = in_dir(&["compare", "previous", "latest", "--history", &history]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("api-get.rps"));
+    let out = in_dir(&["report", "latest", "--history", &history]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -68,7 +68,7 @@ pub fn plan_command(args: &PlanArgs) -> Result<ExitCode> {
         );
     };
     let history_path = history_path(args.history.history.as_deref(), Some(&config));
-    if !history_path.exists() {
+    if !scalewall_history::is_database_url(&history_path) && !history_path.exists() {
         bail!(
             "no history at {}: run `scalewall run -f {}` first to measure the capacities",
             history_path.display(),
@@ -80,7 +80,7 @@ pub fn plan_command(args: &PlanArgs) -> Result<ExitCode> {
         anyhow!(
             "no completed run of '{}' in {}",
             config.name,
-            history_path.display()
+            scalewall_history::shown(&history_path)
         )
     })?;
     let run = history.load(&latest)?;

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 fn open_history(given: &HistoryPath) -> Result<History> {
     let path = history_path(given.history.as_deref(), None);
-    if !path.exists() {
+    if !scalewall_history::is_database_url(&path) && !path.exists() {
         bail!(
             "no history at {} (run `scalewall run` first, or give --history)",
             path.display()

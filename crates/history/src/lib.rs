@@ -1,16 +1,20 @@
-//! Run history in an embedded SQLite database (`.scalewall/history.db` by
-//! default): each run stored whole, as its versioned JSON, plus an indexed
-//! table of its named metrics so listings and trends never parse JSON.
+//! Run history: each run stored whole, as its versioned JSON, plus an
+//! indexed table of its named metrics so listings and trends never parse
+//! JSON. Two backends behind one [`Store`]: an embedded SQLite database
+//! (`.scalewall/history.db`, the default; [`sqlite`]) and PostgreSQL
+//! (`postgres://…`, so several coordinators and `watch` daemons share one
+//! history; [`postgres`]). Each applies its versioned migrations on open
+//! and refuses a database written by a newer scalewall; each writes a run
+//! in one transaction.
 //!
-//! The database runs in WAL mode with `synchronous = NORMAL`, and each run
-//! is written in one transaction: a process killed mid-write leaves the
-//! earlier runs intact and the database readable. The schema version is
-//! SQLite's `user_version`; [`History::open`] applies missing migrations in
-//! order and refuses a database written by a newer scalewall.
+//! The rules that are not storage — which id a prefix names, what
+//! retention keeps of a run — live here, once, for both.
 
 #![deny(missing_docs)]
 
-use rusqlite::{params, Connection, OptionalExtension};
+pub mod postgres;
+pub mod sqlite;
+
 use scalewall_model::Run;
 use std::path::Path;
 
@@ -24,6 +28,22 @@ pub enum HistoryError {
         path: String,
         /// SQLite's error.
         source: rusqlite::Error,
+    },
+    /// PostgreSQL failed.
+    #[error("history database {url}: {source}")]
+    Postgres {
+        /// The database URL, without its password.
+        url: String,
+        /// PostgreSQL's error.
+        source: ::postgres::Error,
+    },
+    /// A PostgreSQL history URL that cannot be used.
+    #[error("history database {url}: {reason}")]
+    BadUrl {
+        /// The URL, without its password.
+        url: String,
+        /// What is wrong.
+        reason: String,
     },
     /// The folder for the database could not be made.
     #[error("cannot create {path}: {source}")]
@@ -42,7 +62,7 @@ pub enum HistoryError {
     /// The database was written by a newer scalewall.
     #[error("history database {path} has schema {found}; this scalewall knows up to {known}")]
     NewerSchema {
-        /// The database file.
+        /// The database file or URL.
         path: String,
         /// Its schema version.
         found: i64,
@@ -66,37 +86,6 @@ pub enum HistoryError {
         reason: String,
     },
 }
-
-/// Migrations, in order; entry *i* takes the schema from version *i* to *i + 1*.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE runs (
-        id TEXT PRIMARY KEY,
-        subject TEXT NOT NULL,
-        started_at TEXT NOT NULL,
-        status TEXT NOT NULL,
-        document TEXT NOT NULL
-    );
-    CREATE INDEX runs_by_subject ON runs (subject, started_at);
-    CREATE TABLE metrics (
-        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-        name TEXT NOT NULL,
-        value REAL NOT NULL,
-        samples TEXT,
-        PRIMARY KEY (run_id, name)
-    ) WITHOUT ROWID;
-    CREATE INDEX metrics_by_name ON metrics (name, run_id);
-    CREATE TABLE baselines (
-        subject TEXT PRIMARY KEY,
-        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE
-    );",
-    // 2: the findings count is a column (listing 10,000 real-size runs
-    // parsed every document: 1.4 s), and runs are indexed by time alone.
-    "ALTER TABLE runs ADD COLUMN findings INTEGER NOT NULL DEFAULT 0;
-    UPDATE runs SET findings = coalesce(json_array_length(document, '$.findings'), 0);
-    CREATE INDEX runs_by_time ON runs (started_at, id);",
-    // 3: retention marks the runs whose per-interval detail was dropped.
-    "ALTER TABLE runs ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0;",
-];
 
 /// What [`History::prune`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -135,117 +124,115 @@ pub struct RunRow {
     pub findings: usize,
 }
 
+/// What a run is stored as: its record and the columns listings read.
+#[derive(Debug, Clone)]
+pub struct RunRecord<'a> {
+    /// The run.
+    pub run: &'a Run,
+    /// Its subject.
+    pub subject: String,
+    /// Its status word.
+    pub status: String,
+    /// Its JSON.
+    pub document: String,
+}
+
+/// The storage a history needs; SQLite and PostgreSQL implement it with
+/// the same schema idea (runs, metrics, baselines).
+pub trait Store: Send + std::fmt::Debug {
+    /// Stores a run and its metrics in one transaction, replacing a run
+    /// with the same id.
+    fn store(&mut self, run: &RunRecord<'_>, metrics: &[StoredMetric]) -> Result<(), HistoryError>;
+    /// In one transaction: every run started before `cutoff` not yet
+    /// pruned gets the document `slim` makes of it, its metrics' samples
+    /// dropped and its mark set.
+    fn prune(
+        &mut self,
+        cutoff: &str,
+        slim: &dyn Fn(&str, &str) -> Result<String, HistoryError>,
+    ) -> Result<Pruned, HistoryError>;
+    /// The newest runs, newest first; of one subject when given.
+    fn list(&self, subject: Option<&str>, limit: usize) -> Result<Vec<RunRow>, HistoryError>;
+    /// The id of the run `offset` places from the newest.
+    fn newest(&self, offset: usize) -> Result<Option<String>, HistoryError>;
+    /// Ids that start with `prefix`.
+    fn ids_starting(&self, prefix: &str) -> Result<Vec<String>, HistoryError>;
+    /// Ids that end with `tail`.
+    fn ids_ending(&self, tail: &str) -> Result<Vec<String>, HistoryError>;
+    /// The stored JSON of run `id`.
+    fn document(&self, id: &str) -> Result<Option<String>, HistoryError>;
+    /// Run `id`'s metrics, by name.
+    fn metrics(&self, id: &str) -> Result<Vec<StoredMetric>, HistoryError>;
+    /// The completed run of the same subject just before `id`.
+    fn previous_of(&self, id: &str) -> Result<Option<String>, HistoryError>;
+    /// The newest completed run of `subject`.
+    fn latest_completed(&self, subject: &str) -> Result<Option<String>, HistoryError>;
+    /// Up to `limit` values of `metric` for `subject`, newest first,
+    /// from completed runs (and `until`) up to `until`.
+    fn series_newest_first(
+        &self,
+        subject: &str,
+        metric: &str,
+        until: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, f64)>, HistoryError>;
+    /// Run `id`'s subject and status.
+    fn subject_and_status(&self, id: &str) -> Result<Option<(String, String)>, HistoryError>;
+    /// Makes `id` the baseline of `subject`.
+    fn put_baseline(&mut self, subject: &str, id: &str) -> Result<(), HistoryError>;
+    /// The baseline of `subject`.
+    fn baseline(&self, subject: &str) -> Result<Option<String>, HistoryError>;
+}
+
+/// Whether `path` names a PostgreSQL history (`postgres://…`) rather
+/// than a SQLite file.
+pub fn is_database_url(path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
+
+/// The history's location as shown to people: a PostgreSQL URL without
+/// its password.
+pub fn shown(path: &Path) -> String {
+    if is_database_url(path) {
+        postgres::redact(&path.to_string_lossy())
+    } else {
+        path.display().to_string()
+    }
+}
+
 /// The run history.
 #[derive(Debug)]
 pub struct History {
-    connection: Connection,
-    path: String,
+    store: Box<dyn Store>,
 }
 
 impl History {
-    /// Opens (creating when missing, with its folder) and migrates the
-    /// database at `path`.
+    /// Opens and migrates the history at `path`: a `postgres://` (or
+    /// `postgresql://`) URL opens PostgreSQL (`?schema=NAME` picks the
+    /// schema, default `scalewall`); anything else is a SQLite file,
+    /// created with its folder when missing.
     pub fn open(path: &Path) -> Result<History, HistoryError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| HistoryError::Folder {
-                path: parent.display().to_string(),
-                source,
-            })?;
-        }
-        let shown = path.display().to_string();
-        let wrap = |source| HistoryError::Sqlite {
-            path: shown.clone(),
-            source,
+        let store: Box<dyn Store> = if is_database_url(path) {
+            Box::new(postgres::PostgresStore::open(&path.to_string_lossy())?)
+        } else {
+            Box::new(sqlite::SqliteStore::open(path)?)
         };
-        let connection = Connection::open(path).map_err(wrap)?;
-        connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-            )
-            .map_err(wrap)?;
-        let mut history = History {
-            connection,
-            path: shown,
-        };
-        history.migrate()?;
-        Ok(history)
-    }
-
-    fn sqlite(&self, source: rusqlite::Error) -> HistoryError {
-        HistoryError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
-    fn migrate(&mut self) -> Result<(), HistoryError> {
-        let version: i64 = self
-            .connection
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.sqlite(e))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(HistoryError::NewerSchema {
-                path: self.path.clone(),
-                found: version,
-                known,
-            });
-        }
-        for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self
-                .connection
-                .transaction()
-                .map_err(|e| HistoryError::Sqlite {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
-            tx.execute_batch(sql)
-                .and_then(|()| tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1)))
-                .and_then(|()| tx.commit())
-                .map_err(|e| HistoryError::Sqlite {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
-        }
-        Ok(())
+        Ok(History { store })
     }
 
     /// Stores a run and its metrics in one transaction (replacing a run
     /// with the same id).
     pub fn store(&mut self, run: &Run, metrics: &[StoredMetric]) -> Result<(), HistoryError> {
-        let path = self.path.clone();
-        let wrap = |source| HistoryError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.connection.transaction().map_err(wrap)?;
-        tx.execute("DELETE FROM runs WHERE id = ?1", params![run.id])
-            .map_err(wrap)?;
-        tx.execute(
-            "INSERT INTO runs (id, subject, started_at, status, document, findings) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                run.id,
-                subject_of(run),
-                run.started_at,
-                status_of(run),
-                run.to_json(),
-                run.findings.len() as i64
-            ],
+        self.store.store(
+            &RunRecord {
+                run,
+                subject: subject_of(run),
+                status: status_of(run),
+                document: run.to_json(),
+            },
+            metrics,
         )
-        .map_err(wrap)?;
-        {
-            let mut insert = tx
-                .prepare("INSERT OR REPLACE INTO metrics (run_id, name, value, samples) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(wrap)?;
-            for m in metrics {
-                let samples = (!m.samples.is_empty())
-                    .then(|| serde_json::to_string(&m.samples).expect("numbers serialise"));
-                insert
-                    .execute(params![run.id, m.name, m.value, samples])
-                    .map_err(wrap)?;
-            }
-        }
-        tx.commit().map_err(wrap)
     }
 
     /// Retention: runs started before `cutoff` (RFC 3339) keep their
@@ -256,87 +243,12 @@ impl History {
     /// are compared by value only). Each run is pruned once, in one
     /// transaction with the others.
     pub fn prune(&mut self, cutoff: &str) -> Result<Pruned, HistoryError> {
-        let path = self.path.clone();
-        let wrap = |source| HistoryError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.connection.transaction().map_err(wrap)?;
-        let mut done = Pruned::default();
-        {
-            let mut select = tx
-                .prepare(
-                    "SELECT id, document,
-                            (SELECT coalesce(sum(length(samples)), 0) FROM metrics WHERE run_id = runs.id)
-                     FROM runs WHERE started_at < ?1 AND pruned = 0",
-                )
-                .map_err(wrap)?;
-            let rows = select
-                .query_map(params![cutoff], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })
-                .map_err(wrap)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(wrap)?;
-            let mut update = tx
-                .prepare("UPDATE runs SET document = ?2, pruned = 1 WHERE id = ?1")
-                .map_err(wrap)?;
-            let mut clear = tx
-                .prepare("UPDATE metrics SET samples = NULL WHERE run_id = ?1")
-                .map_err(wrap)?;
-            for (id, document, samples_bytes) in rows {
-                let mut run = Run::from_json(&document).map_err(|e| HistoryError::Corrupt {
-                    id: id.clone(),
-                    reason: e.to_string(),
-                })?;
-                for step in run.scenarios.iter_mut().flat_map(|s| s.steps.iter_mut()) {
-                    step.intervals.clear();
-                    if let Some(r) = step.resources.as_mut() {
-                        r.samples.clear();
-                    }
-                }
-                let slim = run.to_json();
-                done.runs += 1;
-                done.bytes_before += document.len() as u64 + samples_bytes as u64;
-                done.bytes_after += slim.len() as u64;
-                update.execute(params![id, slim]).map_err(wrap)?;
-                clear.execute(params![id]).map_err(wrap)?;
-            }
-        }
-        tx.commit().map_err(wrap)?;
-        Ok(done)
+        self.store.prune(cutoff, &slim_document)
     }
 
     /// The most recent runs, newest first; of one subject when given.
     pub fn list(&self, subject: Option<&str>, limit: usize) -> Result<Vec<RunRow>, HistoryError> {
-        // Two statements, so each walks its index (subject, time / time).
-        let mut statement = self
-            .connection
-            .prepare_cached(if subject.is_some() {
-                "SELECT id, subject, started_at, status, findings FROM runs
-                 WHERE subject = ?1 ORDER BY started_at DESC, id DESC LIMIT ?2"
-            } else {
-                "SELECT id, subject, started_at, status, findings FROM runs
-                 WHERE ?1 IS NULL ORDER BY started_at DESC, id DESC LIMIT ?2"
-            })
-            .map_err(|e| self.sqlite(e))?;
-        let rows = statement
-            .query_map(params![subject, limit as i64], |r| {
-                Ok(RunRow {
-                    id: r.get(0)?,
-                    subject: r.get(1)?,
-                    started_at: r.get(2)?,
-                    status: r.get(3)?,
-                    findings: r.get::<_, i64>(4)? as usize,
-                })
-            })
-            .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.sqlite(e))
+        self.store.list(subject, limit)
     }
 
     /// The full id of the run `id_or_prefix` names (`latest` and
@@ -349,21 +261,15 @@ impl History {
         };
         if let Some(offset) = offset {
             return self
-                .connection
-                .query_row(
-                    "SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?1",
-                    params![offset],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| self.sqlite(e))?
+                .store
+                .newest(offset)?
                 .ok_or_else(|| HistoryError::NoRun(id_or_prefix.into()));
         }
         // Ids are time-ordered (UUIDv7): every id of a day starts alike, so a
         // unique tail (the random part) names a run too.
-        let mut ids = self.ids_where("id >= ?1 AND id < ?1 || x'ff'", id_or_prefix)?;
+        let mut ids = self.store.ids_starting(id_or_prefix)?;
         if ids.is_empty() && id_or_prefix.len() >= 4 {
-            ids = self.ids_where("id LIKE '%' || ?1", id_or_prefix)?;
+            ids = self.store.ids_ending(id_or_prefix)?;
         }
         match ids.as_slice() {
             [] => Err(HistoryError::NoRun(id_or_prefix.into())),
@@ -372,31 +278,11 @@ impl History {
         }
     }
 
-    /// Every run id matching a condition on `?1`.
-    fn ids_where(&self, condition: &str, value: &str) -> Result<Vec<String>, HistoryError> {
-        let mut statement = self
-            .connection
-            .prepare(&format!("SELECT id FROM runs WHERE {condition}"))
-            .map_err(|e| self.sqlite(e))?;
-        let ids = statement
-            .query_map(params![value], |r| r.get::<_, String>(0))
-            .map_err(|e| self.sqlite(e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.sqlite(e))?;
-        Ok(ids)
-    }
-
     /// The stored run `id` (a full id; see [`History::resolve`]).
     pub fn load(&self, id: &str) -> Result<Run, HistoryError> {
-        let document: String = self
-            .connection
-            .query_row(
-                "SELECT document FROM runs WHERE id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))?
+        let document = self
+            .store
+            .document(id)?
             .ok_or_else(|| HistoryError::NoRun(id.into()))?;
         Run::from_json(&document).map_err(|e| HistoryError::Corrupt {
             id: id.into(),
@@ -406,54 +292,20 @@ impl History {
 
     /// The metrics stored for run `id`, by name.
     pub fn metrics(&self, id: &str) -> Result<Vec<StoredMetric>, HistoryError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT name, value, samples FROM metrics WHERE run_id = ?1 ORDER BY name")
-            .map_err(|e| self.sqlite(e))?;
-        let rows = statement
-            .query_map(params![id], |r| {
-                let samples: Option<String> = r.get(2)?;
-                Ok(StoredMetric {
-                    name: r.get(0)?,
-                    value: r.get(1)?,
-                    samples: samples
-                        .and_then(|s| serde_json::from_str(&s).ok())
-                        .unwrap_or_default(),
-                })
-            })
-            .map_err(|e| self.sqlite(e))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.sqlite(e))
+        self.store.metrics(id)
     }
 
     /// The completed run of the same subject that started just before `id`,
     /// if any: an interrupted or failed run measured only part of what was
     /// asked, so nothing is compared with it.
     pub fn previous_of(&self, id: &str) -> Result<Option<String>, HistoryError> {
-        self.connection
-            .query_row(
-                "SELECT p.id FROM runs r JOIN runs p ON p.subject = r.subject
-                 AND (p.started_at, p.id) < (r.started_at, r.id) AND p.status = 'completed'
-                 WHERE r.id = ?1 ORDER BY p.started_at DESC, p.id DESC LIMIT 1",
-                params![id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))
+        self.store.previous_of(id)
     }
 
     /// The newest completed run of `subject`, if any (what a new run is
     /// compared with, and what a plan measures capacities from).
     pub fn latest_completed(&self, subject: &str) -> Result<Option<String>, HistoryError> {
-        self.connection
-            .query_row(
-                "SELECT id FROM runs WHERE subject = ?1 AND status = 'completed'
-                 ORDER BY started_at DESC, id DESC LIMIT 1",
-                params![subject],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))
+        self.store.latest_completed(subject)
     }
 
     /// Up to `limit` values of one metric for one subject, oldest first,
@@ -467,27 +319,9 @@ impl History {
         until: &str,
         limit: usize,
     ) -> Result<Vec<(String, f64)>, HistoryError> {
-        let mut statement = self
-            .connection
-            .prepare_cached(
-                // CROSS JOIN keeps runs the outer loop: the subject's runs
-                // newest first (runs_by_subject), each metric looked up by
-                // its key, stopping at the limit (joining from the metric
-                // side read every run's value of the name: 10,000 rows).
-                "SELECT r.id, m.value FROM runs r CROSS JOIN metrics m
-                 WHERE m.run_id = r.id AND m.name = ?1 AND r.subject = ?2
-                   AND (r.status = 'completed' OR r.id = ?3)
-                   AND (r.started_at, r.id) <= (SELECT started_at, id FROM runs WHERE id = ?3)
-                 ORDER BY r.started_at DESC, r.id DESC LIMIT ?4",
-            )
-            .map_err(|e| self.sqlite(e))?;
-        let mut rows = statement
-            .query_map(params![metric, subject, until, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(|e| self.sqlite(e))?
-            .collect::<Result<Vec<(String, f64)>, _>>()
-            .map_err(|e| self.sqlite(e))?;
+        let mut rows = self
+            .store
+            .series_newest_first(subject, metric, until, limit)?;
         rows.reverse();
         Ok(rows)
     }
@@ -496,15 +330,9 @@ impl History {
     /// complete measured only part of what was asked: it becomes the
     /// baseline only with `force`.
     pub fn set_baseline(&mut self, id: &str, force: bool) -> Result<String, HistoryError> {
-        let (subject, status): (String, String) = self
-            .connection
-            .query_row(
-                "SELECT subject, status FROM runs WHERE id = ?1",
-                params![id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))?
+        let (subject, status) = self
+            .store
+            .subject_and_status(id)?
             .ok_or_else(|| HistoryError::NoRun(id.into()))?;
         if status != "completed" && !force {
             return Err(HistoryError::NotCompleted {
@@ -512,26 +340,29 @@ impl History {
                 status,
             });
         }
-        self.connection
-            .execute(
-                "INSERT OR REPLACE INTO baselines (subject, run_id) VALUES (?1, ?2)",
-                params![subject, id],
-            )
-            .map_err(|e| self.sqlite(e))?;
+        self.store.put_baseline(&subject, id)?;
         Ok(subject)
     }
 
     /// The baseline run of a subject, if one is set.
     pub fn baseline(&self, subject: &str) -> Result<Option<String>, HistoryError> {
-        self.connection
-            .query_row(
-                "SELECT run_id FROM baselines WHERE subject = ?1",
-                params![subject],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sqlite(e))
+        self.store.baseline(subject)
     }
+}
+
+/// What retention keeps of a stored run: its per-interval series dropped.
+fn slim_document(id: &str, document: &str) -> Result<String, HistoryError> {
+    let mut run = Run::from_json(document).map_err(|e| HistoryError::Corrupt {
+        id: id.to_string(),
+        reason: e.to_string(),
+    })?;
+    for step in run.scenarios.iter_mut().flat_map(|s| s.steps.iter_mut()) {
+        step.intervals.clear();
+        if let Some(r) = step.resources.as_mut() {
+            r.samples.clear();
+        }
+    }
+    Ok(run.to_json())
 }
 
 /// The subject a run is filed under.
@@ -549,6 +380,75 @@ fn status_of(run: &Run) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The test database (trust auth) the PostgreSQL backend is tested in.
+    const TEST_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+    /// A fresh history on one backend: a SQLite file in a temporary
+    /// folder, or a PostgreSQL schema of its own, dropped afterwards.
+    struct Fresh {
+        location: String,
+        schema: Option<String>,
+        _dir: Option<tempfile::TempDir>,
+    }
+
+    impl Fresh {
+        fn open(&self) -> History {
+            History::open(Path::new(&self.location)).unwrap()
+        }
+    }
+
+    impl Drop for Fresh {
+        fn drop(&mut self) {
+            if let Some(schema) = &self.schema {
+                if let Ok(mut client) =
+                    ::postgres::Client::connect(TEST_DATABASE, ::postgres::NoTls)
+                {
+                    let _ =
+                        client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+                }
+            }
+        }
+    }
+
+    /// Runs `test` on a fresh SQLite history and, when the test database
+    /// answers, a fresh PostgreSQL one (under `CI=true` it must answer).
+    fn each_backend(test: impl Fn(&Fresh)) {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = Fresh {
+            location: dir.path().join("nested/history.db").display().to_string(),
+            schema: None,
+            _dir: Some(dir),
+        };
+        test(&sqlite);
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let answers = std::net::TcpStream::connect_timeout(
+            &([127, 0, 0, 1], 5432).into(),
+            std::time::Duration::from_millis(500),
+        )
+        .is_ok();
+        if !answers {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "PostgreSQL must answer on 127.0.0.1:5432 under CI"
+            );
+            eprintln!("skipped the PostgreSQL backend: nothing answers on 127.0.0.1:5432");
+            return;
+        }
+        let schema = format!(
+            "scalewall_test_{}_{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        );
+        let postgres = Fresh {
+            location: format!("{TEST_DATABASE}?schema={schema}"),
+            schema: Some(schema),
+            _dir: None,
+        };
+        test(&postgres);
+    }
 
     fn run(id: &str, started_at: &str, subject: &str) -> Run {
         Run {
@@ -573,8 +473,11 @@ mod tests {
     /// newer one is untouched; a second prune does nothing.
     #[test]
     fn pruning_drops_per_interval_detail_of_old_runs_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut h = History::open(&dir.path().join("history.db")).unwrap();
+        each_backend(pruning_on);
+    }
+
+    fn pruning_on(fresh: &Fresh) {
+        let mut h = fresh.open();
         let real = Run::from_json(include_str!("../../../tests/fixtures/run-v1.json")).unwrap();
         let old = Run {
             id: "old".into(),
@@ -611,9 +514,11 @@ mod tests {
 
     #[test]
     fn runs_round_trip_with_their_metrics_and_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nested/history.db");
-        let mut h = History::open(&path).unwrap();
+        each_backend(round_trip_on);
+    }
+
+    fn round_trip_on(fresh: &Fresh) {
+        let mut h = fresh.open();
         h.store(
             &run("r1", "2026-11-01T00:00:00Z", "api"),
             &[metric("api.rps", 100.0)],
@@ -627,7 +532,7 @@ mod tests {
         h.store(&run("x1", "2026-11-03T00:00:00Z", "other"), &[])
             .unwrap();
         drop(h);
-        let h = History::open(&path).unwrap();
+        let h = fresh.open();
         let all = h.list(None, 10).unwrap();
         assert_eq!(
             all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
@@ -654,8 +559,11 @@ mod tests {
     /// ids of one day share their start: a unique tail names a run too.
     #[test]
     fn prefixes_count_every_match_and_a_unique_tail_resolves() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut h = History::open(&dir.path().join("h.db")).unwrap();
+        each_backend(prefixes_on);
+    }
+
+    fn prefixes_on(fresh: &Fresh) {
+        let mut h = fresh.open();
         for tail in ["aaaa1111", "bbbb2222", "cccc3333", "dddd4444"] {
             h.store(
                 &run(&format!("01a23b15-{tail}"), "2026-11-01T00:00:00Z", "api"),
@@ -674,8 +582,11 @@ mod tests {
     /// a series, the latest completed run, or (without --force) a baseline.
     #[test]
     fn only_completed_runs_are_previous_series_points_and_baselines() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut h = History::open(&dir.path().join("h.db")).unwrap();
+        each_backend(only_completed_on);
+    }
+
+    fn only_completed_on(fresh: &Fresh) {
+        let mut h = fresh.open();
         let interrupted = Run {
             status: scalewall_model::RunStatus::Interrupted,
             ..run("r2", "2026-11-02T00:00:00Z", "api")
@@ -713,8 +624,11 @@ mod tests {
 
     #[test]
     fn baselines_are_per_subject() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut h = History::open(&dir.path().join("h.db")).unwrap();
+        each_backend(baselines_on);
+    }
+
+    fn baselines_on(fresh: &Fresh) {
+        let mut h = fresh.open();
         h.store(&run("r1", "2026-11-01T00:00:00Z", "api"), &[])
             .unwrap();
         assert_eq!(h.baseline("api").unwrap(), None);
@@ -777,8 +691,8 @@ mod tests {
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
             let h = History::open(&path).unwrap();
-            let check: String = h
-                .connection
+            let check: String = Connection::open(&path)
+                .unwrap()
                 .query_row("PRAGMA integrity_check", [], |r| r.get(0))
                 .unwrap();
             assert_eq!(check, "ok");
@@ -797,14 +711,54 @@ mod tests {
 
     #[test]
     fn a_newer_schema_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("h.db");
-        drop(History::open(&path).unwrap());
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch("PRAGMA user_version = 99")
-            .unwrap();
-        let error = History::open(&path).unwrap_err().to_string();
-        assert!(error.contains("schema 99"), "{error}");
+        each_backend(|fresh| {
+            drop(fresh.open());
+            match &fresh.schema {
+                None => Connection::open(&fresh.location)
+                    .unwrap()
+                    .execute_batch("PRAGMA user_version = 99")
+                    .unwrap(),
+                Some(schema) => {
+                    ::postgres::Client::connect(TEST_DATABASE, ::postgres::NoTls)
+                        .unwrap()
+                        .batch_execute(&format!("UPDATE {schema}.schema_version SET version = 99"))
+                        .unwrap();
+                }
+            }
+            let error = History::open(Path::new(&fresh.location))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("schema 99"), "{error}");
+            assert!(!error.contains("secret"));
+        });
+    }
+
+    /// Two processes opening one fresh history at once both migrate it
+    /// without a race (on SQLite they did not: "table runs already
+    /// exists"), and share what each stores.
+    #[test]
+    fn two_writers_opening_a_fresh_history_share_it() {
+        each_backend(|fresh| {
+            let first = std::thread::scope(|scope| {
+                let a = scope.spawn(|| fresh.open());
+                let b = scope.spawn(|| fresh.open());
+                let (mut a, mut b) = (a.join().unwrap(), b.join().unwrap());
+                a.store(
+                    &run("a1", "2026-11-01T00:00:00Z", "api"),
+                    &[metric("api.rps", 1.0)],
+                )
+                .unwrap();
+                b.store(
+                    &run("b1", "2026-11-02T00:00:00Z", "api"),
+                    &[metric("api.rps", 2.0)],
+                )
+                .unwrap();
+                a.list(Some("api"), 10).unwrap()
+            });
+            assert_eq!(
+                first.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+                ["b1", "a1"]
+            );
+        });
     }
 }
