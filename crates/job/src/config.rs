@@ -1731,6 +1731,33 @@ direction = "below"
         parse_text(text).unwrap_err()
     }
 
+    #[test]
+    fn distributed_sends_every_scenario_to_its_workers() {
+        let base = "[[service]]\nname = \"api\"\nurl = \"http://h\"\n[[scenario]]\nname = \"a\"\nservice = \"api\"\nkind = \"bench\"\n";
+        let config = parse_text(&format!(
+            "{base}[distributed]\nnats = \"nats://n:4222\"\nworkers = 3\n"
+        ))
+        .unwrap();
+        let Command::Bench(bench) = &config.scenarios[0].command else {
+            panic!("bench expected")
+        };
+        assert_eq!(
+            bench.request.fleet.workers.as_deref(),
+            Some("nats://n:4222")
+        );
+        assert_eq!(bench.request.fleet.min_workers, 3);
+        assert_eq!(bench.request.fleet.max_workers, Some(3));
+        let e = error_of(&format!(
+            "{base}[distributed]\nnats = \"nats://n:4222\"\nworkers = 0\n"
+        ));
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (10, "workers must be at least 1")
+        );
+        let e = error_of(&format!("{base}[distributed]\nnat = \"x\"\n"));
+        assert!(e.message.contains("unknown field `nat`"), "{}", e.message);
+    }
+
     const PLAN_BASE: &str = "[[service]]\nname = \"api\"\nurl = \"http://h\"\n[[scenario]]\nname = \"api-scaling\"\nservice = \"api\"\nkind = \"sweep\"\n[plan]\nscales = { agents = [10, 50] }\n[[plan.driver]]\nname = \"agents\"\ncurrent = 5\n[[plan.component]]\n";
 
     #[test]

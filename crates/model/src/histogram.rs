@@ -131,6 +131,16 @@ impl LatencyHistogram {
         let decoded: Histogram<u64> = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(HistogramError::Payload)?;
+        // A histogram written with the standard bounds is used as read;
+        // any other is added into one that has them (one pass and one
+        // allocation fewer for every snapshot a coordinator reads).
+        if decoded.low() == 1
+            && decoded.high() == MAX_TRACKABLE_US
+            && decoded.sigfig() == SIGNIFICANT_DIGITS
+            && !decoded.is_auto_resize()
+        {
+            return Ok(LatencyHistogram(decoded));
+        }
         let mut h = LatencyHistogram::new();
         h.0.add(&decoded).map_err(|_| {
             HistogramError::Payload(

@@ -394,6 +394,7 @@ async fn run_step(
     let mut failure: Option<String> = None;
     let mut cancelled_at: Option<SystemTime> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last_progress = Instant::now();
     while endings.len() < names.len() {
         tokio::select! {
             Some(message) = reports.next() => {
@@ -458,7 +459,11 @@ async fn run_step(
                         ));
                     }
                 }
-                on_progress(&live(&merger, plan, measure_start));
+                // The merged p99 sums every worker's histogram: once a second.
+                if last_progress.elapsed() >= Duration::from_secs(1) {
+                    last_progress = Instant::now();
+                    on_progress(&live(&merger, plan, measure_start));
+                }
             }
         }
     }
@@ -530,10 +535,13 @@ fn live(merger: &Merger, plan: &StepPlan, measure_start: SystemTime) -> LiveProg
         } else {
             responses as f64 / elapsed.as_secs_f64()
         },
-        p99_ms: if merger.latency_us().is_empty() {
-            0.0
-        } else {
-            merger.latency_us().value_at_quantile(0.99) as f64 / 1000.0
+        p99_ms: {
+            let latency = merger.latency_us();
+            if latency.is_empty() {
+                0.0
+            } else {
+                latency.value_at_quantile(0.99) as f64 / 1000.0
+            }
         },
     }
 }
