@@ -49,12 +49,19 @@ impl Fleet {
     /// A nats-server and `workers` workers named w1, w2, … (each with
     /// the extra arguments), all ready.
     fn start(workers: usize, extra: &[&str]) -> Option<Fleet> {
+        Fleet::start_with_token(None, workers, extra)
+    }
+
+    /// As [`Fleet::start`], the nats-server requiring `token` when given
+    /// (the URL then carries it).
+    fn start_with_token(token: Option<&str>, workers: usize, extra: &[&str]) -> Option<Fleet> {
         let binary = nats_server()?;
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let port = free_port();
         let nats = Reaped(
             Command::new(binary)
                 .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+                .args(token.map(|t| ["--auth", t]).iter().flatten())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -67,7 +74,10 @@ impl Fleet {
         }
         let mut fleet = Fleet {
             _turn: turn,
-            url: format!("nats://127.0.0.1:{port}"),
+            url: match token {
+                Some(t) => format!("nats://{t}@127.0.0.1:{port}"),
+                None => format!("nats://127.0.0.1:{port}"),
+            },
             workers: Vec::new(),
             _nats: nats,
         };
@@ -375,7 +385,7 @@ fn too_few_workers_no_nats_and_another_version_are_refused() {
     // A worker of another version (spoken in raw NATS protocol) answers
     // discovery: the coordinator refuses, naming both versions.
     let port: u16 = fleet.url.rsplit(':').next().unwrap().parse().unwrap();
-    let _old = old_worker(port);
+    let _old = fake_worker(port, "old", "0.0.1", false);
     let out = scalewall(&[
         "bench",
         &server.url(),
@@ -398,15 +408,20 @@ fn too_few_workers_no_nats_and_another_version_are_refused() {
     assert_eq!(server.requests_served(), 0);
 }
 
-/// A fake worker of scalewall 0.0.1 that answers discovery, speaking the
-/// NATS protocol by hand; it stops with its connection.
-fn old_worker(port: u16) -> std::thread::JoinHandle<()> {
+/// A fake worker speaking the NATS protocol by hand: it answers
+/// discovery as `name` of scalewall `version`, answers clock readings
+/// when `clock`, and never takes a part it is assigned. It stops with its
+/// connection.
+fn fake_worker(port: u16, name: &str, version: &str, clock: bool) -> std::thread::JoinHandle<()> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
+        .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     stream
-        .write_all(b"CONNECT {\"verbose\":false}\r\nSUB scalewall.discover 1\r\nPING\r\n")
+        .write_all(
+            format!("CONNECT {{\"verbose\":false}}\r\nSUB scalewall.discover 1\r\nSUB scalewall.worker.{name}.* 2\r\nPING\r\n")
+                .as_bytes(),
+        )
         .unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
@@ -415,9 +430,12 @@ fn old_worker(port: u16) -> std::thread::JoinHandle<()> {
         assert!(n > 0, "nats closed");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
+    let hello = format!(r#"{{"name":"{name}","version":"{version}","cores":1,"busy_with":null}}"#);
     std::thread::spawn(move || {
-        let hello = br#"{"name":"old","version":"0.0.1","cores":1,"busy_with":null}"#;
         let mut pending = String::new();
+        let reply = |stream: &mut TcpStream, to: &str, body: &str| {
+            let _ = stream.write_all(format!("PUB {to} {}\r\n{body}\r\n", body.len()).as_bytes());
+        };
         while let Ok(n) = stream.read(&mut buf) {
             if n == 0 {
                 return;
@@ -430,17 +448,116 @@ fn old_worker(port: u16) -> std::thread::JoinHandle<()> {
                 if words.first() == Some(&"PING") {
                     let _ = stream.write_all(b"PONG\r\n");
                 }
-                // MSG <subject> <sid> <reply> <bytes>
+                // MSG <subject> <sid> <reply> <bytes>; the payload line
+                // that follows is skipped as a line of its own.
                 if words.first() == Some(&"MSG") && words.len() == 5 {
-                    let reply = words[3];
-                    let mut answer = format!("PUB {reply} {}\r\n", hello.len()).into_bytes();
-                    answer.extend_from_slice(hello);
-                    answer.extend_from_slice(b"\r\n");
-                    let _ = stream.write_all(&answer);
+                    let (subject, to) = (words[1], words[3]);
+                    if subject == "scalewall.discover" {
+                        reply(&mut stream, to, &hello);
+                    } else if subject.ends_with(".clock") && clock {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_secs_f64();
+                        reply(&mut stream, to, &format!(r#"{{"now_s":{now}}}"#));
+                    }
                 }
             }
         }
     })
+}
+
+/// A worker that answers discovery and its clock but never takes its
+/// part is dropped, and the step re-split among the rest, when
+/// `--min-workers` allows; otherwise the run is refused, naming it.
+#[test]
+fn a_worker_that_does_not_take_its_part_is_dropped_when_min_workers_allows() {
+    let Some(fleet) = Fleet::start(1, &[]) else {
+        return;
+    };
+    let port: u16 = fleet.url.rsplit(':').next().unwrap().parse().unwrap();
+    let _mute = fake_worker(port, "mute", env!("CARGO_PKG_VERSION"), true);
+    let server = demo(1);
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "4",
+        "-d",
+        "1s",
+        "--workers",
+        &fleet.url,
+        "--min-workers",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("workers did not take their part in time: mute (no answer within 1500 ms); 1 left, --min-workers 2"),
+        "{err}"
+    );
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "4",
+        "-d",
+        "1s",
+        "--workers",
+        &fleet.url,
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let workers = v["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 1);
+    assert_eq!(workers[0]["name"], "w1");
+    assert_eq!(workers[0]["connections"], 4);
+    assert_eq!(f(&v, "/requests") as u64, server.requests_served());
+}
+
+/// A NATS server that wants a token: workers and coordinator that carry
+/// it in the URL work; one without it gets one line naming the server.
+#[test]
+fn a_token_in_the_url_authenticates_and_its_absence_is_one_error_line() {
+    let Some(fleet) = Fleet::start_with_token(Some("s3cret-token"), 1, &[]) else {
+        return;
+    };
+    let server = demo(1);
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--workers",
+        &fleet.url,
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["workers"][0]["name"], "w1");
+    let without = fleet.url.replace("s3cret-token@", "");
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--workers",
+        &without,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot reach NATS at {without}")),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
 }
 
 /// `scalewall run` with `[distributed]` in its config, storing into a

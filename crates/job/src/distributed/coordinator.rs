@@ -42,6 +42,8 @@ const LOST_AFTER: Duration = Duration::from_secs(3);
 /// How long after a step's planned end (and its timeout) a worker's end
 /// may take to arrive.
 const END_GRACE: Duration = Duration::from_secs(5);
+/// How long a retry waits for the parts it cancelled to end.
+const CANCEL_WAIT: Duration = Duration::from_secs(3);
 /// Attempts to start a step when workers fail to take their parts.
 const START_ATTEMPTS: usize = 3;
 
@@ -127,51 +129,16 @@ pub fn measure(
 /// that answers (up to `--max-workers`, by name), at least
 /// `--min-workers`, all of this version.
 async fn discover(client: &async_nats::Client, fleet: &FleetOptions) -> Result<Vec<Member>> {
-    let nats = |e: &dyn std::fmt::Display| JobError::msg(format!("NATS: {e}"));
-    let inbox = client.new_inbox();
-    let mut answers = client
-        .subscribe(inbox.clone())
-        .await
-        .map_err(|e| nats(&e))?;
-    client
-        .publish_with_reply(subject::DISCOVER, inbox, bytes::Bytes::new())
-        .await
-        .map_err(|e| nats(&e))?;
-    client.flush().await.map_err(|e| nats(&e))?;
     let began = tokio::time::Instant::now();
-    let mut hellos: BTreeMap<String, Hello> = BTreeMap::new();
-    let mut busy: Vec<String> = Vec::new();
-    loop {
-        let waited = began.elapsed();
-        let enough = hellos.len() >= fleet.min_workers;
-        let wait_until = if enough {
-            DISCOVERY_WAIT
-        } else {
-            DISCOVERY_MAX
-        };
-        if waited >= wait_until {
-            break;
+    let (hellos, busy) = loop {
+        let (hellos, busy) = discovery_round(client, fleet.min_workers, began).await?;
+        // A busy worker may be ending a part just cancelled (a run that
+        // stopped a moment ago): ask again, within the discovery's time.
+        if busy.is_empty() || began.elapsed() >= DISCOVERY_MAX {
+            break (hellos, busy);
         }
-        match tokio::time::timeout(wait_until - waited, answers.next()).await {
-            Ok(Some(message)) => {
-                let hello: Hello = decode(&message.payload, "worker hello")?;
-                if let Err(why) = scalewall_fleet::check_versions(VERSION, &hello.version) {
-                    crate::bail!("worker {}: {why}", hello.name);
-                }
-                if let Some(run) = &hello.busy_with {
-                    busy.push(format!("{} (busy with run {run})", hello.name));
-                    continue;
-                }
-                if hellos.insert(hello.name.clone(), hello.clone()).is_some() {
-                    crate::bail!(
-                        "two workers answer to the name {}: give each its own --name",
-                        hello.name
-                    );
-                }
-            }
-            Ok(None) | Err(_) => break,
-        }
-    }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
     let mut names: Vec<String> = hellos.into_keys().collect();
     if let Some(max) = fleet.max_workers {
         names.truncate(max);
@@ -206,6 +173,56 @@ async fn discover(client: &async_nats::Client, fleet: &FleetOptions) -> Result<V
         );
     }
     Ok(members)
+}
+
+/// One discovery request: the free workers that answered (by name) and
+/// the busy ones in words. Waits [`DISCOVERY_WAIT`], or while fewer than
+/// `min_workers` are free, until [`DISCOVERY_MAX`] after `began`.
+async fn discovery_round(
+    client: &async_nats::Client,
+    min_workers: usize,
+    began: tokio::time::Instant,
+) -> Result<(BTreeMap<String, Hello>, Vec<String>)> {
+    let nats = |e: &dyn std::fmt::Display| JobError::msg(format!("NATS: {e}"));
+    let inbox = client.new_inbox();
+    let mut answers = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| nats(&e))?;
+    client
+        .publish_with_reply(subject::DISCOVER, inbox, bytes::Bytes::new())
+        .await
+        .map_err(|e| nats(&e))?;
+    client.flush().await.map_err(|e| nats(&e))?;
+    let asked = tokio::time::Instant::now();
+    let mut hellos: BTreeMap<String, Hello> = BTreeMap::new();
+    let mut busy: Vec<String> = Vec::new();
+    loop {
+        let until = if hellos.len() >= min_workers {
+            asked + DISCOVERY_WAIT
+        } else {
+            (began + DISCOVERY_MAX).max(asked + DISCOVERY_WAIT)
+        };
+        match tokio::time::timeout_at(until, answers.next()).await {
+            Ok(Some(message)) => {
+                let hello: Hello = decode(&message.payload, "worker hello")?;
+                if let Err(why) = scalewall_fleet::check_versions(VERSION, &hello.version) {
+                    crate::bail!("worker {}: {why}", hello.name);
+                }
+                if let Some(run) = &hello.busy_with {
+                    busy.push(format!("{} (busy with run {run})", hello.name));
+                    continue;
+                }
+                if hellos.insert(hello.name.clone(), hello.clone()).is_some() {
+                    crate::bail!(
+                        "two workers answer to the name {}: give each its own --name",
+                        hello.name
+                    );
+                }
+            }
+            Ok(None) | Err(_) => return Ok((hellos, busy)),
+        }
+    }
 }
 
 /// A worker's clock offset from a few request/reply round trips.
@@ -251,19 +268,21 @@ async fn run_step(
         Pacing::Open { rate_per_s } => Some(rate_per_s),
         _ => None,
     };
-    let step_run = format!("{run}-{index}");
-    let mut reports = client
-        .subscribe(subject::reports(&step_run))
-        .await
-        .map_err(|e| nats(&e))?;
     let mut heartbeats = client
         .subscribe(subject::HEARTBEATS)
         .await
         .map_err(|e| nats(&e))?;
     // Assign, dropping workers that do not take their part in time.
     let mut attempt = 0;
-    let (start, parts) = loop {
+    let (start, parts, mut reports, step_run) = loop {
         attempt += 1;
+        // Each attempt is its own run on the wire: a part cancelled in an
+        // earlier attempt can never be taken for this one's.
+        let step_run = format!("{run}-{index}-{attempt}");
+        let mut reports = client
+            .subscribe(subject::reports(&step_run))
+            .await
+            .map_err(|e| nats(&e))?;
         if members.len() < fleet.min_workers {
             crate::bail!(
                 "{} worker{} left, --min-workers {}",
@@ -348,7 +367,7 @@ async fn run_step(
             crate::bail!("{}", refused.join("; "));
         }
         if missing.is_empty() {
-            break (start, taken);
+            break (start, taken, reports, step_run);
         }
         let gone: BTreeSet<String> = missing
             .iter()
@@ -363,8 +382,21 @@ async fn run_step(
                 fleet.min_workers
             );
         }
-        // Let the cancelled parts end before the retry reuses the workers.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The cancelled parts end (each worker says so) before the retry
+        // gives those workers new ones.
+        let mut ending: BTreeSet<String> = taken.iter().map(|(m, _)| m.name.clone()).collect();
+        let wait = tokio::time::sleep(CANCEL_WAIT);
+        tokio::pin!(wait);
+        while !ending.is_empty() {
+            tokio::select! {
+                Some(message) = reports.next() => {
+                    if let Ok(Report::Done { worker, .. }) = decode::<Report>(&message.payload, "worker report") {
+                        ending.remove(&worker);
+                    }
+                }
+                () = &mut wait => break,
+            }
+        }
     };
 
     let mut merger = Merger::new(
