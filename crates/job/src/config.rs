@@ -12,7 +12,9 @@
 
 use crate::scenario::{self as cli, ScenarioCommand as Command, ScenarioLine as Cli};
 use clap::Parser;
+use scalewall_probe::custom::{CustomMetric, Source};
 use scalewall_probe::process::ProcessSelector;
+use scalewall_probe::prometheus::Aggregate;
 use scalewall_probe::target::TargetSelector;
 use scalewall_stats::capacity::{parse_quantity, DemandKind, ScalingKind};
 use scalewall_stats::metrics::{MetricCatalog, HOST_FIGURES, STEP_FIGURES};
@@ -299,6 +301,28 @@ struct RawConfig {
     #[serde(default)]
     alert: Vec<Spanned<RawAlert>>,
     distributed: Option<Spanned<RawDistributed>>,
+    #[serde(default)]
+    metric: Vec<Spanned<RawMetric>>,
+}
+
+/// `[[metric]]`: a custom metric and its one source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetric {
+    name: Spanned<String>,
+    service: Option<Spanned<String>>,
+    unit: Option<Spanned<String>>,
+    better: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    prometheus: Option<Spanned<String>>,
+    select: Option<Spanned<String>>,
+    aggregate: Option<Spanned<String>>,
+    rate_window: Option<Spanned<String>>,
+    http: Option<Spanned<String>>,
+    json: Option<Spanned<String>>,
+    command: Option<Spanned<String>>,
+    shell: Option<bool>,
+    dir: Option<Spanned<String>>,
 }
 
 /// `[distributed]`: every scenario's load runs on workers.
@@ -746,6 +770,17 @@ pub struct Config {
     pub jobs: Vec<WatchJob>,
     /// `[[alert]]`s for `scalewall watch`.
     pub alerts: Vec<AlertSpec>,
+    /// `[[metric]]`s: the service's own numbers, read with each snapshot.
+    pub metrics: Vec<MetricSpec>,
+}
+
+/// A custom metric and how long its source may take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSpec {
+    /// The metric.
+    pub metric: CustomMetric,
+    /// Its source's time limit.
+    pub timeout: std::time::Duration,
 }
 
 struct Checker<'a> {
@@ -1070,6 +1105,13 @@ pub fn parse(
             command: cli.command,
         });
     }
+    let metrics = parse_metrics(&check, &raw.metric, &services, env)?;
+    for m in &metrics {
+        catalog.add_custom(
+            &m.metric.name,
+            matches!(m.metric.source, Source::Dir { .. }),
+        );
+    }
     let mut thresholds = Vec::new();
     for spanned in &raw.threshold {
         let t = spanned.get_ref();
@@ -1168,7 +1210,179 @@ pub fn parse(
         thresholds,
         report_dir: raw.report.dir,
         report_formats,
+        metrics,
     })
+}
+
+/// `[[metric]]`s, validated: a name, at most one service it belongs to,
+/// exactly one source, and that source's options.
+fn parse_metrics(
+    check: &Checker<'_>,
+    raw: &[Spanned<RawMetric>],
+    services: &[Service],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<MetricSpec>, ConfigError> {
+    let mut out: Vec<MetricSpec> = Vec::new();
+    for spanned in raw {
+        let m = spanned.get_ref();
+        let short = m.name.get_ref();
+        if !valid_name(short) {
+            return Err(check.at(
+                m.name.span(),
+                "metric name must be letters, digits, '-' or '_'",
+            ));
+        }
+        let name = match &m.service {
+            Some(service) => {
+                if !services.iter().any(|s| s.name == *service.get_ref()) {
+                    return Err(check.at(
+                        service.span(),
+                        format!("unknown service '{}'", service.get_ref()),
+                    ));
+                }
+                format!("{}.{short}", service.get_ref())
+            }
+            None => short.clone(),
+        };
+        if out.iter().any(|o| o.metric.name == name) {
+            return Err(check.at(m.name.span(), format!("a second metric named '{name}'")));
+        }
+        let duration = |v: &Option<Spanned<String>>, what: &str, default: u64| {
+            v.as_ref()
+                .map_or(Ok(std::time::Duration::from_millis(default)), |v| {
+                    humantime::parse_duration(v.get_ref().trim()).map_err(|e| {
+                        check.at(
+                            v.span(),
+                            format!("{what} '{}': {e} (e.g. \"2s\")", v.get_ref()),
+                        )
+                    })
+                })
+        };
+        let timeout = duration(&m.timeout, "timeout", 5_000)?;
+        let text = |v: &Spanned<String>| check.interpolate(v, env);
+        let sources = [
+            m.prometheus.as_ref().map(|_| "prometheus"),
+            m.http.as_ref().map(|_| "http"),
+            m.command.as_ref().map(|_| "command"),
+            m.dir.as_ref().map(|_| "dir"),
+        ];
+        let named: Vec<&str> = sources.iter().flatten().copied().collect();
+        if named.len() != 1 {
+            return Err(check.at(
+                spanned.span(),
+                format!(
+                    "metric '{short}' needs exactly one source: prometheus, http (with json), command or dir{}",
+                    if named.is_empty() { String::new() } else { format!(" (it has {})", named.join(" and ")) }
+                ),
+            ));
+        }
+        let only_with = |v: &Option<Spanned<String>>, key: &str, source: &str| match v {
+            Some(v) if named[0] != source => {
+                Err(check.at(v.span(), format!("{key} goes with a {source} source")))
+            }
+            _ => Ok(()),
+        };
+        only_with(&m.select, "select", "prometheus")?;
+        only_with(&m.aggregate, "aggregate", "prometheus")?;
+        only_with(&m.rate_window, "rate_window", "prometheus")?;
+        only_with(&m.json, "json", "http")?;
+        let source = if let Some(url) = &m.prometheus {
+            let select = m.select.as_ref().ok_or_else(|| {
+                check.at(spanned.span(), format!("metric '{short}': a prometheus source needs select = 'name{{label=\"value\"}}'"))
+            })?;
+            Source::Prometheus {
+                url: text(url)?,
+                select: select
+                    .get_ref()
+                    .parse()
+                    .map_err(|e: String| check.at(select.span(), e))?,
+                aggregate: match m.aggregate.as_ref() {
+                    None => None,
+                    Some(a) => Some(match a.get_ref().as_str() {
+                        "sum" => Aggregate::Sum,
+                        "max" => Aggregate::Max,
+                        other => {
+                            return Err(check.at(
+                                a.span(),
+                                format!("aggregate '{other}': use \"sum\" or \"max\""),
+                            ))
+                        }
+                    }),
+                },
+                rate_window: duration(&m.rate_window, "rate_window", 1_000)?,
+            }
+        } else if let Some(url) = &m.http {
+            let json = m.json.as_ref().ok_or_else(|| {
+                check.at(
+                    spanned.span(),
+                    format!("metric '{short}': an http source needs json = \"$.path\""),
+                )
+            })?;
+            Source::Json {
+                url: text(url)?,
+                path: json
+                    .get_ref()
+                    .parse()
+                    .map_err(|e: String| check.at(json.span(), e))?,
+            }
+        } else if let Some(command) = &m.command {
+            let line = text(command)?;
+            let argv: Vec<String> = if m.shell == Some(true) {
+                vec!["sh".into(), "-c".into(), line]
+            } else {
+                line.split_whitespace().map(String::from).collect()
+            };
+            if argv.is_empty() {
+                return Err(check.at(command.span(), "an empty command"));
+            }
+            Source::Command { argv }
+        } else if let Some(dir) = &m.dir {
+            Source::Dir {
+                path: text(dir)?.into(),
+            }
+        } else {
+            unreachable!("exactly one source was checked above")
+        };
+        let unit = match &m.unit {
+            None => match &source {
+                Source::Dir { .. } => "bytes".to_string(),
+                _ => "count".to_string(),
+            },
+            Some(u) if scalewall_stats::metrics::CUSTOM_UNITS.contains(&u.get_ref().as_str()) => {
+                u.get_ref().clone()
+            }
+            Some(u) => {
+                return Err(check.at(
+                    u.span(),
+                    format!(
+                        "unit '{}': use one of {}",
+                        u.get_ref(),
+                        scalewall_stats::metrics::CUSTOM_UNITS.join(", ")
+                    ),
+                ))
+            }
+        };
+        let higher_is_better = match m.better.as_ref().map(|b| (b, b.get_ref().as_str())) {
+            None | Some((_, "lower")) => false,
+            Some((_, "higher")) => true,
+            Some((b, other)) => {
+                return Err(check.at(
+                    b.span(),
+                    format!("better '{other}': use \"higher\" or \"lower\""),
+                ))
+            }
+        };
+        out.push(MetricSpec {
+            metric: CustomMetric {
+                name,
+                unit,
+                higher_is_better,
+                source,
+            },
+            timeout,
+        });
+    }
+    Ok(out)
 }
 
 /// `[watch]`, `[[job]]` and `[[alert]]`, validated.

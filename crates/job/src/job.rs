@@ -445,8 +445,40 @@ fn probe_system(config: Option<&Config>, findings: &mut Vec<Finding>) -> Option<
             }),
         }
     }
+    snapshot.custom =
+        sample_custom_metrics(config.map(|c| c.metrics.as_slice()).unwrap_or_default());
     findings.extend(health_findings(&snapshot));
     Some(snapshot)
+}
+
+/// Reads every custom metric at once (each within its timeout); a source
+/// that fails is a reading with its reason, never a failed run.
+pub fn sample_custom_metrics(
+    metrics: &[crate::config::MetricSpec],
+) -> Vec<scalewall_model::health::CustomReading> {
+    std::thread::scope(|scope| {
+        let readers: Vec<_> = metrics
+            .iter()
+            .map(|m| scope.spawn(|| scalewall_probe::custom::sample(&m.metric, m.timeout)))
+            .collect();
+        readers
+            .into_iter()
+            .zip(metrics)
+            .map(|(reader, m)| {
+                reader
+                    .join()
+                    .unwrap_or_else(|_| scalewall_model::health::CustomReading {
+                        name: m.metric.name.clone(),
+                        source: m.metric.source.describe(),
+                        unit: m.metric.unit.clone(),
+                        higher_is_better: m.metric.higher_is_better,
+                        value: None,
+                        files: None,
+                        error: Some("its reader failed".into()),
+                    })
+            })
+            .collect()
+    })
 }
 
 /// Runs one scenario's steps; an unreachable target is a finding.

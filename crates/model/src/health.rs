@@ -361,6 +361,33 @@ pub struct Snapshot {
     /// The GPUs, when asked for.
     #[serde(default)]
     pub gpu: Option<GpuReading>,
+    /// The config's custom metrics (`[[metric]]`), each a number or why
+    /// there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<CustomReading>,
+}
+
+/// One custom metric's reading: a number only the service knows (a queue
+/// depth, a record count, a folder's size), from the source named.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CustomReading {
+    /// Its metric name (`<service>.<name>` when attached to a service).
+    pub name: String,
+    /// Where it was read, in a few words (no password).
+    pub source: String,
+    /// Its unit (`count`, `bytes`, `ms`, `/s`, `%`).
+    pub unit: String,
+    /// Whether more is better (comparisons read it so).
+    #[serde(default)]
+    pub higher_is_better: bool,
+    /// The number; `None` when the source failed.
+    pub value: Option<f64>,
+    /// A folder's file count (a `dir` source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
+    /// Why there is no number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A target of a snapshot that could not be read.

@@ -190,7 +190,11 @@ fn tls_connection(stream: TcpStream, host: &str, insecure: bool) -> Result<Conne
 }
 
 /// Reads the response until close, the size cap or the deadline.
-fn read_response(stream: &mut Connection, deadline: Instant) -> Result<Vec<u8>, String> {
+fn read_response(
+    stream: &mut Connection,
+    deadline: Instant,
+    max_bytes: usize,
+) -> Result<Vec<u8>, String> {
     let mut data = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -211,7 +215,7 @@ fn read_response(stream: &mut Connection, deadline: Instant) -> Result<Vec<u8>, 
             }
             Ok(n) => {
                 data.extend_from_slice(&chunk[..n]);
-                if data.len() > MAX_BODY_BYTES {
+                if data.len() > max_bytes {
                     return Ok(data);
                 }
             }
@@ -262,13 +266,24 @@ pub(crate) fn http_get(
     timeout: Duration,
     insecure: bool,
 ) -> Result<HttpAnswer, HttpFailure> {
-    http_request("GET", url, None, timeout, insecure)
+    http_request("GET", url, None, timeout, insecure, MAX_BODY_BYTES)
+}
+
+/// [`http_get`] reading up to `max_bytes` of the answer (a metrics page
+/// is larger than a health answer).
+pub(crate) fn http_get_limited(
+    url: &str,
+    timeout: Duration,
+    insecure: bool,
+    max_bytes: usize,
+) -> Result<HttpAnswer, HttpFailure> {
+    http_request("GET", url, None, timeout, insecure, max_bytes)
 }
 
 /// One blocking `POST url` of a JSON body (a webhook), done within
 /// `timeout`: the status code, or why there is none.
 pub fn http_post_json(url: &str, body: &str, timeout: Duration) -> Result<u16, String> {
-    http_request("POST", url, Some(body), timeout, false)
+    http_request("POST", url, Some(body), timeout, false, MAX_BODY_BYTES)
         .map(|answer| answer.code)
         .map_err(|failed| failed.reason)
 }
@@ -279,6 +294,7 @@ fn http_request(
     json_body: Option<&str>,
     timeout: Duration,
     insecure: bool,
+    max_bytes: usize,
 ) -> Result<HttpAnswer, HttpFailure> {
     let url = parse_http_url(url).map_err(|reason| failure(reason, None))?;
     let start = Instant::now();
@@ -324,7 +340,7 @@ fn http_request(
             };
             failure(format!("{what}: {e}"), Some(start.elapsed()))
         })?;
-    let data = read_response(&mut stream, deadline)
+    let data = read_response(&mut stream, deadline, max_bytes)
         .map_err(|reason| failure(reason, Some(start.elapsed())))?;
     let latency = start.elapsed();
     let mut headers = [httparse::EMPTY_HEADER; 64];

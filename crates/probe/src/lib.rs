@@ -9,12 +9,14 @@
 
 #![deny(missing_docs)]
 
+pub mod custom;
 pub mod gpu;
 pub mod health;
 pub mod host;
 pub mod nats;
 pub mod postgres;
 pub mod process;
+pub mod prometheus;
 pub mod redis;
 pub mod snapshot;
 pub mod step_meter;

@@ -149,5 +149,6 @@ pub fn take(spec: &SnapshotSpec, interval: Duration) -> Result<Snapshot, ProbeEr
         nats,
         unavailable,
         gpu,
+        custom: Vec::new(),
     })
 }

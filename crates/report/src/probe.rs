@@ -199,6 +199,29 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
             let _ = writeln!(out, "  {}: {status}{latency} ({})", r.target, r.detail);
         }
     }
+    if !snapshot.custom.is_empty() {
+        let _ = writeln!(out, "Custom metrics");
+        for c in &snapshot.custom {
+            let value = match (c.value, &c.error) {
+                (Some(v), _) => {
+                    let shown = match c.unit.as_str() {
+                        "bytes" => bytes(v as u64),
+                        "count" => crate::number::sig(v),
+                        unit => format!("{} {unit}", crate::number::sig(v)),
+                    };
+                    match c.files {
+                        Some(files) => format!("{shown} in {} files", crate::number::group(files)),
+                        None => shown,
+                    }
+                }
+                (None, error) => format!(
+                    "UNAVAILABLE ({})",
+                    error.as_deref().unwrap_or("no reason given")
+                ),
+            };
+            let _ = writeln!(out, "  {}: {value}   [{}]", c.name, c.source);
+        }
+    }
     if !snapshot.unavailable.is_empty() {
         let _ = writeln!(out, "Unavailable");
         for u in &snapshot.unavailable {

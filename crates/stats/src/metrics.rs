@@ -115,6 +115,14 @@ impl MetricCatalog {
         self.names.insert(format!("{scenario}.capacity"));
     }
 
+    /// A custom metric (`[[metric]]`), and a folder's `<name>.files`.
+    pub fn add_custom(&mut self, name: &str, folder: bool) {
+        self.names.insert(name.to_string());
+        if folder {
+            self.names.insert(format!("{name}.files"));
+        }
+    }
+
     /// A service whose processes are measured: `<service>.rss_mb`.
     pub fn add_process(&mut self, service: &str) {
         self.names.insert(format!("{service}.rss_mb"));
@@ -341,6 +349,42 @@ fn host_metrics(health: &Snapshot, out: &mut Vec<Metric>) {
             vec![],
         ));
     }
+    // Custom metrics under their own names; a source that failed gives
+    // no value (it is listed, with why, in the report's health section).
+    for c in &health.custom {
+        let better = if c.higher_is_better {
+            Better::Higher
+        } else {
+            Better::Lower
+        };
+        // A service's own number drifts with its data (a record count
+        // grows by design): shown and compared, gated only by thresholds.
+        let mut push = |name: String, value: f64, unit: &'static str| {
+            out.push(Metric {
+                gating: false,
+                ..metric(name, value, unit, better, vec![])
+            });
+        };
+        if let Some(value) = c.value {
+            push(c.name.clone(), value, custom_unit(&c.unit));
+        }
+        if let Some(files) = c.files {
+            push(format!("{}.files", c.name), files as f64, "count");
+        }
+    }
+}
+
+/// The units a custom metric may have (`[[metric]] unit`).
+pub const CUSTOM_UNITS: &[&str] = &["count", "bytes", "ms", "s", "/s", "%", "MiB"];
+
+/// A custom metric's unit as a metric carries it (`count` when unknown:
+/// the config admits only [`CUSTOM_UNITS`]).
+fn custom_unit(unit: &str) -> &'static str {
+    CUSTOM_UNITS
+        .iter()
+        .find(|u| **u == unit)
+        .copied()
+        .unwrap_or("count")
 }
 
 /// A level's part of a metric name: `c<N>` for a concurrency level, `r<R>`

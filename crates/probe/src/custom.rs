@@ -1,0 +1,409 @@
+//! Custom metrics (`[[metric]]`): the numbers only the service knows —
+//! a queue depth, a pool's use, a record count, a folder's size — read
+//! from a Prometheus endpoint, a JSON field of an HTTP answer, a
+//! command's output or a directory walk. Each reading is a number or the
+//! reason there is none; a failing source never fails the run.
+
+use crate::prometheus::{self, Aggregate, Kind, Selector};
+use scalewall_model::health::CustomReading;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where a custom metric's number comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A Prometheus text endpoint; a counter is read twice, `rate_window`
+    /// apart, and given as a rate per second.
+    Prometheus {
+        /// The endpoint.
+        url: String,
+        /// The series.
+        select: Selector,
+        /// How several matching series combine.
+        aggregate: Option<Aggregate>,
+        /// Time between a counter's two readings.
+        rate_window: Duration,
+    },
+    /// A field of an HTTP GET's JSON answer.
+    Json {
+        /// The URL.
+        url: String,
+        /// The field, as an RFC 9535 singular query (`$.a.b[0]`).
+        path: JsonPath,
+    },
+    /// A command's standard output, one number.
+    Command {
+        /// The program and its arguments (`sh -c` and one string when
+        /// the config asks for a shell).
+        argv: Vec<String>,
+    },
+    /// The total size of the files under a folder (and, as
+    /// `<name>.files`, their count); symlinks are not followed.
+    Dir {
+        /// The folder.
+        path: PathBuf,
+    },
+}
+
+impl Source {
+    /// The source in a few words, for the report.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Prometheus { url, select, .. } => format!("prometheus {url} {select}"),
+            Source::Json { url, path } => format!("json {url} {}", path.text),
+            Source::Command { argv } => format!("command {}", argv.join(" ")),
+            Source::Dir { path } => format!("dir {}", path.display()),
+        }
+    }
+}
+
+/// One `[[metric]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomMetric {
+    /// Its metric name (`<service>.<name>` when attached to a service).
+    pub name: String,
+    /// Its unit (`count`, `bytes`, `ms`, `/s`, `%`).
+    pub unit: String,
+    /// Whether more is better (for comparisons).
+    pub higher_is_better: bool,
+    /// Where it is read.
+    pub source: Source,
+}
+
+/// Largest answer or output read.
+const MAX_BYTES: usize = 8 * 1024 * 1024;
+/// Most entries a directory walk visits.
+pub const MAX_ENTRIES: u64 = 1_000_000;
+
+/// Reads the metric once, within `timeout`.
+pub fn sample(metric: &CustomMetric, timeout: Duration) -> CustomReading {
+    let mut reading = CustomReading {
+        name: metric.name.clone(),
+        source: metric.source.describe(),
+        unit: metric.unit.clone(),
+        higher_is_better: metric.higher_is_better,
+        value: None,
+        files: None,
+        error: None,
+    };
+    let result = match &metric.source {
+        Source::Prometheus {
+            url,
+            select,
+            aggregate,
+            rate_window,
+        } => read_prometheus(url, select, *aggregate, *rate_window, timeout),
+        Source::Json { url, path } => get_text(url, timeout).and_then(|body| {
+            let value: serde_json::Value = serde_json::from_str(&body)
+                .map_err(|e| format!("{url}: the answer is not JSON: {e}"))?;
+            path.number(&value)
+        }),
+        Source::Command { argv } => run_command(argv, timeout),
+        Source::Dir { path } => walk(path).map(|(bytes, files)| {
+            reading.files = Some(files);
+            bytes as f64
+        }),
+    };
+    match result {
+        Ok(value) => reading.value = Some(value),
+        Err(error) => reading.error = Some(error),
+    }
+    reading
+}
+
+fn get_text(url: &str, timeout: Duration) -> Result<String, String> {
+    let answer = crate::health::http_get_limited(url, timeout, false, MAX_BYTES)
+        .map_err(|f| format!("{url}: {}", f.reason))?;
+    if !(200..300).contains(&answer.code) {
+        return Err(format!("{url}: HTTP {}", answer.code));
+    }
+    String::from_utf8(answer.body).map_err(|_| format!("{url}: the answer is not UTF-8 text"))
+}
+
+fn read_prometheus(
+    url: &str,
+    select: &Selector,
+    aggregate: Option<Aggregate>,
+    rate_window: Duration,
+    timeout: Duration,
+) -> Result<f64, String> {
+    let read = || -> Result<(f64, Kind, Instant), String> {
+        let text = get_text(url, timeout)?;
+        let at = Instant::now();
+        let exposition = prometheus::parse(&text).map_err(|e| format!("{url}: {e}"))?;
+        let (value, kind) = prometheus::select(&exposition, select, aggregate)
+            .map_err(|e| format!("{url}: {e}"))?;
+        Ok((value, kind, at))
+    };
+    let (first, kind, first_at) = read()?;
+    if kind == Kind::Gauge {
+        return Ok(first);
+    }
+    std::thread::sleep(rate_window);
+    let (second, _, second_at) = read()?;
+    prometheus::counter_rate(first, second, (second_at - first_at).as_secs_f64())
+        .ok_or_else(|| format!("{url}: no time between the counter's two readings"))
+}
+
+/// Runs the command; its trimmed standard output must be one number.
+fn run_command(argv: &[String], timeout: Duration) -> Result<f64, String> {
+    let shown = argv.join(" ");
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| "an empty command".to_string())?;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("command '{shown}' cannot start: {e}"))?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = (&mut stdout).take(MAX_BYTES as u64).read_to_end(&mut out);
+        out
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "command '{shown}' was killed: no answer within {} ms",
+                    timeout.as_millis()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(format!("command '{shown}': {e}")),
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!("command '{shown}' failed ({status})"));
+    }
+    let text = String::from_utf8_lossy(&out);
+    let text = text.trim();
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| {
+            let shown_out: String = text.chars().take(60).collect();
+            format!("command '{shown}' printed '{shown_out}', not one number")
+        })
+}
+
+/// Total bytes and regular files under `root` (symlinks not followed,
+/// at most [`MAX_ENTRIES`] entries).
+pub fn walk(root: &Path) -> Result<(u64, u64), String> {
+    let meta = std::fs::symlink_metadata(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("{} is not a folder", root.display()));
+    }
+    let (mut bytes, mut files, mut seen) = (0u64, 0u64, 0u64);
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            // An unreadable subfolder is left out; the root must be readable.
+            Err(e) if dir == root => return Err(format!("{}: {e}", root.display())),
+            Err(_) => continue,
+        };
+        for entry in entries.flatten() {
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                return Err(format!(
+                    "{}: more than {MAX_ENTRIES} entries; name a smaller folder",
+                    root.display()
+                ));
+            }
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() {
+                bytes += meta.len();
+                files += 1;
+            }
+        }
+    }
+    Ok((bytes, files))
+}
+
+/// An RFC 9535 singular query: `$` followed by `.name`, `['name']` and
+/// `[index]` segments (a negative index counts from the end) — the form
+/// that names exactly one value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonPath {
+    /// The query as written.
+    pub text: String,
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Name(String),
+    Index(i64),
+}
+
+impl std::str::FromStr for JsonPath {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<JsonPath, String> {
+        let bad = |why: &str| format!("json = '{text}': {why}");
+        let mut rest = text
+            .trim()
+            .strip_prefix('$')
+            .ok_or_else(|| bad("a query starts with $"))?;
+        let mut segments = Vec::new();
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('.') {
+                let end = after.find(['.', '[']).unwrap_or(after.len());
+                let name = &after[..end];
+                if name.is_empty()
+                    || name == "*"
+                    || !name
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '_' || !c.is_ascii())
+                {
+                    return Err(bad(&format!(
+                        "'.{name}' is not a member name (wildcards and filters name several values; use one that names one)"
+                    )));
+                }
+                segments.push(Segment::Name(name.to_string()));
+                rest = &after[end..];
+            } else if let Some(after) = rest.strip_prefix('[') {
+                let end = after.find(']').ok_or_else(|| bad("an unclosed ["))?;
+                let inside = after[..end].trim();
+                let quoted = inside
+                    .strip_prefix('\'')
+                    .and_then(|s| s.strip_suffix('\''))
+                    .or_else(|| inside.strip_prefix('"').and_then(|s| s.strip_suffix('"')));
+                match (quoted, inside.parse::<i64>()) {
+                    (Some(name), _) => segments.push(Segment::Name(name.to_string())),
+                    (None, Ok(index)) => segments.push(Segment::Index(index)),
+                    (None, Err(_)) => {
+                        return Err(bad(&format!(
+                            "'[{inside}]' is not a name or an index (wildcards, slices and filters name several values)"
+                        )))
+                    }
+                }
+                rest = &after[end + 1..];
+            } else {
+                return Err(bad(&format!("unexpected '{rest}'")));
+            }
+        }
+        Ok(JsonPath {
+            text: text.trim().to_string(),
+            segments,
+        })
+    }
+}
+
+impl JsonPath {
+    /// The value the query names, as a number (a numeric string counts).
+    pub fn number(&self, document: &serde_json::Value) -> Result<f64, String> {
+        let mut at = document;
+        for segment in &self.segments {
+            let next = match (segment, at) {
+                (Segment::Name(name), serde_json::Value::Object(map)) => map.get(name),
+                (Segment::Index(i), serde_json::Value::Array(items)) => {
+                    let len = items.len() as i64;
+                    let k = if *i < 0 { len + i } else { *i };
+                    usize::try_from(k).ok().and_then(|k| items.get(k))
+                }
+                _ => None,
+            };
+            at = next.ok_or_else(|| format!("{} names nothing in the answer", self.text))?;
+        }
+        match at {
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| format!("{} is {at}, not a number", self.text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn singular_json_paths_name_one_number() {
+        let doc: serde_json::Value = serde_json::from_str(
+            r#"{"requests": 1027, "brain": {"memories": [{"count": "116"}, {"count": 3}]}, "a b": 1.5}"#,
+        )
+        .unwrap();
+        let path = |p: &str| p.parse::<JsonPath>().unwrap();
+        assert_eq!(path("$.requests").number(&doc).unwrap(), 1027.0);
+        assert_eq!(
+            path("$.brain.memories[0].count").number(&doc).unwrap(),
+            116.0
+        );
+        assert_eq!(
+            path("$['brain']['memories'][-1]['count']")
+                .number(&doc)
+                .unwrap(),
+            3.0
+        );
+        assert_eq!(path("$['a b']").number(&doc).unwrap(), 1.5);
+        assert_eq!(
+            path("$.brain").number(&doc).unwrap_err(),
+            r#"$.brain is {"memories":[{"count":"116"},{"count":3}]}, not a number"#
+        );
+        assert!(path("$.nope")
+            .number(&doc)
+            .unwrap_err()
+            .contains("names nothing"));
+        assert!("$..requests".parse::<JsonPath>().is_err());
+        assert!("$.items[*]"
+            .parse::<JsonPath>()
+            .unwrap_err()
+            .contains("several values"));
+        assert!("requests"
+            .parse::<JsonPath>()
+            .unwrap_err()
+            .contains("starts with $"));
+    }
+
+    #[test]
+    fn a_folder_walk_counts_bytes_and_files_without_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("x"), vec![0u8; 1000]).unwrap();
+        std::fs::write(dir.path().join("a/y"), vec![0u8; 234]).unwrap();
+        std::fs::write(dir.path().join("a/b/z"), vec![0u8; 10]).unwrap();
+        std::os::unix::fs::symlink("/usr", dir.path().join("a/link")).unwrap();
+        assert_eq!(walk(dir.path()).unwrap(), (1244, 3));
+        assert!(walk(&dir.path().join("x"))
+            .unwrap_err()
+            .contains("is not a folder"));
+    }
+
+    #[test]
+    fn a_command_prints_one_number_or_says_why_not() {
+        let argv = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let second = Duration::from_secs(2);
+        assert_eq!(run_command(&argv("echo 42.5"), second).unwrap(), 42.5);
+        let e = run_command(&argv("echo many words"), second).unwrap_err();
+        assert_eq!(
+            e,
+            "command 'echo many words' printed 'many words', not one number"
+        );
+        let started = Instant::now();
+        let e = run_command(&argv("sleep 30"), Duration::from_millis(300)).unwrap_err();
+        assert_eq!(e, "command 'sleep 30' was killed: no answer within 300 ms");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(run_command(&argv("false"), second)
+            .unwrap_err()
+            .contains("failed"));
+        assert!(run_command(&argv("/no/such"), second)
+            .unwrap_err()
+            .contains("cannot start"));
+    }
+}
