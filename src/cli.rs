@@ -349,6 +349,10 @@ pub struct FitArgs {
 /// Options of `scalewall probe`.
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
+    /// A custom metric to read (repeatable): NAME=prometheus:URL|SELECTOR,
+    /// NAME=json:URL|$.path, NAME=command:CMD or NAME=dir:PATH.
+    #[arg(long, value_name = "NAME=SOURCE", value_parser = scalewall_probe::custom::parse_ad_hoc)]
+    pub metric: Vec<scalewall_probe::custom::CustomMetric>,
     /// Measure the process with this id (repeatable).
     #[arg(long, value_name = "PID")]
     pub pid: Vec<i32>,

@@ -105,6 +105,7 @@ name = "served"
 service = "api"
 http = "{demo}stats"
 json = "$.requests"
+during_load = true
 
 [[metric]]
 name = "workspace"
@@ -202,4 +203,111 @@ warning = 10
     for line in lines {
         assert!(section.contains(&line), "{line:?} missing from\n{section}");
     }
+}
+
+/// A custom count stored with five daily runs (116, 146, … a known 30 a
+/// day) is projected to its `[[plan.limit]]`: by hand, 116 + 30·d = 1,000
+/// at d = 29.47, so 25.47 days after the last run.
+#[test]
+fn a_custom_count_is_projected_to_its_limit() {
+    use scalewall_history::History;
+    use scalewall_model::health::CustomReading;
+    use scalewall_model::Run;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let mut history = History::open(&db).unwrap();
+    let real = Run::from_json(include_str!("fixtures/run-v1.json")).unwrap();
+    for day in 0..5u32 {
+        let mut run = Run {
+            id: format!("memories-{day}"),
+            started_at: format!("2026-11-{:02}T06:00:00Z", day + 1),
+            subject: Some("brain".into()),
+            scenarios: Vec::new(),
+            findings: Vec::new(),
+            ..real.clone()
+        };
+        let health = run
+            .system_health
+            .as_mut()
+            .expect("the fixture has a snapshot");
+        health.custom = vec![CustomReading {
+            name: "memories".into(),
+            source: "command count-memories".into(),
+            unit: "count".into(),
+            higher_is_better: false,
+            value: Some(116.0 + 30.0 * f64::from(day)),
+            files: None,
+            error: None,
+        }];
+        let metrics = scalewall_stats::metrics::of_run(&run);
+        assert!(metrics.iter().any(|m| m.name == "memories" && !m.gating));
+        history
+            .store(&run, &scalewall_job::compare::stored_metrics(&metrics))
+            .unwrap();
+    }
+    drop(history);
+    let config = dir.path().join("scalewall.toml");
+    std::fs::write(
+        &config,
+        "name = \"brain\"\n[[service]]\nname = \"brain\"\ntcp = \"127.0.0.1:1\"\n\
+         [[metric]]\nname = \"memories\"\ncommand = \"echo 0\"\n\
+         [plan]\nscales = { agents = [20] }\n[[plan.driver]]\nname = \"agents\"\ncurrent = 10\n\
+         [[plan.component]]\nservice = \"brain\"\ndemand = { agents = \"1/s\" }\ncapacity = \"100/s\"\nscaling = \"single\"\n\
+         [[plan.limit]]\nmetric = \"memories\"\nlimit = 1000\n",
+    )
+    .unwrap();
+    let out = scalewall(&[
+        "plan",
+        "-f",
+        config.to_str().unwrap(),
+        "--history",
+        db.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let projection = plan["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["metric"] == "memories")
+        .unwrap_or_else(|| panic!("no projection of memories: {plan:#}"));
+    let days = projection["days_to_limit"].as_f64().unwrap();
+    assert!(
+        (days / 25.47 - 1.0).abs() < 0.05,
+        "{days} days: {projection:#}"
+    );
+}
+
+/// `scalewall probe --metric` reads a metric ad hoc; a failing one is
+/// listed with why and does not fail the probe.
+#[test]
+fn probe_reads_metrics_given_on_the_command_line() {
+    let out = scalewall(&[
+        "probe",
+        "--no-gpu",
+        "--interval",
+        "100ms",
+        "--metric",
+        "answer=command:echo 7",
+        "--metric",
+        "bad=command:echo seven",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["custom"][0]["name"], "answer");
+    assert_eq!(v["custom"][0]["value"], 7.0);
+    assert_eq!(
+        v["custom"][1]["error"],
+        "command 'echo seven' printed 'seven', not one number"
+    );
+    let out = scalewall(&["probe", "--no-gpu", "--metric", "x=ftp:y"]);
+    assert_eq!(out.status.code(), Some(2), "a malformed --metric is a usage error");
 }

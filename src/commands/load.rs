@@ -53,6 +53,7 @@ pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
     let observer = Terminal::observer(args.out.no_progress);
     let scenario = load_args(
         &args.request,
+        &[],
         &plan.headers,
         &plan.params,
         None,
@@ -97,6 +98,7 @@ pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
     let observer = Terminal::observer(args.out.no_progress);
     let scenario = load_args(
         &args.request,
+        &[],
         &plan.headers,
         &plan.params,
         None,
@@ -296,6 +298,7 @@ fn param_sweep_command(
         }
         let mut one = load_args(
             &args.request,
+            &[],
             &plan.headers,
             &plan.params,
             Some(text),

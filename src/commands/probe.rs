@@ -47,7 +47,18 @@ pub fn probe_command(args: &ProbeArgs) -> Result<ExitCode> {
         insecure_tls: args.insecure,
         health_timeout: args.timeout,
     };
-    let snapshot = scalewall_probe::snapshot::take(&spec, args.interval)?;
+    let mut snapshot = scalewall_probe::snapshot::take(&spec, args.interval)?;
+    snapshot.custom = scalewall_job::job::sample_custom_metrics(
+        &args
+            .metric
+            .iter()
+            .map(|metric| scalewall_job::config::MetricSpec {
+                metric: metric.clone(),
+                timeout: args.timeout,
+                during_load: false,
+            })
+            .collect::<Vec<_>>(),
+    );
     let printed = match args.output {
         OutputFormat::Text => probe_text(&snapshot),
         OutputFormat::Json => {

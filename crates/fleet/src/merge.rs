@@ -298,6 +298,7 @@ impl Merger {
             param_value: None,
             stages: Vec::new(),
             workers,
+            custom: Vec::new(),
         }
     }
 }

@@ -30,6 +30,7 @@ pub fn request(target: &Target) -> LoadRequest<'_> {
         target_process: None,
         protocol: ProtocolOptions::default(),
         fleet: None,
+        during_load: Vec::new(),
     }
 }
 

@@ -323,6 +323,7 @@ struct RawMetric {
     command: Option<Spanned<String>>,
     shell: Option<bool>,
     dir: Option<Spanned<String>>,
+    during_load: Option<bool>,
 }
 
 /// `[distributed]`: every scenario's load runs on workers.
@@ -781,6 +782,8 @@ pub struct MetricSpec {
     pub metric: CustomMetric,
     /// Its source's time limit.
     pub timeout: std::time::Duration,
+    /// Also read as each step of every scenario ends.
+    pub during_load: bool,
 }
 
 struct Checker<'a> {
@@ -1380,6 +1383,7 @@ fn parse_metrics(
                 source,
             },
             timeout,
+            during_load: m.during_load.unwrap_or(false),
         });
     }
     Ok(out)

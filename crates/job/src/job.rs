@@ -197,6 +197,12 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
             }
         }
         Some(config) => {
+            let during_load: Vec<crate::config::MetricSpec> = config
+                .metrics
+                .iter()
+                .filter(|m| m.during_load)
+                .cloned()
+                .collect();
             for scenario in &config.scenarios {
                 if ctx.control.is_stopped() {
                     break;
@@ -208,6 +214,7 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
                 if let Some(done) = run_scenario(
                     &scenario.name,
                     &scenario.command,
+                    &during_load,
                     ctx.observer,
                     ctx.control,
                     &mut findings,
@@ -485,6 +492,7 @@ pub fn sample_custom_metrics(
 fn run_scenario(
     name: &str,
     command: &scenario::ScenarioCommand,
+    during_load: &[crate::config::MetricSpec],
     observer: &dyn Observer,
     control: &Control,
     findings: &mut Vec<Finding>,
@@ -521,6 +529,7 @@ fn run_scenario(
         }
         None => load::load_args(
             request_args,
+            during_load,
             &headers,
             &params,
             None,

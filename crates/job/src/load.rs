@@ -133,6 +133,8 @@ pub struct LoadRequest<'a> {
     pub protocol: ProtocolOptions,
     /// Run each step on remote workers (a distributed run) instead of here.
     pub fleet: Option<crate::distributed::FleetOptions>,
+    /// Custom metrics read as each step ends (`during_load = true`).
+    pub during_load: Vec<crate::config::MetricSpec>,
 }
 
 /// A worker's part in a distributed step: when to start, its place in
@@ -174,8 +176,10 @@ fn request_body(args: &RequestArgs) -> Result<bytes::Bytes> {
 
 /// Loads the URL or the `--exec` command of `args` (with `swept` as the
 /// swept `--param`'s value) through the planned steps.
+#[allow(clippy::too_many_arguments)] // the scenario's pieces, each distinct
 pub fn load_args(
     args: &RequestArgs,
+    during_load: &[crate::config::MetricSpec],
     headers: &[(String, String)],
     params: &[Param],
     swept: Option<&str>,
@@ -202,6 +206,7 @@ pub fn load_args(
         target_process: args.target_process.clone(),
         protocol: ProtocolOptions::from_args(&args.protocol),
         fleet: crate::distributed::FleetOptions::from_args(&args.fleet, args.threads)?,
+        during_load: during_load.to_vec(),
     };
     run_load(&request, plans, control, observer)
 }
@@ -662,6 +667,8 @@ pub(crate) fn measure_all(
                     .map(|(before, after)| step_meter::listen_queue_moved(before, after));
                 resources
             });
+        // The service's own numbers as the step ends, beside its resources.
+        step.custom = crate::job::sample_custom_metrics(&request.during_load);
         steps.push(step);
     }
     Ok(steps)

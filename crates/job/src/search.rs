@@ -55,6 +55,7 @@ pub fn run_search(
         };
         let measured = load::load_args(
             request,
+            &[],
             headers,
             params,
             None,

@@ -666,6 +666,7 @@ fn assemble_step(
         param_value: None,
         stages: Vec::new(),
         workers: Vec::new(),
+        custom: Vec::new(),
     }
 }
 

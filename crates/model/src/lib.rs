@@ -423,6 +423,9 @@ pub struct Step {
     /// step's figures above are every worker's, merged exactly).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workers: Vec<WorkerShare>,
+    /// Custom metrics read as the step ended (`during_load = true`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<health::CustomReading>,
 }
 
 /// One worker's part of a distributed step: what it was given and what
@@ -915,6 +918,7 @@ mod tests {
                     param_value: None,
                     stages: Vec::new(),
                     workers: Vec::new(),
+                    custom: Vec::new(),
                 }],
                 known_answer: None,
                 search: None,

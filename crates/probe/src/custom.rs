@@ -71,6 +71,74 @@ pub struct CustomMetric {
     pub source: Source,
 }
 
+/// A metric given on the command line (`scalewall probe --metric`):
+/// `NAME=prometheus:URL|SELECTOR`, `NAME=json:URL|$.path`,
+/// `NAME=command:PROGRAM ARGS…` or `NAME=dir:PATH`.
+pub fn parse_ad_hoc(text: &str) -> Result<CustomMetric, String> {
+    let usage = "write NAME=prometheus:URL|SELECTOR, NAME=json:URL|$.path, NAME=command:CMD or NAME=dir:PATH";
+    let (name, source) = text
+        .split_once('=')
+        .ok_or_else(|| format!("--metric '{text}': {usage}"))?;
+    let (kind, rest) = source
+        .split_once(':')
+        .ok_or_else(|| format!("--metric '{text}': {usage}"))?;
+    let split = |what: &str| {
+        rest.rsplit_once('|')
+            .map(|(url, tail)| (url.to_string(), tail.to_string()))
+            .ok_or_else(|| format!("--metric '{text}': {kind} needs URL|{what}"))
+    };
+    let (source, unit) = match kind {
+        "prometheus" => {
+            let (url, select) = split("SELECTOR")?;
+            (
+                Source::Prometheus {
+                    url,
+                    select: select.parse()?,
+                    aggregate: None,
+                    rate_window: Duration::from_secs(1),
+                },
+                "count",
+            )
+        }
+        "json" => {
+            let (url, path) = split("$.path")?;
+            (
+                Source::Json {
+                    url,
+                    path: path.parse()?,
+                },
+                "count",
+            )
+        }
+        "command" => (
+            Source::Command {
+                argv: rest.split_whitespace().map(String::from).collect(),
+            },
+            "count",
+        ),
+        "dir" => (
+            Source::Dir {
+                path: PathBuf::from(rest),
+            },
+            "bytes",
+        ),
+        other => {
+            return Err(format!(
+                "--metric '{text}': unknown source '{other}'; {usage}"
+            ))
+        }
+    };
+    if name.is_empty() {
+        return Err(format!("--metric '{text}': a name comes before '='"));
+    }
+    Ok(CustomMetric {
+        name: name.to_string(),
+        unit: unit.to_string(),
+        higher_is_better: false,
+        source,
+    })
+}
+
 /// Largest answer or output read.
 const MAX_BYTES: usize = 8 * 1024 * 1024;
 /// Most entries a directory walk visits.
@@ -332,6 +400,27 @@ impl JsonPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ad_hoc_metrics_name_their_source() {
+        let m = parse_ad_hoc(r#"depth=prometheus:http://h:9090/metrics|queue_depth{queue="a"}"#)
+            .unwrap();
+        assert_eq!(m.name, "depth");
+        assert_eq!(
+            m.source.describe(),
+            r#"prometheus http://h:9090/metrics queue_depth{queue="a"}"#
+        );
+        let m = parse_ad_hoc("n=json:http://h/stats|$.requests").unwrap();
+        assert_eq!(m.source.describe(), "json http://h/stats $.requests");
+        assert_eq!(parse_ad_hoc("logs=dir:/var/log").unwrap().unit, "bytes");
+        assert!(parse_ad_hoc("x").unwrap_err().contains("NAME=prometheus"));
+        assert!(parse_ad_hoc("x=ftp:y")
+            .unwrap_err()
+            .contains("unknown source 'ftp'"));
+        assert!(parse_ad_hoc("x=json:http://h/")
+            .unwrap_err()
+            .contains("json needs URL|$.path"));
+    }
 
     #[test]
     fn singular_json_paths_name_one_number() {

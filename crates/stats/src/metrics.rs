@@ -205,6 +205,7 @@ pub fn full_intervals(step: &Step) -> Vec<&scalewall_model::Interval> {
 }
 
 fn step_metrics(prefix: &str, step: &Step, rate_unit: &'static str, out: &mut Vec<Metric>) {
+    custom_metrics(&format!("{prefix}."), &step.custom, out);
     let summary = StepSummary::of(step);
     let full = full_intervals(step);
     let with_responses: Vec<_> = full.iter().filter(|i| i.responses > 0).collect();
@@ -349,9 +350,18 @@ fn host_metrics(health: &Snapshot, out: &mut Vec<Metric>) {
             vec![],
         ));
     }
-    // Custom metrics under their own names; a source that failed gives
-    // no value (it is listed, with why, in the report's health section).
-    for c in &health.custom {
+    custom_metrics("", &health.custom, out);
+}
+
+/// Custom metrics under their own names (`prefix` first: a step's
+/// `<scenario>[.<level>].`); a source that failed gives no value (it is
+/// listed, with why, in the report's health section).
+fn custom_metrics(
+    prefix: &str,
+    readings: &[scalewall_model::health::CustomReading],
+    out: &mut Vec<Metric>,
+) {
+    for c in readings {
         let better = if c.higher_is_better {
             Better::Higher
         } else {
@@ -362,7 +372,7 @@ fn host_metrics(health: &Snapshot, out: &mut Vec<Metric>) {
         let mut push = |name: String, value: f64, unit: &'static str| {
             out.push(Metric {
                 gating: false,
-                ..metric(name, value, unit, better, vec![])
+                ..metric(format!("{prefix}{name}"), value, unit, better, vec![])
             });
         };
         if let Some(value) = c.value {

@@ -194,6 +194,67 @@ pub fn fit_warnings(points: &[Point], fit: &Result<UslFit, UslError>) -> Vec<Str
 /// CPU, or the host's), or that none did. `None` when no step was metered.
 /// Pure.
 pub fn wall_evidence(steps: &[Step]) -> Option<String> {
+    let rise = custom_rise(steps);
+    match (resource_evidence(steps), rise) {
+        (Some(evidence), Some(rise)) => Some(format!("{evidence}; {rise}")),
+        (evidence, rise) => evidence.or(rise),
+    }
+}
+
+/// The service's own number (a custom metric read as each step ended)
+/// that rose most where throughput stopped growing: from the level
+/// before the peak to the highest it reached after, at least doubling
+/// ("api.queue_depth rose from 0 to 480 between N = 16 and N = 32").
+/// Pure.
+pub fn custom_rise(steps: &[Step]) -> Option<String> {
+    use crate::number::sig;
+    let peak = steps
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.achieved_rate_per_s.total_cmp(&b.1.achieved_rate_per_s))?
+        .0;
+    let from = peak.saturating_sub(1);
+    let value = |step: &Step, name: &str| {
+        step.custom
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.value)
+    };
+    let mut best: Option<(f64, String)> = None;
+    for reading in &steps[from].custom {
+        let Some(start) = reading.value else {
+            continue;
+        };
+        let Some((top_step, top)) = steps[from + 1..]
+            .iter()
+            .filter_map(|s| Some((s, value(s, &reading.name)?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+        else {
+            continue;
+        };
+        if top <= start || top < 2.0 * start {
+            continue;
+        }
+        let ratio = (top + 1.0) / (start.max(0.0) + 1.0);
+        if best.as_ref().is_none_or(|(r, _)| ratio > *r) {
+            best = Some((
+                ratio,
+                format!(
+                    "{} rose from {} to {} between N = {} and N = {}",
+                    reading.name,
+                    sig(start),
+                    sig(top),
+                    steps[from].concurrency,
+                    top_step.concurrency
+                ),
+            ));
+        }
+    }
+    best.map(|(_, sentence)| sentence)
+}
+
+/// The resource part of [`wall_evidence`].
+fn resource_evidence(steps: &[Step]) -> Option<String> {
     use crate::number::{count, pct, sig};
     let metered: Vec<(&Step, &scalewall_model::StepResources)> = steps
         .iter()
@@ -257,6 +318,49 @@ mod tests {
     use super::*;
     use scalewall_model::{LatencyHistogram, OutcomeCounts};
 
+    #[test]
+    fn a_custom_metric_that_climbs_past_the_peak_is_named() {
+        let level = |n: u32, rps: f64, depth: f64| Step {
+            concurrency: n,
+            achieved_rate_per_s: rps,
+            custom: vec![scalewall_model::health::CustomReading {
+                name: "api.queue_depth".into(),
+                source: "prometheus".into(),
+                unit: "count".into(),
+                higher_is_better: false,
+                value: Some(depth),
+                files: None,
+                error: None,
+            }],
+            ..Step::default()
+        };
+        let steps = [
+            level(4, 400.0, 0.0),
+            level(8, 800.0, 0.0),
+            level(16, 1000.0, 2.0),
+            level(32, 990.0, 480.0),
+        ];
+        assert_eq!(
+            custom_rise(&steps).unwrap(),
+            "api.queue_depth rose from 0 to 480 between N = 8 and N = 32"
+        );
+        assert_eq!(
+            wall_evidence(&steps).unwrap(),
+            "api.queue_depth rose from 0 to 480 between N = 8 and N = 32",
+            "no step was metered: the rise is the evidence"
+        );
+        let flat = [
+            level(4, 400.0, 10.0),
+            level(8, 800.0, 11.0),
+            level(16, 790.0, 12.0),
+        ];
+        assert_eq!(
+            custom_rise(&flat),
+            None,
+            "a number that barely moves says nothing"
+        );
+    }
+
     fn step(concurrency: u32, rps: f64, latency_us: u64, errors: u64, busy: f64) -> Step {
         let mut latency = LatencyHistogram::new();
         for _ in 0..100 {
@@ -290,6 +394,7 @@ mod tests {
             param_value: None,
             stages: Vec::new(),
             workers: Vec::new(),
+            custom: Vec::new(),
         }
     }
 

@@ -375,6 +375,7 @@ mod tests {
                 ..ProtocolOptions::default()
             },
             fleet: None,
+            during_load: Vec::new(),
         };
         let wire = WireLoad::of(&request).unwrap();
         let back: WireLoad = decode(&encode(&wire), "load").unwrap();

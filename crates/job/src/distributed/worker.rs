@@ -285,6 +285,7 @@ fn run_assignment(
             target_process: None,
             protocol: load.protocol()?,
             fleet: None,
+            during_load: Vec::new(),
         };
         let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
         let plan = StepPlan {
