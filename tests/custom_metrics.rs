@@ -300,7 +300,11 @@ fn probe_reads_metrics_given_on_the_command_line() {
         "-o",
         "json",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["custom"][0]["name"], "answer");
     assert_eq!(v["custom"][0]["value"], 7.0);
@@ -309,5 +313,66 @@ fn probe_reads_metrics_given_on_the_command_line() {
         "command 'echo seven' printed 'seven', not one number"
     );
     let out = scalewall(&["probe", "--no-gpu", "--metric", "x=ftp:y"]);
-    assert_eq!(out.status.code(), Some(2), "a malformed --metric is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a malformed --metric is a usage error"
+    );
+}
+
+/// A custom metric as a plan component's capacity: a pool of 100
+/// sessions (read by a command) against 2 sessions per agent is 40 %
+/// used at 20 agents and breaks past 50.
+#[test]
+fn a_pool_size_metric_is_a_components_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("scalewall.toml");
+    std::fs::write(
+        &config,
+        "name = \"pool\"\n[[service]]\nname = \"db\"\ntcp = \"127.0.0.1:1\"\n\
+         [[metric]]\nname = \"pool_size\"\nservice = \"db\"\ncommand = \"echo 100\"\n\
+         [plan]\nscales = { agents = [20, 60] }\n[[plan.driver]]\nname = \"agents\"\ncurrent = 10\n\
+         [[plan.component]]\nservice = \"db\"\ndemand = { agents = \"2 sessions\" }\ncapacity_metric = \"db.pool_size\"\nscaling = \"single\"\n",
+    )
+    .unwrap();
+    let history = dir.path().join("h.db");
+    let out = scalewall(&[
+        "run",
+        "-f",
+        config.to_str().unwrap(),
+        "--history",
+        history.to_str().unwrap(),
+        "--no-progress",
+        "--report-dir",
+        dir.path().join("reports").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.code().is_some_and(|c| c != 1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = scalewall(&[
+        "plan",
+        "-f",
+        config.to_str().unwrap(),
+        "--history",
+        history.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let db = &plan["components"][0];
+    assert_eq!(db["capacity_source"], "metric db.pool_size");
+    assert_eq!(db["capacity_per_instance"], 100.0);
+    assert!(
+        (db["cells"][0]["utilisation"].as_f64().unwrap() - 0.4).abs() < 1e-9,
+        "{db:#}"
+    );
+    assert_eq!(db["cells"][1]["status"], "BREAKS", "{db:#}");
+    assert_eq!(db["breaks_at"]["agents"], 50.0);
 }

@@ -155,8 +155,17 @@ fn parse_plan(
                 "demand needs at least one driver, e.g. { agents = \"2/min\" }",
             ));
         };
-        let capacity = match (&c.capacity, &c.capacity_from) {
-            (Some(text), None) => {
+        let capacity = match (&c.capacity, &c.capacity_from, &c.capacity_metric) {
+            (None, None, Some(metric)) => {
+                if !catalog.knows(metric.get_ref()) {
+                    return Err(check.at(
+                        metric.span(),
+                        format!("capacity_metric: no run of this config produces '{}' (a [[metric]] name, e.g. db.pool_size)", metric.get_ref()),
+                    ));
+                }
+                CapacitySource::Metric(metric.get_ref().clone())
+            }
+            (Some(text), None, None) => {
                 let (k, value) = parse_quantity(text.get_ref())
                     .map_err(|e| check.at(text.span(), format!("capacity: {e}")))?;
                 if k != kind {
@@ -167,7 +176,7 @@ fn parse_plan(
                 }
                 CapacitySource::Declared(value)
             }
-            (None, Some(name)) => {
+            (None, Some(name), None) => {
                 if !scenarios.contains(name.get_ref()) {
                     return Err(check.at(
                         name.span(),
@@ -185,7 +194,7 @@ fn parse_plan(
             _ => {
                 return Err(check.at(
                     c.service.span(),
-                    "a component needs exactly one of capacity = \"500/s\" or capacity_from = \"<scenario>\"",
+                    "a component needs exactly one of capacity = \"500/s\", capacity_from = \"<scenario>\" or capacity_metric = \"<metric>\"",
                 ))
             }
         };
@@ -400,6 +409,7 @@ struct RawComponent {
     demand: Spanned<BTreeMap<String, Spanned<String>>>,
     capacity: Option<Spanned<String>>,
     capacity_from: Option<Spanned<String>>,
+    capacity_metric: Option<Spanned<String>>,
     max_p99_ms: Option<f64>,
     scaling: Option<Spanned<String>>,
     instances: Option<u32>,
@@ -619,6 +629,9 @@ pub enum CapacitySource {
         /// Only levels whose p99 is within this count (the highest such throughput).
         max_p99_ms: Option<f64>,
     },
+    /// A metric of the latest run (a custom one, e.g. a pool's size), in
+    /// the demand's base unit.
+    Metric(String),
 }
 
 /// A component of the capacity plan.

@@ -193,6 +193,19 @@ pub fn build(
                 measured_capacity(run, name, c.kind, *max_p99_ms)
                     .with_context(|| format!("plan component {}", c.service))?
             }
+            CapacitySource::Metric(name) => {
+                let value = scalewall_stats::metrics::of_run(run)
+                    .into_iter()
+                    .find(|m| m.name == *name)
+                    .map(|m| m.value)
+                    .with_context(|| {
+                        format!(
+                            "plan component {}: capacity_metric {name} has no value in run {} (its source failed, or it was not read)",
+                            c.service, run.id
+                        )
+                    })?;
+                (value, format!("metric {name}"), None)
+            }
         };
         components.push(Component {
             name: c.service.clone(),
