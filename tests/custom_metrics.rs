@@ -320,9 +320,10 @@ fn probe_reads_metrics_given_on_the_command_line() {
     );
 }
 
-/// A custom metric as a plan component's capacity: a pool of 100
-/// sessions (read by a command) against 2 sessions per agent is 40 %
-/// used at 20 agents and breaks past 50.
+/// Custom metrics in the plan: a pool of 100 sessions (read by a
+/// command) as a component's capacity against 2 sessions per agent is
+/// 40 % used at 20 agents and breaks past 50; today's 25 agents (read by
+/// another) are 50 % of it.
 #[test]
 fn a_pool_size_metric_is_a_components_capacity() {
     let dir = tempfile::tempdir().unwrap();
@@ -331,7 +332,8 @@ fn a_pool_size_metric_is_a_components_capacity() {
         &config,
         "name = \"pool\"\n[[service]]\nname = \"db\"\ntcp = \"127.0.0.1:1\"\n\
          [[metric]]\nname = \"pool_size\"\nservice = \"db\"\ncommand = \"echo 100\"\n\
-         [plan]\nscales = { agents = [20, 60] }\n[[plan.driver]]\nname = \"agents\"\ncurrent = 10\n\
+         [[metric]]\nname = \"active_agents\"\ncommand = \"echo 25\"\n\
+         [plan]\nscales = { agents = [20, 60] }\n[[plan.driver]]\nname = \"agents\"\ncurrent = 10\ncurrent_metric = \"active_agents\"\n\
          [[plan.component]]\nservice = \"db\"\ndemand = { agents = \"2 sessions\" }\ncapacity_metric = \"db.pool_size\"\nscaling = \"single\"\n",
     )
     .unwrap();
@@ -375,4 +377,12 @@ fn a_pool_size_metric_is_a_components_capacity() {
     );
     assert_eq!(db["cells"][1]["status"], "BREAKS", "{db:#}");
     assert_eq!(db["breaks_at"]["agents"], 50.0);
+    assert_eq!(
+        plan["drivers"][0]["current"], 25.0,
+        "current from its metric"
+    );
+    assert!(
+        (db["today"]["utilisation"].as_f64().unwrap() - 0.5).abs() < 1e-9,
+        "{db:#}"
+    );
 }

@@ -51,6 +51,7 @@ fn parse_plan(
 ) -> Result<PlanConfig, ConfigError> {
     let raw = spanned.get_ref();
     let mut drivers: Vec<(String, f64)> = Vec::new();
+    let mut driver_metrics: Vec<(String, String)> = Vec::new();
     for d in &raw.driver {
         let d = d.get_ref();
         if !valid_name(d.name.get_ref()) {
@@ -70,6 +71,15 @@ fn parse_plan(
             return Err(check.at(d.current.span(), "current must be a number ≥ 0"));
         }
         drivers.push((d.name.get_ref().clone(), current));
+        if let Some(metric) = &d.current_metric {
+            if !catalog.knows(metric.get_ref()) {
+                return Err(check.at(
+                    metric.span(),
+                    format!("current_metric: no run of this config produces '{}' (a [[metric]] name, e.g. api.active_agents)", metric.get_ref()),
+                ));
+            }
+            driver_metrics.push((d.name.get_ref().clone(), metric.get_ref().clone()));
+        }
     }
     if drivers.is_empty() {
         return Err(check.at(
@@ -244,6 +254,7 @@ fn parse_plan(
         wall: raw.wall.unwrap_or(2),
         scales,
         drivers,
+        driver_metrics,
         components,
         limits: raw
             .limit
@@ -400,6 +411,7 @@ struct RawPlan {
 struct RawDriver {
     name: Spanned<String>,
     current: Spanned<f64>,
+    current_metric: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -664,6 +676,9 @@ pub struct PlanConfig {
     pub scales: Vec<(String, Vec<f64>)>,
     /// Drivers with current values, in file order.
     pub drivers: Vec<(String, f64)>,
+    /// Drivers whose current value is a metric of the latest run (driver,
+    /// metric); the configured `current` stands when it has no value.
+    pub driver_metrics: Vec<(String, String)>,
     /// Components.
     pub components: Vec<PlanComponent>,
     /// Extra limits to project growth against (metric, limit).

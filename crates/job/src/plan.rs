@@ -185,6 +185,21 @@ pub fn build(
             crate::bail!("every --scale needs the same number of values (the i-th of each make one scale point)");
         }
     }
+    // Drivers measured by a metric of the run take its value as current.
+    let run_metrics = scalewall_stats::metrics::of_run(run);
+    let drivers: Vec<(String, f64)> = plan_config
+        .drivers
+        .iter()
+        .map(|(name, current)| {
+            let measured = plan_config
+                .driver_metrics
+                .iter()
+                .find(|(d, _)| d == name)
+                .and_then(|(_, metric)| run_metrics.iter().find(|m| m.name == *metric))
+                .map(|m| m.value);
+            (name.clone(), measured.unwrap_or(*current))
+        })
+        .collect();
     let mut components = Vec::new();
     for c in &plan_config.components {
         let (capacity, source, usl) = match &c.capacity {
@@ -194,8 +209,8 @@ pub fn build(
                     .with_context(|| format!("plan component {}", c.service))?
             }
             CapacitySource::Metric(name) => {
-                let value = scalewall_stats::metrics::of_run(run)
-                    .into_iter()
+                let value = run_metrics
+                    .iter()
                     .find(|m| m.name == *name)
                     .map(|m| m.value)
                     .with_context(|| {
@@ -221,7 +236,7 @@ pub fn build(
         });
     }
     let input = PlanInput {
-        drivers: plan_config.drivers.clone(),
+        drivers: drivers.clone(),
         components,
         scales: (0..length)
             .map(|i| scales.iter().map(|(n, v)| (n.clone(), v[i])).collect())
@@ -245,7 +260,7 @@ pub fn build(
     }
     Ok(PlanReport {
         run_id: run.id.clone(),
-        drivers: plan_config.drivers.clone(),
+        drivers,
         plan,
         projections,
         health: (capacity::health_score(&counts), counts),
