@@ -647,3 +647,65 @@ duration = "2s"
     let out = in_dir(&["report", "latest", "--history", &history]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// A coordinator killed mid-step: its worker still ends the part at its
+/// planned end (the server stops counting), and is free for the next run.
+#[test]
+fn a_worker_ends_its_part_on_time_when_its_coordinator_dies() {
+    let Some(fleet) = Fleet::start(1, &[]) else {
+        return;
+    };
+    let server = demo(2);
+    let mut coordinator = Reaped(
+        Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+            .args([
+                "bench",
+                &server.url(),
+                "-c",
+                "2",
+                "-d",
+                "3s",
+                "--workers",
+                &fleet.url,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    // Past the 2 s start lead and into the load, then gone without a word.
+    std::thread::sleep(Duration::from_millis(3500));
+    coordinator.0.kill().unwrap();
+    coordinator.0.wait().unwrap();
+    let during = server.requests_served();
+    assert!(during > 0, "the part had started");
+    // Its planned end: 2 s lead + 3 s of load (+ margin).
+    std::thread::sleep(Duration::from_millis(6500).saturating_sub(started.elapsed()));
+    let at_end = server.requests_served();
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        server.requests_served(),
+        at_end,
+        "the worker kept loading after its part's end"
+    );
+    assert!(
+        at_end > during,
+        "the part went on after its coordinator died"
+    );
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--workers",
+        &fleet.url,
+    ]);
+    assert!(
+        out.status.success(),
+        "the worker is free again: {}",
+        stderr(&out)
+    );
+}
