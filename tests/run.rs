@@ -62,9 +62,22 @@ fn the_built_in_job_checks_the_load_path_against_its_known_answer() {
     let expected = 16.0 / (0.002 * (1.0 + 0.03 * 15.0 + 0.0008 * 16.0 * 15.0));
     let rps = metric("self-check.rps");
     assert!((rps / expected - 1.0).abs() < 0.10, "{rps} vs {expected}");
+    // The coefficients, and what the report claims from them: the peak
+    // N* = √((1 − σ)/κ) = 34.8 and X(N*) = 5,888 req/s. (With 32 the
+    // highest level the peak was extrapolated and σ, κ and N* swung by
+    // 30 % between runs; the sweep now goes past it, to 64.)
     let usl = &v["sweeps"][0]["usl"];
     assert!((f(usl, "/sigma") / 0.03 - 1.0).abs() < 0.25, "{usl}");
     assert!((f(usl, "/kappa") / 0.0008 - 1.0).abs() < 0.25, "{usl}");
+    assert!(
+        (f(usl, "/peak_concurrency") / 34.82 - 1.0).abs() < 0.15,
+        "{usl}"
+    );
+    assert!(
+        (f(usl, "/peak_throughput") / 5_888.0 - 1.0).abs() < 0.10,
+        "{usl}"
+    );
+    assert!(f(usl, "/r_squared") > 0.98, "{usl}");
     assert!(metric("host.mem_used_pct") > 0.0);
     // The runtime suite ran too, every benchmark checking its own result.
     for bench in [
