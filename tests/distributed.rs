@@ -153,6 +153,12 @@ fn three_workers_split_the_load_and_their_merged_figures_are_the_servers() {
         "12",
         "-d",
         "3s",
+        // One generator thread per worker: three workers on this 2-core
+        // machine beside nats-server and the target (with a thread per
+        // core each, six threads queued for two cores and added their
+        // wake-ups to the latency).
+        "-t",
+        "1",
         "--workers",
         &fleet.url,
         "-o",
