@@ -262,23 +262,22 @@ pub(crate) fn measure_endpoint(
     plans: &[StepPlan],
     control: &Control,
     observer: &dyn Observer,
-    mut joined: Option<Joined<'_>>,
+    joined: Option<Joined<'_>>,
 ) -> Result<(&'static str, Vec<Step>)> {
     let timeout = plans.first().map_or(Duration::from_secs(10), |p| p.timeout);
+    let load = Load {
+        request,
+        plans,
+        control,
+        observer,
+        joined,
+        timeout,
+    };
     let target = match &request.endpoint {
         Endpoint::Exec(command) => {
             // A command has no address; the one placeholder address is never used.
             let none = [SocketAddr::from(([0, 0, 0, 0], 0))];
-            return drive(
-                request,
-                plans,
-                control,
-                observer,
-                joined,
-                &none,
-                timeout,
-                |_| Ok(ExecDriver::new(command)),
-            );
+            return load.drive(&none, |_| Ok(ExecDriver::new(command)));
         }
         Endpoint::Url(target) => *target,
     };
@@ -288,61 +287,31 @@ pub(crate) fn measure_endpoint(
     match target.scheme {
         Scheme::Http | Scheme::Https if request.http2 => {
             let tls = tls_config(&[b"h2"]);
-            drive(
-                request,
-                plans,
-                control,
-                observer,
-                joined.take(),
-                &addrs,
-                timeout,
-                |addr| Http2Driver::new(target, addr, &request.spec, tls.clone()),
-            )
+            load.drive(&addrs, |addr| {
+                Http2Driver::new(target, addr, &request.spec, tls.clone())
+            })
         }
         Scheme::Http | Scheme::Https => {
             let tls = tls_config(&[b"http/1.1"]);
-            drive(
-                request,
-                plans,
-                control,
-                observer,
-                joined.take(),
-                &addrs,
-                timeout,
-                |addr| Http1Driver::new(target, addr, &request.spec, tls.clone()),
-            )
+            load.drive(&addrs, |addr| {
+                Http1Driver::new(target, addr, &request.spec, tls.clone())
+            })
         }
         Scheme::Ws | Scheme::Wss => {
             let tls = tls_config(&[b"http/1.1"]);
-            drive(
-                request,
-                plans,
-                control,
-                observer,
-                joined.take(),
-                &addrs,
-                timeout,
-                |addr| {
-                    WsDriver::new(
-                        target,
-                        addr,
-                        p.message_size.unwrap_or(64),
-                        p.pipeline,
-                        tls.clone(),
-                    )
-                },
-            )
+            load.drive(&addrs, |addr| {
+                WsDriver::new(
+                    target,
+                    addr,
+                    p.message_size.unwrap_or(64),
+                    p.pipeline,
+                    tls.clone(),
+                )
+            })
         }
-        Scheme::Tcp => drive(
-            request,
-            plans,
-            control,
-            observer,
-            joined.take(),
-            &addrs,
-            timeout,
-            |addr| Ok(TcpDriver::new(addr, p.message_size.unwrap_or(0))),
-        ),
+        Scheme::Tcp => load.drive(&addrs, |addr| {
+            Ok(TcpDriver::new(addr, p.message_size.unwrap_or(0)))
+        }),
         Scheme::Redis => {
             let database = match target.path_name() {
                 "" => None,
@@ -359,115 +328,102 @@ pub(crate) fn measure_endpoint(
                 p.message_size.unwrap_or(3),
                 p.pipeline,
             );
-            drive(
-                request,
-                plans,
-                control,
-                observer,
-                joined.take(),
-                &addrs,
-                timeout,
-                |addr| {
-                    Ok(RedisDriver::new(
-                        addr,
-                        target.user.clone(),
-                        target.password.clone(),
-                        database,
-                        workload.clone(),
-                    ))
-                },
-            )
-        }
-        Scheme::Postgres => drive(
-            request,
-            plans,
-            control,
-            observer,
-            joined.take(),
-            &addrs,
-            timeout,
-            |addr| {
-                Ok(PostgresDriver::new(
-                    target,
+            load.drive(&addrs, |addr| {
+                Ok(RedisDriver::new(
                     addr,
-                    &p.query,
-                    p.query_params.clone(),
+                    target.user.clone(),
+                    target.password.clone(),
+                    database,
+                    workload.clone(),
                 ))
-            },
-        ),
-        Scheme::Nats => drive(
-            request,
-            plans,
-            control,
-            observer,
-            joined.take(),
-            &addrs,
-            timeout,
-            |addr| {
-                NatsDriver::new(
-                    addr,
-                    NatsAuth {
-                        user: target.user.clone(),
-                        password: target.password.clone(),
-                    },
-                    p.nats_mode,
-                    &p.subject,
-                    p.message_size.unwrap_or(64),
-                    p.pipeline,
-                )
-            },
-        ),
+            })
+        }
+        Scheme::Postgres => load.drive(&addrs, |addr| {
+            Ok(PostgresDriver::new(
+                target,
+                addr,
+                &p.query,
+                p.query_params.clone(),
+            ))
+        }),
+        Scheme::Nats => load.drive(&addrs, |addr| {
+            NatsDriver::new(
+                addr,
+                NatsAuth {
+                    user: target.user.clone(),
+                    password: target.password.clone(),
+                },
+                p.nats_mode,
+                &p.subject,
+                p.message_size.unwrap_or(64),
+                p.pipeline,
+            )
+        }),
     }
 }
 
-/// Checks the driver (one connection, and one operation for the non-HTTP
-/// drivers) and measures the steps, each operation a connection set-up
-/// under `--connect-only`.
-#[allow(clippy::too_many_arguments)] // the endpoint's pieces, each distinct
-fn drive<D: Driver>(
-    request: &LoadRequest<'_>,
-    plans: &[StepPlan],
-    control: &Control,
-    observer: &dyn Observer,
-    mut joined: Option<Joined<'_>>,
-    addrs: &[SocketAddr],
+/// What every driver of an endpoint is run with.
+struct Load<'a, 'j> {
+    request: &'a LoadRequest<'a>,
+    plans: &'a [StepPlan],
+    control: &'a Control,
+    observer: &'a dyn Observer,
+    joined: Option<Joined<'j>>,
     timeout: Duration,
-    make: impl Fn(SocketAddr) -> Result<D, scalewall_load::OpError>,
-) -> Result<(&'static str, Vec<Step>)> {
-    let check_call = !matches!(&request.endpoint, Endpoint::Url(t) if t.scheme.is_http());
-    let driver = preflight(request, timeout, addrs, check_call, make)?;
-    let protocol = driver.protocol();
-    fn runner<'a, 'j: 'a, D: Driver>(
-        driver: Arc<D>,
-        control: &'a Control,
-        joined: &'a mut Option<Joined<'j>>,
-    ) -> Box<StepRunner<'a>> {
-        Box::new(move |plan, on_progress| {
-            let hooks = match joined.as_mut() {
-                Some(j) => StepHooks {
-                    start_at: Some(j.start_at),
-                    phase: j.phase,
-                    on_interval: Some(&mut *j.on_interval),
-                },
-                None => StepHooks::default(),
-            };
-            Ok(run_step_with(
-                driver.clone(),
-                plan,
-                control,
-                on_progress,
-                hooks,
-            )?)
-        })
+}
+
+impl Load<'_, '_> {
+    /// Checks the driver (one connection, and one operation for the
+    /// non-HTTP drivers) and measures the steps, each operation a
+    /// connection set-up under `--connect-only`.
+    fn drive<D: Driver>(
+        self,
+        addrs: &[SocketAddr],
+        make: impl Fn(SocketAddr) -> Result<D, scalewall_load::OpError>,
+    ) -> Result<(&'static str, Vec<Step>)> {
+        let Load {
+            request,
+            plans,
+            control,
+            observer,
+            mut joined,
+            timeout,
+        } = self;
+        let check_call = !matches!(&request.endpoint, Endpoint::Url(t) if t.scheme.is_http());
+        let driver = preflight(request, timeout, addrs, check_call, make)?;
+        let protocol = driver.protocol();
+        fn runner<'a, 'j: 'a, D: Driver>(
+            driver: Arc<D>,
+            control: &'a Control,
+            joined: &'a mut Option<Joined<'j>>,
+        ) -> Box<StepRunner<'a>> {
+            Box::new(move |plan, on_progress| {
+                let hooks = match joined.as_mut() {
+                    Some(j) => StepHooks {
+                        start_at: Some(j.start_at),
+                        phase: j.phase,
+                        on_interval: Some(&mut *j.on_interval),
+                    },
+                    None => StepHooks::default(),
+                };
+                Ok(run_step_with(
+                    driver.clone(),
+                    plan,
+                    control,
+                    on_progress,
+                    hooks,
+                )?)
+            })
+        }
+        let steps = if request.protocol.connect_only {
+            let mut run_one = runner(Arc::new(ConnectOnly(driver)), control, &mut joined);
+            measure_all(request, addrs, plans, control, observer, &mut *run_one)?
+        } else {
+            let mut run_one = runner(Arc::new(driver), control, &mut joined);
+            measure_all(request, addrs, plans, control, observer, &mut *run_one)?
+        };
+        Ok((protocol, steps))
     }
-    let steps = if request.protocol.connect_only {
-        let mut run_one = runner(Arc::new(ConnectOnly(driver)), control, &mut joined);
-        measure_all(request, addrs, plans, control, observer, &mut *run_one)?
-    } else {
-        let mut run_one = runner(Arc::new(driver), control, &mut joined);
-        measure_all(request, addrs, plans, control, observer, &mut *run_one)?
-    };
-    Ok((protocol, steps))
 }
 
 fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {
