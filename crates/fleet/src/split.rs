@@ -33,6 +33,14 @@ pub enum SplitError {
     },
 }
 
+/// Worker `k`'s part of `total` across `workers`: the parts add up to
+/// the total, none more than one above another (connections, a
+/// count-bound step's operations).
+pub fn part(total: u64, k: usize, workers: usize) -> u64 {
+    let w = workers.max(1) as u64;
+    total / w + u64::from((k as u64) < total % w)
+}
+
 /// Splits `connections` (and an open-model `rate_per_s`) across `workers`.
 pub fn split(
     connections: u32,
@@ -51,7 +59,8 @@ pub fn split(
     let w = workers as u32;
     Ok((0..w)
         .map(|k| Share {
-            connections: connections / w + u32::from(k < connections % w),
+            // At most `connections`: fits the u32 it came from.
+            connections: part(u64::from(connections), k as usize, workers) as u32,
             // Worker k sends operations k, k + W, k + 2W, … of the global
             // schedule: a W-th of the rate, offset by k global periods.
             rate_per_s: rate_per_s.map(|r| r / f64::from(w)),
@@ -81,6 +90,8 @@ mod tests {
             })
         );
         assert_eq!(split(2, None, 0), Err(SplitError::NoWorkers));
+        let operations: Vec<u64> = (0..3).map(|k| part(10, k, 3)).collect();
+        assert_eq!(operations, vec![4, 3, 3]);
     }
 
     /// The merged schedule of the workers is the one requested: every

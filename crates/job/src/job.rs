@@ -475,17 +475,9 @@ pub fn sample_custom_metrics(
             .into_iter()
             .zip(metrics)
             .map(|(reader, m)| {
-                reader
-                    .join()
-                    .unwrap_or_else(|_| scalewall_model::health::CustomReading {
-                        name: m.metric.name.clone(),
-                        source: m.metric.source.describe(),
-                        unit: m.metric.unit.clone(),
-                        higher_is_better: m.metric.higher_is_better,
-                        value: None,
-                        files: None,
-                        error: Some("its reader failed".into()),
-                    })
+                reader.join().unwrap_or_else(|_| {
+                    scalewall_probe::custom::reading(&m.metric, Some("its reader failed".into()))
+                })
             })
             .collect()
     })

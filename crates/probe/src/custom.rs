@@ -144,17 +144,22 @@ const MAX_BYTES: usize = 8 * 1024 * 1024;
 /// Most entries a directory walk visits.
 pub const MAX_ENTRIES: u64 = 1_000_000;
 
-/// Reads the metric once, within `timeout`.
-pub fn sample(metric: &CustomMetric, timeout: Duration) -> CustomReading {
-    let mut reading = CustomReading {
+/// A reading of `metric` with no number yet (`error`: why there is none).
+pub fn reading(metric: &CustomMetric, error: Option<String>) -> CustomReading {
+    CustomReading {
         name: metric.name.clone(),
         source: metric.source.describe(),
         unit: metric.unit.clone(),
         higher_is_better: metric.higher_is_better,
         value: None,
         files: None,
-        error: None,
-    };
+        error,
+    }
+}
+
+/// Reads the metric once, within `timeout`.
+pub fn sample(metric: &CustomMetric, timeout: Duration) -> CustomReading {
+    let mut reading = reading(metric, None);
     let result = match &metric.source {
         Source::Prometheus {
             url,

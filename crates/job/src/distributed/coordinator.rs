@@ -315,7 +315,7 @@ async fn run_step(
                             StopAt::Operations(_) => None,
                         },
                         requests: match plan.stop {
-                            StopAt::Operations(n) => Some(split_count(n, k, shares.len())),
+                            StopAt::Operations(n) => Some(split::part(n, k, shares.len())),
                             StopAt::Duration(_) => None,
                         },
                         timeout_s: plan.timeout.as_secs_f64(),
@@ -526,13 +526,6 @@ async fn run_step(
     Ok(step)
 }
 
-/// A count-bound step's operations for worker `k` of `workers`: they add
-/// up to `total`.
-fn split_count(total: u64, k: usize, workers: usize) -> u64 {
-    let w = workers.max(1) as u64;
-    total / w + u64::from((k as u64) < total % w)
-}
-
 /// Asks the named workers to stop the run's step now.
 async fn cancel<'a>(client: &async_nats::Client, run: &str, names: impl Iterator<Item = &'a str>) {
     for name in names {
@@ -575,15 +568,5 @@ fn live(merger: &Merger, plan: &StepPlan, measure_start: SystemTime) -> LiveProg
                 latency.value_at_quantile(0.99) as f64 / 1000.0
             }
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn counts_split_to_their_total() {
-        let parts: Vec<u64> = (0..3).map(|k| super::split_count(10, k, 3)).collect();
-        assert_eq!(parts, vec![4, 3, 3]);
-        assert_eq!(parts.iter().sum::<u64>(), 10);
     }
 }
