@@ -210,7 +210,12 @@ pub fn probe_text(snapshot: &Snapshot) -> String {
                         unit => format!("{} {unit}", crate::number::sig(v)),
                     };
                     match c.files {
-                        Some(files) => format!("{shown} in {} files", crate::number::group(files)),
+                        Some(files) => {
+                            format!(
+                                "{shown} in {}",
+                                crate::number::count(files, "file", "files")
+                            )
+                        }
                         None => shown,
                     }
                 }
