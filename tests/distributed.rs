@@ -436,7 +436,9 @@ fn fake_worker(port: u16, name: &str, version: &str, clock: bool) -> std::thread
         assert!(n > 0, "nats closed");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    let hello = format!(r#"{{"name":"{name}","version":"{version}","cores":1,"busy_with":null}}"#);
+    let hello = format!(
+        r#"{{"name":"{name}","instance":"fake","version":"{version}","cores":1,"busy_with":null}}"#
+    );
     std::thread::spawn(move || {
         let mut pending = String::new();
         let reply = |stream: &mut TcpStream, to: &str, body: &str| {
@@ -714,4 +716,59 @@ fn a_worker_ends_its_part_on_time_when_its_coordinator_dies() {
         "the worker is free again: {}",
         stderr(&out)
     );
+}
+
+/// A worker killed and restarted under the same name mid-step: the new
+/// process's heartbeats do not pass for the lost one's; the part is lost
+/// at once, not at the step's deadline.
+#[test]
+fn a_worker_restarted_mid_step_is_not_taken_for_the_one_that_died() {
+    let Some(mut fleet) = Fleet::start(2, &[]) else {
+        return;
+    };
+    let server = demo(5);
+    let url = server.url();
+    let nats = fleet.url.clone();
+    let started = Instant::now();
+    let coordinator = std::thread::spawn(move || {
+        scalewall(&[
+            "bench",
+            &url,
+            "-c",
+            "4",
+            "-d",
+            "5s",
+            "-t",
+            "1",
+            "--workers",
+            &nats,
+            "-o",
+            "json",
+        ])
+    });
+    std::thread::sleep(Duration::from_millis(3500));
+    let (_, mut victim) = fleet.workers.remove(1);
+    victim.0.kill().unwrap();
+    drop(victim);
+    fleet.add_worker("w2", &[]);
+    let out = coordinator.join().unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let v = json(&out);
+    let w2 = v["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "w2")
+        .unwrap()
+        .clone();
+    assert!(
+        w2["lost"]
+            .as_str()
+            .unwrap()
+            .contains("it restarted mid-step"),
+        "{w2}"
+    );
+    // 2 s lead + 5 s of load and a little: not the 22 s deadline.
+    assert!(took < Duration::from_secs(12), "{took:?}");
 }

@@ -274,6 +274,8 @@ async fn run_step(
         .map_err(|e| nats(&e))?;
     // Assign, dropping workers that do not take their part in time.
     let mut attempt = 0;
+    // The process of each worker that took its part.
+    let mut instances: BTreeMap<String, String> = BTreeMap::new();
     let (start, parts, mut reports, step_run) = loop {
         attempt += 1;
         // Each attempt is its own run on the wire: a part cancelled in an
@@ -334,13 +336,17 @@ async fn run_step(
         }))
         .await;
         let mut taken = Vec::new();
+        instances.clear();
         let mut missing = Vec::new();
         let mut refused = Vec::new();
         for ((member, assignment), answer) in assignments.into_iter().zip(answers) {
             match answer {
                 Ok(Ok(message)) => {
                     match decode::<AssignReply>(&message.payload, "assignment reply") {
-                        Ok(AssignReply::Accepted) => taken.push((member, assignment)),
+                        Ok(AssignReply::Accepted(instance)) => {
+                            taken.push((member, assignment));
+                            instances.insert(taken[taken.len() - 1].0.name.clone(), instance);
+                        }
                         Ok(AssignReply::Refused(why)) => {
                             refused.push(format!("worker {}: {why}", member.name))
                         }
@@ -460,10 +466,22 @@ async fn run_step(
                 }
             }
             Some(message) = heartbeats.next() => {
-                if let Some(name) = message.subject.as_str().strip_prefix("scalewall.heartbeat.") {
-                    if let Some(heard) = last_heard.get_mut(name) {
-                        *heard = Instant::now();
+                let Ok(hello) = decode::<Hello>(&message.payload, "heartbeat") else {
+                    continue;
+                };
+                match instances.get(&hello.name) {
+                    Some(instance) if *instance == hello.instance => {
+                        last_heard.insert(hello.name, Instant::now());
                     }
+                    // The same name, another process: the one that took
+                    // the part is gone, whatever the name still says.
+                    Some(_) if !endings.contains_key(&hello.name) => {
+                        let snapshots = merger.workers().get(&hello.name).map_or(0, |w| w.snapshots);
+                        endings.insert(hello.name, Ending::Lost(format!(
+                            "it restarted mid-step, after {snapshots} snapshots"
+                        )));
+                    }
+                    _ => {}
                 }
             }
             _ = tick.tick() => {

@@ -143,6 +143,9 @@ pub mod subject {
 pub struct Hello {
     /// Its name (unique among the workers on one NATS).
     pub name: String,
+    /// This process of it: a worker restarted under the same name has
+    /// another, so its heartbeats never pass for the lost one's.
+    pub instance: String,
     /// Its scalewall version.
     pub version: String,
     /// Cores it may use.
@@ -295,8 +298,8 @@ pub struct Assignment {
 /// A worker's answer to an assignment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AssignReply {
-    /// It will start at the given time.
-    Accepted,
+    /// It will start at the given time; its instance.
+    Accepted(String),
     /// It will not, and why.
     Refused(String),
 }

@@ -99,8 +99,10 @@ async fn serve_async(
     let mut steps: Vec<std::thread::JoinHandle<()>> = Vec::new();
     let mut heartbeat = tokio::time::interval(super::HEARTBEAT);
     let mut stop_check = tokio::time::interval(Duration::from_millis(100));
+    let instance = uuid::Uuid::now_v7().simple().to_string();
     let hello = |busy: &Busy| Hello {
         name: options.name.clone(),
+        instance: instance.clone(),
         version: VERSION.to_string(),
         cores: crate::host::available_cores(),
         busy_with: busy
@@ -147,7 +149,7 @@ async fn serve_async(
                                 ));
                                 steps.retain(|h| !h.is_finished());
                                 steps.push(start_step(assignment, options.name.clone(), busy.clone(), out_tx.clone()));
-                                AssignReply::Accepted
+                                AssignReply::Accepted(instance.clone())
                             }
                             Err(why) => {
                                 log.line(&format!("refused an assignment: {why}"));
