@@ -198,6 +198,89 @@ fn http2_prior_knowledge_is_exercised() {
     assert!((2.0..2.5).contains(&p50), "p50 {p50}");
 }
 
+/// `--streams`: 10 streams on each of 4 connections keep 40 requests in
+/// flight on at most 4 connections (the server counts both), and every
+/// request the server answered is counted, in the closed and open models.
+#[test]
+fn http2_streams_multiplex_forty_requests_on_four_connections() {
+    let server = demo(DemoConfig {
+        latency: Duration::from_millis(20),
+        ..DemoConfig::default()
+    });
+    let before = server.state().connections_accepted();
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "--http2",
+        "--streams",
+        "10",
+        "-c",
+        "4",
+        "-t",
+        "2",
+        "-n",
+        "2000",
+        "-o",
+        "json",
+        "--no-history",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["protocol"], "http2");
+    assert_eq!(f(&v, "/status_codes/200") as u64, 2000);
+    assert_eq!(server.requests_served(), 2000, "the server's own count");
+    let state = server.state();
+    // The load's 4 connections, and the connection check before it.
+    let connections = state.connections_accepted() - before;
+    assert_eq!(connections, 5, "connections the server accepted");
+    assert!(
+        state.peak_open_connections() <= 5,
+        "{} connections open at once",
+        state.peak_open_connections()
+    );
+    // Each request is held 20 ms, so the 40 streams overlap.
+    assert_eq!(state.peak_in_flight(), 40, "requests in flight at once");
+
+    // Open model: 400/s for 1 s over the same 40 slots.
+    let requests_before = server.requests_served();
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "--http2",
+        "--streams",
+        "10",
+        "-c",
+        "4",
+        "-r",
+        "400",
+        "-d",
+        "1s",
+        "-o",
+        "json",
+        "--no-history",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let answered = server.requests_served() - requests_before;
+    assert_eq!(
+        f(&v, "/requests") as u64,
+        answered,
+        "the server's own count"
+    );
+    assert!(
+        (390..=410).contains(&answered),
+        "{answered} answered for 400 scheduled"
+    );
+}
+
+#[test]
+fn streams_without_http2_are_refused_with_the_reason() {
+    let out = scalewall(&["bench", "http://127.0.0.1:9/", "--streams", "4"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("--streams needs --http2"), "{err}");
+}
+
 #[test]
 fn warm_up_is_measured_apart_and_excluded() {
     let server = demo(DemoConfig {

@@ -119,6 +119,13 @@ pub struct DemoState {
     requests: AtomicU64,
     errors: AtomicU64,
     in_flight: AtomicUsize,
+    /// The most load requests ever in flight at once.
+    peak_in_flight: AtomicUsize,
+    /// Connections accepted, and open now.
+    connections: AtomicU64,
+    open_connections: AtomicUsize,
+    /// The most connections ever open at once.
+    peak_open_connections: AtomicUsize,
     draws: AtomicU64,
     /// Sum of (response ready − deadline) over held requests, nanoseconds.
     overshoot_ns: AtomicU64,
@@ -135,6 +142,10 @@ impl DemoState {
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
+            connections: AtomicU64::new(0),
+            open_connections: AtomicUsize::new(0),
+            peak_open_connections: AtomicUsize::new(0),
             draws: AtomicU64::new(0),
             overshoot_ns: AtomicU64::new(0),
             held: AtomicU64::new(0),
@@ -151,6 +162,22 @@ impl DemoState {
     /// Load requests answered with an injected 500.
     pub fn errors_served(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// The most load requests that were ever in flight at once (HTTP/2
+    /// streams on one connection each count).
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections_accepted(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// The most connections that were ever open at once.
+    pub fn peak_open_connections(&self) -> usize {
+        self.peak_open_connections.load(Ordering::Relaxed)
     }
 
     /// Mean time by which held requests overran their hold, microseconds:
@@ -176,7 +203,8 @@ impl DemoState {
     }
 }
 
-/// Decrements the in-flight count even when the client goes away mid-hold.
+/// Decrements the in-flight count even when the client goes away mid-hold
+/// (and the open-connection count when a connection ends).
 struct InFlight<'a>(&'a AtomicUsize);
 
 impl Drop for InFlight<'_> {
@@ -210,10 +238,14 @@ async fn handle(
         }
         "/stats" => {
             let body = format!(
-                r#"{{"requests":{},"errors":{},"in_flight":{},"hold_overshoot_us_mean":{:.1}}}"#,
+                r#"{{"requests":{},"errors":{},"in_flight":{},"peak_in_flight":{},"connections":{},"open_connections":{},"peak_open_connections":{},"hold_overshoot_us_mean":{:.1}}}"#,
                 state.requests_served(),
                 state.errors_served(),
                 state.in_flight.load(Ordering::Relaxed),
+                state.peak_in_flight(),
+                state.connections_accepted(),
+                state.open_connections.load(Ordering::Relaxed),
+                state.peak_open_connections(),
                 state.mean_hold_overshoot_us()
             );
             return Ok(text(StatusCode::OK, "application/json", body));
@@ -223,6 +255,7 @@ async fn handle(
     let arrival = Instant::now();
     let n = state.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     let _guard = InFlight(&state.in_flight);
+    state.peak_in_flight.fetch_max(n, Ordering::Relaxed);
     // Read (and discard) any request body before answering.
     let _ = request.into_body().collect().await;
     let mut deadline = arrival + state.config.hold(n);
@@ -261,6 +294,13 @@ pub async fn serve_connection<I>(io: I, state: Arc<DemoState>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    state.connections.fetch_add(1, Ordering::Relaxed);
+    let open = state.open_connections.fetch_add(1, Ordering::Relaxed) + 1;
+    state
+        .peak_open_connections
+        .fetch_max(open, Ordering::Relaxed);
+    let counted = state.clone();
+    let _open = InFlight(&counted.open_connections);
     let service = hyper::service::service_fn(move |request| handle(request, state.clone()));
     let _ = auto::Builder::new(TokioExecutor::new())
         .serve_connection_with_upgrades(TokioIo::new(io), service)
@@ -345,6 +385,11 @@ impl RunningDemo {
     /// Requests answered with an injected 500.
     pub fn errors_served(&self) -> u64 {
         self.state.errors_served()
+    }
+
+    /// The server's counters (connections, peaks).
+    pub fn state(&self) -> &DemoState {
+        &self.state
     }
 }
 

@@ -499,6 +499,7 @@ struct RawScenario {
     connect_only: bool,
     message_size: Option<usize>,
     pipeline: Option<u32>,
+    streams: Option<u32>,
     command: Option<String>,
     keyspace: Option<u64>,
     query: Option<String>,
@@ -1655,6 +1656,7 @@ fn scenario_argv(
     option("step", s.step.clone());
     option("message-size", s.message_size.map(|n| n.to_string()));
     option("pipeline", s.pipeline.map(|n| n.to_string()));
+    option("streams", s.streams.map(|n| n.to_string()));
     option("command", s.command.clone());
     option("keyspace", s.keyspace.map(|n| n.to_string()));
     option("query", s.query.clone());

@@ -38,6 +38,8 @@ pub struct ProtocolOptions {
     pub message_size: Option<usize>,
     /// Operations per round trip.
     pub pipeline: u32,
+    /// HTTP/2 requests in flight on each connection.
+    pub streams: u32,
     /// Redis command words.
     pub redis_command: String,
     /// Redis key space.
@@ -58,6 +60,7 @@ impl Default for ProtocolOptions {
             connect_only: false,
             message_size: None,
             pipeline: 1,
+            streams: 1,
             redis_command: "PING".into(),
             keyspace: 100_000,
             query: "SELECT 1".into(),
@@ -76,6 +79,7 @@ impl ProtocolOptions {
             connect_only: args.connect_only,
             message_size: args.message_size,
             pipeline: args.pipeline.max(1),
+            streams: args.streams.max(1),
             redis_command: args.command.clone().unwrap_or(defaults.redis_command),
             keyspace: args.keyspace.max(1),
             query: args.query.clone().unwrap_or(defaults.query),
@@ -288,7 +292,7 @@ pub(crate) fn measure_endpoint(
         Scheme::Http | Scheme::Https if request.http2 => {
             let tls = tls_config(&[b"h2"]);
             load.drive(&addrs, |addr| {
-                Http2Driver::new(target, addr, &request.spec, tls.clone())
+                Http2Driver::new(target, addr, &request.spec, tls.clone(), p.streams)
             })
         }
         Scheme::Http | Scheme::Https => {
@@ -440,6 +444,9 @@ fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {
     };
     if p.connect_only {
         protocol_options.insert("connect_only".into(), "true".into());
+    }
+    if request.http2 {
+        protocol_options.insert("streams".into(), p.streams.to_string());
     }
     if let Some(scheme) = scheme.filter(|s| !s.is_http()) {
         let message_size = |default: usize| p.message_size.unwrap_or(default).to_string();

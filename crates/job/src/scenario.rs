@@ -132,6 +132,10 @@ pub struct ProtocolArgs {
     /// in flight per connection, NATS messages per flush or requests in flight.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub pipeline: u32,
+    /// HTTP/2 requests in flight on each connection (with --http2): -c 4
+    /// --streams 10 keeps 40 requests in flight on 4 connections.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub streams: u32,
     /// Redis command: PING, GET, SET, INCR, or any command with {key} and {value}.
     #[arg(long, value_name = "WORDS")]
     pub command: Option<String>,
@@ -484,6 +488,17 @@ pub fn validate_request(args: &RequestArgs, available_cores: u32) -> Result<Requ
         })
         .collect::<Result<Vec<_>, _>>()?;
     let p = &args.protocol;
+    if p.streams == 0 || p.streams > 1_000 {
+        return Err(ArgError::Range(format!(
+            "--streams must be between 1 and 1000, got {}",
+            p.streams
+        )));
+    }
+    if p.streams > 1 && !args.http2 {
+        return Err(ArgError::Range(
+            "--streams needs --http2 (an HTTP/1.1 connection carries one request at a time)".into(),
+        ));
+    }
     if p.pipeline == 0 || p.pipeline > 10_000 {
         return Err(ArgError::Range(format!(
             "--pipeline must be between 1 and 10000, got {}",

@@ -678,6 +678,8 @@ fn generator_thread<D: Driver>(
     tx: mpsc::Sender<Report>,
     open_model: bool,
 ) {
+    // A multiplexing driver carries `streams` workers on each connection.
+    let streams = driver.streams().max(1);
     let state = Rc::new(ThreadState {
         warmup: RefCell::new(Accumulator::new(open_model)),
         interval: RefCell::new(Accumulator::new(open_model)),
@@ -685,7 +687,7 @@ fn generator_thread<D: Driver>(
         last_completion: Cell::new(None),
         next_op: Cell::new(0),
         quota_left: Cell::new(plan.quota),
-        live_workers: Cell::new(plan.connections),
+        live_workers: Cell::new(plan.connections * streams),
         send_clock: RefCell::new(None),
         on_last_worker: RefCell::new(Vec::new()),
     });
@@ -718,15 +720,19 @@ fn generator_thread<D: Driver>(
     } else {
         None
     };
-    let mut workers = Vec::with_capacity(plan.connections as usize);
+    let mut workers = Vec::with_capacity((plan.connections * streams) as usize);
     for _ in 0..plan.connections {
-        workers.push(local.spawn_local(worker(
-            driver.clone(),
-            state.clone(),
-            plan.clone(),
-            timeline,
-            control.clone(),
-        )));
+        let shared = (streams > 1).then(SharedConn::new);
+        for _ in 0..streams {
+            workers.push(local.spawn_local(worker(
+                driver.clone(),
+                state.clone(),
+                plan.clone(),
+                timeline,
+                control.clone(),
+                shared.clone(),
+            )));
+        }
     }
     let ticker = local.spawn_local(ticker(
         state.clone(),
@@ -853,13 +859,15 @@ fn take_quota(state: &ThreadState, batch: u32) -> bool {
     }
 }
 
-/// One connection's loop: pick the next operation, run it, record it.
+/// One connection's loop (one stream's, for a multiplexing driver): pick
+/// the next operation, run it, record it.
 async fn worker<D: Driver>(
     driver: Arc<D>,
     state: Rc<ThreadState>,
     plan: ThreadPlan,
     timeline: Timeline,
     control: Control,
+    shared: Option<Rc<SharedConn<D::Conn>>>,
 ) {
     let mut conn: Option<D::Conn> = None;
     let mut connect_failures = 0u32;
@@ -910,7 +918,15 @@ async fn worker<D: Driver>(
         } else {
             now
         };
-        let result = attempt(&*driver, &mut conn, plan.timeout, sent, watchdog.as_mut()).await;
+        let result = attempt(
+            &*driver,
+            &mut conn,
+            shared.as_deref(),
+            plan.timeout,
+            sent,
+            watchdog.as_mut(),
+        )
+        .await;
         let done = Instant::now();
         let target = if measured {
             &state.interval
@@ -956,6 +972,74 @@ async fn worker<D: Driver>(
     }
 }
 
+/// One connection carried by several workers (a multiplexing driver's
+/// streams): the handle they open their streams from, and whether one of
+/// them is connecting it now (so a dropped connection is replaced by one
+/// new connection, not one per stream).
+struct SharedConn<C> {
+    handle: RefCell<Option<C>>,
+    connecting: Cell<bool>,
+    connected: tokio::sync::Notify,
+}
+
+impl<C> SharedConn<C> {
+    fn new() -> Rc<Self> {
+        Rc::new(SharedConn {
+            handle: RefCell::new(None),
+            connecting: Cell::new(false),
+            connected: tokio::sync::Notify::new(),
+        })
+    }
+}
+
+/// Ends a worker's turn at connecting a shared connection, however it
+/// ends (connected, failed, or abandoned at the timeout), and wakes the
+/// workers waiting for it.
+struct ConnectingTurn<'a, C>(&'a SharedConn<C>);
+
+impl<C> Drop for ConnectingTurn<'_, C> {
+    fn drop(&mut self) {
+        self.0.connecting.set(false);
+        self.0.connected.notify_waiters();
+    }
+}
+
+/// A connection handle for one worker: a connection of its own, or a
+/// stream on the connection its group shares (connecting that connection
+/// when it is missing or closed and no other worker of the group is).
+async fn open<D: Driver>(
+    driver: &D,
+    shared: Option<&SharedConn<D::Conn>>,
+) -> Result<D::Conn, OpError> {
+    let Some(shared) = shared else {
+        return driver.connect().await;
+    };
+    loop {
+        // Registered before the checks, so a connect that ends between
+        // them and the wait still wakes this worker.
+        let connected = shared.connected.notified();
+        tokio::pin!(connected);
+        connected.as_mut().enable();
+        let stream = shared
+            .handle
+            .borrow()
+            .as_ref()
+            .and_then(|c| driver.open_stream(c));
+        if let Some(stream) = stream {
+            return Ok(stream);
+        }
+        if !shared.connecting.get() {
+            break;
+        }
+        connected.await;
+    }
+    shared.connecting.set(true);
+    let _turn = ConnectingTurn(shared);
+    let conn = driver.connect().await?;
+    *shared.handle.borrow_mut() = driver.open_stream(&conn);
+    Ok(conn)
+}
+
 /// After a stop request, gives operations in flight `grace` to finish, then
 /// abandons them. Aborted by the last worker when the step ends normally.
 async fn supervise(
@@ -985,6 +1069,7 @@ async fn supervise(
 async fn attempt<D: Driver>(
     driver: &D,
     conn: &mut Option<D::Conn>,
+    shared: Option<&SharedConn<D::Conn>>,
     timeout: Duration,
     started: Instant,
     mut watchdog: std::pin::Pin<&mut tokio::time::Sleep>,
@@ -995,7 +1080,7 @@ async fn attempt<D: Driver>(
     }
     let work = async {
         if conn.is_none() {
-            *conn = Some(driver.connect().await?);
+            *conn = Some(open(driver, shared).await?);
         }
         match conn.as_mut() {
             Some(c) => c.call().await,

@@ -316,6 +316,12 @@ pub enum ErrorKind {
     Timeout,
     /// The peer reset or closed the connection mid-operation.
     Reset,
+    /// HTTP/2: the server sent GOAWAY, so the request on its stream was
+    /// never taken (the connection is being closed).
+    GoAway,
+    /// HTTP/2: the server reset this request's stream (RST_STREAM); the
+    /// connection stays open.
+    StreamReset,
     /// The peer sent bytes that do not parse as the protocol.
     Protocol,
     /// A response with a 4xx status.
@@ -333,11 +339,13 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in reporting order.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Connect,
         ErrorKind::Tls,
         ErrorKind::Timeout,
         ErrorKind::Reset,
+        ErrorKind::GoAway,
+        ErrorKind::StreamReset,
         ErrorKind::Protocol,
         ErrorKind::Status4xx,
         ErrorKind::Status5xx,
@@ -353,6 +361,8 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Reset => "reset",
+            ErrorKind::GoAway => "goaway",
+            ErrorKind::StreamReset => "stream_reset",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Status4xx => "status_4xx",
             ErrorKind::Status5xx => "status_5xx",

@@ -53,9 +53,23 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
         .protocol_options
         .get("connect_only")
         .is_some_and(|v| v == "true");
+    // HTTP/2 `--streams`: each connection carries several requests at once.
+    let streams = scenario
+        .options
+        .protocol_options
+        .get("streams")
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&s| s > 1)
+        .map(|s| {
+            format!(
+                " × {s} streams ({} in flight)",
+                group(s * u64::from(step.concurrency))
+            )
+        })
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "scalewall bench {} — {}, {}, {}{}",
+        "scalewall bench {} — {}{streams}, {}, {}{}",
         scenario.target,
         count(u64::from(step.concurrency), "connection", "connections"),
         model,

@@ -182,6 +182,8 @@ pub struct WireLoad {
     pub message_size: Option<usize>,
     /// Operations per round trip.
     pub pipeline: u32,
+    /// HTTP/2 streams per connection.
+    pub streams: u32,
     /// Redis command.
     pub redis_command: String,
     /// Redis key space.
@@ -216,6 +218,7 @@ impl WireLoad {
             connect_only: p.connect_only,
             message_size: p.message_size,
             pipeline: p.pipeline,
+            streams: p.streams,
             redis_command: p.redis_command.clone(),
             keyspace: p.keyspace,
             query: p.query.clone(),
@@ -243,6 +246,7 @@ impl WireLoad {
             connect_only: self.connect_only,
             message_size: self.message_size,
             pipeline: self.pipeline.max(1),
+            streams: self.streams.max(1),
             redis_command: self.redis_command.clone(),
             keyspace: self.keyspace.max(1),
             query: self.query.clone(),

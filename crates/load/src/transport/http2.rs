@@ -1,6 +1,9 @@
 //! HTTP/2 transport over hyper: h2c with prior knowledge for `http://`
-//! targets, TLS with ALPN `h2` for `https://`. One stream in flight per
-//! connection, so `-c N` means N concurrent requests as for HTTP/1.1.
+//! targets, TLS with ALPN `h2` for `https://`. Each connection carries
+//! `streams` requests at once (`--streams`, default 1, so `-c N` means N
+//! concurrent requests as for HTTP/1.1); the engine runs a worker per
+//! stream and [`Driver::open_stream`] gives each its handle on the
+//! connection. A GOAWAY and a stream reset are errors of their own kinds.
 
 use super::http1::RequestSpec;
 use super::stream::{connect_stream, tls_for, Stream};
@@ -22,7 +25,15 @@ pub struct Http2Driver {
     addr: SocketAddr,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     template: Arc<RequestTemplate>,
+    streams: u32,
 }
+
+/// The receive window of each stream: a response body up to this size
+/// arrives without waiting for a WINDOW_UPDATE (the protocol's default,
+/// 64 KiB, stalls larger bodies for a round trip per window).
+const STREAM_WINDOW: u32 = 4 << 20;
+/// HTTP/2's largest window.
+const MAX_WINDOW: u32 = (1 << 31) - 1;
 
 /// The parts of a request reused on every call.
 struct RequestTemplate {
@@ -33,12 +44,14 @@ struct RequestTemplate {
 }
 
 impl Http2Driver {
-    /// A driver sending `spec` to `target` at `addr`.
+    /// A driver sending `spec` to `target` at `addr`, `streams` requests
+    /// at once on each connection.
     pub fn new(
         target: &Target,
         addr: SocketAddr,
         spec: &RequestSpec,
         tls_config: Option<Arc<rustls::ClientConfig>>,
+        streams: u32,
     ) -> Result<Self, OpError> {
         let invalid = |what: String| OpError::new(ErrorKind::Protocol, what);
         let method = Method::from_bytes(spec.method.as_bytes())
@@ -68,6 +81,7 @@ impl Http2Driver {
                 headers,
                 body: spec.body.clone(),
             }),
+            streams: streams.max(1),
         })
     }
 }
@@ -79,14 +93,19 @@ pub struct Http2Conn {
 }
 
 fn classify(err: &hyper::Error) -> OpError {
-    let kind = if err.is_timeout() {
+    let h2 = std::error::Error::source(err).and_then(|e| e.downcast_ref::<h2::Error>());
+    let kind = if h2.is_some_and(h2::Error::is_go_away) {
+        // The server is closing the connection: this stream was not taken.
+        ErrorKind::GoAway
+    } else if h2.is_some_and(h2::Error::is_reset) {
+        // RST_STREAM: the server refused or cancelled this one request.
+        ErrorKind::StreamReset
+    } else if err.is_timeout() {
         ErrorKind::Timeout
     } else if err.is_parse() || err.is_user() {
         ErrorKind::Protocol
-    } else if err.is_closed() || err.is_canceled() || err.is_incomplete_message() {
-        ErrorKind::Reset
     } else {
-        // h2 stream resets and GOAWAY surface here
+        // Closed, cancelled, an incomplete message, a broken connection.
         ErrorKind::Reset
     };
     let mut message = err.to_string();
@@ -103,6 +122,17 @@ impl Driver for Http2Driver {
         "http2"
     }
 
+    fn streams(&self) -> u32 {
+        self.streams
+    }
+
+    fn open_stream(&self, conn: &Http2Conn) -> Option<Http2Conn> {
+        (!conn.sender.is_closed()).then(|| Http2Conn {
+            sender: conn.sender.clone(),
+            template: conn.template.clone(),
+        })
+    }
+
     async fn connect(&self) -> Result<Http2Conn, OpError> {
         let stream = connect_stream(self.addr, self.tls.as_ref()).await?;
         if matches!(stream, Stream::Tls(_)) && stream.alpn() != Some(b"h2") {
@@ -115,6 +145,12 @@ impl Driver for Http2Driver {
             ));
         }
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(
+                STREAM_WINDOW.saturating_mul(self.streams).min(MAX_WINDOW),
+            )
+            // Room for every stream's request before the server's SETTINGS.
+            .initial_max_send_streams(self.streams as usize)
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| {
@@ -167,5 +203,92 @@ impl Connection for Http2Conn {
             bytes,
             keep_alive: !self.sender.is_closed(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An h2c server that answers its first request and resets its second
+    /// (REFUSED_STREAM).
+    async fn resetting_server(listener: tokio::net::TcpListener) {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut connection = h2::server::handshake(socket).await.unwrap();
+        let mut seen = 0;
+        while let Some(request) = connection.accept().await {
+            let Ok((_, mut respond)) = request else { break };
+            seen += 1;
+            if seen == 1 {
+                let response = http::Response::builder().status(200).body(()).unwrap();
+                respond.send_response(response, true).unwrap();
+            } else {
+                respond.send_reset(h2::Reason::REFUSED_STREAM);
+            }
+        }
+    }
+
+    /// A raw h2c server that takes no stream: at the client's first
+    /// request it sends GOAWAY (last stream 0) and keeps the socket open.
+    async fn goaway_server(listener: tokio::net::TcpListener) {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut preface = [0u8; 24];
+        socket.read_exact(&mut preface).await.unwrap();
+        // Our SETTINGS (none) and the acknowledgement of the client's.
+        socket
+            .write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0])
+            .await
+            .unwrap();
+        loop {
+            let mut head = [0u8; 9];
+            if socket.read_exact(&mut head).await.is_err() {
+                return;
+            }
+            let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0u8; length];
+            socket.read_exact(&mut payload).await.unwrap();
+            if head[3] == 1 {
+                // HEADERS: GOAWAY, last stream 0, NO_ERROR.
+                let mut goaway = vec![0, 0, 8, 7, 0, 0, 0, 0, 0];
+                goaway.extend_from_slice(&[0; 8]);
+                socket.write_all(&goaway).await.unwrap();
+                break;
+            }
+        }
+        let mut rest = Vec::new();
+        let _ = socket.read_to_end(&mut rest).await;
+    }
+
+    fn driver_for(addr: SocketAddr) -> Http2Driver {
+        let target = Target::parse(&format!("http://{addr}/")).unwrap();
+        Http2Driver::new(&target, addr, &RequestSpec::default(), None, 1).unwrap()
+    }
+
+    #[test]
+    fn a_stream_reset_and_a_goaway_are_errors_of_their_own_kinds() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let driver = driver_for(listener.local_addr().unwrap());
+            tokio::spawn(resetting_server(listener));
+            let mut conn = driver.connect().await.unwrap();
+            assert_eq!(conn.call().await.unwrap().status, 200);
+            let reset = conn.call().await.unwrap_err();
+            assert_eq!(reset.kind, ErrorKind::StreamReset, "{reset}");
+            // A reset leaves the connection open: a new stream on it works.
+            let mut again = driver.open_stream(&conn).expect("the connection is open");
+            assert_eq!(again.call().await.unwrap_err().kind, ErrorKind::StreamReset);
+
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let driver = driver_for(listener.local_addr().unwrap());
+            tokio::spawn(goaway_server(listener));
+            let mut conn = driver.connect().await.unwrap();
+            let away = conn.call().await.unwrap_err();
+            assert_eq!(away.kind, ErrorKind::GoAway, "{away}");
+        });
     }
 }

@@ -1,5 +1,6 @@
 //! Transports: one [`Driver`] per protocol. A driver opens connections; a
-//! connection performs one operation at a time. The engine never looks
+//! connection handle performs one operation at a time (a multiplexing
+//! driver hands out several handles on one connection: HTTP/2 streams). The engine never looks
 //! inside: adding a protocol is one new file implementing these two traits.
 
 pub mod connect_only;
@@ -86,6 +87,21 @@ pub trait Driver: Send + Sync + 'static {
     /// counts pipelined requests.
     fn batch(&self) -> u32 {
         1
+    }
+
+    /// Operations one connection carries at once (HTTP/2 streams). The
+    /// engine runs this many workers on each connection: the first to need
+    /// it connects, the others take [`Driver::open_stream`] on it.
+    fn streams(&self) -> u32 {
+        1
+    }
+
+    /// Another handle on the open connection `conn`, for a driver whose
+    /// connections multiplex; `None` when it can carry no more (closed, or
+    /// the driver does not multiplex).
+    fn open_stream(&self, conn: &Self::Conn) -> Option<Self::Conn> {
+        let _ = conn;
+        None
     }
 }
 
