@@ -1801,6 +1801,23 @@ direction = "below"
         assert!(err.contains("a latency takes a unit"), "{err}");
     }
 
+    /// `http2 = true` with `streams = N`; streams alone are refused.
+    #[test]
+    fn a_scenario_takes_http2_streams() {
+        let base = "[[service]]\nname = \"api\"\nurl = \"http://127.0.0.1:1\"\n\
+                    [[scenario]]\nname = \"get\"\nservice = \"api\"\nkind = \"bench\"\n";
+        let config = parse_text(&format!("{base}http2 = true\nstreams = 10\n")).unwrap();
+        let Command::Bench(args) = &config.scenarios[0].command else {
+            panic!("a bench scenario");
+        };
+        assert!(args.request.http2);
+        assert_eq!(args.request.protocol.streams, 10);
+        let err = parse_text(&format!("{base}streams = 10\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs --http2"), "{err}");
+    }
+
     /// `[watch]`, `[[job]]` and `[[alert]]`: defaults, and located mistakes.
     #[test]
     fn watch_jobs_and_alerts_are_checked_where_they_are_written() {
