@@ -273,6 +273,40 @@ fn http2_streams_multiplex_forty_requests_on_four_connections() {
     );
 }
 
+/// The open model's rate is the schedule's: the last responses of a slow
+/// server, sent on time and still in flight at the window's end, count
+/// without stretching the window (they made a kept schedule read as
+/// 191/s for 200/s, "not kept").
+#[test]
+fn open_model_rate_is_over_the_schedule_not_its_drain() {
+    let server = demo(DemoConfig {
+        latency: Duration::from_millis(50),
+        ..DemoConfig::default()
+    });
+    let out = scalewall(&[
+        "bench",
+        &server.url(),
+        "-c",
+        "32",
+        "-t",
+        "2",
+        "-r",
+        "200",
+        "-d",
+        "1s",
+        "-o",
+        "json",
+        "--no-history",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    // Two threads at 100/s each, due at 0, 10, … 990 ms and 5, … 995 ms.
+    assert_eq!(f(&v, "/requests") as u64, 200);
+    assert_eq!(server.requests_served(), 200, "the server's own count");
+    assert!((f(&v, "/rps") - 200.0).abs() < 1e-9, "{}", v["rps"]);
+    assert_eq!(v["schedule_kept"], true);
+}
+
 #[test]
 fn streams_without_http2_are_refused_with_the_reason() {
     let out = scalewall(&["bench", "http://127.0.0.1:9/", "--streams", "4"]);

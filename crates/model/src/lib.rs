@@ -387,7 +387,9 @@ pub struct Step {
     pub target_rate_per_s: Option<f64>,
     /// Wall-clock start of measurement (after warm-up), RFC 3339.
     pub started_at: String,
-    /// Measured seconds (warm-up excluded), by the monotonic clock.
+    /// Measured seconds (warm-up excluded), by the monotonic clock: until
+    /// the last response, or for a time-bound open-model step its scheduled
+    /// window (the responses to operations sent in it count however late).
     pub duration_s: f64,
     /// Whether the step ran to its planned end (false when interrupted).
     pub completed: bool,
