@@ -437,6 +437,10 @@ pub struct DemoServerArgs {
     /// Share of requests answered with 500 (0–1).
     #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
+    /// Share of requests answered 200 {"ok":false} (0–1); the others are
+    /// then answered {"ok":true}: a known share for response checks.
+    #[arg(long, default_value_t = 0.0)]
+    pub bad_body_rate: f64,
     /// Freeze the server this long after its first request (with --stall-for).
     #[arg(long, value_parser = parse_duration, requires = "stall_for")]
     pub stall_after: Option<Duration>,

@@ -500,6 +500,7 @@ pub fn demo_server_command(args: &DemoServerArgs) -> Result<ExitCode> {
         sigma: args.sigma,
         kappa: args.kappa,
         error_rate: args.error_rate,
+        bad_body_rate: args.bad_body_rate,
         stall: match (args.stall_after, args.stall_for) {
             (Some(after), Some(duration)) => Some(Stall { after, duration }),
             _ => None,
@@ -520,7 +521,7 @@ pub fn demo_server_command(args: &DemoServerArgs) -> Result<ExitCode> {
         let state = DemoState::new(config).context("cannot start the hold timer")?;
         // One write: a test that reads the first line may close the pipe after it.
         let mut banner = format!(
-            "demo-server listening on http://{addr}/ (latency {}, sigma {}, kappa {}, error rate {})\n  WebSocket echo on ws://{addr}/ws\n",
+            "demo-server listening on http://{addr}/ (latency {}, sigma {}, kappa {}, error rate {})\n  WebSocket echo on ws://{addr}/ws\n  Server-Sent Events on http://{addr}/stream?events=10&gap=5ms\n",
             humantime::format_duration(config.latency),
             config.sigma,
             config.kappa,

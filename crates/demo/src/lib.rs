@@ -10,6 +10,12 @@
 //! 500, and a stall window can freeze it to create the coordinated-omission
 //! case. `GET /health` and `GET /stats` are never delayed or counted, and
 //! `GET /ws` is a WebSocket echo ([`echo`]).
+//!
+//! For streamed responses, checks and data feeds: `GET
+//! /stream?events=N&gap=5ms` answers Server-Sent Events, `N` of them
+//! `gap` apart after the hold; `--bad-body-rate` answers a share of
+//! requests `200 {"ok":false}` (the others `{"ok":true}`); and `/stats`
+//! counts the distinct request bodies seen and how many came again.
 
 #![deny(missing_docs)]
 
@@ -22,10 +28,14 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use std::collections::HashSet;
 use std::convert::Infallible;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use timer::PreciseTimer;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -54,6 +64,9 @@ pub struct DemoConfig {
     pub error_rate: f64,
     /// Optional stall window.
     pub stall: Option<Stall>,
+    /// Share of load requests answered `200 {"ok":false}` (0–1); when it
+    /// is above 0 the others are answered `{"ok":true}`.
+    pub bad_body_rate: f64,
 }
 
 impl Default for DemoConfig {
@@ -64,6 +77,7 @@ impl Default for DemoConfig {
             kappa: 0.0,
             error_rate: 0.0,
             stall: None,
+            bad_body_rate: 0.0,
         }
     }
 }
@@ -82,6 +96,9 @@ pub enum DemoConfigError {
     /// Error rate outside 0–1.
     #[error("--error-rate must be between 0 and 1, got {0}")]
     ErrorRate(f64),
+    /// Bad-body rate outside 0–1.
+    #[error("--bad-body-rate must be between 0 and 1, got {0}")]
+    BadBodyRate(f64),
 }
 
 impl DemoConfig {
@@ -94,6 +111,9 @@ impl DemoConfig {
         }
         if !(0.0..=1.0).contains(&self.error_rate) || self.error_rate.is_nan() {
             return Err(DemoConfigError::ErrorRate(self.error_rate));
+        }
+        if !(0.0..=1.0).contains(&self.bad_body_rate) || self.bad_body_rate.is_nan() {
+            return Err(DemoConfigError::BadBodyRate(self.bad_body_rate));
         }
         Ok(())
     }
@@ -132,6 +152,13 @@ pub struct DemoState {
     held: AtomicU64,
     first_request: OnceLock<Instant>,
     timer: PreciseTimer,
+    /// Answers with `{"ok":false}`.
+    bad_bodies: AtomicU64,
+    /// Hashes of the non-empty request bodies seen, and how many bodies
+    /// had been seen before.
+    bodies: Mutex<HashSet<u64>>,
+    repeated_bodies: AtomicU64,
+    body_draws: AtomicU64,
 }
 
 impl DemoState {
@@ -151,6 +178,10 @@ impl DemoState {
             held: AtomicU64::new(0),
             first_request: OnceLock::new(),
             timer: PreciseTimer::start()?,
+            bad_bodies: AtomicU64::new(0),
+            bodies: Mutex::new(HashSet::new()),
+            repeated_bodies: AtomicU64::new(0),
+            body_draws: AtomicU64::new(0),
         }))
     }
 
@@ -190,10 +221,49 @@ impl DemoState {
         self.overshoot_ns.load(Ordering::Relaxed) as f64 / held as f64 / 1e3
     }
 
+    /// Load requests answered `{"ok":false}` (`--bad-body-rate`).
+    pub fn bad_bodies_served(&self) -> u64 {
+        self.bad_bodies.load(Ordering::Relaxed)
+    }
+
+    /// Distinct non-empty request bodies seen so far.
+    pub fn distinct_bodies(&self) -> usize {
+        self.bodies.lock().map_or(0, |b| b.len())
+    }
+
+    /// Non-empty request bodies that had been seen before.
+    pub fn repeated_bodies(&self) -> u64 {
+        self.repeated_bodies.load(Ordering::Relaxed)
+    }
+
+    /// Notes a request body: distinct, or seen before.
+    fn note_body(&self, body: &[u8]) {
+        if body.is_empty() {
+            return;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut hasher);
+        let fresh = self
+            .bodies
+            .lock()
+            .map(|mut seen| seen.insert(hasher.finish()))
+            .unwrap_or(true);
+        if !fresh {
+            self.repeated_bodies.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// A deterministic uniform draw in [0, 1) (SplitMix64 over a counter).
     fn draw(&self) -> f64 {
-        let mut z = self
-            .draws
+        splitmix(&self.draws)
+    }
+}
+
+/// The next of a deterministic sequence of uniform draws in [0, 1)
+/// (SplitMix64 over `counter`).
+fn splitmix(counter: &AtomicU64) -> f64 {
+    {
+        let mut z = counter
             .fetch_add(1, Ordering::Relaxed)
             .wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -213,8 +283,76 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+/// A response body: whole, or a stream of events.
+pub type DemoBody = http_body_util::Either<Full<Bytes>, EventBody>;
+
+/// A body whose chunks (Server-Sent Events) come from a task that times them.
+pub struct EventBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for EventBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|data| Ok(hyper::body::Frame::data(data))))
+    }
+}
+
+/// `/stream?events=N&gap=D`: the number of events (default 10, at most
+/// 100,000) and the gap between them (default 5 ms).
+fn stream_query(query: Option<&str>) -> Result<(u32, Duration), String> {
+    let mut events = 10u32;
+    let mut gap = Duration::from_millis(5);
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("events", n)) => {
+                events = n
+                    .parse()
+                    .ok()
+                    .filter(|&n| n <= 100_000)
+                    .ok_or_else(|| format!("events={n}: give a count of at most 100000"))?;
+            }
+            Some(("gap", d)) => {
+                gap = humantime::parse_duration(d)
+                    .map_err(|e| format!("gap={d}: {e} (e.g. gap=5ms)"))?;
+            }
+            _ => return Err(format!("unknown parameter '{pair}' (events=N, gap=5ms)")),
+        }
+    }
+    Ok((events, gap))
+}
+
+/// Sends `events` SSE events `gap` apart, the first at once.
+fn event_stream(state: Arc<DemoState>, events: u32, gap: Duration) -> Response<DemoBody> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let start = Instant::now();
+        for i in 0..events {
+            let due = start + gap * i;
+            if due > Instant::now() {
+                state.timer.sleep_until(due).await;
+            }
+            let event = Bytes::from(format!("id: {i}\ndata: {{\"event\":{i}}}\n\n"));
+            if tx.send(event).await.is_err() {
+                return; // the client went away
+            }
+        }
+    });
+    let mut response = Response::new(http_body_util::Either::Right(EventBody(rx)));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/event-stream"),
+    );
+    response
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<DemoBody> {
+    let mut response = Response::new(http_body_util::Either::Left(Full::new(Bytes::from(body))));
     *response.status_mut() = status;
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -226,9 +364,13 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
 async fn handle(
     request: Request<Incoming>,
     state: Arc<DemoState>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<DemoBody>, Infallible> {
     match request.uri().path() {
-        "/ws" => return Ok(echo::websocket_upgrade(request)),
+        "/ws" => {
+            return Ok(
+                echo::websocket_upgrade::<Full<Bytes>>(request).map(http_body_util::Either::Left)
+            )
+        }
         "/health" => {
             return Ok(text(
                 StatusCode::OK,
@@ -238,26 +380,44 @@ async fn handle(
         }
         "/stats" => {
             let body = format!(
-                r#"{{"requests":{},"errors":{},"in_flight":{},"peak_in_flight":{},"connections":{},"open_connections":{},"peak_open_connections":{},"hold_overshoot_us_mean":{:.1}}}"#,
+                r#"{{"requests":{},"errors":{},"bad_bodies":{},"in_flight":{},"peak_in_flight":{},"connections":{},"open_connections":{},"peak_open_connections":{},"distinct_bodies":{},"repeated_bodies":{},"hold_overshoot_us_mean":{:.1}}}"#,
                 state.requests_served(),
                 state.errors_served(),
+                state.bad_bodies_served(),
                 state.in_flight.load(Ordering::Relaxed),
                 state.peak_in_flight(),
                 state.connections_accepted(),
                 state.open_connections.load(Ordering::Relaxed),
                 state.peak_open_connections(),
+                state.distinct_bodies(),
+                state.repeated_bodies(),
                 state.mean_hold_overshoot_us()
             );
             return Ok(text(StatusCode::OK, "application/json", body));
         }
         _ => {}
     }
+    let stream = match request.uri().path() {
+        "/stream" => match stream_query(request.uri().query()) {
+            Ok(stream) => Some(stream),
+            Err(why) => {
+                return Ok(text(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    format!("/stream: {why}\n"),
+                ))
+            }
+        },
+        _ => None,
+    };
     let arrival = Instant::now();
     let n = state.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     let _guard = InFlight(&state.in_flight);
     state.peak_in_flight.fetch_max(n, Ordering::Relaxed);
-    // Read (and discard) any request body before answering.
-    let _ = request.into_body().collect().await;
+    // Read any request body before answering; only its hash is kept.
+    if let Ok(body) = request.into_body().collect().await {
+        state.note_body(&body.to_bytes());
+    }
     let mut deadline = arrival + state.config.hold(n);
     if let Some(stall) = state.config.stall {
         let first = *state.first_request.get_or_init(|| arrival);
@@ -284,6 +444,21 @@ async fn handle(
             "text/plain",
             "injected error\n".into(),
         ));
+    }
+    if let Some((events, gap)) = stream {
+        return Ok(event_stream(state.clone(), events, gap));
+    }
+    if state.config.bad_body_rate > 0.0 {
+        let bad = splitmix(&state.body_draws) < state.config.bad_body_rate;
+        if bad {
+            state.bad_bodies.fetch_add(1, Ordering::Relaxed);
+        }
+        let body = if bad {
+            r#"{"ok":false}"#
+        } else {
+            r#"{"ok":true}"#
+        };
+        return Ok(text(StatusCode::OK, "application/json", body.into()));
     }
     Ok(text(StatusCode::OK, "text/plain", "ok\n".into()))
 }
@@ -433,6 +608,109 @@ mod tests {
         assert!((share - 0.2).abs() < 0.01, "{share}");
     }
 
+    /// One request over a fresh connection (`Connection: close`): the
+    /// response's bytes, each read with the time it arrived.
+    fn exchange(demo: &RunningDemo, request: &str) -> Vec<(Instant, Vec<u8>)> {
+        use std::io::{Read, Write};
+        let mut socket = std::net::TcpStream::connect(demo.addr()).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        socket.write_all(request.as_bytes()).unwrap();
+        let mut reads = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match socket.read(&mut buf) {
+                Ok(0) => return reads,
+                Ok(n) => reads.push((Instant::now(), buf[..n].to_vec())),
+                Err(e) => panic!("reading the response: {e}"),
+            }
+        }
+    }
+
+    fn text_of(reads: &[(Instant, Vec<u8>)]) -> String {
+        String::from_utf8_lossy(
+            &reads
+                .iter()
+                .flat_map(|(_, b)| b.clone())
+                .collect::<Vec<_>>(),
+        )
+        .into_owned()
+    }
+
+    #[test]
+    fn stream_sends_a_known_number_of_events_a_gap_apart() {
+        let demo =
+            RunningDemo::start(([127, 0, 0, 1], 0).into(), DemoConfig::default(), 1).unwrap();
+        let sent = Instant::now();
+        let reads = exchange(
+            &demo,
+            "GET /stream?events=20&gap=5ms HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        let text = text_of(&reads);
+        assert!(text.contains("content-type: text/event-stream"), "{text}");
+        let ids: Vec<u32> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("id: "))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(ids, (0..20).collect::<Vec<_>>());
+        assert_eq!(text.matches("data: {\"event\":").count(), 20);
+        // The last event is due 19 gaps after the first.
+        let last = reads.last().unwrap().0;
+        assert!(
+            last - sent >= Duration::from_millis(95),
+            "{:?}",
+            last - sent
+        );
+        assert_eq!(demo.requests_served(), 1);
+
+        let bad = exchange(
+            &demo,
+            "GET /stream?events=x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        let text = text_of(&bad);
+        assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+        assert!(text.contains("events=x: give a count"), "{text}");
+    }
+
+    #[test]
+    fn bad_bodies_are_a_known_share_and_request_bodies_are_counted() {
+        let config = DemoConfig {
+            bad_body_rate: 0.1,
+            ..DemoConfig::default()
+        };
+        let state = DemoState::new(config).unwrap();
+        let n = 1_000;
+        let bad = (0..n)
+            .filter(|_| splitmix(&state.body_draws) < config.bad_body_rate)
+            .count();
+        assert!((90..=110).contains(&bad), "{bad} of {n}");
+
+        let demo = RunningDemo::start(([127, 0, 0, 1], 0).into(), config, 1).unwrap();
+        let mut answers = Vec::new();
+        for body in ["a=1", "a=2", "a=1"] {
+            let request = format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            answers.push(text_of(&exchange(&demo, &request)));
+        }
+        for answer in &answers {
+            assert!(
+                answer.ends_with(r#"{"ok":true}"#) || answer.ends_with(r#"{"ok":false}"#),
+                "{answer}"
+            );
+        }
+        let bad = answers
+            .iter()
+            .filter(|a| a.ends_with(r#"{"ok":false}"#))
+            .count();
+        assert_eq!(bad as u64, demo.state().bad_bodies_served());
+        assert_eq!(demo.state().distinct_bodies(), 2);
+        assert_eq!(demo.state().repeated_bodies(), 1);
+    }
+
     #[test]
     fn bad_coefficients_are_refused() {
         let bad = DemoConfig {
@@ -442,6 +720,11 @@ mod tests {
         assert!(bad.validate().is_err());
         let bad = DemoConfig {
             error_rate: 1.5,
+            ..DemoConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = DemoConfig {
+            bad_body_rate: -0.1,
             ..DemoConfig::default()
         };
         assert!(bad.validate().is_err());

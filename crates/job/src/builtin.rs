@@ -17,6 +17,7 @@ pub const DEMO_TARGET: DemoConfig = DemoConfig {
     kappa: 0.0008,
     error_rate: 0.0,
     stall: None,
+    bad_body_rate: 0.0,
 };
 
 /// A plain GET of the built-in target, sampled once a second.
