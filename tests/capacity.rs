@@ -320,21 +320,31 @@ fn a_ramped_rate_achieves_each_stage_within_two_percent() {
     assert_eq!(v["schedule_kept"], true);
 }
 
-/// The known answer for the open model: a bound of 11 ms holds
-/// while n < 15.7 requests are in flight, and by Little's law n = rate ×
-/// hold, so the rate that keeps it is ≈ 1,430 req/s (within 15 %). Sends
-/// go out on time (the precise timer; with tokio's 1 ms timer the
-/// generator's own lateness made the answer ≈ 1,075). The bound is on the
-/// p90: every response takes the hold, so p90 and p99 pass 11 ms at the
-/// same n, but the p99 also catches the 2-core machine's scheduling tail
-/// (1–3 ms), which moved the p99 answer between 1,100 and 1,250 from run
-/// to run; the p90 answer was 1,300 each time.
+/// The known answer for the open model: a server with the file's curve
+/// scaled to 20 ms holds each request h(n) = 20 ms × (1 + 0.05(n−1) +
+/// 0.002·n(n−1)), so a bound of 32 ms holds while n < 9.66 requests are in
+/// flight, and by Little's law n = rate × hold, so the rate that keeps it
+/// is 9.66 / 32 ms ≈ 302 req/s (within 15 %). Sends go out on time (the
+/// precise timer; with tokio's 1 ms timer the generator's own lateness
+/// moved the answer by a quarter).
+///
+/// Both choices keep what the test measures away from the machine. The
+/// bound sits at 81 % of the server's peak: at the 11 ms on the
+/// 5 ms curve (n = 15.7, 97 % of the peak) a burst of 12 extra requests in
+/// flight (an 8 ms stall of this 2-core VM's vCPU) passed the curve's upper
+/// fixed point, the queue ran away, and the answer read 800–1,350 from run
+/// to run. And the 20 ms scale makes the debug build's ≈ 0.5 ms of request
+/// overhead 3 % of the answer, where on the 5 ms curve it took 10 % of it
+/// (1,050–1,100 for 1,207). The bound is on the p90: every response takes
+/// the hold, so p90 and p99 pass it at the same n, but the p99 also catches
+/// the machine's scheduling tail.
 #[test]
 fn a_rate_search_under_a_tight_bound_finds_the_rate_littles_law_gives() {
-    let server = known_server(0.0);
-    let v = search(&server.url(), "2s", &["--rate-search", "--slo", "p90<11ms"]);
+    let _awake = common::KeepCpusAwake::start();
+    let server = server_of(Duration::from_millis(20), 0.0);
+    let v = search(&server.url(), "2s", &["--rate-search", "--slo", "p90<32ms"]);
     let c = &v["capacity"];
-    eprintln!("rate capacity under p90<11ms: {}", c["verdict"]);
+    eprintln!("rate capacity under p90<32ms: {}", c["verdict"]);
     let value = f(c, "/value");
-    assert!((value / 1430.0 - 1.0).abs() < 0.15, "{value}");
+    assert!((value / 302.0 - 1.0).abs() < 0.15, "{value}");
 }

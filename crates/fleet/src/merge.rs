@@ -299,6 +299,8 @@ impl Merger {
             stages: Vec::new(),
             workers,
             custom: Vec::new(),
+            phases: None,
+            checks: Vec::new(),
         }
     }
 }

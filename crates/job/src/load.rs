@@ -5,10 +5,13 @@
 
 use crate::error::{Context as _, JobError, Result};
 use crate::observer::Observer;
-use crate::scenario::{Param, RequestArgs};
+use crate::scenario::{DataOrderArg, Param, RequestArgs, ONE_PER_ROW};
+use scalewall_load::checks::CheckSet;
 use scalewall_load::engine::{
     run_step_with, Control, IntervalReport, LiveProgress, Pacing, StepHooks, StepPlan, StopAt,
 };
+use scalewall_load::events::{StreamFormat, StreamSpec};
+use scalewall_load::feed::{FedRequest, Feed, FeedOrder};
 use scalewall_load::target::{Scheme, Target};
 use scalewall_load::tls;
 use scalewall_load::transport::connect_only::ConnectOnly;
@@ -20,6 +23,7 @@ use scalewall_load::transport::postgres::{PostgresDriver, QueryParam};
 use scalewall_load::transport::redis::{RedisDriver, RedisWorkload};
 use scalewall_load::transport::tcp::TcpDriver;
 use scalewall_load::transport::ws::WsDriver;
+use scalewall_load::transport::HttpExtras;
 use scalewall_load::transport::{Connection as _, Driver};
 use scalewall_model::{ErrorKind, LoadOptions, Scenario, Step};
 use scalewall_probe::process::{self, ProcessSelector};
@@ -191,18 +195,42 @@ pub fn load_args(
     control: &Control,
     observer: &dyn Observer,
 ) -> Result<Scenario> {
-    let target = args.url.as_deref().map(Target::parse).transpose()?;
+    let (url, path_template) = match args.url.as_deref() {
+        Some(url) if args.http.data.is_some() => {
+            let (parseable, path) = url_template(url);
+            (Some(parseable), Some(path))
+        }
+        url => (url.map(String::from), None),
+    };
+    let mut target = url.as_deref().map(Target::parse).transpose()?;
+    if let (Some(target), Some(raw)) = (target.as_mut(), args.url.as_ref()) {
+        if path_template.is_some() {
+            raw.clone_into(&mut target.display);
+        }
+    }
     let endpoint = match (&target, &args.protocol.exec) {
         (Some(target), _) => Endpoint::Url(target),
         (None, Some(template)) => Endpoint::Exec(exec_command(template, params, swept)),
         (None, None) => crate::bail!("give a target URL or --exec"),
+    };
+    let body = request_body(args)?;
+    let extras = http_extras(&args.http, path_template.as_deref(), headers, &body)?;
+    let unique_rows = extras
+        .feed
+        .as_ref()
+        .filter(|f| f.feed.order() == FeedOrder::Unique)
+        .map(|f| f.feed.len() as u64);
+    let plans = match unique_rows {
+        None => plans.to_vec(),
+        Some(rows) => one_request_per_row(plans, rows, &extras)?,
     };
     let request = LoadRequest {
         endpoint,
         spec: RequestSpec {
             method: args.method.clone(),
             headers: headers.to_vec(),
-            body: request_body(args)?,
+            body,
+            extras,
         },
         http2: args.http2,
         insecure: args.insecure,
@@ -212,7 +240,104 @@ pub fn load_args(
         fleet: crate::distributed::FleetOptions::from_args(&args.fleet, args.threads)?,
         during_load: during_load.to_vec(),
     };
-    run_load(&request, plans, control, observer)
+    run_load(&request, &plans, control, observer)
+}
+
+/// A URL with `{{column}}` placeholders as one the URL parser takes
+/// (each placeholder a `0`) and its path and query as written.
+fn url_template(url: &str) -> (String, String) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path_at = url[after_scheme..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| after_scheme + i);
+    let path = match &url[path_at..] {
+        "" => "/".to_string(),
+        p if p.starts_with('?') => format!("/{p}"),
+        p => p.to_string(),
+    };
+    let mut parseable = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(open) = rest.find("{{") {
+        parseable.push_str(&rest[..open]);
+        match rest[open..].find("}}") {
+            Some(close) => {
+                parseable.push('0');
+                rest = &rest[open + close + 2..];
+            }
+            None => {
+                rest = &rest[open..];
+                break;
+            }
+        }
+    }
+    parseable.push_str(rest);
+    (parseable, path)
+}
+
+/// The checks, streaming and feed of an HTTP scenario; the feed's rows
+/// are read and its templates checked against them here, before any load.
+fn http_extras(
+    args: &crate::scenario::HttpArgs,
+    path_template: Option<&str>,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<HttpExtras> {
+    let checks = CheckSet::parse(&args.checks).map_err(JobError::msg)?;
+    let stream = args.stream.map(|format| StreamSpec {
+        format: match format {
+            crate::scenario::StreamArg::Sse => StreamFormat::Sse,
+            crate::scenario::StreamArg::Lines => StreamFormat::Lines,
+        },
+        done: args.stream_done.clone(),
+    });
+    let feed = match &args.data {
+        None => None,
+        Some(path) => {
+            let order = match args.data_order {
+                DataOrderArg::Sequential => FeedOrder::Sequential,
+                DataOrderArg::Random => FeedOrder::Random,
+                DataOrderArg::Unique => FeedOrder::Unique,
+            };
+            let feed = Feed::read(path, order).map_err(|e| JobError::msg(e.to_string()))?;
+            let fed = FedRequest::new(feed, path_template.unwrap_or("/"), headers, body)
+                .map_err(|e| JobError::msg(e.to_string()))?;
+            Some(Arc::new(fed))
+        }
+    };
+    Ok(HttpExtras {
+        feed,
+        checks: Arc::new(checks),
+        stream,
+    })
+}
+
+/// A unique feed's bench: one request per row (`-n` at most the rows).
+fn one_request_per_row(
+    plans: &[StepPlan],
+    rows: u64,
+    extras: &HttpExtras,
+) -> Result<Vec<StepPlan>> {
+    let source = extras
+        .feed
+        .as_ref()
+        .map_or(String::new(), |f| f.feed.source_name.clone());
+    plans
+        .iter()
+        .map(|plan| {
+            let mut plan = plan.clone();
+            plan.stop = match plan.stop {
+                StopAt::Operations(ONE_PER_ROW) => StopAt::Operations(rows),
+                StopAt::Operations(n) if n > rows => crate::bail!(
+                    "-n {n} is more than the {rows} rows of {source}: --data-order unique sends each row once"
+                ),
+                StopAt::Operations(n) => StopAt::Operations(n),
+                StopAt::Duration(_) => crate::bail!(
+                    "--data-order unique sends each row once: the step is counted in requests, not time"
+                ),
+            };
+            Ok(plan)
+        })
+        .collect()
 }
 
 /// Runs the planned steps in order and returns the measured scenario
@@ -447,6 +572,25 @@ fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {
     }
     if request.http2 {
         protocol_options.insert("streams".into(), p.streams.to_string());
+    }
+    let extras = &request.spec.extras;
+    for (i, check) in extras.checks.names().into_iter().enumerate() {
+        protocol_options.insert(format!("check.{}", i + 1), check);
+    }
+    if let Some(stream) = &extras.stream {
+        let format = match stream.format {
+            StreamFormat::Sse => "sse",
+            StreamFormat::Lines => "lines",
+        };
+        protocol_options.insert("stream".into(), format.into());
+        if let Some(done) = &stream.done {
+            protocol_options.insert("stream_done".into(), done.clone());
+        }
+    }
+    if let Some(fed) = &extras.feed {
+        protocol_options.insert("data".into(), fed.feed.source_name.clone());
+        protocol_options.insert("data_order".into(), fed.feed.order().as_str().into());
+        protocol_options.insert("data_rows".into(), fed.feed.len().to_string());
     }
     if let Some(scheme) = scheme.filter(|s| !s.is_http()) {
         let message_size = |default: usize| p.message_size.unwrap_or(default).to_string();

@@ -65,6 +65,9 @@ pub struct RequestArgs {
     /// descendants.
     #[arg(long, value_name = "SELECTOR")]
     pub target_process: Option<TargetSelector>,
+    /// Responses and requests of an HTTP scenario.
+    #[command(flatten)]
+    pub http: HttpArgs,
     /// Options of the other protocols.
     #[command(flatten)]
     pub protocol: ProtocolArgs,
@@ -72,6 +75,62 @@ pub struct RequestArgs {
     #[command(flatten)]
     pub fleet: FleetArgs,
 }
+
+/// What an HTTP scenario checks in each response, how it reads a streamed
+/// one, and the rows that vary its requests.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Responses and data (HTTP)")]
+pub struct HttpArgs {
+    /// A check every response must pass, else it is an error of kind check
+    /// (repeatable): status=200, status in 200..299, body contains "…",
+    /// body matches /re/, json $.path == value, json $.path exists,
+    /// header Name: value, ttfb<200ms.
+    #[arg(long = "check", value_name = "CHECK")]
+    pub checks: Vec<String>,
+    /// Count the events of each streamed response: sse (text/event-stream)
+    /// or lines (one event per line); adds time to first event, the gaps
+    /// between events and events per response.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub stream: Option<StreamArg>,
+    /// The data (sse) or line (lines) that ends a stream, e.g. '[DONE]': not
+    /// counted as an event; a stream that ends without it is a protocol error.
+    #[arg(long, value_name = "TEXT", requires = "stream")]
+    pub stream_done: Option<String>,
+    /// Rows (.csv with a header row, or .jsonl) whose {{column}} fill the
+    /// URL's path and query, the headers and the body: one row per request.
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// The order requests take rows in: sequential (wrapping), random, or
+    /// unique (each row once; a bench then sends at most one request per
+    /// row, by default exactly one).
+    #[arg(long, value_enum, default_value_t = DataOrderArg::Sequential, requires = "data")]
+    pub data_order: DataOrderArg,
+}
+
+/// Streamed body formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StreamArg {
+    /// Server-Sent Events.
+    Sse,
+    /// One event per non-empty line.
+    Lines,
+}
+
+/// Orders of a data feed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum DataOrderArg {
+    /// File order across every connection, wrapping.
+    #[default]
+    Sequential,
+    /// A random row for each request.
+    Random,
+    /// Each row at most once.
+    Unique,
+}
+
+/// The operation count of a bench whose `unique` feed decides it: one
+/// request per row, known once the rows are read.
+pub const ONE_PER_ROW: u64 = u64::MAX;
 
 /// Options of a distributed run: the load is split across `scalewall
 /// worker`s reached through NATS.
@@ -521,6 +580,22 @@ pub fn validate_request(args: &RequestArgs, available_cores: u32) -> Result<Requ
     if let Some(url) = &args.url {
         check_protocol_options(url, args)?;
     }
+    let h = &args.http;
+    scalewall_load::checks::CheckSet::parse(&h.checks).map_err(ArgError::Range)?;
+    if h.stream_done.as_deref().is_some_and(str::is_empty) {
+        return Err(ArgError::Range("--stream-done needs a text".into()));
+    }
+    let uses_http = !h.checks.is_empty() || h.stream.is_some() || h.data.is_some();
+    if uses_http && args.fleet.workers.is_some() {
+        return Err(ArgError::Range(
+            "--check, --stream and --data run on this machine only, not on --workers".into(),
+        ));
+    }
+    if uses_http && p.connect_only {
+        return Err(ArgError::Range(
+            "--check, --stream and --data need requests; --connect-only sends none".into(),
+        ));
+    }
     Ok(RequestPlan {
         headers,
         threads,
@@ -545,10 +620,17 @@ fn check_protocol_options(url: &str, args: &RequestArgs) -> Result<(), ArgError>
         || args.body.is_some()
         || args.body_file.is_some()
         || args.http2;
+    let h = &args.http;
+    let http_extras = !h.checks.is_empty() || h.stream.is_some() || h.data.is_some();
     let misplaced = [
         (
             http_only && !scheme.is_http(),
             "--method/--header/--body/--http2",
+            "http(s)",
+        ),
+        (
+            http_extras && !scheme.is_http(),
+            "--check/--stream/--data",
             "http(s)",
         ),
         (
@@ -629,9 +711,18 @@ pub fn validate_bench(args: &BenchArgs, available_cores: u32) -> Result<BenchPla
             p.values.len()
         )));
     }
+    let unique = args.request.http.data_order == DataOrderArg::Unique;
+    if unique && (args.duration.is_some() || args.stages.is_some() || !args.warmup.is_zero()) {
+        return Err(ArgError::Range(
+            "--data-order unique sends each row once: give -n (at most the rows) or nothing, \
+             and no --duration, --stages or --warmup"
+                .into(),
+        ));
+    }
     let stop = match (args.duration, args.requests) {
         (_, Some(0)) => return Err(ArgError::Range("--requests must be at least 1".into())),
         (_, Some(n)) => StopAt::Operations(n),
+        (None, None) if unique => StopAt::Operations(ONE_PER_ROW),
         (Some(d), None) => {
             check_duration(d, "--duration")?;
             StopAt::Duration(d)
@@ -792,6 +883,13 @@ pub fn interval_for(d: Duration) -> Duration {
 /// Validates sweep arguments without doing any I/O.
 pub fn validate_sweep(args: &SweepArgs, available_cores: u32) -> Result<SweepPlan, ArgError> {
     let request = validate_request(&args.request, available_cores)?;
+    if args.request.http.data_order == DataOrderArg::Unique {
+        return Err(ArgError::Range(
+            "--data-order unique sends each row once: a bench can, a sweep's levels cannot \
+             (use sequential or random)"
+                .into(),
+        ));
+    }
     let mut levels = args.concurrency.clone();
     for &n in &levels {
         check_connections(n, "--concurrency levels")?;

@@ -480,6 +480,14 @@ pub fn run_step_with<D: Driver>(
         (_, None) => Instant::now().max(measure_start),
     };
     let duration = measured_end.saturating_duration_since(measure_start);
+    let phases = driver
+        .has_phases()
+        .then(|| total.phases().unwrap_or_default());
+    let checks = driver
+        .checks()
+        .filter(|c| !c.is_empty())
+        .map(|c| total.check_results(&c.names()))
+        .unwrap_or_default();
     let mut step = assemble_step(
         plan,
         open_model,
@@ -490,6 +498,8 @@ pub fn run_step_with<D: Driver>(
         wall_measure_start,
         !interrupted,
     );
+    step.phases = phases;
+    step.checks = checks;
     step.stages = stage_spans
         .iter()
         .zip(&stage_accs)
@@ -674,6 +684,8 @@ fn assemble_step(
         stages: Vec::new(),
         workers: Vec::new(),
         custom: Vec::new(),
+        phases: None,
+        checks: Vec::new(),
     }
 }
 
@@ -879,6 +891,8 @@ async fn worker<D: Driver>(
     let mut conn: Option<D::Conn> = None;
     let mut connect_failures = 0u32;
     let batch = driver.batch().max(1);
+    let has_phases = driver.has_phases();
+    let checks = driver.checks().filter(|c| !c.is_empty());
     let watchdog = tokio::time::sleep(plan.timeout);
     tokio::pin!(watchdog);
     // Every thread starts on the same instant, so no operation predates the
@@ -925,6 +939,7 @@ async fn worker<D: Driver>(
         } else {
             now
         };
+        let mut connected = None;
         let result = attempt(
             &*driver,
             &mut conn,
@@ -932,6 +947,7 @@ async fn worker<D: Driver>(
             plan.timeout,
             sent,
             watchdog.as_mut(),
+            &mut connected,
         )
         .await;
         let done = Instant::now();
@@ -940,12 +956,25 @@ async fn worker<D: Driver>(
         } else {
             &state.warmup
         };
+        if let (true, Some(took)) = (has_phases, connected) {
+            target.borrow_mut().record_connect(took);
+        }
         match result {
             Ok(response) => {
                 connect_failures = 0;
-                target
-                    .borrow_mut()
-                    .record_response(&response, intended, sent, done, batch);
+                let mut acc = target.borrow_mut();
+                acc.record_response(&response, intended, sent, done, batch);
+                if let Some(info) = conn.as_mut().filter(|_| has_phases).and_then(|c| c.info()) {
+                    // Phases that start at the send run, in the open model,
+                    // from the intended start, as the latency does.
+                    let origin = intended.unwrap_or(sent);
+                    if let (Some(checks), Some(first)) = (checks, info.first_byte) {
+                        checks
+                            .judge_ttfb(first.saturating_duration_since(origin), &mut info.verdict);
+                    }
+                    acc.record_call(&response, info, origin, checks.map_or(0, |c| c.len()));
+                }
+                drop(acc);
                 if !response.keep_alive {
                     conn = None;
                 }
@@ -1017,9 +1046,10 @@ impl<C> Drop for ConnectingTurn<'_, C> {
 async fn open<D: Driver>(
     driver: &D,
     shared: Option<&SharedConn<D::Conn>>,
+    connected: &mut Option<Duration>,
 ) -> Result<D::Conn, OpError> {
     let Some(shared) = shared else {
-        return driver.connect().await;
+        return timed_connect(driver, connected).await;
     };
     loop {
         // Registered before the checks, so a connect that ends between
@@ -1042,8 +1072,19 @@ async fn open<D: Driver>(
     }
     shared.connecting.set(true);
     let _turn = ConnectingTurn(shared);
-    let conn = driver.connect().await?;
+    let conn = timed_connect(driver, connected).await?;
     *shared.handle.borrow_mut() = driver.open_stream(&conn);
+    Ok(conn)
+}
+
+/// Opens a connection, noting how long it took when it opened.
+async fn timed_connect<D: Driver>(
+    driver: &D,
+    connected: &mut Option<Duration>,
+) -> Result<D::Conn, OpError> {
+    let began = Instant::now();
+    let conn = driver.connect().await?;
+    *connected = Some(began.elapsed());
     Ok(conn)
 }
 
@@ -1080,6 +1121,7 @@ async fn attempt<D: Driver>(
     timeout: Duration,
     started: Instant,
     mut watchdog: std::pin::Pin<&mut tokio::time::Sleep>,
+    connected: &mut Option<Duration>,
 ) -> Result<crate::Response, OpError> {
     let deadline = started + timeout;
     if watchdog.deadline().into_std() > deadline {
@@ -1087,7 +1129,7 @@ async fn attempt<D: Driver>(
     }
     let work = async {
         if conn.is_none() {
-            *conn = Some(open(driver, shared).await?);
+            *conn = Some(open(driver, shared, connected).await?);
         }
         match conn.as_mut() {
             Some(c) => c.call().await,

@@ -13,7 +13,10 @@
 
 #![deny(missing_docs)]
 
+pub mod checks;
 pub mod engine;
+pub mod events;
+pub mod feed;
 pub mod ramp;
 mod recorder;
 pub mod send_clock;

@@ -2,8 +2,8 @@
 //! maps and no allocation per operation. Snapshots are shipped to the
 //! collector once per interval and merged there.
 
-use crate::transport::{OpError, Response};
-use scalewall_model::{ErrorKind, LatencyHistogram, OutcomeCounts};
+use crate::transport::{CallInfo, OpError, Response};
+use scalewall_model::{CheckResult, ErrorKind, LatencyHistogram, OutcomeCounts, Phases};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,52 @@ pub(crate) struct Accumulator {
     bytes: u64,
     /// The first message seen for each error kind.
     examples: BTreeMap<&'static str, String>,
+    /// Phases and checks, for the drivers that report them (made on the
+    /// first such call: the other drivers never carry them).
+    extras: Option<Box<Extras>>,
+}
+
+/// A span's phase histograms and check counts.
+#[derive(Clone, Default)]
+struct Extras {
+    phases: Phases,
+    checks: Vec<CheckTally>,
+}
+
+#[derive(Clone, Default)]
+struct CheckTally {
+    evaluated: u64,
+    failed: u64,
+    first_failure: Option<String>,
+}
+
+fn merge_optional(mine: &mut Option<LatencyHistogram>, theirs: &Option<LatencyHistogram>) {
+    if let Some(theirs) = theirs {
+        mine.get_or_insert_with(LatencyHistogram::new).merge(theirs);
+    }
+}
+
+impl Extras {
+    fn merge(&mut self, other: &Extras) {
+        let (p, o) = (&mut self.phases, &other.phases);
+        p.connect_us.merge(&o.connect_us);
+        p.ttfb_us.merge(&o.ttfb_us);
+        merge_optional(&mut p.first_event_us, &o.first_event_us);
+        merge_optional(&mut p.event_gap_us, &o.event_gap_us);
+        merge_optional(&mut p.events_per_response, &o.events_per_response);
+        p.events += o.events;
+        if self.checks.len() < other.checks.len() {
+            self.checks
+                .resize(other.checks.len(), CheckTally::default());
+        }
+        for (mine, theirs) in self.checks.iter_mut().zip(&other.checks) {
+            mine.evaluated += theirs.evaluated;
+            mine.failed += theirs.failed;
+            if mine.first_failure.is_none() {
+                mine.first_failure.clone_from(&theirs.first_failure);
+            }
+        }
+    }
 }
 
 /// Whole microseconds in a duration, saturating.
@@ -42,7 +88,103 @@ impl Accumulator {
             responses: 0,
             bytes: 0,
             examples: BTreeMap::new(),
+            extras: None,
         }
+    }
+
+    fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// Records the time a new connection took to open.
+    pub fn record_connect(&mut self, took: Duration) {
+        self.extras().phases.connect_us.record(micros(took));
+    }
+
+    /// Records what a call saw besides its response: its first byte and
+    /// events from `origin` (the intended start in the open model, else
+    /// the send), and the `checks` it failed (`checks` names them).
+    /// A failed check makes the response an error of kind `check`,
+    /// unless its status already made it one.
+    pub fn record_call(
+        &mut self,
+        response: &Response,
+        info: &CallInfo,
+        origin: Instant,
+        checks: usize,
+    ) {
+        let extras = self.extras();
+        let p = &mut extras.phases;
+        if let Some(first) = info.first_byte {
+            p.ttfb_us
+                .record(micros(first.saturating_duration_since(origin)));
+        }
+        if let Some(stream) = &info.stream {
+            if let Some(first) = stream.first_event {
+                p.first_event_us
+                    .get_or_insert_with(LatencyHistogram::new)
+                    .record(micros(first.saturating_duration_since(origin)));
+            }
+            let gaps = p.event_gap_us.get_or_insert_with(LatencyHistogram::new);
+            for &gap in &stream.gaps_us {
+                gaps.record(gap);
+            }
+            p.events_per_response
+                .get_or_insert_with(LatencyHistogram::new)
+                .record(u64::from(stream.events));
+            p.events += u64::from(stream.events);
+        }
+        if checks == 0 {
+            return;
+        }
+        if extras.checks.len() < checks {
+            extras.checks.resize(checks, CheckTally::default());
+        }
+        let verdict = &info.verdict;
+        for (i, tally) in extras.checks.iter_mut().enumerate().take(checks) {
+            tally.evaluated += 1;
+            if verdict.failed & (1 << i) != 0 {
+                tally.failed += 1;
+                if tally.first_failure.is_none() {
+                    tally.first_failure.clone_from(&verdict.first);
+                }
+            }
+        }
+        if verdict.failed != 0 && !(400..600).contains(&response.status) {
+            self.errors[ErrorKind::Check as usize] += 1;
+            if let Some(first) = &verdict.first {
+                self.examples
+                    .entry(ErrorKind::Check.as_str())
+                    .or_insert_with(|| first.clone());
+            }
+        }
+    }
+
+    /// The span's phases, if its driver reports them.
+    pub fn phases(&self) -> Option<Phases> {
+        self.extras.as_ref().map(|e| e.phases.clone())
+    }
+
+    /// The span's check results, named by `names` in order.
+    pub fn check_results(&self, names: &[String]) -> Vec<CheckResult> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let tally = self
+                    .extras
+                    .as_ref()
+                    .and_then(|e| e.checks.get(i))
+                    .cloned()
+                    .unwrap_or_default();
+                CheckResult {
+                    check: name.clone(),
+                    evaluated: tally.evaluated,
+                    failed: tally.failed,
+                    first_failure: tally.first_failure,
+                }
+            })
+            .collect()
     }
 
     /// Records a completed operation.
@@ -106,7 +248,10 @@ impl Accumulator {
 
     /// Returns the recorded span and leaves this accumulator empty.
     pub fn take(&mut self) -> Accumulator {
-        let snapshot = self.clone();
+        // The extras move to the snapshot (the next call makes new ones).
+        let extras = self.extras.take();
+        let mut snapshot = self.clone();
+        snapshot.extras = extras;
         self.latency.clear();
         if let Some(h) = self.uncorrected.as_mut() {
             h.clear();
@@ -142,6 +287,11 @@ impl Accumulator {
         self.bytes += other.bytes;
         for (kind, message) in &other.examples {
             self.examples.entry(kind).or_insert_with(|| message.clone());
+        }
+        match (self.extras.as_mut(), other.extras.as_ref()) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (None, Some(theirs)) => self.extras = Some(theirs.clone()),
+            _ => {}
         }
     }
 

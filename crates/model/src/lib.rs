@@ -10,6 +10,7 @@
 
 pub mod health;
 mod histogram;
+pub mod json_path;
 
 pub use histogram::{HistogramError, LatencyHistogram};
 
@@ -287,7 +288,7 @@ impl OutcomeCounts {
     pub fn transport_errors(&self) -> u64 {
         self.errors
             .iter()
-            .filter(|(kind, _)| !ErrorKind::is_status_name(kind))
+            .filter(|(kind, _)| !ErrorKind::is_response_error_name(kind))
             .map(|(_, n)| n)
             .sum()
     }
@@ -335,11 +336,14 @@ pub enum ErrorKind {
     /// The server answered the operation with an error: a Redis `-ERR`, a
     /// PostgreSQL error, a NATS `-ERR` or no responders, a command's non-zero exit.
     ServerError,
+    /// A response that failed one of the scenario's checks (`--check`):
+    /// a response was received, as for the status classes.
+    Check,
 }
 
 impl ErrorKind {
     /// Every kind, in reporting order.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Connect,
         ErrorKind::Tls,
         ErrorKind::Timeout,
@@ -352,6 +356,7 @@ impl ErrorKind {
         ErrorKind::Io,
         ErrorKind::Auth,
         ErrorKind::ServerError,
+        ErrorKind::Check,
     ];
 
     /// Stable name used in the record and in metric names.
@@ -369,12 +374,16 @@ impl ErrorKind {
             ErrorKind::Io => "io",
             ErrorKind::Auth => "auth",
             ErrorKind::ServerError => "server_error",
+            ErrorKind::Check => "check",
         }
     }
 
-    /// Whether the named kind is a status-class error (a response was received).
-    pub fn is_status_name(name: &str) -> bool {
-        name == ErrorKind::Status4xx.as_str() || name == ErrorKind::Status5xx.as_str()
+    /// Whether the named kind is an error that came with a response (a
+    /// status class, a failed check): counted among the responses too.
+    pub fn is_response_error_name(name: &str) -> bool {
+        name == ErrorKind::Status4xx.as_str()
+            || name == ErrorKind::Status5xx.as_str()
+            || name == ErrorKind::Check.as_str()
     }
 }
 
@@ -438,6 +447,53 @@ pub struct Step {
     /// Custom metrics read as the step ended (`during_load = true`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom: Vec<health::CustomReading>,
+    /// HTTP: the phases of each response (connect, first byte, streamed
+    /// events), each its own histogram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases: Option<Phases>,
+    /// The scenario's checks (`--check`): how many responses each failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckResult>,
+}
+
+/// The phases of a step's responses, microseconds. Phases that start at
+/// the send (first byte, first event) are measured, in the open model,
+/// from each request's intended start (coordinated-omission corrected),
+/// as the latency is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
+pub struct Phases {
+    /// Opening a new connection (TCP, TLS, HTTP/2 handshake): one value
+    /// per connection opened, not per request.
+    pub connect_us: LatencyHistogram,
+    /// From the send to the response's first byte (HTTP/2: its head).
+    pub ttfb_us: LatencyHistogram,
+    /// Streamed responses (`--stream`): from the send to the first event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_event_us: Option<LatencyHistogram>,
+    /// Streamed responses: the time between consecutive events of one
+    /// response, one value per gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_gap_us: Option<LatencyHistogram>,
+    /// Streamed responses: events counted in each response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_per_response: Option<LatencyHistogram>,
+    /// Streamed responses: events received in the step, every response.
+    #[serde(default)]
+    pub events: u64,
+}
+
+/// One check of a scenario and how its responses fared.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct CheckResult {
+    /// The check as written (`status=200`, `json $.ok == true`).
+    pub check: String,
+    /// Responses it was evaluated on.
+    pub evaluated: u64,
+    /// Responses that failed it.
+    pub failed: u64,
+    /// What the first failing response showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_failure: Option<String>,
 }
 
 /// One worker's part of a distributed step: what it was given and what
@@ -931,6 +987,8 @@ mod tests {
                     stages: Vec::new(),
                     workers: Vec::new(),
                     custom: Vec::new(),
+                    phases: None,
+                    checks: Vec::new(),
                 }],
                 known_answer: None,
                 search: None,

@@ -3,7 +3,7 @@
 
 use crate::number::{bytes, count, group, pct, rate_unit, sig, sig_n};
 use scalewall_model::{ProcessCost, Run, Scenario, Step};
-use scalewall_stats::summary::{LatencySummary, StepSummary};
+use scalewall_stats::summary::{LatencySummary, PhasesSummary, StepSummary, StreamSummary};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -124,6 +124,8 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
     if let Some(uncorrected) = &summary.uncorrected_latency_ms {
         out.push_str(&latency_line("uncorrected", uncorrected));
     }
+    out.push_str(&phases_text(step));
+    out.push_str(&checks_text(step));
     if let (Some(target), Some(lag)) = (step.target_rate_per_s, &summary.schedule_lag_ms) {
         let kept = if schedule_kept(step) == Some(true) {
             "schedule kept"
@@ -458,6 +460,106 @@ fn resources_json(step: &Step) -> Option<serde_json::Value> {
     }))
 }
 
+/// The phases of a step's responses as latency lines (time to first
+/// byte, connect, and a streamed response's first event, event gaps and
+/// events); empty for a step without them.
+pub fn phases_text(step: &Step) -> String {
+    let Some(phases) = PhasesSummary::of(step) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let corrected = if step.target_rate_per_s.is_some() {
+        "*"
+    } else {
+        ""
+    };
+    out.push_str(&latency_line(
+        &format!("first byte{corrected}"),
+        &phases.ttfb,
+    ));
+    if let Some(first) = &phases.first_event {
+        out.push_str(&latency_line(&format!("first event{corrected}"), first));
+    }
+    if let Some(gap) = &phases.event_gap {
+        out.push_str(&latency_line("event gap", gap));
+    }
+    if let Some(events) = StreamSummary::of(step) {
+        let _ = writeln!(
+            out,
+            "  events         {} per response (mean; {}–{}), {} events/s, {} in all",
+            sig(events.events_per_response),
+            group(events.events_per_response_min),
+            group(events.events_per_response_max),
+            sig(events.events_per_s),
+            group(events.events)
+        );
+    }
+    if phases.connect.count > 0 {
+        out.push_str(&latency_line("connect", &phases.connect));
+    }
+    out
+}
+
+/// The failures of each check, with what the first failing response showed.
+pub fn checks_text(step: &Step) -> String {
+    let mut out = String::new();
+    for check in &step.checks {
+        let share = if check.evaluated == 0 {
+            0.0
+        } else {
+            check.failed as f64 / check.evaluated as f64 * 100.0
+        };
+        let verdict = if check.failed == 0 {
+            format!("passed {}", count(check.evaluated, "response", "responses"))
+        } else {
+            format!(
+                "FAILED {} of {} ({})",
+                group(check.failed),
+                count(check.evaluated, "response", "responses"),
+                pct(share)
+            )
+        };
+        let _ = writeln!(out, "  check          {}: {verdict}", check.check);
+        if let Some(first) = &check.first_failure {
+            let _ = writeln!(out, "    first failure: {first}");
+        }
+    }
+    out
+}
+
+/// A check in the JSON form.
+#[derive(Debug, Serialize)]
+pub struct CheckJson<'a> {
+    /// The check as written.
+    pub check: &'a str,
+    /// Responses it judged.
+    pub evaluated: u64,
+    /// Responses that failed it.
+    pub failed: u64,
+    /// Their share of the judged, 0–1.
+    pub failed_ratio: f64,
+    /// What the first failing response showed.
+    pub first_failure: Option<&'a str>,
+}
+
+/// The checks of a step in the JSON form.
+pub fn checks_json(step: &Step) -> Vec<CheckJson<'_>> {
+    step.checks
+        .iter()
+        .map(|c| CheckJson {
+            check: &c.check,
+            evaluated: c.evaluated,
+            failed: c.failed,
+            failed_ratio: if c.evaluated == 0 {
+                0.0
+            } else {
+                c.failed as f64 / c.evaluated as f64
+            },
+            first_failure: c.first_failure.as_deref(),
+        })
+        .collect()
+}
+
 /// The JSON form of a bench result.
 #[derive(Debug, Serialize)]
 pub struct BenchJson<'a> {
@@ -497,6 +599,19 @@ pub struct BenchJson<'a> {
     /// A distributed step: each worker's share and figures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub workers: Vec<serde_json::Value>,
+    /// HTTP: the phases of the responses (connect, ttfb, and for streamed
+    /// responses first_event and event_gap), milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phases_ms: Option<PhasesSummary>,
+    /// Streamed responses: mean events per response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_per_response: Option<f64>,
+    /// Streamed responses: events, their spread per response and their rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<StreamSummary>,
+    /// The checks and how many responses failed each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckJson<'a>>,
 }
 
 /// Why a scenario's received bytes were not counted, when they were not:
@@ -550,6 +665,10 @@ pub fn bench_json(run: &Run, scenario: &Scenario, step: &Step) -> String {
         resources: resources_json(step),
         stages: crate::stages::json(step),
         workers: crate::workers::json(step),
+        phases_ms: PhasesSummary::of(step),
+        events_per_response: StreamSummary::of(step).map(|e| e.events_per_response),
+        events: StreamSummary::of(step),
+        checks: checks_json(step),
     };
     // Plain data with string keys always serialises.
     serde_json::to_string_pretty(&doc).expect("bench JSON serialises")

@@ -111,6 +111,72 @@ impl StepSummary {
     }
 }
 
+/// The phases of a step's responses, milliseconds (HTTP).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PhasesSummary {
+    /// Opening a connection: one value per connection opened.
+    pub connect: LatencySummary,
+    /// From the send (open model: the intended start) to the first byte.
+    pub ttfb: LatencySummary,
+    /// Streamed responses: from the send to the first event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_event: Option<LatencySummary>,
+    /// Streamed responses: between consecutive events of a response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_gap: Option<LatencySummary>,
+}
+
+/// The events of a step's streamed responses.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StreamSummary {
+    /// Events received, every response.
+    pub events: u64,
+    /// Mean events per response.
+    pub events_per_response: f64,
+    /// Fewest events in one response.
+    pub events_per_response_min: u64,
+    /// Most events in one response.
+    pub events_per_response_max: u64,
+    /// Events per second over the measured span.
+    pub events_per_s: f64,
+}
+
+impl PhasesSummary {
+    /// The phases of a step that has them.
+    pub fn of(step: &Step) -> Option<Self> {
+        let p = step.phases.as_ref()?;
+        Some(PhasesSummary {
+            connect: LatencySummary::from_histogram(&p.connect_us),
+            ttfb: LatencySummary::from_histogram(&p.ttfb_us),
+            first_event: p
+                .first_event_us
+                .as_ref()
+                .map(LatencySummary::from_histogram),
+            event_gap: p.event_gap_us.as_ref().map(LatencySummary::from_histogram),
+        })
+    }
+}
+
+impl StreamSummary {
+    /// The events of a step whose responses were streamed.
+    pub fn of(step: &Step) -> Option<Self> {
+        let p = step.phases.as_ref()?;
+        let per = p.events_per_response.as_ref()?;
+        let empty = per.is_empty();
+        Some(StreamSummary {
+            events: p.events,
+            events_per_response: if empty { 0.0 } else { per.mean() },
+            events_per_response_min: if empty { 0 } else { per.min() },
+            events_per_response_max: if empty { 0 } else { per.max() },
+            events_per_s: if step.duration_s > 0.0 {
+                p.events as f64 / step.duration_s
+            } else {
+                0.0
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

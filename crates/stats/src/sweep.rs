@@ -395,6 +395,8 @@ mod tests {
             stages: Vec::new(),
             workers: Vec::new(),
             custom: Vec::new(),
+            phases: None,
+            checks: Vec::new(),
         }
     }
 

@@ -371,6 +371,7 @@ mod tests {
                 method: "GET".into(),
                 headers: vec![("X-A".into(), "1".into())],
                 body: bytes::Bytes::from_static(b"hi"),
+                extras: Default::default(),
             },
             http2: false,
             insecure: false,

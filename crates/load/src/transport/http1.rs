@@ -7,7 +7,10 @@
 //! servers it measures; a general client (hyper, reqwest) allocates per request.
 
 use super::stream::{connect_stream, tls_for, Stream};
-use super::{Connection, Driver, OpError, Response};
+use super::{CallInfo, Connection, Driver, HttpExtras, OpError, Response};
+use crate::checks::{CheckSet, BODY_LIMIT};
+use crate::events::EventScanner;
+use crate::feed::{Escape, FedRequest};
 use crate::target::Target;
 use bytes::Bytes;
 use rustls::pki_types::ServerName;
@@ -18,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
 
 /// What every request carries besides the target: method, headers, body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RequestSpec {
     /// HTTP method, e.g. `GET`.
     pub method: String,
@@ -26,6 +29,8 @@ pub struct RequestSpec {
     pub headers: Vec<(String, String)>,
     /// Request body (empty for none).
     pub body: Bytes,
+    /// Rows for the request's placeholders, checks, streaming.
+    pub extras: HttpExtras,
 }
 
 impl Default for RequestSpec {
@@ -34,6 +39,7 @@ impl Default for RequestSpec {
             method: "GET".into(),
             headers: Vec::new(),
             body: Bytes::new(),
+            extras: HttpExtras::default(),
         }
     }
 }
@@ -46,18 +52,36 @@ const MAX_HEADERS: usize = 64;
 /// Encodes the request line, headers and body once, for reuse on every call.
 pub fn encode_request(target: &Target, spec: &RequestSpec) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + spec.body.len());
-    out.extend_from_slice(spec.method.as_bytes());
+    let headers = spec.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+    encode_into(
+        &mut out,
+        &spec.method,
+        target.path_and_query.as_bytes(),
+        &target.host_header(),
+        headers,
+        &spec.body,
+    );
+    out
+}
+
+/// Writes one request: its line, a Host and User-Agent unless given,
+/// the headers, a Content-Length where a body is allowed, and the body.
+fn encode_into<'h>(
+    out: &mut Vec<u8>,
+    method: &str,
+    path: &[u8],
+    host: &str,
+    headers: impl Iterator<Item = (&'h str, &'h [u8])> + Clone,
+    body: &[u8],
+) {
+    out.extend_from_slice(method.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(target.path_and_query.as_bytes());
+    out.extend_from_slice(path);
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let has = |name: &str| {
-        spec.headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
-    };
+    let has = |name: &str| headers.clone().any(|(n, _)| n.eq_ignore_ascii_case(name));
     if !has("host") {
         out.extend_from_slice(b"Host: ");
-        out.extend_from_slice(target.host_header().as_bytes());
+        out.extend_from_slice(host.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     if !has("user-agent") {
@@ -65,20 +89,78 @@ pub fn encode_request(target: &Target, spec: &RequestSpec) -> Vec<u8> {
             concat!("User-Agent: scalewall/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes(),
         );
     }
-    for (name, value) in &spec.headers {
+    for (name, value) in headers.clone() {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    let body_allowed =
-        !spec.body.is_empty() || matches!(spec.method.as_str(), "POST" | "PUT" | "PATCH");
+    let body_allowed = !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH");
     if body_allowed && !has("content-length") && !has("transfer-encoding") {
-        out.extend_from_slice(format!("Content-Length: {}\r\n", spec.body.len()).as_bytes());
+        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&spec.body);
-    out
+    out.extend_from_slice(body);
+}
+
+/// A request filled from a row for each call (`--data`).
+struct FedEncoder {
+    fed: Arc<FedRequest>,
+    method: String,
+    host: String,
+    path: Vec<u8>,
+    values: Vec<Vec<u8>>,
+    body: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl FedEncoder {
+    fn new(fed: Arc<FedRequest>, method: &str, host: String) -> Self {
+        let values = vec![Vec::new(); fed.headers.len()];
+        FedEncoder {
+            fed,
+            method: method.to_string(),
+            host,
+            path: Vec::new(),
+            values,
+            body: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// The next request, or why there is none.
+    fn next(&mut self) -> Result<&[u8], OpError> {
+        let fed = &self.fed;
+        let row = fed.feed.next_row().ok_or_else(|| {
+            OpError::new(
+                ErrorKind::Io,
+                format!("the --data feed {} has no rows left", fed.feed.source_name),
+            )
+        })?;
+        self.path.clear();
+        fed.path.render_into(row, Escape::Url, &mut self.path);
+        for ((_, template), value) in fed.headers.iter().zip(&mut self.values) {
+            value.clear();
+            template.render_into(row, Escape::None, value);
+        }
+        self.body.clear();
+        fed.body.render_into(row, Escape::None, &mut self.body);
+        self.out.clear();
+        let headers = fed
+            .headers
+            .iter()
+            .zip(&self.values)
+            .map(|((name, _), value)| (name.as_str(), value.as_slice()));
+        encode_into(
+            &mut self.out,
+            &self.method,
+            &self.path,
+            &self.host,
+            headers,
+            &self.body,
+        );
+        Ok(&self.out)
+    }
 }
 
 /// Opens HTTP/1.1 connections (plain or TLS with ALPN `http/1.1`).
@@ -87,6 +169,9 @@ pub struct Http1Driver {
     tls: Option<(TlsConnector, ServerName<'static>)>,
     request: Bytes,
     expect_body: bool,
+    extras: HttpExtras,
+    method: String,
+    host: String,
 }
 
 impl Http1Driver {
@@ -103,6 +188,9 @@ impl Http1Driver {
             tls,
             request: Bytes::from(encode_request(target, spec)),
             expect_body: !spec.method.eq_ignore_ascii_case("HEAD"),
+            extras: spec.extras.clone(),
+            method: spec.method.clone(),
+            host: target.host_header(),
         })
     }
 }
@@ -116,11 +204,16 @@ impl Driver for Http1Driver {
 
     async fn connect(&self) -> Result<Self::Conn, OpError> {
         let stream = connect_stream(self.addr, self.tls.as_ref()).await?;
-        Ok(Http1Conn::new(
-            stream,
-            self.request.clone(),
-            self.expect_body,
-        ))
+        let conn = Http1Conn::new(stream, self.request.clone(), self.expect_body);
+        Ok(conn.with_extras(&self.extras, &self.method, &self.host))
+    }
+
+    fn has_phases(&self) -> bool {
+        true
+    }
+
+    fn checks(&self) -> Option<&CheckSet> {
+        Some(&self.extras.checks)
     }
 }
 
@@ -150,6 +243,17 @@ pub struct Http1Conn<S> {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    info: CallInfo,
+    checks: Arc<CheckSet>,
+    /// The body is read (events counted, or kept for a check).
+    inspect: bool,
+    /// The body is kept (up to [`BODY_LIMIT`]) for a check.
+    keep_body: bool,
+    body: Vec<u8>,
+    body_cut: bool,
+    /// When the last read returned, for the events it completed.
+    read_at: std::time::Instant,
+    fed: Option<FedEncoder>,
 }
 
 fn closed_mid_response() -> OpError {
@@ -170,7 +274,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Http1Conn<S> {
             buf: vec![0u8; RECEIVE_BUFFER_BYTES].into_boxed_slice(),
             start: 0,
             end: 0,
+            info: CallInfo::default(),
+            checks: Arc::default(),
+            inspect: false,
+            keep_body: false,
+            body: Vec::new(),
+            body_cut: false,
+            read_at: std::time::Instant::now(),
+            fed: None,
         }
+    }
+
+    /// Takes a scenario's feed, checks and streaming; `method` and
+    /// `host` build the fed requests.
+    pub fn with_extras(mut self, extras: &HttpExtras, method: &str, host: &str) -> Self {
+        self.checks = extras.checks.clone();
+        self.keep_body = self.checks.needs_body();
+        self.info.stream = extras.stream.as_ref().map(EventScanner::new);
+        self.inspect = self.keep_body || self.info.stream.is_some();
+        self.fed = extras
+            .feed
+            .clone()
+            .map(|fed| FedEncoder::new(fed, method, host.to_string()));
+        self
+    }
+
+    /// Hands `n` buffered body bytes to the event counter and the kept
+    /// body, then consumes them.
+    fn consume_body(&mut self, n: usize) {
+        if self.inspect {
+            let bytes = &self.buf[self.start..self.start + n];
+            if let Some(stream) = self.info.stream.as_mut() {
+                stream.feed(bytes, self.read_at);
+            }
+            if self.keep_body {
+                let room = BODY_LIMIT - self.body.len();
+                self.body_cut |= bytes.len() > room;
+                self.body.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
+        }
+        self.start += n;
     }
 
     /// Reads more bytes into the buffer; `Ok(0)` means the peer closed.
@@ -193,6 +336,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Http1Conn<S> {
             .read(&mut self.buf[self.end..])
             .await
             .map_err(|e| OpError::from_io(&e))?;
+        if n > 0 && (self.inspect || self.info.first_byte.is_none()) {
+            let now = std::time::Instant::now();
+            self.read_at = now;
+            self.info.first_byte.get_or_insert(now);
+        }
         self.end += n;
         Ok(n)
     }
@@ -200,7 +348,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Http1Conn<S> {
     async fn read_head(&mut self) -> Result<Head, OpError> {
         loop {
             if self.end > self.start {
-                if let Some(head) = parse_head(&self.buf[self.start..self.end], self.expect_body)? {
+                let headers_judged = self
+                    .checks
+                    .needs_headers()
+                    .then_some((&*self.checks, &mut self.info.verdict));
+                if let Some(head) = parse_head(
+                    &self.buf[self.start..self.end],
+                    self.expect_body,
+                    headers_judged,
+                )? {
                     self.start += head.len;
                     if (100..200).contains(&head.status) {
                         if head.status == 101 {
@@ -227,7 +383,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Http1Conn<S> {
         loop {
             let buffered = (self.end - self.start) as u64;
             let take = buffered.min(n);
-            self.start += take as usize;
+            self.consume_body(take as usize);
             n -= take;
             if n == 0 {
                 return Ok(());
@@ -295,26 +451,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Http1Conn<S> {
     /// Consumes everything until the peer closes.
     async fn skip_to_eof(&mut self) -> Result<u64, OpError> {
         let mut wire = (self.end - self.start) as u64;
-        self.start = self.end;
+        self.consume_body(self.end - self.start);
         loop {
             let n = self.fill().await?;
             if n == 0 {
                 return Ok(wire);
             }
             wire += n as u64;
-            self.start = self.end;
+            self.consume_body(self.end - self.start);
         }
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection for Http1Conn<S> {
     async fn call(&mut self) -> Result<Response, OpError> {
+        self.info.begin();
+        let request = match self.fed.as_mut() {
+            Some(fed) => fed.next()?,
+            None => &self.request,
+        };
         self.io
-            .write_all(&self.request)
+            .write_all(request)
             .await
             .map_err(|e| OpError::from_io(&e))?;
         self.io.flush().await.map_err(|e| OpError::from_io(&e))?;
         let head = self.read_head().await?;
+        // A head already in the buffer (sent before it was asked for)
+        // arrived no later than now.
+        self.info
+            .first_byte
+            .get_or_insert_with(std::time::Instant::now);
+        self.checks
+            .judge_status(head.status, &mut self.info.verdict);
+        if self.keep_body {
+            self.body.clear();
+            self.body_cut = false;
+        }
         let body_bytes = match head.framing {
             Framing::None => 0,
             Framing::Length(n) => {
@@ -324,16 +496,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection for Http1Conn<S> {
             Framing::Chunked => self.skip_chunked().await?,
             Framing::UntilClose => self.skip_to_eof().await?,
         };
+        if let Some(stream) = self.info.stream.as_mut() {
+            stream.finish(self.read_at);
+            if stream.expects_done() && !stream.saw_done {
+                return Err(protocol(
+                    "the stream ended without its terminator (--stream-done)",
+                ));
+            }
+        }
+        if self.keep_body {
+            self.checks
+                .judge_body(&self.body, !self.body_cut, &mut self.info.verdict);
+        }
         Ok(Response {
             status: head.status,
             bytes: head.len as u64 + body_bytes,
             keep_alive: head.keep_alive && head.framing != Framing::UntilClose,
         })
     }
+
+    fn info(&mut self) -> Option<&mut CallInfo> {
+        Some(&mut self.info)
+    }
 }
 
 /// Parses a response head; `Ok(None)` when more bytes are needed.
-fn parse_head(bytes: &[u8], expect_body: bool) -> Result<Option<Head>, OpError> {
+/// With `judged`, the final head's headers are judged by the checks.
+fn parse_head(
+    bytes: &[u8],
+    expect_body: bool,
+    judged: Option<(&CheckSet, &mut crate::checks::Verdict)>,
+) -> Result<Option<Head>, OpError> {
     // Uninitialised slots: initialising 64 headers (2 KiB) per response is
     // measurable on the hot path; httparse only reads the slots it filled.
     let mut headers =
@@ -350,6 +543,9 @@ fn parse_head(bytes: &[u8], expect_body: bool) -> Result<Option<Head>, OpError> 
         Err(e) => return Err(protocol(format!("invalid response head: {e}"))),
     };
     let status = response.code.unwrap_or(0);
+    if let Some((checks, verdict)) = judged.filter(|_| !(100..200).contains(&status)) {
+        checks.judge_headers(response.headers.iter().map(|h| (h.name, h.value)), verdict);
+    }
     let http11 = response.version == Some(1);
     let mut keep_alive = http11;
     let mut content_length: Option<u64> = None;
@@ -544,20 +740,25 @@ mod tests {
 
     #[test]
     fn head_and_no_content_responses_have_no_body() {
-        let head = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", false)
+        let head = parse_head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+            false,
+            None,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(head.framing, Framing::None);
+        let head = parse_head(b"HTTP/1.1 204 No Content\r\n\r\n", true, None)
             .unwrap()
             .unwrap();
         assert_eq!(head.framing, Framing::None);
-        let head = parse_head(b"HTTP/1.1 204 No Content\r\n\r\n", true)
-            .unwrap()
-            .unwrap();
-        assert_eq!(head.framing, Framing::None);
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Len", true)
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Len", true, None)
             .unwrap()
             .is_none());
         assert!(parse_head(
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-            true
+            true,
+            None
         )
         .is_err());
     }

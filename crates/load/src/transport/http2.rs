@@ -7,7 +7,10 @@
 
 use super::http1::RequestSpec;
 use super::stream::{connect_stream, tls_for, Stream};
-use super::{Connection, Driver, OpError, Response};
+use super::{CallInfo, Connection, Driver, HttpExtras, OpError, Response};
+use crate::checks::{CheckSet, BODY_LIMIT};
+use crate::events::EventScanner;
+use crate::feed::Escape;
 use crate::target::Target;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
@@ -41,6 +44,9 @@ struct RequestTemplate {
     uri: Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Bytes,
+    extras: HttpExtras,
+    /// `scheme://authority`, before a fed request's path.
+    origin: String,
 }
 
 impl Http2Driver {
@@ -72,6 +78,10 @@ impl Http2Driver {
             headers.push((name, value));
         }
         let tls = tls_for(target, tls_config)?;
+        let origin = match (uri.scheme_str(), uri.authority()) {
+            (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+            _ => return Err(invalid(format!("{} has no scheme or host", target.display))),
+        };
         Ok(Http2Driver {
             addr,
             tls,
@@ -80,6 +90,8 @@ impl Http2Driver {
                 uri,
                 headers,
                 body: spec.body.clone(),
+                extras: spec.extras.clone(),
+                origin,
             }),
             streams: streams.max(1),
         })
@@ -90,6 +102,70 @@ impl Http2Driver {
 pub struct Http2Conn {
     sender: http2::SendRequest<Full<Bytes>>,
     template: Arc<RequestTemplate>,
+    info: CallInfo,
+    body: Vec<u8>,
+}
+
+impl Http2Conn {
+    fn new(sender: http2::SendRequest<Full<Bytes>>, template: Arc<RequestTemplate>) -> Self {
+        let info = CallInfo {
+            stream: template.extras.stream.as_ref().map(EventScanner::new),
+            ..CallInfo::default()
+        };
+        Http2Conn {
+            sender,
+            template,
+            info,
+            body: Vec::new(),
+        }
+    }
+
+    /// This call's request: the template's, or filled from the next row.
+    fn request(&self) -> Result<Request<Full<Bytes>>, OpError> {
+        let t = &self.template;
+        let invalid = |what: String| OpError::new(ErrorKind::Protocol, what);
+        let mut request = Request::builder().method(t.method.clone());
+        let body = match &t.extras.feed {
+            None => {
+                request = request.uri(t.uri.clone());
+                if let Some(headers) = request.headers_mut() {
+                    for (name, value) in &t.headers {
+                        headers.append(name.clone(), value.clone());
+                    }
+                }
+                t.body.clone()
+            }
+            Some(fed) => {
+                let row = fed.feed.next_row().ok_or_else(|| {
+                    OpError::new(
+                        ErrorKind::Io,
+                        format!("the --data feed {} has no rows left", fed.feed.source_name),
+                    )
+                })?;
+                let mut uri = t.origin.clone().into_bytes();
+                fed.path.render_into(row, Escape::Url, &mut uri);
+                let uri = Uri::try_from(uri).map_err(|e| invalid(format!("a fed URL: {e}")))?;
+                request = request.uri(uri);
+                if let Some(headers) = request.headers_mut() {
+                    for (name, template) in &fed.headers {
+                        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+                            continue; // refused when the driver was made
+                        };
+                        if name == http::header::HOST || name == http::header::CONNECTION {
+                            continue;
+                        }
+                        let value = HeaderValue::from_bytes(&template.render(row, Escape::None))
+                            .map_err(|_| invalid(format!("a fed value for header '{name}'")))?;
+                        headers.append(name, value);
+                    }
+                }
+                Bytes::from(fed.body.render(row, Escape::None))
+            }
+        };
+        request
+            .body(Full::new(body))
+            .map_err(|e| invalid(e.to_string()))
+    }
 }
 
 fn classify(err: &hyper::Error) -> OpError {
@@ -127,10 +203,8 @@ impl Driver for Http2Driver {
     }
 
     fn open_stream(&self, conn: &Http2Conn) -> Option<Http2Conn> {
-        (!conn.sender.is_closed()).then(|| Http2Conn {
-            sender: conn.sender.clone(),
-            template: conn.template.clone(),
-        })
+        (!conn.sender.is_closed())
+            .then(|| Http2Conn::new(conn.sender.clone(), conn.template.clone()))
     }
 
     async fn connect(&self) -> Result<Http2Conn, OpError> {
@@ -162,47 +236,82 @@ impl Driver for Http2Driver {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        Ok(Http2Conn {
-            sender,
-            template: self.template.clone(),
-        })
+        Ok(Http2Conn::new(sender, self.template.clone()))
+    }
+
+    fn has_phases(&self) -> bool {
+        true
+    }
+
+    fn checks(&self) -> Option<&CheckSet> {
+        Some(&self.template.extras.checks)
     }
 }
 
 impl Connection for Http2Conn {
     async fn call(&mut self) -> Result<Response, OpError> {
-        let t = &self.template;
-        let mut request = Request::builder()
-            .method(t.method.clone())
-            .uri(t.uri.clone());
-        if let Some(headers) = request.headers_mut() {
-            for (name, value) in &t.headers {
-                headers.append(name.clone(), value.clone());
-            }
-        }
-        let request = request
-            .body(Full::new(t.body.clone()))
-            .map_err(|e| OpError::new(ErrorKind::Protocol, e.to_string()))?;
+        self.info.begin();
+        let request = self.request()?;
         self.sender.ready().await.map_err(|e| classify(&e))?;
         let response = self
             .sender
             .send_request(request)
             .await
             .map_err(|e| classify(&e))?;
+        self.info.first_byte = Some(std::time::Instant::now());
         let status = response.status().as_u16();
+        let checks = self.template.extras.checks.clone();
+        checks.judge_status(status, &mut self.info.verdict);
+        if checks.needs_headers() {
+            let headers: Vec<(&str, &[u8])> = response
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                .collect();
+            checks.judge_headers(headers.into_iter(), &mut self.info.verdict);
+        }
+        let keep_body = checks.needs_body();
+        self.body.clear();
+        let mut cut = false;
         let mut body = response.into_body();
         let mut bytes = 0u64;
+        let mut last_at = std::time::Instant::now();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| classify(&e))?;
             if let Some(data) = frame.data_ref() {
                 bytes += data.len() as u64;
+                if let Some(stream) = self.info.stream.as_mut() {
+                    last_at = std::time::Instant::now();
+                    stream.feed(data, last_at);
+                }
+                if keep_body {
+                    let room = BODY_LIMIT - self.body.len();
+                    cut |= data.len() > room;
+                    self.body.extend_from_slice(&data[..data.len().min(room)]);
+                }
             }
+        }
+        if let Some(stream) = self.info.stream.as_mut() {
+            stream.finish(last_at);
+            if stream.expects_done() && !stream.saw_done {
+                return Err(OpError::new(
+                    ErrorKind::Protocol,
+                    "the stream ended without its terminator (--stream-done)",
+                ));
+            }
+        }
+        if keep_body {
+            checks.judge_body(&self.body, !cut, &mut self.info.verdict);
         }
         Ok(Response {
             status,
             bytes,
             keep_alive: !self.sender.is_closed(),
         })
+    }
+
+    fn info(&mut self) -> Option<&mut CallInfo> {
+        Some(&mut self.info)
     }
 }
 

@@ -17,8 +17,49 @@ pub mod ws;
 
 pub use stream::{connect_stream, Stream};
 
+use crate::checks::{CheckSet, Verdict};
+use crate::events::{EventScanner, StreamSpec};
 use scalewall_model::ErrorKind;
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What an HTTP scenario asks beyond one fixed request and its arrival:
+/// rows that fill the request's placeholders, checks of each response,
+/// and how a streamed body is cut into events.
+#[derive(Debug, Clone, Default)]
+pub struct HttpExtras {
+    /// The request's templates and the rows that fill them (`--data`).
+    pub feed: Option<Arc<crate::feed::FedRequest>>,
+    /// The response checks (`--check`); empty for none.
+    pub checks: Arc<CheckSet>,
+    /// Count the body's events (`--stream`).
+    pub stream: Option<StreamSpec>,
+}
+
+/// What one call saw besides its [`Response`]: when its first byte came,
+/// its streamed events, the checks it failed. The connection fills it;
+/// the engine reads it after each call ([`Connection::info`]).
+#[derive(Debug, Clone, Default)]
+pub struct CallInfo {
+    /// When the response's first byte arrived (HTTP/2: its head).
+    pub first_byte: Option<Instant>,
+    /// The events of a streamed body.
+    pub stream: Option<EventScanner>,
+    /// The checks it failed (the time-to-first-byte ones are the engine's).
+    pub verdict: Verdict,
+}
+
+impl CallInfo {
+    /// Ready for the next call.
+    pub fn begin(&mut self) {
+        self.first_byte = None;
+        if let Some(stream) = self.stream.as_mut() {
+            stream.reset();
+        }
+        self.verdict.clear();
+    }
+}
 
 /// A completed operation: the peer answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,10 +144,28 @@ pub trait Driver: Send + Sync + 'static {
         let _ = conn;
         None
     }
+
+    /// Whether its calls report phases ([`Connection::info`]): the engine
+    /// then records connect times and the phases of each response.
+    fn has_phases(&self) -> bool {
+        false
+    }
+
+    /// The response checks its calls are judged by (the engine judges
+    /// the time-to-first-byte ones and counts every failure).
+    fn checks(&self) -> Option<&CheckSet> {
+        None
+    }
 }
 
 /// One open connection.
 pub trait Connection {
     /// Runs one operation and waits for its complete response.
     fn call(&mut self) -> impl Future<Output = Result<Response, OpError>>;
+
+    /// What the last call saw besides its response, where the protocol
+    /// tells (HTTP); the engine reads it after each call.
+    fn info(&mut self) -> Option<&mut CallInfo> {
+        None
+    }
 }
