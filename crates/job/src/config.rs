@@ -519,6 +519,13 @@ struct RawScenario {
     precision: Option<String>,
     budget: Option<String>,
     stages: Option<String>,
+    #[serde(default)]
+    checks: Vec<String>,
+    stream: Option<String>,
+    stream_done: Option<String>,
+    /// Rows for the request's `{{column}}`s, relative to the config's folder.
+    data: Option<String>,
+    data_order: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1671,6 +1678,21 @@ fn scenario_argv(
     option("precision", s.precision.clone());
     option("budget", s.budget.clone());
     option("stages", s.stages.clone());
+    option("stream", s.stream.clone());
+    option("stream-done", s.stream_done.clone());
+    option(
+        "data",
+        s.data.as_ref().map(|data| {
+            let folder = std::path::Path::new(check.file)
+                .parent()
+                .unwrap_or(std::path::Path::new(""));
+            folder.join(data).display().to_string()
+        }),
+    );
+    option("data-order", s.data_order.clone());
+    for check in &s.checks {
+        argv.push(format!("--check={check}"));
+    }
     for slo in &s.slo {
         argv.push(format!("--slo={slo}"));
     }

@@ -49,22 +49,36 @@ pub struct CheckSet {
 pub struct Verdict {
     /// Bit `i` set: check `i` failed.
     pub failed: u64,
-    /// `check: what was seen`, for the first failed check.
-    pub first: Option<String>,
+    /// `check: what was seen` for each failed check, in the order they failed.
+    pub notes: Vec<(usize, String)>,
 }
 
 impl Verdict {
     fn fail(&mut self, index: usize, check: &Check, seen: impl FnOnce() -> String) {
-        self.failed |= 1 << index;
-        if self.first.is_none() {
-            self.first = Some(format!("{}: {}", check.text, seen()));
+        if self.failed & (1 << index) == 0 {
+            self.notes
+                .push((index, format!("{}: {}", check.text, seen())));
         }
+        self.failed |= 1 << index;
+    }
+
+    /// What the first failed check saw.
+    pub fn first(&self) -> Option<&str> {
+        self.notes.first().map(|(_, note)| note.as_str())
+    }
+
+    /// What check `index` saw, if it failed.
+    pub fn note(&self, index: usize) -> Option<&str> {
+        self.notes
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, note)| note.as_str())
     }
 
     /// Forgets the last response's failures.
     pub fn clear(&mut self) {
         self.failed = 0;
-        self.first = None;
+        self.notes.clear();
     }
 }
 
@@ -319,16 +333,13 @@ impl CheckSet {
         };
         for (i, check) in self.checks.iter().enumerate() {
             match &check.rule {
-                Rule::BodyContains(needle) => {
-                    let needle = needle.as_bytes();
-                    if !body.windows(needle.len()).any(|w| w == needle) {
-                        verdict.fail(i, check, || "not in the body".into());
-                    }
+                Rule::BodyContains(needle)
+                    if !body.windows(needle.len()).any(|w| w == needle.as_bytes()) =>
+                {
+                    verdict.fail(i, check, || "not in the body".into());
                 }
-                Rule::BodyMatches(re) => {
-                    if !re.is_match(&String::from_utf8_lossy(body)) {
-                        verdict.fail(i, check, || "no match in the body".into());
-                    }
+                Rule::BodyMatches(re) if !re.is_match(&String::from_utf8_lossy(body)) => {
+                    verdict.fail(i, check, || "no match in the body".into());
                 }
                 Rule::JsonEquals(path, want) => match json(body) {
                     Ok(doc) => match path.value(&doc) {
@@ -354,7 +365,9 @@ impl CheckSet {
             if let Rule::Ttfb(limit) = &check.rule {
                 if ttfb >= *limit {
                     verdict.fail(i, check, || {
-                        format!("first byte after {} ms", ttfb.as_secs_f64() * 1000.0)
+                        let ms = format!("{:.3}", ttfb.as_secs_f64() * 1000.0);
+                        let ms = ms.trim_end_matches('0').trim_end_matches('.');
+                        format!("first byte after {ms} ms")
                     });
                 }
             }
@@ -412,7 +425,7 @@ mod tests {
         let mut v = Verdict::default();
         s.judge_status(204, &mut v);
         assert_eq!(v.failed, 0b01);
-        assert_eq!(v.first.as_deref(), Some("status=200: got 204"));
+        assert_eq!(v.first(), Some("status=200: got 204"));
         v.clear();
         s.judge_status(200, &mut v);
         assert_eq!(v, Verdict::default());
@@ -432,14 +445,14 @@ mod tests {
         s.judge_body(br#"{"ok":false,"n":3.0,"name":"bob"}"#, true, &mut v);
         // 3.0 is not the JSON number 3 (serde keeps them apart)
         assert_eq!(v.failed, 0b1011);
-        assert_eq!(v.first.as_deref(), Some("json $.ok == true: got false"));
+        assert_eq!(v.first(), Some("json $.ok == true: got false"));
         v.clear();
         s.judge_body(b"<html>", true, &mut v);
         assert_eq!(v.failed, 0b1111);
-        assert!(v.first.unwrap().contains("not JSON"));
+        assert!(v.first().unwrap().contains("not JSON"));
         v.clear();
         s.judge_body(br#"{"ok":true"#, false, &mut v);
-        assert!(v.first.unwrap().contains("longer than"));
+        assert!(v.first().unwrap().contains("longer than"));
     }
 
     #[test]
@@ -466,10 +479,7 @@ mod tests {
         s.judge_headers(std::iter::empty(), &mut v);
         let mut w = Verdict::default();
         s.judge_headers(std::iter::empty(), &mut w);
-        assert_eq!(
-            w.first.as_deref(),
-            Some("header X-Mode: fast: no X-Mode header")
-        );
+        assert_eq!(w.first(), Some("header X-Mode: fast: no X-Mode header"));
     }
 
     #[test]
@@ -480,9 +490,6 @@ mod tests {
         assert_eq!(v.failed, 0);
         s.judge_ttfb(Duration::from_millis(200), &mut v);
         assert_eq!(v.failed, 1);
-        assert_eq!(
-            v.first.as_deref(),
-            Some("ttfb<200ms: first byte after 200 ms")
-        );
+        assert_eq!(v.first(), Some("ttfb<200ms: first byte after 200 ms"));
     }
 }

@@ -298,10 +298,13 @@ fn check_columns(name: &str, columns: &[String]) -> Result<(), FeedError> {
     Ok(())
 }
 
+/// A CSV record: the line it starts on and its fields.
+type CsvRecord = (usize, Vec<String>);
+
 /// RFC 4180 records with the line each starts on: quoted fields may hold
 /// commas, quotes (doubled) and newlines; CRLF or LF ends a record; blank
 /// lines are skipped.
-fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)> {
+fn parse_csv(text: &str) -> Result<Vec<CsvRecord>, (usize, String)> {
     let mut records = Vec::new();
     let mut chars = text.chars().peekable();
     let mut line = 1usize;

@@ -146,16 +146,16 @@ impl Accumulator {
             if verdict.failed & (1 << i) != 0 {
                 tally.failed += 1;
                 if tally.first_failure.is_none() {
-                    tally.first_failure.clone_from(&verdict.first);
+                    tally.first_failure = verdict.note(i).map(String::from);
                 }
             }
         }
         if verdict.failed != 0 && !(400..600).contains(&response.status) {
             self.errors[ErrorKind::Check as usize] += 1;
-            if let Some(first) = &verdict.first {
+            if let Some(first) = verdict.first() {
                 self.examples
                     .entry(ErrorKind::Check.as_str())
-                    .or_insert_with(|| first.clone());
+                    .or_insert_with(|| first.to_string());
             }
         }
     }

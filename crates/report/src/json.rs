@@ -64,8 +64,28 @@ pub fn report(input: &ReportInput<'_>, exit_code: u8) -> String {
         "trends": input.trends.iter().map(|(m, t, n)| serde_json::json!({"metric": m, "trend": t, "runs": n})).collect::<Vec<_>>(),
         "sweeps": sweeps,
         "searches": input.run.scenarios.iter().filter_map(|s| Some(crate::search::json(s, s.search.as_ref()?))).collect::<Vec<_>>(),
+        "responses": responses(input),
         "artifacts": input.artifacts,
         "plan": input.run.plan.as_ref().map(|p| &p.json),
     });
     serde_json::to_string_pretty(&doc).expect("report JSON serialises") + "\n"
+}
+
+/// The phases, streamed events and checks of each one-step scenario
+/// that has them.
+fn responses(input: &ReportInput<'_>) -> Vec<serde_json::Value> {
+    input
+        .run
+        .scenarios
+        .iter()
+        .filter_map(|s| match s.steps.as_slice() {
+            [step] if step.phases.is_some() || !step.checks.is_empty() => Some(serde_json::json!({
+                "scenario": s.name,
+                "phases_ms": scalewall_stats::summary::PhasesSummary::of(step),
+                "events": scalewall_stats::summary::StreamSummary::of(step),
+                "checks": crate::bench::checks_json(step),
+            })),
+            _ => None,
+        })
+        .collect()
 }

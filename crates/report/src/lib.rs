@@ -14,6 +14,7 @@ pub mod number;
 pub mod overview;
 pub mod plan;
 pub mod probe;
+pub mod responses;
 pub mod search;
 pub mod stages;
 pub mod suite;

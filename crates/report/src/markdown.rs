@@ -541,6 +541,7 @@ pub fn scenario_body(input: &ReportInput<'_>, scenario: &Scenario) -> String {
         }
         [step] => {
             load_step_table(&mut out, step, unit);
+            out.push_str(&crate::responses::markdown(step));
             out.push_str(&crate::stages::markdown(step, unit));
             out.push_str(&crate::workers::markdown(step));
             let _ = writeln!(out);

@@ -74,6 +74,18 @@ pub const STEP_FIGURES: [&str; 7] = [
     "target_rss_mb",
 ];
 
+/// The figures of an HTTP step's phases and checks, where it has them:
+/// time to first byte, a streamed response's first event, event gaps and
+/// events per second, and the share of responses that failed a check.
+pub const RESPONSE_FIGURES: [&str; 6] = [
+    "ttfb_p99_ms",
+    "first_event_p50_ms",
+    "first_event_p99_ms",
+    "event_gap_p99_ms",
+    "events_per_s",
+    "check_failed_pct",
+];
+
 /// The host's own figures (from the run's snapshot).
 pub const HOST_FIGURES: [&str; 3] = ["host.cpu_busy_pct", "host.mem_used_pct", "host.load1"];
 
@@ -95,7 +107,7 @@ impl MetricCatalog {
 
     /// A one-step scenario's figures.
     pub fn add_bench(&mut self, scenario: &str) {
-        for figure in STEP_FIGURES {
+        for figure in STEP_FIGURES.iter().chain(&RESPONSE_FIGURES) {
             self.names.insert(format!("{scenario}.{figure}"));
         }
     }
@@ -270,6 +282,7 @@ fn step_metrics(prefix: &str, step: &Step, rate_unit: &'static str, out: &mut Ve
             vec![],
         ));
     }
+    response_metrics(prefix, step, out);
     if let Some(target) = step.resources.as_ref().and_then(|r| r.target.as_ref()) {
         out.push(metric(
             format!("{prefix}.target_rss_mb"),
@@ -278,6 +291,50 @@ fn step_metrics(prefix: &str, step: &Step, rate_unit: &'static str, out: &mut Ve
             Better::Lower,
             vec![],
         ));
+    }
+}
+
+/// [`RESPONSE_FIGURES`] of a step that has phases or checks. They have no
+/// per-interval samples, so they are judged by thresholds, not by the
+/// run-to-run comparison.
+fn response_metrics(prefix: &str, step: &Step, out: &mut Vec<Metric>) {
+    let mut push = |figure: &str, value: f64, unit: &'static str, better: Better| {
+        out.push(metric(
+            format!("{prefix}.{figure}"),
+            value,
+            unit,
+            better,
+            vec![],
+        ));
+    };
+    if let Some(p) = crate::summary::PhasesSummary::of(step) {
+        if p.ttfb.count > 0 {
+            push("ttfb_p99_ms", p.ttfb.p99, "ms", Better::Lower);
+        }
+        if let Some(first) = p.first_event.filter(|s| s.count > 0) {
+            push("first_event_p50_ms", first.p50, "ms", Better::Lower);
+            push("first_event_p99_ms", first.p99, "ms", Better::Lower);
+        }
+        if let Some(gap) = p.event_gap.filter(|s| s.count > 0) {
+            push("event_gap_p99_ms", gap.p99, "ms", Better::Lower);
+        }
+    }
+    if let Some(events) = crate::summary::StreamSummary::of(step) {
+        push("events_per_s", events.events_per_s, "/s", Better::Higher);
+    }
+    if !step.checks.is_empty() && step.outcomes.responses > 0 {
+        let failed = step
+            .outcomes
+            .errors
+            .get(scalewall_model::ErrorKind::Check.as_str())
+            .copied()
+            .unwrap_or(0);
+        push(
+            "check_failed_pct",
+            100.0 * failed as f64 / step.outcomes.responses as f64,
+            "%",
+            Better::Lower,
+        );
     }
 }
 

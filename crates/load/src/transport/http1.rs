@@ -615,6 +615,7 @@ mod tests {
             method: "POST".into(),
             headers: vec![("X-Test".into(), "1".into())],
             body: Bytes::from_static(b"hello"),
+            extras: HttpExtras::default(),
         };
         let text = String::from_utf8(encode_request(&target(), &spec)).unwrap();
         assert!(
