@@ -10,6 +10,7 @@
 #   bench/http.sh --rss [REQUESTS=10000000]   # generator RSS over many requests
 #   bench/http.sh --open                      # open-model rate accuracy at 80 % of capacity
 #   bench/http.sh --lag                       # open-model send lag at 1,000, 5,000 and 20,000/s
+#   bench/http.sh --checks [ROUNDS=5]         # req/s with a status check and a 3-column feed, vs plain and wrk
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,6 +80,45 @@ print(f"{d['target_rate_per_s']:>8,.0f}/s: corrected p50/p99 {c['p50']:.3f}/{c['
       f"uncorrected {u['p50']:.3f}/{u['p99']:.3f} ms, send lag {l['p50']:.3f}/{l['p99']:.3f} ms, {per}")
 PY
   done
+  exit 0
+fi
+
+if [ "${1:-}" = "--checks" ]; then
+  # Issue 19: what a check and a data feed cost. Rounds alternate wrk,
+  # plain scalewall, scalewall with --check status=200, and with that check
+  # and a 3-column feed filling the query; medians of the req/s.
+  ROUNDS=${2:-5}
+  python3 -c "
+print('a,b,c')
+for i in range(10000): print(f'{i},user-{i},{i * 7 % 1000}')" >"$WORK/feed.csv"
+  : >"$WORK/checks.tsv"
+  for round in $(seq "$ROUNDS"); do
+    echo "round $round/$ROUNDS" >&2
+    wrk -t1 -c32 -d5s "$URL" >"$WORK/wrk.out" 2>&1 || true
+    echo -e "wrk\t$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")" >>"$WORK/checks.tsv"
+    for variant in plain check feed; do
+      case $variant in
+        plain) extra=() ; target="$URL" ;;
+        check) extra=(--check status=200) ; target="$URL" ;;
+        feed) extra=(--check status=200 --data "$WORK/feed.csv") ; target="$URL?a={{a}}&b={{b}}&c={{c}}" ;;
+      esac
+      taskset -c 1 "$SCALEWALL" bench "$target" -t 1 -c 32 -d 5s -o json --no-progress --no-history "${extra[@]}" >"$WORK/v.json"
+      echo -e "$variant\t$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$WORK/v.json")" >>"$WORK/checks.tsv"
+    done
+  done
+  python3 - "$WORK/checks.tsv" <<'PY'
+import statistics, sys
+by = {}
+for line in open(sys.argv[1]):
+    name, rps = line.split("\t")
+    if rps.strip():
+        by.setdefault(name, []).append(float(rps))
+med = {k: statistics.median(v) for k, v in by.items()}
+for name, label in (("wrk", "wrk"), ("plain", "scalewall"), ("check", "scalewall --check status=200"), ("feed", "… and a 3-column --data feed")):
+    if name in med:
+        ratio = f"  ({med[name] / med['plain']:.3f}x plain scalewall)" if "plain" in med and name != "plain" else ""
+        print(f"{label:<32} {med[name]:>10,.0f} req/s{ratio}   rounds: " + ", ".join(f"{r:,.0f}" for r in by[name]))
+PY
   exit 0
 fi
 
