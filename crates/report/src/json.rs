@@ -50,7 +50,7 @@ pub fn report(input: &ReportInput<'_>, exit_code: u8) -> String {
             })
         })
         .collect();
-    let doc = serde_json::json!({
+    let mut doc = serde_json::json!({
         "run_id": input.run.id,
         "subject": input.run.subject.as_deref().unwrap_or(DEFAULT_SUBJECT),
         "status": input.run.status,
@@ -64,10 +64,14 @@ pub fn report(input: &ReportInput<'_>, exit_code: u8) -> String {
         "trends": input.trends.iter().map(|(m, t, n)| serde_json::json!({"metric": m, "trend": t, "runs": n})).collect::<Vec<_>>(),
         "sweeps": sweeps,
         "searches": input.run.scenarios.iter().filter_map(|s| Some(crate::search::json(s, s.search.as_ref()?))).collect::<Vec<_>>(),
-        "responses": responses(input),
         "artifacts": input.artifacts,
         "plan": input.run.plan.as_ref().map(|p| &p.json),
     });
+    // Only where a scenario has phases or checks (older runs read as before).
+    let responses = responses(input);
+    if let (false, Some(map)) = (responses.is_empty(), doc.as_object_mut()) {
+        map.insert("responses".into(), responses.into());
+    }
     serde_json::to_string_pretty(&doc).expect("report JSON serialises") + "\n"
 }
 
