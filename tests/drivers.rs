@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{f, free_port, json, raw_server, scalewall, service_answers, Reaped};
+use common::{f, free_port, json, psql, raw_server, redis_cli, scalewall, service_answers, Reaped};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -166,15 +166,6 @@ fn tcp_echo_and_port_checks() {
     );
 }
 
-fn redis_cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli runs");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 #[test]
 fn redis_counts_match_the_servers_own_counter() {
     if !service_answers("Redis", 6379) {
@@ -324,28 +315,6 @@ fn redis_refused_garbage_and_killed_mid_run() {
         f(&v, "/duration_s") < 3.5,
         "the run kept its schedule: {v:#}"
     );
-}
-
-fn psql(sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-tAc",
-            sql,
-        ])
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]

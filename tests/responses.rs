@@ -2,11 +2,13 @@
 //! responses, checks and data feeds against demo-server, whose answers are
 //! known: `/stream?events=N&gap=D` sends N Server-Sent Events D apart after
 //! its hold, `--bad-body-rate` answers a counted share `{"ok":false}`, and
-//! `/stats` counts the distinct request bodies it saw.
+//! `/stats` counts the distinct request bodies (and WebSocket messages) it
+//! saw. Feeds of Redis commands and PostgreSQL parameters are counted by
+//! the real servers.
 
 mod common;
 
-use common::{f, json, scalewall};
+use common::{f, json, psql, redis_cli, scalewall, service_answers};
 use scalewall_demo::{DemoConfig, RunningDemo};
 use std::time::Duration;
 
@@ -272,6 +274,160 @@ fn sequential_and_jsonl_feeds_wrap_and_fill() {
     let s = stats(&server);
     assert_eq!(f(&s, "/distinct_bodies"), 3.0);
     assert_eq!(f(&s, "/repeated_bodies"), 6.0);
+}
+
+/// 1,000 rows whose names hold a comma and a space (one word, one
+/// parameter: a value is never split).
+fn thousand_rows(dir: &std::path::Path) -> String {
+    let mut csv = String::from("id,name\n");
+    for i in 0..1000 {
+        csv.push_str(&format!("{i},\"user, {i}\"\n"));
+    }
+    rows_file(dir, "rows.csv", &csv)
+}
+
+/// A bench of `target` with `args`, each of the 1,000 rows in `dir` once,
+/// on 4 connections; it must send exactly them, without an error.
+fn bench_each_row_once(dir: &std::path::Path, target: &str, args: &[&str]) -> serde_json::Value {
+    let rows = thousand_rows(dir);
+    let mut all = vec![target];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--data", &rows, "--data-order", "unique", "-c", "4"]);
+    let v = bench(&all);
+    assert_eq!(f(&v, "/requests"), 1000.0, "{v:#}");
+    assert_eq!(f(&v, "/errors_total"), 0.0, "{v:#}");
+    v
+}
+
+/// WebSocket messages from a unique feed: 1,000 messages, each row once,
+/// and demo-server's echo saw 1,000 distinct messages.
+#[test]
+fn a_unique_feed_fills_websocket_messages_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = demo(0, 0.0);
+    let url = format!("ws://{}/ws", server.addr());
+    let body = r#"{"id":{{id}},"name":"{{name}}"}"#;
+    bench_each_row_once(dir.path(), &url, &["-b", body]);
+    assert_eq!(server.state().distinct_bodies(), 1000);
+    assert_eq!(f(&stats(&server), "/repeated_bodies"), 0.0);
+    // Without a feed, --body is one text message sent every time (and
+    // once more by the pre-load check, which runs one operation).
+    let v = bench(&[&url, "-b", "hello", "-n", "100", "-c", "2"]);
+    assert_eq!(f(&v, "/requests"), 100.0, "{v:#}");
+    assert_eq!(f(&v, "/bytes_received"), 500.0);
+    assert_eq!(server.state().distinct_bodies(), 1001);
+    assert_eq!(f(&stats(&server), "/repeated_bodies"), 100.0);
+}
+
+/// Redis commands from a unique feed: `HSET h {{id}} {{name}}` over 1,000
+/// rows leaves exactly 1,000 fields, each with its row's name.
+#[test]
+fn a_unique_feed_fills_redis_commands_once_each() {
+    if !service_answers("Redis", 6379) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hash = format!("scalewall-feed-{}", std::process::id());
+    redis_cli(6379, &["DEL", &hash]);
+    let command = format!("HSET {hash} {{{{id}}}} {{{{name}}}}");
+    bench_each_row_once(
+        dir.path(),
+        "redis://127.0.0.1:6379",
+        &["--command", &command],
+    );
+    let fields = redis_cli(6379, &["HLEN", &hash]);
+    let name = redis_cli(6379, &["HGET", &hash, "500"]);
+    redis_cli(6379, &["DEL", &hash]);
+    assert_eq!(fields, "1000");
+    assert_eq!(name, "user, 500");
+}
+
+/// PostgreSQL parameters from a unique feed: 1,000 INSERTs into a table
+/// keyed by id (a repeated row would fail on the key) leave 1,000 rows,
+/// each with its row's name.
+#[test]
+fn a_unique_feed_fills_postgres_parameters_once_each() {
+    if !service_answers("PostgreSQL", 5432) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!("scalewall_feed_{}", std::process::id());
+    psql(&format!(
+        "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id int PRIMARY KEY, name text)"
+    ));
+    let query = format!("INSERT INTO {table} (id, name) VALUES ($1, $2)");
+    bench_each_row_once(
+        dir.path(),
+        "postgres://postgres@127.0.0.1/test",
+        &[
+            "--query",
+            &query,
+            "--query-param",
+            "{{id}}",
+            "--query-param",
+            "{{name}}",
+        ],
+    );
+    let counted = psql(&format!("SELECT count(*), count(DISTINCT id) FROM {table}"));
+    let name = psql(&format!("SELECT name FROM {table} WHERE id = 500"));
+    psql(&format!("DROP TABLE {table}"));
+    assert_eq!(counted, "1000|1000");
+    assert_eq!(name, "user, 500");
+}
+
+/// A feed where it cannot fill anything, or would overrun its rows: one
+/// line each, before any load.
+#[test]
+fn a_feed_outside_what_it_fills_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = rows_file(dir.path(), "rows.csv", "id\n1\n2\n");
+    let server = demo(0, 0.0);
+    let ws = format!("ws://{}/ws", server.addr());
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["nats://127.0.0.1:4222", "--data", &rows],
+            "--data applies to http(s), ws(s), redis or postgres:// targets, not nats://",
+        ),
+        (&[&ws, "--data", &rows], "give --body"),
+        (
+            &[
+                "redis://127.0.0.1:6379",
+                "--command",
+                "GET",
+                "--data",
+                &rows,
+            ],
+            "no {{column}} in --command",
+        ),
+        (
+            &[
+                "redis://127.0.0.1:6379",
+                "--command",
+                "GET {{id}}",
+                "--pipeline",
+                "4",
+                "--data",
+                &rows,
+                "--data-order",
+                "unique",
+            ],
+            "--pipeline 4 would overrun the rows",
+        ),
+        (
+            &["--exec", "true", "--data", &rows],
+            "--exec takes its values from --param",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["bench", "--no-history", "--no-progress"];
+        args.extend_from_slice(extra);
+        let out = scalewall(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+    assert_eq!(server.state().distinct_bodies(), 0);
 }
 
 /// A placeholder naming no column, a ragged row, a unique feed asked

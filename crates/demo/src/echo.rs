@@ -1,5 +1,6 @@
 //! Echo endpoints of demo-server: WebSocket echo on `GET /ws` (every data
-//! message comes back unchanged, pings are answered, a close is returned)
+//! message comes back unchanged and is shown to the caller's `on_message`,
+//! pings are answered, a close is returned)
 //! and a raw TCP echo on its own listener (`--echo-listen`). Neither is
 //! delayed or counted as a load request: they measure the client and the
 //! transport, not an injected service time.
@@ -12,8 +13,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// Answers an upgrade request on `/ws` with 101 and echoes on the upgraded
-/// connection; anything else gets 400.
-pub fn websocket_upgrade<B: Default>(mut request: Request<Incoming>) -> Response<B> {
+/// connection, showing each unfragmented data message to `on_message`;
+/// anything else gets 400.
+pub fn websocket_upgrade<B: Default>(
+    mut request: Request<Incoming>,
+    on_message: impl Fn(&[u8]) + Send + 'static,
+) -> Response<B> {
     let header = |name: &str| {
         request
             .headers()
@@ -31,7 +36,7 @@ pub fn websocket_upgrade<B: Default>(mut request: Request<Incoming>) -> Response
     let upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrade.await {
-            let _ = echo_websocket(TokioIo::new(upgraded)).await;
+            let _ = echo_websocket(TokioIo::new(upgraded), on_message).await;
         }
     });
     let mut response = Response::new(B::default());
@@ -51,8 +56,12 @@ pub fn websocket_upgrade<B: Default>(mut request: Request<Incoming>) -> Response
     response
 }
 
-/// Echoes WebSocket frames until the peer closes or sends garbage.
-pub async fn echo_websocket<S: AsyncRead + AsyncWrite + Unpin>(mut io: S) -> std::io::Result<()> {
+/// Echoes WebSocket frames until the peer closes or sends garbage; each
+/// unfragmented data message's payload is shown to `on_message` first.
+pub async fn echo_websocket<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    on_message: impl Fn(&[u8]),
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut filled = 0usize;
     let mut out = Vec::with_capacity(64 * 1024);
@@ -93,6 +102,9 @@ pub async fn echo_websocket<S: AsyncRead + AsyncWrite + Unpin>(mut io: S) -> std
                     closing = true;
                 }
                 op => {
+                    if head.fin && op != opcode::CONTINUATION {
+                        on_message(payload);
+                    }
                     // Fragments are echoed as fragments, so messages keep their shape.
                     let first = out.len();
                     ws::encode_frame(&mut out, op, payload, None);

@@ -15,7 +15,8 @@
 //! /stream?events=N&gap=5ms` answers Server-Sent Events, `N` of them
 //! `gap` apart after the hold; `--bad-body-rate` answers a share of
 //! requests `200 {"ok":false}` (the others `{"ok":true}`); and `/stats`
-//! counts the distinct request bodies seen and how many came again.
+//! counts the distinct request bodies (and WebSocket messages) seen and
+//! how many came again.
 
 #![deny(missing_docs)]
 
@@ -367,9 +368,11 @@ async fn handle(
 ) -> Result<Response<DemoBody>, Infallible> {
     match request.uri().path() {
         "/ws" => {
-            return Ok(
-                echo::websocket_upgrade::<Full<Bytes>>(request).map(http_body_util::Either::Left)
-            )
+            return Ok(echo::websocket_upgrade::<Full<Bytes>>(request, {
+                let state = state.clone();
+                move |message: &[u8]| state.note_body(message)
+            })
+            .map(http_body_util::Either::Left))
         }
         "/health" => {
             return Ok(text(

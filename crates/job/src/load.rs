@@ -11,7 +11,7 @@ use scalewall_load::engine::{
     run_step_with, Control, IntervalReport, LiveProgress, Pacing, StepHooks, StepPlan, StopAt,
 };
 use scalewall_load::events::{StreamFormat, StreamSpec};
-use scalewall_load::feed::{FedRequest, Feed, FeedOrder};
+use scalewall_load::feed::{FedRequest, FedTexts, Feed, FeedOrder};
 use scalewall_load::target::{Scheme, Target};
 use scalewall_load::tls;
 use scalewall_load::transport::connect_only::ConnectOnly;
@@ -22,7 +22,7 @@ use scalewall_load::transport::nats::{NatsAuth, NatsDriver, NatsMode};
 use scalewall_load::transport::postgres::{PostgresDriver, QueryParam};
 use scalewall_load::transport::redis::{RedisDriver, RedisWorkload};
 use scalewall_load::transport::tcp::TcpDriver;
-use scalewall_load::transport::ws::WsDriver;
+use scalewall_load::transport::ws::{WsDriver, WsMessage};
 use scalewall_load::transport::HttpExtras;
 use scalewall_load::transport::{Connection as _, Driver};
 use scalewall_model::{ErrorKind, LoadOptions, Scenario, Step};
@@ -56,6 +56,10 @@ pub struct ProtocolOptions {
     pub nats_mode: NatsMode,
     /// NATS subject.
     pub subject: String,
+    /// The rows that fill a Redis command's words, a PostgreSQL query's
+    /// parameters or a WebSocket message (`--data`; HTTP's feed is in the
+    /// request's extras).
+    pub feed: Option<Arc<FedTexts>>,
 }
 
 impl Default for ProtocolOptions {
@@ -71,6 +75,7 @@ impl Default for ProtocolOptions {
             query_params: Vec::new(),
             nats_mode: NatsMode::Publish,
             subject: "scalewall.bench".into(),
+            feed: None,
         }
     }
 }
@@ -98,6 +103,7 @@ impl ProtocolOptions {
                 crate::scenario::NatsModeArg::Jetstream => NatsMode::JetStream,
             },
             subject: args.subject.clone(),
+            feed: None,
         }
     }
 }
@@ -214,15 +220,30 @@ pub fn load_args(
         (None, None) => crate::bail!("give a target URL or --exec"),
     };
     let body = request_body(args)?;
-    let extras = http_extras(&args.http, path_template.as_deref(), headers, &body)?;
-    let unique_rows = extras
+    let mut protocol = ProtocolOptions::from_args(&args.protocol);
+    let mut http_feed = read_feed(&args.http)?;
+    if let Some(target) = target.as_ref().filter(|t| !t.scheme.is_http()) {
+        if let Some(feed) = http_feed.take() {
+            let fed = fed_texts(target.scheme, &protocol, &body, feed)?;
+            protocol.feed = Some(Arc::new(fed));
+        }
+    }
+    let extras = http_extras(
+        &args.http,
+        http_feed,
+        path_template.as_deref(),
+        headers,
+        &body,
+    )?;
+    let unique = extras
         .feed
         .as_ref()
-        .filter(|f| f.feed.order() == FeedOrder::Unique)
-        .map(|f| f.feed.len() as u64);
-    let plans = match unique_rows {
+        .map(|f| &f.feed)
+        .or(protocol.feed.as_ref().map(|f| &f.feed))
+        .filter(|f| f.order() == FeedOrder::Unique);
+    let plans = match unique {
         None => plans.to_vec(),
-        Some(rows) => one_request_per_row(plans, rows, &extras)?,
+        Some(feed) => one_request_per_row(plans, feed)?,
     };
     let request = LoadRequest {
         endpoint,
@@ -236,7 +257,7 @@ pub fn load_args(
         insecure: args.insecure,
         sample_interval: args.sample_interval,
         target_process: args.target_process.clone(),
-        protocol: ProtocolOptions::from_args(&args.protocol),
+        protocol,
         fleet: crate::distributed::FleetOptions::from_args(&args.fleet, args.threads)?,
         during_load: during_load.to_vec(),
     };
@@ -274,10 +295,70 @@ fn url_template(url: &str) -> (String, String) {
     (parseable, path)
 }
 
-/// The checks, streaming and feed of an HTTP scenario; the feed's rows
-/// are read and its templates checked against them here, before any load.
+/// The rows of `--data`, read and parsed before any load.
+fn read_feed(args: &crate::scenario::HttpArgs) -> Result<Option<Feed>> {
+    let Some(path) = &args.data else {
+        return Ok(None);
+    };
+    let order = match args.data_order {
+        DataOrderArg::Sequential => FeedOrder::Sequential,
+        DataOrderArg::Random => FeedOrder::Random,
+        DataOrderArg::Unique => FeedOrder::Unique,
+    };
+    Feed::read(path, order)
+        .map(Some)
+        .map_err(|e| JobError::msg(e.to_string()))
+}
+
+/// What a feed fills outside HTTP: a Redis command's words, a PostgreSQL
+/// query's parameters (a `random:` one keeps its draw), a WebSocket
+/// message (the `--body`).
+fn fed_texts(
+    scheme: Scheme,
+    protocol: &ProtocolOptions,
+    body: &[u8],
+    feed: Feed,
+) -> Result<FedTexts> {
+    let (place, texts) = match scheme {
+        Scheme::Redis => (
+            "--command",
+            RedisWorkload::new(&protocol.redis_command, 1, 0, 1).command,
+        ),
+        Scheme::Postgres => (
+            "--query-param",
+            protocol
+                .query_params
+                .iter()
+                .map(|p| match p {
+                    QueryParam::Text(text) => text.clone(),
+                    QueryParam::Random { .. } => String::new(),
+                })
+                .collect(),
+        ),
+        Scheme::Ws | Scheme::Wss => {
+            let Ok(body) = std::str::from_utf8(body) else {
+                crate::bail!("--data fills a WebSocket text message: --body must be UTF-8 text");
+            };
+            if body.is_empty() {
+                crate::bail!(
+                    "--data on a WebSocket target fills the {{{{column}}}} of --body (the message): give --body"
+                );
+            }
+            ("--body", vec![body.to_string()])
+        }
+        other => crate::bail!(
+            "--data fills HTTP requests, WebSocket messages, Redis commands and PostgreSQL parameters, not {} operations",
+            other.as_str()
+        ),
+    };
+    FedTexts::new(feed, place, &texts).map_err(|e| JobError::msg(e.to_string()))
+}
+
+/// The checks, streaming and feed of an HTTP scenario; the feed's
+/// templates are checked against its rows here, before any load.
 fn http_extras(
     args: &crate::scenario::HttpArgs,
+    feed: Option<Feed>,
     path_template: Option<&str>,
     headers: &[(String, String)],
     body: &[u8],
@@ -290,15 +371,9 @@ fn http_extras(
         },
         done: args.stream_done.clone(),
     });
-    let feed = match &args.data {
+    let feed = match feed {
         None => None,
-        Some(path) => {
-            let order = match args.data_order {
-                DataOrderArg::Sequential => FeedOrder::Sequential,
-                DataOrderArg::Random => FeedOrder::Random,
-                DataOrderArg::Unique => FeedOrder::Unique,
-            };
-            let feed = Feed::read(path, order).map_err(|e| JobError::msg(e.to_string()))?;
+        Some(feed) => {
             let fed = FedRequest::new(feed, path_template.unwrap_or("/"), headers, body)
                 .map_err(|e| JobError::msg(e.to_string()))?;
             Some(Arc::new(fed))
@@ -312,15 +387,9 @@ fn http_extras(
 }
 
 /// A unique feed's bench: one request per row (`-n` at most the rows).
-fn one_request_per_row(
-    plans: &[StepPlan],
-    rows: u64,
-    extras: &HttpExtras,
-) -> Result<Vec<StepPlan>> {
-    let source = extras
-        .feed
-        .as_ref()
-        .map_or(String::new(), |f| f.feed.source_name.clone());
+fn one_request_per_row(plans: &[StepPlan], feed: &Feed) -> Result<Vec<StepPlan>> {
+    let rows = feed.len() as u64;
+    let source = &feed.source_name;
     plans
         .iter()
         .map(|plan| {
@@ -432,7 +501,7 @@ pub(crate) fn measure_endpoint(
                 WsDriver::new(
                     target,
                     addr,
-                    p.message_size.unwrap_or(64),
+                    ws_message(&request.spec.body, p),
                     p.pipeline,
                     tls.clone(),
                 )
@@ -451,12 +520,13 @@ pub(crate) fn measure_endpoint(
                     ))
                 })?),
             };
-            let workload = RedisWorkload::new(
+            let mut workload = RedisWorkload::new(
                 &p.redis_command,
                 p.keyspace,
                 p.message_size.unwrap_or(3),
                 p.pipeline,
             );
+            workload.feed = p.feed.clone();
             load.drive(&addrs, |addr| {
                 Ok(RedisDriver::new(
                     addr,
@@ -473,6 +543,7 @@ pub(crate) fn measure_endpoint(
                 addr,
                 &p.query,
                 p.query_params.clone(),
+                p.feed.clone(),
             ))
         }),
         Scheme::Nats => load.drive(&addrs, |addr| {
@@ -488,6 +559,16 @@ pub(crate) fn measure_endpoint(
                 p.pipeline,
             )
         }),
+    }
+}
+
+/// A WebSocket load's messages: the feed's, `--body`'s text, or binary
+/// ones of `--message-size`.
+fn ws_message(body: &[u8], p: &ProtocolOptions) -> WsMessage {
+    match (&p.feed, std::str::from_utf8(body)) {
+        (Some(feed), _) => WsMessage::Fed(feed.clone()),
+        (None, Ok(text)) if !text.is_empty() => WsMessage::Text(text.to_string()),
+        _ => WsMessage::Binary(p.message_size.unwrap_or(64)),
     }
 }
 
@@ -518,7 +599,10 @@ impl Load<'_, '_> {
             mut joined,
             timeout,
         } = self;
-        let check_call = !matches!(&request.endpoint, Endpoint::Url(t) if t.scheme.is_http());
+        // A fed operation is the user's row: the check never takes one
+        // (a unique feed would lose it, an INSERT would write it twice).
+        let check_call = !matches!(&request.endpoint, Endpoint::Url(t) if t.scheme.is_http())
+            && request.protocol.feed.is_none();
         let driver = preflight(request, timeout, addrs, check_call, make)?;
         let protocol = driver.protocol();
         fn runner<'a, 'j: 'a, D: Driver>(
@@ -587,17 +671,23 @@ fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {
             protocol_options.insert("stream_done".into(), done.clone());
         }
     }
-    if let Some(fed) = &extras.feed {
-        protocol_options.insert("data".into(), fed.feed.source_name.clone());
-        protocol_options.insert("data_order".into(), fed.feed.order().as_str().into());
-        protocol_options.insert("data_rows".into(), fed.feed.len().to_string());
+    let feed = (extras.feed.as_ref().map(|f| &f.feed)).or(p.feed.as_ref().map(|f| &f.feed));
+    if let Some(feed) = feed {
+        protocol_options.insert("data".into(), feed.source_name.clone());
+        protocol_options.insert("data_order".into(), feed.order().as_str().into());
+        protocol_options.insert("data_rows".into(), feed.len().to_string());
     }
     if let Some(scheme) = scheme.filter(|s| !s.is_http()) {
         let message_size = |default: usize| p.message_size.unwrap_or(default).to_string();
         match scheme {
             Scheme::Ws | Scheme::Wss => {
                 method = "echo".into();
-                protocol_options.insert("message_bytes".into(), message_size(64));
+                if request.spec.body.is_empty() {
+                    protocol_options.insert("message_bytes".into(), message_size(64));
+                } else {
+                    let message = String::from_utf8_lossy(&request.spec.body).into_owned();
+                    protocol_options.insert("message".into(), message);
+                }
                 protocol_options.insert("pipeline".into(), p.pipeline.to_string());
             }
             Scheme::Tcp => {
@@ -661,9 +751,9 @@ fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {
 }
 
 /// Opens one connection to each resolved address until one works; the
-/// working address is the one loaded. With `check_call`, one operation must
-/// succeed too, so a wrong query, command or subject stops before the load
-/// with the server's own words. Fails with the target and the reason.
+/// working address is the one loaded. With `check_call` (not HTTP, and no
+/// data feed), one operation must succeed too, so a wrong query, command or
+/// subject stops before the load with the server's own words. Fails with the target and the reason.
 fn preflight<D: Driver>(
     request: &LoadRequest<'_>,
     timeout: Duration,

@@ -37,7 +37,8 @@ pub struct RequestArgs {
     /// Extra header, "Name: value" (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
-    /// Request body.
+    /// Request body (for ws:// targets, the text message sent instead of
+    /// binary ones of --message-size).
     #[arg(short = 'b', long, conflicts_with = "body_file")]
     pub body: Option<String>,
     /// Read the request body from a file.
@@ -79,7 +80,7 @@ pub struct RequestArgs {
 /// What an HTTP scenario checks in each response, how it reads a streamed
 /// one, and the rows that vary its requests.
 #[derive(Debug, Clone, Default, Args)]
-#[command(next_help_heading = "Responses and data (HTTP)")]
+#[command(next_help_heading = "Responses and data")]
 pub struct HttpArgs {
     /// A check every response must pass, else it is an error of kind check
     /// (repeatable): status=200, status in 200..299, body contains "…",
@@ -98,6 +99,8 @@ pub struct HttpArgs {
     pub stream_done: Option<String>,
     /// Rows (.csv with a header row, or .jsonl) whose {{column}} fill the
     /// URL's path and query, the headers and the body: one row per request.
+    /// Also a WebSocket --body message, Redis --command words and
+    /// PostgreSQL --query-param values: one row per operation.
     #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
     /// The order requests take rows in: sequential (wrapping), random, or
@@ -585,6 +588,11 @@ pub fn validate_request(args: &RequestArgs, available_cores: u32) -> Result<Requ
     if h.stream_done.as_deref().is_some_and(str::is_empty) {
         return Err(ArgError::Range("--stream-done needs a text".into()));
     }
+    if h.data.is_some() && p.exec.is_some() {
+        return Err(ArgError::Range(
+            "--data fills a target URL's requests; --exec takes its values from --param".into(),
+        ));
+    }
     let uses_http = !h.checks.is_empty() || h.stream.is_some() || h.data.is_some();
     if uses_http && args.fleet.workers.is_some() {
         return Err(ArgError::Range(
@@ -615,23 +623,32 @@ fn check_protocol_options(url: &str, args: &RequestArgs) -> Result<(), ArgError>
         return Ok(()); // the URL's own error is reported when it is parsed
     };
     let p = &args.protocol;
-    let http_only = args.method != "GET"
-        || !args.headers.is_empty()
-        || args.body.is_some()
-        || args.body_file.is_some()
-        || args.http2;
+    let http_only = args.method != "GET" || !args.headers.is_empty() || args.http2;
+    let has_body = args.body.is_some() || args.body_file.is_some();
+    let is_ws = matches!(scheme, Scheme::Ws | Scheme::Wss);
     let h = &args.http;
-    let http_extras = !h.checks.is_empty() || h.stream.is_some() || h.data.is_some();
+    let judged = !h.checks.is_empty() || h.stream.is_some();
     let misplaced = [
         (
             http_only && !scheme.is_http(),
-            "--method/--header/--body/--http2",
+            "--method/--header/--http2",
             "http(s)",
         ),
         (
-            http_extras && !scheme.is_http(),
-            "--check/--stream/--data",
-            "http(s)",
+            has_body && !scheme.is_http() && !is_ws,
+            "--body/--body-file",
+            "http(s) or ws(s)",
+        ),
+        (judged && !scheme.is_http(), "--check/--stream", "http(s)"),
+        (
+            h.data.is_some()
+                && !scheme.is_http()
+                && !matches!(
+                    scheme,
+                    Scheme::Ws | Scheme::Wss | Scheme::Redis | Scheme::Postgres
+                ),
+            "--data",
+            "http(s), ws(s), redis or postgres",
         ),
         (
             p.command.is_some() && scheme != Scheme::Redis,
@@ -670,6 +687,18 @@ fn check_protocol_options(url: &str, args: &RequestArgs) -> Result<(), ArgError>
             "ws(s), tcp, redis or nats",
         ),
     ];
+    if is_ws && has_body && p.message_size.is_some() {
+        return Err(ArgError::Range(
+            "--body is the WebSocket message; --message-size sizes a binary one: give one of them"
+                .into(),
+        ));
+    }
+    if h.data.is_some() && h.data_order == DataOrderArg::Unique && p.pipeline > 1 {
+        return Err(ArgError::Range(format!(
+            "--data-order unique sends each row once, one operation a call: --pipeline {} would overrun the rows (use --pipeline 1 or another order)",
+            p.pipeline
+        )));
+    }
     for (wrong, option, schemes) in misplaced {
         if wrong {
             return Err(ArgError::Range(format!(

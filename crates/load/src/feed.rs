@@ -253,6 +253,11 @@ impl Feed {
         Some(&self.rows[index as usize])
     }
 
+    /// What a request that finds no row left says.
+    pub fn exhausted(&self) -> String {
+        format!("the --data feed {} has no rows left", self.source_name)
+    }
+
     /// Parses `text`'s placeholders against the columns; `place` names it
     /// in errors.
     pub fn template(&self, place: &str, text: &str) -> Result<Template, FeedError> {
@@ -480,6 +485,59 @@ impl FedRequest {
     }
 }
 
+/// Texts that take one row per operation outside HTTP: a Redis
+/// command's words, a PostgreSQL query's parameters, a WebSocket message.
+#[derive(Debug)]
+pub struct FedTexts {
+    /// The rows.
+    pub feed: Feed,
+    texts: Vec<Template>,
+}
+
+impl FedTexts {
+    /// Parses `texts` against `feed`'s columns; `place` names them in
+    /// errors (`--command`), and one of them must hold a placeholder.
+    pub fn new(feed: Feed, place: &str, texts: &[String]) -> Result<FedTexts, FeedError> {
+        let texts = texts
+            .iter()
+            .map(|text| feed.template(place, text))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !texts.iter().any(Template::has_placeholders) {
+            return Err(FeedError::Unusable {
+                source_name: feed.source_name.clone(),
+                reason: format!(
+                    "no {{{{column}}}} in {place}: give one of {}",
+                    feed.columns.join(", ")
+                ),
+            });
+        }
+        Ok(FedTexts { feed, texts })
+    }
+
+    /// How many texts each row fills.
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    /// Whether there are none (never: one holds a placeholder).
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    /// Fills every text from the next row into `out` (one buffer each,
+    /// cleared first); `false` once a `unique` feed has given every row.
+    pub fn next_into(&self, out: &mut [Vec<u8>]) -> bool {
+        let Some(row) = self.feed.next_row() else {
+            return false;
+        };
+        for (template, buffer) in self.texts.iter().zip(out.iter_mut()) {
+            buffer.clear();
+            template.render_into(row, Escape::None, buffer);
+        }
+        true
+    }
+}
+
 /// The first row value of `feed` that cannot go into a header (a CR or
 /// LF would end the header early): its line-independent description.
 pub fn header_unsafe_value(feed: &Feed, columns: &Template) -> Option<String> {
@@ -585,5 +643,24 @@ mod tests {
         assert!(header_unsafe_value(&multi, &header)
             .unwrap()
             .contains("line break"));
+    }
+
+    #[test]
+    fn fed_texts_take_one_row_for_all_their_texts() {
+        let feed = Feed::from_csv("r.csv", "id,name\n1,ann\n2,bo\n", FeedOrder::Unique).unwrap();
+        let words: Vec<String> = ["SET", "user:{{id}}", "{{name}}"].map(String::from).into();
+        let fed = FedTexts::new(feed, "--command", &words).unwrap();
+        let mut out = vec![Vec::new(); fed.len()];
+        assert!(fed.next_into(&mut out));
+        assert_eq!(out, [&b"SET"[..], b"user:1", b"ann"]);
+        assert!(fed.next_into(&mut out));
+        assert_eq!(out[2], b"bo");
+        assert!(!fed.next_into(&mut out));
+        let plain = Feed::from_csv("r.csv", "id\n1\n", FeedOrder::Random).unwrap();
+        let err = FedTexts::new(plain, "--command", &["PING".to_string()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--data r.csv: no {{column}} in --command: give one of id"
+        );
     }
 }

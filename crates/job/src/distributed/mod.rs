@@ -262,6 +262,8 @@ impl WireLoad {
                 other => crate::bail!("unknown NATS mode '{other}'"),
             },
             subject: self.subject.clone(),
+            // A feed runs on this machine only (refused with --workers).
+            feed: None,
         })
     }
 }

@@ -131,12 +131,10 @@ impl FedEncoder {
     /// The next request, or why there is none.
     fn next(&mut self) -> Result<&[u8], OpError> {
         let fed = &self.fed;
-        let row = fed.feed.next_row().ok_or_else(|| {
-            OpError::new(
-                ErrorKind::Io,
-                format!("the --data feed {} has no rows left", fed.feed.source_name),
-            )
-        })?;
+        let row = fed
+            .feed
+            .next_row()
+            .ok_or_else(|| OpError::feed_exhausted(&fed.feed))?;
         self.path.clear();
         fed.path.render_into(row, Escape::Url, &mut self.path);
         for ((_, template), value) in fed.headers.iter().zip(&mut self.values) {

@@ -136,12 +136,10 @@ impl Http2Conn {
                 t.body.clone()
             }
             Some(fed) => {
-                let row = fed.feed.next_row().ok_or_else(|| {
-                    OpError::new(
-                        ErrorKind::Io,
-                        format!("the --data feed {} has no rows left", fed.feed.source_name),
-                    )
-                })?;
+                let row = fed
+                    .feed
+                    .next_row()
+                    .ok_or_else(|| OpError::feed_exhausted(&fed.feed))?;
                 let mut uri = t.origin.clone().into_bytes();
                 fed.path.render_into(row, Escape::Url, &mut uri);
                 let uri = Uri::try_from(uri).map_err(|e| invalid(format!("a fed URL: {e}")))?;

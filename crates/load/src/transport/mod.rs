@@ -90,6 +90,11 @@ impl OpError {
         }
     }
 
+    /// A request that finds its `unique` feed used up.
+    pub fn feed_exhausted(feed: &crate::feed::Feed) -> Self {
+        OpError::new(ErrorKind::Io, feed.exhausted())
+    }
+
     /// Classifies an I/O error that happened on an established connection.
     pub fn from_io(err: &std::io::Error) -> Self {
         use std::io::ErrorKind as K;

@@ -4,18 +4,21 @@
 //! per operation, reading every row. Parameters are sent as text, so the
 //! server converts them to the column types as it would a literal; a
 //! parameter written `random:LO..HI` is a fresh uniform integer per call
-//! (the shape of `pgbench -S`).
+//! (the shape of `pgbench -S`). With a data feed (`--data`) each call
+//! takes a row and fills the parameters' `{{column}}` placeholders.
 //!
 //! Errors: wrong password, unknown user or database are `auth`; an error the
 //! server reports for the query is `server_error` with its SQLSTATE; a
 //! connection the server ends (shutdown, `pg_terminate_backend`) is `reset`.
 
 use super::{Connection, Driver, OpError, Response};
+use crate::feed::FedTexts;
 use crate::target::Target;
 use bytes::BytesMut;
 use scalewall_model::ErrorKind;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio_postgres::types::{Format, IsNull, ToSql, Type};
 use tokio_postgres::NoTls;
 
@@ -89,11 +92,20 @@ pub struct PostgresDriver {
     where_: String,
     query: String,
     params: Vec<QueryParam>,
+    feed: Option<Arc<FedTexts>>,
 }
 
 impl PostgresDriver {
-    /// A driver for `target` (user `postgres` and the user's database when not given) at `addr`.
-    pub fn new(target: &Target, addr: SocketAddr, query: &str, params: Vec<QueryParam>) -> Self {
+    /// A driver for `target` (user `postgres` and the user's database when
+    /// not given) at `addr`; `feed`'s texts are the parameters, in order
+    /// (a `random:` one is drawn, not filled).
+    pub fn new(
+        target: &Target,
+        addr: SocketAddr,
+        query: &str,
+        params: Vec<QueryParam>,
+        feed: Option<Arc<FedTexts>>,
+    ) -> Self {
         let user = target.user.clone().unwrap_or_else(|| "postgres".into());
         let dbname = match target.path_name() {
             "" => user.clone(),
@@ -114,6 +126,7 @@ impl PostgresDriver {
             where_: format!("{addr}/{dbname}"),
             query: query.to_string(),
             params,
+            feed,
         }
     }
 }
@@ -123,6 +136,9 @@ pub struct PostgresConnection {
     client: tokio_postgres::Client,
     statement: tokio_postgres::Statement,
     params: Vec<QueryParam>,
+    feed: Option<Arc<FedTexts>>,
+    /// The parameters filled from the current row.
+    filled: Vec<Vec<u8>>,
 }
 
 /// Classifies a tokio-postgres error and words it with the server's message.
@@ -204,13 +220,31 @@ impl Driver for PostgresDriver {
             client,
             statement,
             params: self.params.clone(),
+            feed: self.feed.clone(),
+            filled: vec![Vec::new(); self.params.len()],
         })
     }
 }
 
 impl Connection for PostgresConnection {
     async fn call(&mut self) -> Result<Response, OpError> {
-        let values: Vec<TextParam> = self.params.iter().map(|p| TextParam(p.draw())).collect();
+        if let Some(feed) = &self.feed {
+            if !feed.next_into(&mut self.filled) {
+                return Err(OpError::feed_exhausted(&feed.feed));
+            }
+        }
+        let fed = self.feed.is_some();
+        let values: Vec<TextParam> = self
+            .params
+            .iter()
+            .zip(&self.filled)
+            .map(|(p, filled)| match p {
+                QueryParam::Text(_) if fed => {
+                    TextParam(String::from_utf8_lossy(filled).into_owned())
+                }
+                p => TextParam(p.draw()),
+            })
+            .collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
         let rows = self

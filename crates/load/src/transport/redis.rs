@@ -6,12 +6,15 @@
 //! key space and a value of the configured size), or any command with
 //! `{key}` and `{value}` placeholders, e.g. `HSET h {key} {value}`. An error
 //! reply (`-ERR …`) counts as a `server_error`; anything that is not RESP is a
-//! protocol error.
+//! protocol error. With a data feed (`--data`) every command takes a row
+//! and its words' `{{column}}` placeholders are filled from it.
 
 use super::read_buffer::ReadBuffer;
 use super::{connect_stream, Connection, Driver, OpError, Response, Stream};
+use crate::feed::FedTexts;
 use scalewall_model::ErrorKind;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 /// Largest bulk reply accepted (Redis's own proto-max-bulk-len default).
@@ -20,10 +23,13 @@ const MAX_BULK_BYTES: i64 = 512 * 1024 * 1024;
 const MAX_DEPTH: usize = 16;
 
 /// What to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RedisWorkload {
     /// Command words; `{key}` and `{value}` are replaced on every call.
     pub command: Vec<String>,
+    /// The rows that fill the words' `{{column}}` placeholders, one row a
+    /// command (the feed's texts are the words, in order).
+    pub feed: Option<Arc<FedTexts>>,
     /// Keys are `key:<n>` with n uniform in `0..keyspace`.
     pub keyspace: u64,
     /// Bytes of `{value}`.
@@ -52,6 +58,7 @@ impl RedisWorkload {
         };
         RedisWorkload {
             command,
+            feed: None,
             keyspace: keyspace.max(1),
             value_bytes,
             pipeline: pipeline.max(1),
@@ -93,6 +100,9 @@ pub struct RedisConnection {
     out: Vec<u8>,
     rx: ReadBuffer,
     command: Vec<String>,
+    feed: Option<Arc<FedTexts>>,
+    /// The words filled from the current row.
+    filled: Vec<Vec<u8>>,
     keyspace: u64,
     value: Vec<u8>,
     pipeline: u32,
@@ -220,6 +230,8 @@ impl Driver for RedisDriver {
             out: Vec::with_capacity(256),
             rx: ReadBuffer::new(16 * 1024),
             command: self.workload.command.clone(),
+            feed: self.workload.feed.clone(),
+            filled: vec![Vec::new(); self.workload.command.len()],
             keyspace: self.workload.keyspace,
             value: self.value.clone(),
             pipeline: self.workload.pipeline,
@@ -290,13 +302,20 @@ impl Connection for RedisConnection {
     async fn call(&mut self) -> Result<Response, OpError> {
         self.out.clear();
         for _ in 0..self.pipeline {
+            if let Some(feed) = &self.feed {
+                if !feed.next_into(&mut self.filled) {
+                    return Err(OpError::feed_exhausted(&feed.feed));
+                }
+            }
             let key = format!("key:{:012}", fastrand::u64(..self.keyspace));
             let words: Vec<&[u8]> = self
                 .command
                 .iter()
-                .map(|w| match w.as_str() {
+                .zip(&self.filled)
+                .map(|(w, filled)| match w.as_str() {
                     "{key}" => key.as_bytes(),
                     "{value}" => self.value.as_slice(),
+                    _ if self.feed.is_some() => filled.as_slice(),
                     other => other.as_bytes(),
                 })
                 .collect();

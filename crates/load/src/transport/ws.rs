@@ -1,9 +1,10 @@
 //! WebSocket (`ws://`, `wss://`, RFC 6455): the client driver and the frame
 //! codec (shared with demo-server's echo endpoint).
 //!
-//! An operation sends `in_flight` binary messages of `message_bytes` each and
-//! waits for all of their echoes; each message counts as one operation with
-//! the call's round-trip latency. The opening handshake (TCP, TLS, HTTP
+//! An operation sends `in_flight` messages ([`WsMessage`]: binary of
+//! `--message-size` bytes, the text of `--body`, or that text filled from a
+//! data feed's row per message) and waits for all of their echoes; each
+//! message counts as one operation with the call's round-trip latency. The opening handshake (TCP, TLS, HTTP
 //! upgrade, `Sec-WebSocket-Accept` check) happens on connect, so
 //! `--connect-only` measures its distribution. Pings from the server are
 //! answered; a close frame ends the connection as a reset.
@@ -11,6 +12,7 @@
 use super::read_buffer::ReadBuffer;
 use super::stream::{connect_stream, tls_for, Stream};
 use super::{Connection, Driver, OpError, Response};
+use crate::feed::FedTexts;
 use crate::target::Target;
 use base64::Engine as _;
 use rustls::pki_types::ServerName;
@@ -177,26 +179,51 @@ pub struct WsDriver {
     tls: Option<(TlsConnector, ServerName<'static>)>,
     handshake_target: String,
     host_header: String,
+    op: u8,
     message: Vec<u8>,
+    feed: Option<Arc<FedTexts>>,
     in_flight: u32,
 }
 
+/// The messages a WebSocket load sends.
+#[derive(Debug, Clone)]
+pub enum WsMessage {
+    /// Binary messages of this many bytes (`--message-size`).
+    Binary(usize),
+    /// This text (`--body`), as a text message.
+    Text(String),
+    /// A text message filled from the feed's next row, one per message
+    /// (`--body` with `--data`; the feed's one text is the body).
+    Fed(Arc<FedTexts>),
+}
+
 impl WsDriver {
-    /// A driver sending `in_flight` messages of `message_bytes` per call.
+    /// A driver sending `in_flight` messages per call.
     pub fn new(
         target: &Target,
         addr: SocketAddr,
-        message_bytes: usize,
+        message: WsMessage,
         in_flight: u32,
         tls_config: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<Self, OpError> {
         let tls = tls_for(target, tls_config)?;
+        let (op, message, feed) = match message {
+            WsMessage::Binary(bytes) => (
+                opcode::BINARY,
+                (0..bytes).map(|i| b'a' + (i % 26) as u8).collect(),
+                None,
+            ),
+            WsMessage::Text(text) => (opcode::TEXT, text.into_bytes(), None),
+            WsMessage::Fed(feed) => (opcode::TEXT, Vec::new(), Some(feed)),
+        };
         Ok(WsDriver {
             addr,
             tls,
             handshake_target: target.path_and_query.clone(),
             host_header: target.host_header(),
-            message: (0..message_bytes).map(|i| b'a' + (i % 26) as u8).collect(),
+            op,
+            message,
+            feed,
             in_flight: in_flight.max(1),
         })
     }
@@ -205,7 +232,13 @@ impl WsDriver {
 /// One upgraded WebSocket connection.
 pub struct WsConnection {
     stream: Stream,
+    op: u8,
     message: Vec<u8>,
+    feed: Option<Arc<FedTexts>>,
+    /// The message filled from the current row.
+    filled: [Vec<u8>; 1],
+    /// The length of each message of the call in flight, in order.
+    sent: Vec<usize>,
     in_flight: u32,
     out: Vec<u8>,
     rx: ReadBuffer,
@@ -265,7 +298,11 @@ impl Driver for WsDriver {
         buf.drain(..head_len);
         Ok(WsConnection {
             stream,
+            op: self.op,
             message: self.message.clone(),
+            feed: self.feed.clone(),
+            filled: [Vec::new()],
+            sent: Vec::with_capacity(self.in_flight as usize),
             in_flight: self.in_flight,
             out: Vec::with_capacity((self.message.len() + 14) * self.in_flight as usize),
             rx: ReadBuffer::with_bytes(buf, 64 * 1024),
@@ -385,24 +422,33 @@ impl WsConnection {
 impl Connection for WsConnection {
     async fn call(&mut self) -> Result<Response, OpError> {
         self.out.clear();
+        self.sent.clear();
         for _ in 0..self.in_flight {
+            let message = match &self.feed {
+                None => &self.message,
+                Some(feed) => {
+                    if !feed.next_into(&mut self.filled) {
+                        return Err(OpError::feed_exhausted(&feed.feed));
+                    }
+                    &self.filled[0]
+                }
+            };
             let mask = fastrand::u32(..).to_ne_bytes();
-            encode_frame(&mut self.out, opcode::BINARY, &self.message, Some(mask));
+            encode_frame(&mut self.out, self.op, message, Some(mask));
+            self.sent.push(message.len());
         }
         self.stream
             .write_all(&self.out)
             .await
             .map_err(|e| OpError::from_io(&e))?;
         let mut bytes = 0u64;
-        for _ in 0..self.in_flight {
+        for i in 0..self.sent.len() {
             let len = self.next_message().await?;
-            if len != self.message.len() {
+            let sent = self.sent[i];
+            if len != sent {
                 return Err(OpError::new(
                     ErrorKind::Protocol,
-                    format!(
-                        "the echo has {len} bytes, the message sent had {}",
-                        self.message.len()
-                    ),
+                    format!("the echo has {len} bytes, the message sent had {sent}"),
                 ));
             }
             bytes += len as u64;
