@@ -174,6 +174,12 @@ impl LoadRequest<'_> {
             Endpoint::Exec(command) => format!("exec: {command}"),
         }
     }
+
+    /// The rows of `--data`, whichever driver they fill.
+    pub fn feed(&self) -> Option<&Feed> {
+        let http = self.spec.extras.feed.as_ref().map(|f| &f.feed);
+        http.or(self.protocol.feed.as_ref().map(|f| &f.feed))
+    }
 }
 
 /// Reads the request body named by the arguments.
@@ -235,16 +241,6 @@ pub fn load_args(
         headers,
         &body,
     )?;
-    let unique = extras
-        .feed
-        .as_ref()
-        .map(|f| &f.feed)
-        .or(protocol.feed.as_ref().map(|f| &f.feed))
-        .filter(|f| f.order() == FeedOrder::Unique);
-    let plans = match unique {
-        None => plans.to_vec(),
-        Some(feed) => one_request_per_row(plans, feed)?,
-    };
     let request = LoadRequest {
         endpoint,
         spec: RequestSpec {
@@ -260,6 +256,10 @@ pub fn load_args(
         protocol,
         fleet: crate::distributed::FleetOptions::from_args(&args.fleet, args.threads)?,
         during_load: during_load.to_vec(),
+    };
+    let plans = match request.feed().filter(|f| f.order() == FeedOrder::Unique) {
+        None => plans.to_vec(),
+        Some(feed) => one_request_per_row(plans, feed)?,
     };
     run_load(&request, &plans, control, observer)
 }
@@ -671,8 +671,7 @@ fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {
             protocol_options.insert("stream_done".into(), done.clone());
         }
     }
-    let feed = (extras.feed.as_ref().map(|f| &f.feed)).or(p.feed.as_ref().map(|f| &f.feed));
-    if let Some(feed) = feed {
+    if let Some(feed) = request.feed() {
         protocol_options.insert("data".into(), feed.source_name.clone());
         protocol_options.insert("data_order".into(), feed.order().as_str().into());
         protocol_options.insert("data_rows".into(), feed.len().to_string());
@@ -753,7 +752,8 @@ fn load_options(request: &LoadRequest<'_>, plan: &StepPlan) -> LoadOptions {
 /// Opens one connection to each resolved address until one works; the
 /// working address is the one loaded. With `check_call` (not HTTP, and no
 /// data feed), one operation must succeed too, so a wrong query, command or
-/// subject stops before the load with the server's own words. Fails with the target and the reason.
+/// subject stops before the load with the server's own words. Fails with
+/// the target and the reason.
 fn preflight<D: Driver>(
     request: &LoadRequest<'_>,
     timeout: Duration,
