@@ -317,6 +317,14 @@ fn a_unique_feed_fills_websocket_messages_once_each() {
     assert_eq!(f(&v, "/bytes_received"), 500.0);
     assert_eq!(server.state().distinct_bodies(), 1001);
     assert_eq!(f(&stats(&server), "/repeated_bodies"), 100.0);
+    // A --body-file that is not UTF-8 goes as it is, a binary message.
+    let binary = dir.path().join("message.bin");
+    std::fs::write(&binary, [0xff, 0xfe, 0, 1, 2, 3, 4]).unwrap();
+    let file = binary.display().to_string();
+    let v = bench(&[&url, "--body-file", &file, "-n", "10", "-c", "1"]);
+    assert_eq!(f(&v, "/requests"), 10.0, "{v:#}");
+    assert_eq!(f(&v, "/bytes_received"), 70.0);
+    assert_eq!(server.state().distinct_bodies(), 1002);
 }
 
 /// Redis commands from a unique feed: `HSET h {{id}} {{name}}` over 1,000

@@ -562,13 +562,14 @@ pub(crate) fn measure_endpoint(
     }
 }
 
-/// A WebSocket load's messages: the feed's, `--body`'s text, or binary
-/// ones of `--message-size`.
+/// A WebSocket load's messages: the feed's, the body (text when it is
+/// UTF-8, else binary), or binary ones of `--message-size`.
 fn ws_message(body: &[u8], p: &ProtocolOptions) -> WsMessage {
     match (&p.feed, std::str::from_utf8(body)) {
         (Some(feed), _) => WsMessage::Fed(feed.clone()),
-        (None, Ok(text)) if !text.is_empty() => WsMessage::Text(text.to_string()),
-        _ => WsMessage::Binary(p.message_size.unwrap_or(64)),
+        (None, _) if body.is_empty() => WsMessage::Sized(p.message_size.unwrap_or(64)),
+        (None, Ok(text)) => WsMessage::Text(text.to_string()),
+        (None, Err(_)) => WsMessage::Binary(body.to_vec()),
     }
 }
 

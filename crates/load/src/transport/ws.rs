@@ -189,7 +189,9 @@ pub struct WsDriver {
 #[derive(Debug, Clone)]
 pub enum WsMessage {
     /// Binary messages of this many bytes (`--message-size`).
-    Binary(usize),
+    Sized(usize),
+    /// These bytes, as a binary message (a `--body-file` that is not UTF-8).
+    Binary(Vec<u8>),
     /// This text (`--body`), as a text message.
     Text(String),
     /// A text message filled from the feed's next row, one per message
@@ -208,11 +210,12 @@ impl WsDriver {
     ) -> Result<Self, OpError> {
         let tls = tls_for(target, tls_config)?;
         let (op, message, feed) = match message {
-            WsMessage::Binary(bytes) => (
+            WsMessage::Sized(bytes) => (
                 opcode::BINARY,
                 (0..bytes).map(|i| b'a' + (i % 26) as u8).collect(),
                 None,
             ),
+            WsMessage::Binary(bytes) => (opcode::BINARY, bytes, None),
             WsMessage::Text(text) => (opcode::TEXT, text.into_bytes(), None),
             WsMessage::Fed(feed) => (opcode::TEXT, Vec::new(), Some(feed)),
         };
