@@ -28,6 +28,13 @@ pub fn busy_pct(before: &CpuTime, after: &CpuTime) -> f64 {
     percent(b1.saturating_sub(b0) as f64, t1.saturating_sub(t0) as f64)
 }
 
+/// Memory available to new work (MemAvailable, or free + cached on an
+/// old kernel) and the rest of the total, in use, in bytes.
+pub fn available_and_used(mem: &procfs::Meminfo) -> (u64, u64) {
+    let available = mem.mem_available.unwrap_or(mem.mem_free + mem.cached);
+    (available, mem.mem_total.saturating_sub(available))
+}
+
 /// Samples the host; keeps counters to report rates between samples.
 pub struct HostProbe {
     disk_paths: Vec<String>,
@@ -141,8 +148,7 @@ impl Probe for HostProbe {
             })
             .collect();
         let mem = procfs::Meminfo::current().map_err(|e| ProbeError::proc("/proc/meminfo", e))?;
-        let available = mem.mem_available.unwrap_or(mem.mem_free + mem.cached);
-        let used = mem.mem_total.saturating_sub(available);
+        let (available, used) = available_and_used(&mem);
         let load =
             procfs::LoadAverage::current().map_err(|e| ProbeError::proc("/proc/loadavg", e))?;
         let uptime = procfs::Uptime::current().map_err(|e| ProbeError::proc("/proc/uptime", e))?;

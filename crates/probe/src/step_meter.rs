@@ -4,10 +4,10 @@
 //! rate), and a background sampler recording a time series about once per
 //! interval in between.
 
-use crate::host::{busy_and_total, HostProbe};
+use crate::host::{available_and_used, busy_and_total};
 use crate::process::cpu_ticks;
 use crate::target::{self, TargetReading, TargetSelector};
-use crate::{Probe, ProbeError};
+use crate::ProbeError;
 use procfs::prelude::*;
 use procfs::process::Process;
 use scalewall_model::{ListenQueue, ResourceSample, StepResources};
@@ -28,6 +28,50 @@ fn own_ticks() -> Option<u64> {
         .ok()
         .and_then(|p| cpu_ticks(&p).ok())
         .map(|(_, ticks)| ticks)
+}
+
+/// What a time-series sample reads of the host: its CPU busy share since
+/// the last sample and the memory in use. Two small files; the full host
+/// probe also walks every process, which is no part of the series.
+struct SeriesProbe {
+    busy: u64,
+    total: u64,
+}
+
+impl SeriesProbe {
+    fn new() -> Result<SeriesProbe, ProbeError> {
+        let (busy, total) = host_ticks()?;
+        Ok(SeriesProbe { busy, total })
+    }
+
+    /// (CPU busy %, memory used in bytes) now.
+    fn sample(&mut self) -> Result<(f64, u64), ProbeError> {
+        let (busy, total) = host_ticks()?;
+        let busy_pct = crate::percent(
+            busy.saturating_sub(self.busy) as f64,
+            total.saturating_sub(self.total) as f64,
+        );
+        (self.busy, self.total) = (busy, total);
+        let mem = procfs::Meminfo::current().map_err(|e| ProbeError::proc("/proc/meminfo", e))?;
+        Ok((busy_pct, available_and_used(&mem).1))
+    }
+}
+
+/// Puts the calling thread under `SCHED_IDLE`: it runs only on CPU time
+/// the generator threads leave, and a generator thread that wakes (a
+/// response, a send falling due) takes the core back at once. A sample
+/// takes a few milliseconds of /proc reads; at normal priority it would
+/// hold a generator thread off its core that long, and every send due
+/// meanwhile would leave late. (Best effort: where the call fails the
+/// sampler keeps its priority.)
+fn yield_to_generators() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sets the calling thread's (pid 0) policy from a valid
+        // sched_param; it touches no memory of ours.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    }
 }
 
 /// A step being metered.
@@ -57,7 +101,7 @@ impl StepMeter {
             Some(selector) => Some((selector.clone(), target::read(selector, me, false)?)),
             None => None,
         };
-        let mut host = HostProbe::new(Vec::new())?;
+        let mut host = SeriesProbe::new()?;
         let sampled = target.as_ref().map(|(s, _)| s.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
@@ -66,6 +110,7 @@ impl StepMeter {
         let sampler = std::thread::Builder::new()
             .name("scalewall-sampler".into())
             .spawn(move || {
+                yield_to_generators();
                 let mut samples = Vec::new();
                 let mut next = started + interval;
                 let mut previous: Option<(f64, Instant)> = None;
@@ -77,7 +122,9 @@ impl StepMeter {
                         continue;
                     }
                     next += interval;
-                    let Ok(h) = host.sample() else { continue };
+                    let Ok((host_cpu_busy_pct, host_mem_used_bytes)) = host.sample() else {
+                        continue;
+                    };
                     // Reading a set scans /proc: at most once a second.
                     let due = read_at.is_none_or(|at| now.duration_since(at) >= RESOLVE_EVERY);
                     let reading = sampled
@@ -102,8 +149,8 @@ impl StepMeter {
                     };
                     samples.push(ResourceSample {
                         offset_s: started.elapsed().as_secs_f64(),
-                        host_cpu_busy_pct: h.cpu_busy_pct,
-                        host_mem_used_bytes: h.mem_used_bytes,
+                        host_cpu_busy_pct,
+                        host_mem_used_bytes,
                         target_cpu_pct: cpu_pct,
                         target_rss_bytes: rss,
                     });
@@ -231,6 +278,40 @@ mod tests {
         );
     }
 
+    /// The sampler never holds a generator thread off its core: it runs
+    /// under `SCHED_IDLE` (policy 5), the generator threads as they were.
+    #[test]
+    fn the_sampler_thread_runs_only_on_time_the_generators_leave() {
+        let meter = StepMeter::start(None, Duration::from_millis(50)).unwrap();
+        let policy_of = |name: &str| -> Option<i32> {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .flatten()
+                .find(|task| {
+                    std::fs::read_to_string(task.path().join("comm"))
+                        .is_ok_and(|comm| comm.trim() == name)
+                })
+                .and_then(|task| task.file_name().to_str()?.parse::<i32>().ok())
+                // SAFETY: reads the policy of a thread of this process.
+                .map(|tid| unsafe { libc::sched_getscheduler(tid) })
+        };
+        // The sampler sets its policy as it starts; give it that moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut policy = None;
+        while Instant::now() < deadline {
+            policy = policy_of("scalewall-sampl");
+            if policy == Some(libc::SCHED_IDLE) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let resources = meter.finish().unwrap();
+        assert_eq!(policy, Some(libc::SCHED_IDLE), "the sampler's policy");
+        // SAFETY: reads the policy of the calling thread.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+        assert!(resources.host_cpu_busy_pct >= 0.0);
+    }
+
     #[test]
     fn a_busy_child_costs_about_one_cpu_second_per_second() {
         let mut child = std::process::Command::new("sh")
@@ -265,6 +346,16 @@ mod tests {
             .filter(|s| s.target_cpu_pct.is_some())
             .count();
         assert!(rated >= 1, "{:?}", resources.samples);
+        // A core of the host's is busy throughout: each sample's host share
+        // is at least that core's (all of it, on a one-core host).
+        let cores = procfs::KernelStats::current().unwrap().cpu_time.len() as f64;
+        for sample in &resources.samples {
+            assert!(
+                sample.host_cpu_busy_pct >= 90.0 / cores,
+                "host busy {}% with {cores} cores",
+                sample.host_cpu_busy_pct
+            );
+        }
         // The generator (this process) idled; the busy child is the target.
         let split = resources.cpu_split().unwrap();
         assert!(split.generator_s < 0.3 * split.target_s, "{split:?}");
