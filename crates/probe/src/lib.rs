@@ -19,6 +19,7 @@ pub mod process;
 pub mod prometheus;
 pub mod redis;
 pub mod snapshot;
+mod sock_diag;
 pub mod step_meter;
 pub mod target;
 

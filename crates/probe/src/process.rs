@@ -1,7 +1,8 @@
 //! The process probe: RSS, CPU %, threads, open file descriptors and uptime
 //! of processes chosen by pid, by name, or by the TCP port they listen on
-//! (the listening socket's inode is found in /proc/net/tcp{,6} and matched
-//! against every process's open descriptors).
+//! (the listening socket's inode is asked of the kernel's socket
+//! diagnostics, or found in /proc/net/tcp{,6}, and matched against every
+//! process's open descriptors).
 
 use crate::{Probe, ProbeError};
 use procfs::net::TcpState;
@@ -47,8 +48,12 @@ fn name_matches(process: &Process, comm: &str, wanted: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Socket inodes listening on TCP `port` (IPv4 and IPv6).
+/// Socket inodes listening on TCP `port` (IPv4 and IPv6): the kernel's
+/// socket-diagnostics answer, or /proc/net/tcp where netlink is refused.
 pub fn listening_inodes(port: u16) -> Result<HashSet<u64>, ProbeError> {
+    if let Ok(inodes) = crate::sock_diag::listening_inodes(port) {
+        return Ok(inodes);
+    }
     let mut inodes = HashSet::new();
     let v4 = procfs::net::tcp().map_err(|e| ProbeError::proc("/proc/net/tcp", e))?;
     // IPv6 may be disabled; an unreadable tcp6 table is not an error.
