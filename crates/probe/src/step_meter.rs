@@ -62,8 +62,10 @@ impl SeriesProbe {
 /// response, a send falling due) takes the core back at once. A sample
 /// takes a few milliseconds of /proc reads; at normal priority it would
 /// hold a generator thread off its core that long, and every send due
-/// meanwhile would leave late. (Best effort: where the call fails the
-/// sampler keeps its priority.)
+/// meanwhile would leave late. The price: on a host with every core busy
+/// the samples come late and fewer; the step's own figures, read on the
+/// calling thread at its start and end, stay exact. (Best effort: where
+/// the call fails the sampler keeps its priority.)
 fn yield_to_generators() {
     #[cfg(target_os = "linux")]
     {
