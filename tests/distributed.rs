@@ -210,6 +210,67 @@ fn three_workers_split_the_load_and_their_merged_figures_are_the_servers() {
     );
 }
 
+/// Checks and streams run on the workers (issue 19): the merged check
+/// failures are exactly the `{"ok":false}` bodies the server counted, and
+/// a stream of 5 events each has exactly 5 per response, gaps and first
+/// events included, however the responses were split.
+#[test]
+fn checks_and_streams_run_on_workers_and_their_counts_merge_exactly() {
+    let Some(fleet) = Fleet::start(2, &[]) else {
+        return;
+    };
+    let server = RunningDemo::start(
+        ([127, 0, 0, 1], 0).into(),
+        DemoConfig {
+            bad_body_rate: 0.1,
+            ..DemoConfig::default()
+        },
+        2,
+    )
+    .expect("demo server starts");
+    let url = server.url();
+    let common = ["-t", "1", "--workers", &fleet.url, "-o", "json"];
+    let mut args = vec!["bench", &url, "--check", "json $.ok == true", "-c", "4"];
+    args.extend(["-n", "1000", "--no-history"]);
+    args.extend(common);
+    let out = scalewall(&args);
+    // A failed check fails the bench's error budget: exit 0 or 3.
+    assert!(
+        out.status.code().is_some_and(|c| c == 0 || c == 3),
+        "{}",
+        stderr(&out)
+    );
+    let v = json(&out);
+    let bad = server.state().bad_bodies_served() as f64;
+    assert_eq!(f(&v, "/requests"), 1000.0);
+    assert_eq!(f(&v, "/checks/0/evaluated"), 1000.0);
+    assert_eq!(f(&v, "/checks/0/failed"), bad, "{:#}", v["checks"]);
+    assert_eq!(f(&v, "/errors/check"), bad);
+    assert!(bad > 50.0, "{bad} bad bodies of 1,000");
+    let workers = v["workers"].as_array().expect("workers listed");
+    assert!(workers
+        .iter()
+        .all(|w| w["requests"].as_u64().unwrap() > 100));
+
+    let stream = format!("{url}stream?events=5&gap=2ms");
+    let mut args = vec!["bench", &stream, "--stream", "sse", "-c", "4"];
+    args.extend(["-n", "200", "--no-history"]);
+    args.extend(common);
+    let out = scalewall(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(f(&v, "/errors_total"), 0.0, "{v:#}");
+    assert_eq!(f(&v, "/requests"), 200.0);
+    assert_eq!(f(&v, "/events_per_response"), 5.0);
+    assert_eq!(f(&v, "/events/events"), 1000.0);
+    assert_eq!(f(&v, "/phases_ms/event_gap/count"), 800.0);
+    assert_eq!(f(&v, "/phases_ms/first_event/count"), 200.0);
+    let gap = f(&v, "/phases_ms/event_gap/p50");
+    assert!((gap - 2.0).abs() < 0.5, "event gap p50 {gap} ms");
+    // One connect per connection, two on each worker.
+    assert_eq!(f(&v, "/phases_ms/connect/count"), 4.0);
+}
+
 /// Open model: 3,000/s over three workers, each sending every third
 /// operation of one schedule: every scheduled operation is sent (the
 /// arrival rate is kept exactly) and the sends were on time.

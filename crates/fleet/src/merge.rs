@@ -6,7 +6,9 @@
 //! sequence number. [`Merger::step`] assembles the step's record, with a
 //! [`WorkerShare`] per worker.
 
-use scalewall_model::{Interval, LatencyHistogram, OutcomeCounts, Step, Warmup, WorkerShare};
+use scalewall_model::{
+    merge_checks, Interval, LatencyHistogram, OutcomeCounts, Phases, Step, Warmup, WorkerShare,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -263,6 +265,17 @@ impl Merger {
                 }
             }
         }
+        // Phases and check counts come with each worker's own record of
+        // the step (its snapshots carry latency only): a lost worker's
+        // are missing with it, as its `workers` entry says.
+        let mut phases: Option<Phases> = None;
+        let mut checks = Vec::new();
+        for step in &finished {
+            if let Some(p) = &step.phases {
+                phases.get_or_insert_with(Phases::default).merge(p);
+            }
+            merge_checks(&mut checks, &step.checks);
+        }
         let workers: Vec<WorkerShare> = self
             .workers
             .iter()
@@ -299,8 +312,8 @@ impl Merger {
             stages: Vec::new(),
             workers,
             custom: Vec::new(),
-            phases: None,
-            checks: Vec::new(),
+            phases,
+            checks,
         }
     }
 }
@@ -501,5 +514,67 @@ mod tests {
         assert!((step.workers[1].generator_cpu_s - 0.3).abs() < 1e-9);
         assert!((step.workers[0].generator_cpu_s - 0.5).abs() < 1e-9);
         assert_eq!(step.generator_threads, 1);
+    }
+    /// Each finished worker's phases and check counts add into the step:
+    /// histograms exactly, counts summed check by check, the first
+    /// failure kept from the worker that saw one.
+    #[test]
+    fn phases_and_checks_of_finished_workers_add() {
+        let mut merger = Merger::new(&[("a".into(), part(2)), ("b".into(), part(2))]);
+        merger.add(&snapshot("a", 1, 0, 1_000, 100));
+        merger.add(&snapshot("b", 1, 0, 3_000, 50));
+        let own = |ttfb_us: u64, n: u64, events: u64, failed: u64, example: Option<&str>| {
+            let mut step = merger.step(&frame(), &BTreeMap::new());
+            let mut ttfb = LatencyHistogram::new();
+            ttfb.record_n(ttfb_us, n);
+            let mut per_response = LatencyHistogram::new();
+            per_response.record_n(events, n);
+            step.phases = Some(Phases {
+                ttfb_us: ttfb,
+                events_per_response: Some(per_response),
+                events: events * n,
+                ..Phases::default()
+            });
+            step.checks = vec![
+                scalewall_model::CheckResult {
+                    check: "status=200".into(),
+                    evaluated: n,
+                    failed: 0,
+                    first_failure: None,
+                },
+                scalewall_model::CheckResult {
+                    check: "json $.ok == true".into(),
+                    evaluated: n,
+                    failed,
+                    first_failure: example.map(String::from),
+                },
+            ];
+            Ending::Finished(Box::new(step))
+        };
+        let endings = BTreeMap::from([
+            ("a".to_string(), own(900, 100, 20, 0, None)),
+            ("b".to_string(), own(2_900, 50, 20, 7, Some("got false"))),
+        ]);
+        let step = merger.step(&frame(), &endings);
+        let phases = step.phases.expect("phases merged");
+        let mut every_response = LatencyHistogram::new();
+        every_response.record_n(900, 100);
+        every_response.record_n(2_900, 50);
+        assert!(phases.ttfb_us == every_response, "the sum of the two");
+        assert_eq!(phases.events, 3_000);
+        assert_eq!(phases.events_per_response.unwrap().len(), 150);
+        assert_eq!(step.checks.len(), 2);
+        assert_eq!(step.checks[0].evaluated, 150);
+        assert_eq!(step.checks[1].evaluated, 150);
+        assert_eq!(step.checks[1].failed, 7);
+        assert_eq!(step.checks[1].first_failure.as_deref(), Some("got false"));
+        // A lost worker's phases are missing with it.
+        let endings = BTreeMap::from([
+            ("a".to_string(), own(900, 100, 20, 0, None)),
+            ("b".to_string(), Ending::Lost("gone".into())),
+        ]);
+        let step = merger.step(&frame(), &endings);
+        assert_eq!(step.phases.unwrap().ttfb_us.len(), 100);
+        assert_eq!(step.checks[1].failed, 0);
     }
 }

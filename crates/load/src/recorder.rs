@@ -41,21 +41,9 @@ struct CheckTally {
     first_failure: Option<String>,
 }
 
-fn merge_optional(mine: &mut Option<LatencyHistogram>, theirs: &Option<LatencyHistogram>) {
-    if let Some(theirs) = theirs {
-        mine.get_or_insert_with(LatencyHistogram::new).merge(theirs);
-    }
-}
-
 impl Extras {
     fn merge(&mut self, other: &Extras) {
-        let (p, o) = (&mut self.phases, &other.phases);
-        p.connect_us.merge(&o.connect_us);
-        p.ttfb_us.merge(&o.ttfb_us);
-        merge_optional(&mut p.first_event_us, &o.first_event_us);
-        merge_optional(&mut p.event_gap_us, &o.event_gap_us);
-        merge_optional(&mut p.events_per_response, &o.events_per_response);
-        p.events += o.events;
+        self.phases.merge(&other.phases);
         if self.checks.len() < other.checks.len() {
             self.checks
                 .resize(other.checks.len(), CheckTally::default());

@@ -482,6 +482,43 @@ pub struct Phases {
     pub events: u64,
 }
 
+fn merge_optional(mine: &mut Option<LatencyHistogram>, theirs: &Option<LatencyHistogram>) {
+    if let Some(theirs) = theirs {
+        mine.get_or_insert_with(LatencyHistogram::new).merge(theirs);
+    }
+}
+
+impl Phases {
+    /// Adds another part's phases (a generator thread's, a worker's):
+    /// the histograms add exactly and the event counts sum.
+    pub fn merge(&mut self, other: &Phases) {
+        self.connect_us.merge(&other.connect_us);
+        self.ttfb_us.merge(&other.ttfb_us);
+        merge_optional(&mut self.first_event_us, &other.first_event_us);
+        merge_optional(&mut self.event_gap_us, &other.event_gap_us);
+        merge_optional(&mut self.events_per_response, &other.events_per_response);
+        self.events += other.events;
+    }
+}
+
+/// Adds another part's check counts to `into`, check by check (matched
+/// by the check's text; one `into` lacks joins at the end). The first
+/// failure shown stays the first part's that had one.
+pub fn merge_checks(into: &mut Vec<CheckResult>, other: &[CheckResult]) {
+    for theirs in other {
+        match into.iter_mut().find(|mine| mine.check == theirs.check) {
+            Some(mine) => {
+                mine.evaluated += theirs.evaluated;
+                mine.failed += theirs.failed;
+                if mine.first_failure.is_none() {
+                    mine.first_failure.clone_from(&theirs.first_failure);
+                }
+            }
+            None => into.push(theirs.clone()),
+        }
+    }
+}
+
 /// One check of a scenario and how its responses fared.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct CheckResult {

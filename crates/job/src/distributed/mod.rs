@@ -20,11 +20,15 @@ use crate::error::{JobError, Result};
 use crate::load::ProtocolOptions;
 use crate::scenario::FleetArgs;
 use scalewall_fleet::merge::Snapshot;
+use scalewall_load::checks::CheckSet;
+use scalewall_load::events::{StreamFormat, StreamSpec};
 use scalewall_load::transport::nats::NatsMode;
 use scalewall_load::transport::postgres::QueryParam;
+use scalewall_load::transport::HttpExtras;
 use scalewall_model::Step;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// This build's version: a coordinator and its workers must match.
@@ -196,6 +200,15 @@ pub struct WireLoad {
     pub nats_mode: String,
     /// NATS subject.
     pub subject: String,
+    /// The response checks, as written (`--check`).
+    #[serde(default)]
+    pub checks: Vec<String>,
+    /// How a streamed body is cut into events (`--stream`): `sse` or `lines`.
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// The stream's terminator (`--stream-done`).
+    #[serde(default)]
+    pub stream_done: Option<String>,
 }
 
 impl WireLoad {
@@ -237,6 +250,41 @@ impl WireLoad {
             }
             .into(),
             subject: p.subject.clone(),
+            checks: request.spec.extras.checks.names(),
+            stream: request.spec.extras.stream.as_ref().map(|s| {
+                match s.format {
+                    StreamFormat::Sse => "sse",
+                    StreamFormat::Lines => "lines",
+                }
+                .to_string()
+            }),
+            stream_done: request
+                .spec
+                .extras
+                .stream
+                .as_ref()
+                .and_then(|s| s.done.clone()),
+        })
+    }
+
+    /// The checks and streaming back (a feed runs on the coordinator's
+    /// machine only: `--data` is refused with `--workers`).
+    pub fn extras(&self) -> Result<HttpExtras> {
+        let stream = match self.stream.as_deref() {
+            None => None,
+            Some(format) => Some(StreamSpec {
+                format: match format {
+                    "sse" => StreamFormat::Sse,
+                    "lines" => StreamFormat::Lines,
+                    other => crate::bail!("unknown stream format '{other}'"),
+                },
+                done: self.stream_done.clone(),
+            }),
+        };
+        Ok(HttpExtras {
+            feed: None,
+            checks: Arc::new(CheckSet::parse(&self.checks).map_err(JobError::msg)?),
+            stream,
         })
     }
 

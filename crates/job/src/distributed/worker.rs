@@ -280,7 +280,7 @@ fn run_assignment(
                 method: load.method.clone(),
                 headers: load.headers.clone(),
                 body: bytes::Bytes::from(load.body.clone()),
-                extras: Default::default(),
+                extras: load.extras()?,
             },
             http2: load.http2,
             insecure: load.insecure,
