@@ -45,6 +45,17 @@ pub struct SqliteStore {
     path: String,
 }
 
+/// How long opening a history waits for another process's lock.
+const OPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// SQLite's "database is locked".
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DatabaseBusy
+    )
+}
+
 impl SqliteStore {
     /// Opens (creating when missing, with its folder) and migrates the
     /// database at `path`.
@@ -63,14 +74,23 @@ impl SqliteStore {
         let connection = Connection::open(path).map_err(wrap)?;
         // The wait comes first: switching a fresh file to WAL takes a lock
         // another opener may hold.
-        connection
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(wrap)?;
-        connection
-            .execute_batch(
+        connection.busy_timeout(OPEN_WAIT).map_err(wrap)?;
+        // Two openers switching one fresh file to WAL at once each hold a
+        // read lock and want the write lock: SQLite answers one of them
+        // "busy" at once, without waiting (it would deadlock). That one
+        // tries again, within the same bound.
+        let began = std::time::Instant::now();
+        loop {
+            match connection.execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(wrap)?;
+            ) {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && began.elapsed() < OPEN_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(wrap(e)),
+            }
+        }
         let mut store = SqliteStore {
             connection,
             path: shown,
