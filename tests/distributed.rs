@@ -271,6 +271,146 @@ fn checks_and_streams_run_on_workers_and_their_counts_merge_exactly() {
     assert_eq!(f(&v, "/phases_ms/connect/count"), 4.0);
 }
 
+/// A unique feed over two workers: each takes its own rows, so 1,000
+/// rows are 1,000 requests and the server saw 1,000 distinct bodies; the
+/// URL's path and a header are filled as they are locally.
+#[test]
+fn a_unique_feed_is_dealt_out_to_the_workers_each_row_once() {
+    let Some(fleet) = Fleet::start(2, &[]) else {
+        return;
+    };
+    let server = demo(0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,name\n");
+    for i in 0..1000 {
+        csv.push_str(&format!("{i},\"user, {i}\"\n"));
+    }
+    let rows = dir.path().join("rows.csv");
+    std::fs::write(&rows, csv).unwrap();
+    let url = format!("{}items/{{{{id}}}}?who={{{{name}}}}", server.url());
+    let out = scalewall(&[
+        "bench",
+        &url,
+        "-m",
+        "POST",
+        "-b",
+        r#"{"id":{{id}},"name":"{{name}}"}"#,
+        "-H",
+        "X-User: {{name}}",
+        "--data",
+        rows.to_str().unwrap(),
+        "--data-order",
+        "unique",
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "--workers",
+        &fleet.url,
+        "--no-history",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(f(&v, "/requests"), 1000.0, "{v:#}");
+    assert_eq!(f(&v, "/errors_total"), 0.0);
+    let parts: Vec<u64> = v["workers"]
+        .as_array()
+        .expect("workers listed")
+        .iter()
+        .map(|w| w["requests"].as_u64().unwrap())
+        .collect();
+    assert_eq!(parts, vec![500, 500]);
+    assert_eq!(server.requests_served(), 1000);
+    assert_eq!(server.state().distinct_bodies(), 1000);
+    assert_eq!(server.state().repeated_bodies(), 0);
+    // The same rows fill Redis commands on the workers: 1,000 fields.
+    if common::service_answers("Redis", 6379) {
+        let hash = format!("scalewall-fleet-feed-{}", std::process::id());
+        common::redis_cli(6379, &["DEL", &hash]);
+        let command = format!("HSET {hash} {{{{id}}}} {{{{name}}}}");
+        let out = scalewall(&[
+            "bench",
+            "redis://127.0.0.1:6379",
+            "--command",
+            &command,
+            "--data",
+            rows.to_str().unwrap(),
+            "--data-order",
+            "unique",
+            "-c",
+            "4",
+            "-t",
+            "1",
+            "--workers",
+            &fleet.url,
+            "--no-history",
+            "-o",
+            "json",
+        ]);
+        let fields = common::redis_cli(6379, &["HLEN", &hash]);
+        let name = common::redis_cli(6379, &["HGET", &hash, "999"]);
+        common::redis_cli(6379, &["DEL", &hash]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(f(&json(&out), "/requests"), 1000.0);
+        assert_eq!(fields, "1000");
+        assert_eq!(name, "user, 999");
+    }
+    // A sequential feed goes whole to each worker: one over the NATS
+    // server's max_payload (1 MiB) is refused before any load.
+    let big = dir.path().join("big.csv");
+    let mut csv = String::from("id,pad\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("{i},{}\n", "x".repeat(60)));
+    }
+    std::fs::write(&big, csv).unwrap();
+    let served = server.requests_served();
+    let by_id = format!("{}items/{{{{id}}}}", server.url());
+    let out = scalewall(&[
+        "bench",
+        &by_id,
+        "--data",
+        big.to_str().unwrap(),
+        "-d",
+        "1s",
+        "-c",
+        "2",
+        "--workers",
+        &fleet.url,
+        "--no-history",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("more than the NATS server's max_payload of 1048576"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(server.requests_served(), served, "no load was sent");
+    // More workers than requests cannot each take their own rows.
+    let out = scalewall(&[
+        "bench",
+        &url,
+        "--data",
+        rows.to_str().unwrap(),
+        "--data-order",
+        "unique",
+        "-n",
+        "1",
+        "-c",
+        "2",
+        "--workers",
+        &fleet.url,
+        "--no-history",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--data-order unique over 2 workers needs at least 2 requests"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// Open model: 3,000/s over three workers, each sending every third
 /// operation of one schedule: every scheduled operation is sent (the
 /// arrival rate is kept exactly) and the sends were on time.

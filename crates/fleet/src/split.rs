@@ -41,6 +41,45 @@ pub fn part(total: u64, k: usize, workers: usize) -> u64 {
     total / w + u64::from((k as u64) < total % w)
 }
 
+/// Which rows of a `--data` feed worker `k` of `workers` takes: rows
+/// `first`, `first + 1`, … `count` of them, wrapping after the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowShare {
+    /// Its first row.
+    pub first: usize,
+    /// How many rows, from there.
+    pub count: usize,
+}
+
+/// Deals a feed's `rows` out to the workers. `unique` rows go once each
+/// (worker k takes the rows of its own operations: `operations` is the
+/// step's count, so the shares are disjoint and together the first
+/// `operations` rows); other orders give every worker every row, from its
+/// own place (a `k`-th of the way in), so sequential workers do not send
+/// the same row at once.
+pub fn row_share(
+    rows: usize,
+    unique: bool,
+    operations: Option<u64>,
+    k: usize,
+    workers: usize,
+) -> RowShare {
+    let w = workers.max(1);
+    if unique {
+        let total = operations.map_or(rows as u64, |n| n.min(rows as u64));
+        let first: u64 = (0..k).map(|j| part(total, j, w)).sum();
+        RowShare {
+            first: first as usize,
+            count: part(total, k, w) as usize,
+        }
+    } else {
+        RowShare {
+            first: rows * k / w,
+            count: rows,
+        }
+    }
+}
+
 /// Splits `connections` (and an open-model `rate_per_s`) across `workers`.
 pub fn split(
     connections: u32,
@@ -92,6 +131,40 @@ mod tests {
         assert_eq!(split(2, None, 0), Err(SplitError::NoWorkers));
         let operations: Vec<u64> = (0..3).map(|k| part(10, k, 3)).collect();
         assert_eq!(operations, vec![4, 3, 3]);
+    }
+
+    /// Unique rows are dealt out once: the shares are disjoint, each the
+    /// worker's count of operations, and together the first `operations`
+    /// rows. Other orders give each worker every row from its own place.
+    #[test]
+    fn unique_rows_are_dealt_once_and_other_orders_share_every_row() {
+        let shares: Vec<RowShare> = (0..3)
+            .map(|k| row_share(1000, true, Some(10), k, 3))
+            .collect();
+        assert_eq!(
+            shares,
+            vec![
+                RowShare { first: 0, count: 4 },
+                RowShare { first: 4, count: 3 },
+                RowShare { first: 7, count: 3 },
+            ]
+        );
+        let mut taken: Vec<usize> = (0..7)
+            .map(|k| row_share(1000, true, Some(1000), k, 7))
+            .flat_map(|s| s.first..s.first + s.count)
+            .collect();
+        taken.sort_unstable();
+        assert_eq!(taken, (0..1000).collect::<Vec<_>>());
+        assert_eq!(
+            row_share(5, true, Some(9), 0, 1),
+            RowShare { first: 0, count: 5 }
+        );
+        let all: Vec<RowShare> = (0..4).map(|k| row_share(10, false, None, k, 4)).collect();
+        assert!(all.iter().all(|s| s.count == 10));
+        assert_eq!(
+            all.iter().map(|s| s.first).collect::<Vec<_>>(),
+            vec![0, 2, 5, 7]
+        );
     }
 
     /// The merged schedule of the workers is the one requested: every

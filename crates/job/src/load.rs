@@ -313,7 +313,7 @@ fn read_feed(args: &crate::scenario::HttpArgs) -> Result<Option<Feed>> {
 /// What a feed fills outside HTTP: a Redis command's words, a PostgreSQL
 /// query's parameters (a `random:` one keeps its draw), a WebSocket
 /// message (the `--body`).
-fn fed_texts(
+pub(crate) fn fed_texts(
     scheme: Scheme,
     protocol: &ProtocolOptions,
     body: &[u8],

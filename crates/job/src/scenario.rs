@@ -593,11 +593,6 @@ pub fn validate_request(args: &RequestArgs, available_cores: u32) -> Result<Requ
             "--data fills a target URL's requests; --exec takes its values from --param".into(),
         ));
     }
-    if h.data.is_some() && args.fleet.workers.is_some() {
-        return Err(ArgError::Range(
-            "--data feeds requests from a file on this machine only, not on --workers".into(),
-        ));
-    }
     let uses_http = !h.checks.is_empty() || h.stream.is_some() || h.data.is_some();
     if uses_http && p.connect_only {
         return Err(ArgError::Range(

@@ -198,6 +198,33 @@ impl Feed {
         Feed::new(name, columns, rows, order)
     }
 
+    /// A feed of rows already parsed (a worker's share, sent to it).
+    pub fn from_rows(
+        name: &str,
+        columns: Vec<String>,
+        rows: Vec<Vec<String>>,
+        order: FeedOrder,
+    ) -> Result<Feed, FeedError> {
+        check_columns(name, &columns)?;
+        if let Some(at) = rows.iter().position(|r| r.len() != columns.len()) {
+            return Err(FeedError::Row {
+                source_name: name.into(),
+                line: at + 2,
+                reason: format!(
+                    "{} fields where the header has {} columns",
+                    rows[at].len(),
+                    columns.len()
+                ),
+            });
+        }
+        Feed::new(name, columns, rows, order)
+    }
+
+    /// Every row, in file order.
+    pub fn rows(&self) -> &[Vec<String>] {
+        &self.rows
+    }
+
     fn new(
         name: &str,
         columns: Vec<String>,
@@ -388,6 +415,23 @@ pub enum Escape {
 }
 
 impl Template {
+    /// The template written out again, each placeholder as `{{column}}`
+    /// (`columns`: the feed's, which it was parsed against).
+    pub fn text(&self, columns: &[String]) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Column(i) => {
+                    out.push_str("{{");
+                    out.push_str(columns.get(*i).map_or("", String::as_str));
+                    out.push_str("}}");
+                }
+            }
+        }
+        out
+    }
+
     /// Whether it has a placeholder.
     pub fn has_placeholders(&self) -> bool {
         self.parts.iter().any(|p| matches!(p, Part::Column(_)))
@@ -643,6 +687,35 @@ mod tests {
         assert!(header_unsafe_value(&multi, &header)
             .unwrap()
             .contains("line break"));
+    }
+
+    /// A worker rebuilds the feed and the templates it was sent: the same
+    /// rows, the same requests.
+    #[test]
+    fn a_template_written_out_again_parses_to_itself_and_rows_rebuild_a_feed() {
+        let feed = Feed::from_csv("rows.csv", "id,q\n7,x\n8,y\n", FeedOrder::Unique).unwrap();
+        let t = feed
+            .template("the URL", "/items/{{id}}?q={{ q }}&z=1")
+            .unwrap();
+        assert_eq!(t.text(&feed.columns), "/items/{{id}}?q={{q}}&z=1");
+        assert_eq!(feed.template("the URL", &t.text(&feed.columns)).unwrap(), t);
+        let again = Feed::from_rows(
+            "rows.csv",
+            feed.columns.clone(),
+            feed.rows().to_vec(),
+            feed.order(),
+        )
+        .unwrap();
+        assert_eq!(again.rows(), feed.rows());
+        assert_eq!(again.next_row().unwrap(), ["7", "x"]);
+        let ragged = vec![vec!["1".to_string()]];
+        let err = Feed::from_rows("rows.csv", feed.columns.clone(), ragged, FeedOrder::Random)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--data rows.csv:2: 1 fields where the header has 2 columns"
+        );
+        assert!(Feed::from_rows("r", feed.columns.clone(), Vec::new(), FeedOrder::Random).is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use super::{
     connect, decode, encode, subject, unix_s, AssignReply, Assignment, ClockReading, Hello, Report,
-    WireLoad, VERSION,
+    WireFeed, WireLoad, VERSION,
 };
 use crate::error::{JobError, Result};
 use crate::load::{Endpoint, LoadRequest};
@@ -100,7 +100,7 @@ pub fn measure(
             &client,
             &run,
             index,
-            &load,
+            (&load, request),
             plan,
             fleet,
             &mut members,
@@ -255,7 +255,7 @@ async fn run_step(
     client: &async_nats::Client,
     run: &str,
     index: u32,
-    load: &WireLoad,
+    (load, request): (&WireLoad, &LoadRequest<'_>),
     plan: &StepPlan,
     fleet: &FleetOptions,
     members: &mut Vec<Member>,
@@ -296,12 +296,17 @@ async fn run_step(
         let shares = split::split(plan.connections, rate, members.len())
             .map_err(|e| JobError::msg(e.to_string()))?;
         let start = SystemTime::now() + START_LEAD;
+        let operations = match plan.stop {
+            StopAt::Operations(n) => Some(n),
+            StopAt::Duration(_) => None,
+        };
         let assignments: Vec<(Member, Assignment)> = members
             .iter()
             .zip(&shares)
             .enumerate()
             .map(|(k, (member, share))| {
-                (
+                let feed = WireFeed::share(request, k, shares.len(), operations)?;
+                Ok((
                     member.clone(),
                     Assignment {
                         version: VERSION.to_string(),
@@ -324,10 +329,23 @@ async fn run_step(
                         threads: fleet.threads.unwrap_or(0),
                         interval_s: plan.interval.as_secs_f64(),
                         start_at_s: member.clock.to_worker(unix_s(start)),
+                        feed,
                     },
-                )
+                ))
             })
-            .collect();
+            .collect::<Result<_>>()?;
+        // A message over the server's limit would be refused on the wire;
+        // say which worker's part and by how much, before any load.
+        let limit = client.server_info().max_payload;
+        for (member, assignment) in &assignments {
+            let size = encode(assignment).len();
+            if limit > 0 && size > limit {
+                crate::bail!(
+                    "worker {}'s part of the step is {size} bytes (its --data rows included), more than the NATS server's max_payload of {limit}",
+                    member.name
+                );
+            }
+        }
         let answers = futures_util::future::join_all(assignments.iter().map(|(member, a)| {
             tokio::time::timeout(
                 ASSIGN_WAIT,

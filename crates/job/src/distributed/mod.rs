@@ -20,8 +20,10 @@ use crate::error::{JobError, Result};
 use crate::load::ProtocolOptions;
 use crate::scenario::FleetArgs;
 use scalewall_fleet::merge::Snapshot;
+use scalewall_fleet::split;
 use scalewall_load::checks::CheckSet;
 use scalewall_load::events::{StreamFormat, StreamSpec};
+use scalewall_load::feed::{Feed, FeedOrder};
 use scalewall_load::transport::nats::NatsMode;
 use scalewall_load::transport::postgres::QueryParam;
 use scalewall_load::transport::HttpExtras;
@@ -267,8 +269,8 @@ impl WireLoad {
         })
     }
 
-    /// The checks and streaming back (a feed runs on the coordinator's
-    /// machine only: `--data` is refused with `--workers`).
+    /// The checks and streaming back (a feed comes with each worker's
+    /// assignment: [`WireFeed`]).
     pub fn extras(&self) -> Result<HttpExtras> {
         let stream = match self.stream.as_deref() {
             None => None,
@@ -310,9 +312,74 @@ impl WireLoad {
                 other => crate::bail!("unknown NATS mode '{other}'"),
             },
             subject: self.subject.clone(),
-            // A feed runs on this machine only (refused with --workers).
+            // Each worker's rows come with its assignment (`WireFeed`).
             feed: None,
         })
+    }
+}
+
+/// One worker's rows of a `--data` feed (dealt out by
+/// [`split::row_share`]) and, for HTTP, the URL's path template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireFeed {
+    /// The file, as named on the coordinator's machine.
+    pub source: String,
+    /// Its columns.
+    pub columns: Vec<String>,
+    /// This worker's rows, in the order it takes them.
+    pub rows: Vec<Vec<String>>,
+    /// `sequential`, `random` or `unique`.
+    pub order: String,
+    /// HTTP: the URL's path and query as written, placeholders and all.
+    pub path: Option<String>,
+}
+
+impl WireFeed {
+    /// Worker `k`'s share of `request`'s feed, if it has one; `operations`
+    /// is the step's count (a `unique` feed is dealt out by it).
+    pub fn share(
+        request: &crate::load::LoadRequest<'_>,
+        k: usize,
+        workers: usize,
+        operations: Option<u64>,
+    ) -> Result<Option<WireFeed>> {
+        let Some(feed) = request.feed() else {
+            return Ok(None);
+        };
+        let unique = feed.order() == FeedOrder::Unique;
+        if unique && operations.is_some_and(|n| n < workers as u64) {
+            crate::bail!(
+                "--data-order unique over {workers} workers needs at least {workers} requests (-n): each worker takes its own rows"
+            );
+        }
+        let share = split::row_share(feed.len(), unique, operations, k, workers);
+        let rows = feed.rows();
+        Ok(Some(WireFeed {
+            source: feed.source_name.clone(),
+            columns: feed.columns.clone(),
+            rows: (0..share.count)
+                .map(|i| rows[(share.first + i) % rows.len()].clone())
+                .collect(),
+            order: feed.order().as_str().into(),
+            path: request
+                .spec
+                .extras
+                .feed
+                .as_ref()
+                .map(|fed| fed.path.text(&fed.feed.columns)),
+        }))
+    }
+
+    /// The rows as a feed again.
+    pub fn feed(&self) -> Result<Feed> {
+        let order = match self.order.as_str() {
+            "sequential" => FeedOrder::Sequential,
+            "random" => FeedOrder::Random,
+            "unique" => FeedOrder::Unique,
+            other => crate::bail!("unknown feed order '{other}'"),
+        };
+        Feed::from_rows(&self.source, self.columns.clone(), self.rows.clone(), order)
+            .map_err(|e| JobError::msg(e.to_string()))
     }
 }
 
@@ -347,6 +414,9 @@ pub struct Assignment {
     pub interval_s: f64,
     /// The common start, Unix seconds on the worker's clock.
     pub start_at_s: f64,
+    /// Its rows of the scenario's `--data` feed.
+    #[serde(default)]
+    pub feed: Option<WireFeed>,
 }
 
 /// A worker's answer to an assignment.

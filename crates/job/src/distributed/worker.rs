@@ -16,6 +16,7 @@ use futures_util::StreamExt as _;
 use scalewall_fleet::allow::AllowList;
 use scalewall_fleet::merge::Snapshot;
 use scalewall_load::engine::{Control, IntervalReport, Pacing, StepPlan, StopAt};
+use scalewall_load::feed::FedRequest;
 use scalewall_load::transport::http1::RequestSpec;
 use scalewall_load::Target;
 use std::path::PathBuf;
@@ -274,19 +275,35 @@ fn run_assignment(
     let result = (|| {
         let target = Target::parse(&assignment.load.url)?;
         let load = &assignment.load;
+        let body = bytes::Bytes::from(load.body.clone());
+        let mut extras = load.extras()?;
+        let mut options = load.protocol()?;
+        if let Some(wire) = &assignment.feed {
+            // This worker's rows fill the same places they fill locally.
+            let feed = wire.feed()?;
+            if target.scheme.is_http() {
+                let path = wire.path.as_deref().unwrap_or("/");
+                let fed = FedRequest::new(feed, path, &load.headers, &body)
+                    .map_err(|e| JobError::msg(e.to_string()))?;
+                extras.feed = Some(Arc::new(fed));
+            } else {
+                let fed = crate::load::fed_texts(target.scheme, &options, &body, feed)?;
+                options.feed = Some(Arc::new(fed));
+            }
+        }
         let request = LoadRequest {
             endpoint: Endpoint::Url(&target),
             spec: RequestSpec {
                 method: load.method.clone(),
                 headers: load.headers.clone(),
-                body: bytes::Bytes::from(load.body.clone()),
-                extras: load.extras()?,
+                body,
+                extras,
             },
             http2: load.http2,
             insecure: load.insecure,
             sample_interval: Duration::from_secs(1),
             target_process: None,
-            protocol: load.protocol()?,
+            protocol: options,
             fleet: None,
             during_load: Vec::new(),
         };
