@@ -134,7 +134,7 @@ fn dump(family: u8, port: u16, inodes: &mut HashSet<u64>) -> io::Result<()> {
         if sent < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut buffer = vec![0u8; 32 * 1024];
+        let mut buffer = vec![0u8; 64 * 1024];
         loop {
             let n = libc::recv(
                 socket.as_raw_fd(),
