@@ -281,36 +281,36 @@ fn a_unique_feed_is_dealt_out_to_the_workers_each_row_once() {
     };
     let server = demo(0);
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("id,name\n");
-    for i in 0..1000 {
-        csv.push_str(&format!("{i},\"user, {i}\"\n"));
-    }
-    let rows = dir.path().join("rows.csv");
-    std::fs::write(&rows, csv).unwrap();
+    let rows = common::thousand_rows(dir.path());
+    // A bench of `target` with `args`, each row once, on the workers.
+    let each_row_once = |target: &str, args: &[&str]| {
+        let mut all = vec!["bench", target];
+        all.extend_from_slice(args);
+        all.extend([
+            "--data",
+            &rows,
+            "--data-order",
+            "unique",
+            "-c",
+            "4",
+            "-t",
+            "1",
+        ]);
+        all.extend(["--workers", &fleet.url, "--no-history", "-o", "json"]);
+        scalewall(&all)
+    };
     let url = format!("{}items/{{{{id}}}}?who={{{{name}}}}", server.url());
-    let out = scalewall(&[
-        "bench",
+    let out = each_row_once(
         &url,
-        "-m",
-        "POST",
-        "-b",
-        r#"{"id":{{id}},"name":"{{name}}"}"#,
-        "-H",
-        "X-User: {{name}}",
-        "--data",
-        rows.to_str().unwrap(),
-        "--data-order",
-        "unique",
-        "-c",
-        "4",
-        "-t",
-        "1",
-        "--workers",
-        &fleet.url,
-        "--no-history",
-        "-o",
-        "json",
-    ]);
+        &[
+            "-m",
+            "POST",
+            "-b",
+            r#"{"id":{{id}},"name":"{{name}}"}"#,
+            "-H",
+            "X-User: {{name}}",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let v = json(&out);
     assert_eq!(f(&v, "/requests"), 1000.0, "{v:#}");
@@ -330,25 +330,7 @@ fn a_unique_feed_is_dealt_out_to_the_workers_each_row_once() {
         let hash = format!("scalewall-fleet-feed-{}", std::process::id());
         common::redis_cli(6379, &["DEL", &hash]);
         let command = format!("HSET {hash} {{{{id}}}} {{{{name}}}}");
-        let out = scalewall(&[
-            "bench",
-            "redis://127.0.0.1:6379",
-            "--command",
-            &command,
-            "--data",
-            rows.to_str().unwrap(),
-            "--data-order",
-            "unique",
-            "-c",
-            "4",
-            "-t",
-            "1",
-            "--workers",
-            &fleet.url,
-            "--no-history",
-            "-o",
-            "json",
-        ]);
+        let out = each_row_once("redis://127.0.0.1:6379", &["--command", &command]);
         let fields = common::redis_cli(6379, &["HLEN", &hash]);
         let name = common::redis_cli(6379, &["HGET", &hash, "999"]);
         common::redis_cli(6379, &["DEL", &hash]);
@@ -365,49 +347,28 @@ fn a_unique_feed_is_dealt_out_to_the_workers_each_row_once() {
         csv.push_str(&format!("{i},{}\n", "x".repeat(60)));
     }
     std::fs::write(&big, csv).unwrap();
-    let served = server.requests_served();
+    // A bench on the workers that is refused, saying `why`, before any load.
+    let refused = |target: &str, args: &[&str], why: &str| {
+        let served = server.requests_served();
+        let mut all = vec!["bench", target, "-c", "2", "--no-history"];
+        all.extend_from_slice(args);
+        all.extend(["--workers", &fleet.url]);
+        let out = scalewall(&all);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(why), "{}", stderr(&out));
+        assert_eq!(server.requests_served(), served, "no load was sent");
+    };
     let by_id = format!("{}items/{{{{id}}}}", server.url());
-    let out = scalewall(&[
-        "bench",
+    refused(
         &by_id,
-        "--data",
-        big.to_str().unwrap(),
-        "-d",
-        "1s",
-        "-c",
-        "2",
-        "--workers",
-        &fleet.url,
-        "--no-history",
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("more than the NATS server's max_payload of 1048576"),
-        "{}",
-        stderr(&out)
+        &["--data", big.to_str().unwrap(), "-d", "1s"],
+        "more than the NATS server's max_payload of 1048576",
     );
-    assert_eq!(server.requests_served(), served, "no load was sent");
     // More workers than requests cannot each take their own rows.
-    let out = scalewall(&[
-        "bench",
+    refused(
         &url,
-        "--data",
-        rows.to_str().unwrap(),
-        "--data-order",
-        "unique",
-        "-n",
-        "1",
-        "-c",
-        "2",
-        "--workers",
-        &fleet.url,
-        "--no-history",
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("--data-order unique over 2 workers needs at least 2 requests"),
-        "{}",
-        stderr(&out)
+        &["--data", &rows, "--data-order", "unique", "-n", "1"],
+        "--data-order unique over 2 workers needs at least 2 requests",
     );
 }
 

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{f, json, psql, redis_cli, scalewall, service_answers};
+use common::{f, json, psql, redis_cli, rows_file, scalewall, service_answers, thousand_rows};
 use scalewall_demo::{DemoConfig, RunningDemo};
 use std::time::Duration;
 
@@ -187,22 +187,12 @@ fn status_header_body_and_ttfb_checks_judge_what_came() {
     assert_eq!(f(&v, "/errors/check"), 100.0);
 }
 
-fn rows_file(dir: &std::path::Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
 /// The known answer for a feed: 1,000 rows in unique order are
 /// 1,000 requests, and the server saw 1,000 distinct bodies, none twice.
 #[test]
 fn a_unique_feed_sends_every_row_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("id,name\n");
-    for i in 0..1000 {
-        csv.push_str(&format!("{i},\"user, {i}\"\n"));
-    }
-    let rows = rows_file(dir.path(), "rows.csv", &csv);
+    let rows = thousand_rows(dir.path());
     for http2 in [false, true] {
         let server = demo(0, 0.0);
         let url = format!("{}items/{{{{id}}}}?who={{{{name}}}}", server.url());
@@ -274,16 +264,6 @@ fn sequential_and_jsonl_feeds_wrap_and_fill() {
     let s = stats(&server);
     assert_eq!(f(&s, "/distinct_bodies"), 3.0);
     assert_eq!(f(&s, "/repeated_bodies"), 6.0);
-}
-
-/// 1,000 rows whose names hold a comma and a space (one word, one
-/// parameter: a value is never split).
-fn thousand_rows(dir: &std::path::Path) -> String {
-    let mut csv = String::from("id,name\n");
-    for i in 0..1000 {
-        csv.push_str(&format!("{i},\"user, {i}\"\n"));
-    }
-    rows_file(dir, "rows.csv", &csv)
 }
 
 /// A bench of `target` with `args`, each of the 1,000 rows in `dir` once,

@@ -314,3 +314,20 @@ pub fn psql(sql: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// Writes `text` to `name` in `dir`; the path as text.
+pub fn rows_file(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// 1,000 feed rows `id,name` (0..999, `user, N`), whose names hold a
+/// comma and a space (one word, one parameter: a value is never split).
+pub fn thousand_rows(dir: &std::path::Path) -> String {
+    let mut csv = String::from("id,name\n");
+    for i in 0..1000 {
+        csv.push_str(&format!("{i},\"user, {i}\"\n"));
+    }
+    rows_file(dir, "rows.csv", &csv)
+}
