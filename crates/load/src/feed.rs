@@ -138,15 +138,7 @@ impl Feed {
         let mut rows = Vec::new();
         for (line, row) in records {
             if row.len() != columns.len() {
-                return Err(FeedError::Row {
-                    source_name: name.into(),
-                    line,
-                    reason: format!(
-                        "{} fields where the header has {} columns",
-                        row.len(),
-                        columns.len()
-                    ),
-                });
+                return Err(ragged(name, line, row.len(), columns.len()));
             }
             rows.push(row);
         }
@@ -207,15 +199,8 @@ impl Feed {
     ) -> Result<Feed, FeedError> {
         check_columns(name, &columns)?;
         if let Some(at) = rows.iter().position(|r| r.len() != columns.len()) {
-            return Err(FeedError::Row {
-                source_name: name.into(),
-                line: at + 2,
-                reason: format!(
-                    "{} fields where the header has {} columns",
-                    rows[at].len(),
-                    columns.len()
-                ),
-            });
+            // Row `at` is line `at + 2`, after the header.
+            return Err(ragged(name, at + 2, rows[at].len(), columns.len()));
         }
         Feed::new(name, columns, rows, order)
     }
@@ -314,6 +299,15 @@ impl Feed {
             parts.push(Part::Text(rest.to_string()));
         }
         Ok(Template { parts })
+    }
+}
+
+/// A row on `line` with `fields` values where the header has `columns`.
+fn ragged(name: &str, line: usize, fields: usize, columns: usize) -> FeedError {
+    FeedError::Row {
+        source_name: name.into(),
+        line,
+        reason: format!("{fields} fields where the header has {columns} columns"),
     }
 }
 
