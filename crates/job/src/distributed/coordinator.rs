@@ -337,8 +337,9 @@ async fn run_step(
         // A message over the server's limit would be refused on the wire;
         // say which worker's part and by how much, before any load.
         let limit = client.server_info().max_payload;
-        for (member, assignment) in &assignments {
-            let size = encode(assignment).len();
+        let messages: Vec<bytes::Bytes> = assignments.iter().map(|(_, a)| encode(a)).collect();
+        for ((member, _), message) in assignments.iter().zip(&messages) {
+            let size = message.len();
             if limit > 0 && size > limit {
                 crate::bail!(
                     "worker {}'s part of the step is {size} bytes (its --data rows included), more than the NATS server's max_payload of {limit}",
@@ -346,12 +347,14 @@ async fn run_step(
                 );
             }
         }
-        let answers = futures_util::future::join_all(assignments.iter().map(|(member, a)| {
-            tokio::time::timeout(
-                ASSIGN_WAIT,
-                client.request(subject::worker(&member.name, "assign"), encode(a)),
-            )
-        }))
+        let answers = futures_util::future::join_all(assignments.iter().zip(messages).map(
+            |((member, _), message)| {
+                tokio::time::timeout(
+                    ASSIGN_WAIT,
+                    client.request(subject::worker(&member.name, "assign"), message),
+                )
+            },
+        ))
         .await;
         let mut taken = Vec::new();
         instances.clear();
