@@ -229,9 +229,27 @@ pub struct InitArgs {
 /// Options of `scalewall validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// The config to check.
-    #[arg(default_value = "scalewall.toml")]
-    pub path: PathBuf,
+    /// The config to check (as every command takes it).
+    #[arg(
+        short = 'f',
+        long = "config",
+        value_name = "PATH",
+        conflicts_with = "path"
+    )]
+    pub config: Option<PathBuf>,
+    /// The config to check, as a plain argument (default scalewall.toml).
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+impl ValidateArgs {
+    /// The config named by `-f`, the argument, or `scalewall.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .or_else(|| self.path.clone())
+            .unwrap_or_else(|| PathBuf::from("scalewall.toml"))
+    }
 }
 
 /// Options of `scalewall history`.
@@ -441,6 +459,10 @@ pub struct DemoServerArgs {
     /// then answered {"ok":true}: a known share for response checks.
     #[arg(long, default_value_t = 0.0)]
     pub bad_body_rate: f64,
+    /// Leak memory at this rate (e.g. 2MiB/s): allocated, touched and
+    /// never freed, the known answer for the leak verdict.
+    #[arg(long, value_parser = scalewall_demo::leak::parse_rate, value_name = "RATE")]
+    pub leak: Option<u64>,
     /// Freeze the server this long after its first request (with --stall-for).
     #[arg(long, value_parser = parse_duration, requires = "stall_for")]
     pub stall_after: Option<Duration>,

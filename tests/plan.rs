@@ -185,7 +185,7 @@ fn growth_over_stored_runs_projects_the_crossing_day_of_a_known_slope() {
         // cache.rss_mb needs the service's process measured (issue 21: a
         // limit on a metric no run can produce is a config error).
         "name = \"growing\"\n[[service]]\nname = \"cache\"\ntcp = \"127.0.0.1:6379\"\nprocess = { port = 6379 }\n\
-         [plan]\nscales = { users = [2000] }\n[[plan.driver]]\nname = \"users\"\ncurrent = 1000\n\
+         [plan]\nscales = { users = [2000] }\nhorizons = [\"1 week\", \"1 month\"]\n[[plan.driver]]\nname = \"users\"\ncurrent = 1000\n\
          [[plan.component]]\nservice = \"cache\"\ndemand = { users = \"0.1MB\" }\ncapacity = \"512MB\"\nscaling = \"single\"\n\
          [[plan.limit]]\nmetric = \"cache.rss_mb\"\nlimit = 512\n",
     )
@@ -216,6 +216,30 @@ fn growth_over_stored_runs_projects_the_crossing_day_of_a_known_slope() {
     assert_eq!(projection["beyond_data"], true, "{plan:#}");
     let low = f(projection, "/interval_days/0");
     assert!(low < days, "{plan:#}");
+    // Issue 29, item 6: the value at each horizon, by hand 100 + 5·d from
+    // the last run (day 9): a week is day 16, 180; a month (30.44 days,
+    // as humantime counts one) is day 39.44, 297.2, beyond the 9 days of
+    // runs × 3.
+    let week = &projection["horizons"][0];
+    assert_eq!(week["horizon"], "1 week", "{plan:#}");
+    assert!((f(week, "/value") / 180.0 - 1.0).abs() < 0.01, "{week:#}");
+    assert!(
+        f(week, "/interval/0") < f(week, "/value") && f(week, "/value") < f(week, "/interval/1")
+    );
+    assert_eq!(week["beyond_data"], false, "{week:#}");
+    let month = &projection["horizons"][1];
+    assert!((f(month, "/value") / 297.2 - 1.0).abs() < 0.01, "{month:#}");
+    assert_eq!(month["beyond_data"], true, "{month:#}");
+    let text = scalewall(&[
+        "plan",
+        "-f",
+        config.to_str().unwrap(),
+        "--history",
+        db.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("| in 1 week | in 1 month |"), "{text}");
+    assert!(text.contains("; beyond the data |"), "{text}");
     // memory demand: 0.1 MB per user, 1,000 users → 100 MB of 512 today; 2,000 → 200 MB
     let cell = &plan["components"][0]["cells"][0];
     assert!((f(cell, "/utilisation") - 200.0 / 512.0).abs() < 1e-9);

@@ -179,10 +179,18 @@ fn status_header_body_and_ttfb_checks_judge_what_came() {
         .collect();
     // The 5 ms hold misses ttfb<2ms every time; 200 is never 201.
     assert_eq!(failed, [0.0, 0.0, 0.0, 0.0, 100.0, 100.0], "{v:#}");
-    assert!(v["checks"][4]["first_failure"]
-        .as_str()
-        .unwrap()
-        .starts_with("ttfb<2ms: first byte after 5."));
+    // The first failure is the first response judged: the server holds
+    // every answer 5 ms, so its first byte came 5 ms after the send at the
+    // least. How much later is the machine's: the first request of a fresh
+    // connection on a busy 2-core host read 6.1 ms once (this asserted
+    // "after 5." and failed 1 run in 5), so the bound above is loose.
+    let first = v["checks"][4]["first_failure"].as_str().unwrap();
+    let after_ms: f64 = first
+        .strip_prefix("ttfb<2ms: first byte after ")
+        .and_then(|rest| rest.strip_suffix(" ms"))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{first}"));
+    assert!((5.0..100.0).contains(&after_ms), "{first}");
     assert_eq!(v["checks"][5]["first_failure"], "status=201: got 200");
     assert_eq!(f(&v, "/errors/check"), 100.0);
 }

@@ -433,23 +433,58 @@ fn a_cpu_hog_beside_the_target_is_everything_else_and_saturates_the_host() {
             )
         })
         .collect();
-    let hog_cpu = || -> f64 { hogs.iter().map(|h| cpu_of(h.0.id() as i32).0).sum() };
-    let before = hog_cpu();
+    // The hogs' CPU over the step's own span, not around the whole
+    // command: the command also starts, checks the target and writes its
+    // output, and there the hogs have the cores to themselves (measured
+    // around the command they used 4.85-5.79 CPU-s beside a 2 s step's
+    // 2.07-2.11 of everything else, and this test failed 2 runs in 3). A
+    // thread reads their CPU every 10 ms with the wall clock; the step's
+    // span is `resources.started_at` + `resources.wall_s`.
+    let pids: Vec<i32> = hogs.iter().map(|h| h.0.id() as i32).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut readings: Vec<(std::time::SystemTime, f64)> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let cpu: f64 = pids.iter().map(|&pid| cpu_of(pid).0).sum();
+                readings.push((std::time::SystemTime::now(), cpu));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            readings
+        })
+    };
     let v = bench(
         &format!("http://127.0.0.1:{port}/"),
         &["-c", "2", "-d", "2s"],
     );
-    let hogged = hog_cpu() - before;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let readings = sampler.join().unwrap();
+    let started = humantime::parse_rfc3339(v["resources"]["started_at"].as_str().unwrap())
+        .expect("resources.started_at is RFC 3339");
+    let ended = started + Duration::from_secs_f64(f(&v, "/resources/wall_s"));
+    // The hogs' CPU at a moment: the last reading at or before it (readings
+    // are 10 ms apart; /proc counts 10 ms ticks).
+    let cpu_at = |at: std::time::SystemTime| -> f64 {
+        readings
+            .iter()
+            .take_while(|(when, _)| *when <= at)
+            .last()
+            .map_or(0.0, |(_, cpu)| *cpu)
+    };
+    let hogged = cpu_at(ended) - cpu_at(started);
     let other = f(&v, "/resources/other_cpu_s");
     eprintln!(
-        "attribution: hogs used {hogged:.3} CPU-s (/proc), scalewall's everything else {other:.3}"
+        "attribution: over the step's {:.3} s the hogs used {hogged:.3} CPU-s (/proc), scalewall's everything else {other:.3}",
+        f(&v, "/resources/wall_s")
     );
-    // The hogs ran a little longer than the step (the binary's start and
-    // end); everything else also holds what no process is charged for (the
-    // kernel's softirq work for the loopback traffic, ksoftirqd) and any
-    // other process of the host: a CI run saw 2.18 CPU-s beside the hogs' 1.95.
+    // Everything else holds the hogs and also what no process is charged
+    // for (the kernel's softirq work for the loopback traffic, ksoftirqd)
+    // and any other process of the host: a CI run saw 2.18 CPU-s beside
+    // the hogs' 1.95. The readings are 10 ms apart at each end of the span,
+    // two hogs' worth: 0.05 CPU-s.
     assert!(
-        other >= 0.7 * hogged * 0.8 && other <= hogged * 1.25,
+        other >= hogged - 0.05 && other <= hogged * 1.25 + 0.05,
         "{other} vs {hogged}"
     );
     assert!(
@@ -590,4 +625,95 @@ impl Drop for Nginx {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Issue 29, item 5, the leak verdict's known answer: demo-server `--leak
+/// 2MiB/s` grows 120 MiB a minute, and a 60 s bench finds the slope within
+/// 10 % with a MEDIUM finding in the stored run; the same server without
+/// the leak, benched at the same time, gets no finding and says "no growth
+/// detected". Both benches run at once (an open model at 200/s each: light
+/// load), so the test takes one minute, not two.
+#[test]
+fn a_leaking_target_is_found_and_a_steady_one_is_not() {
+    let (_leaky, leaky_port) = common::demo_server_child(&["--leak", "2MiB/s"]);
+    let (_steady, steady_port) = common::demo_server_child(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let bench = |port: &str, name: &str| {
+        let save = dir.path().join(format!("{name}.json"));
+        let child = Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+            .args([
+                "bench",
+                &format!("http://127.0.0.1:{port}/"),
+                "-c",
+                "4",
+                "-r",
+                "200",
+                "-d",
+                "60s",
+                "-o",
+                "json",
+                "--no-history",
+                "--no-progress",
+                "--save",
+            ])
+            .arg(&save)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        (Reaped(child), save)
+    };
+    let (mut leaky, leaky_save) = bench(&leaky_port, "leaky");
+    let (mut steady, steady_save) = bench(&steady_port, "steady");
+    // Bounded: a 60 s step and the command around it, on a busy machine.
+    let finish = |child: &mut Reaped| -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(150);
+        while child.0.try_wait().unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline, "bench did not finish");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut child.0.stdout.take().unwrap(), &mut out).unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"))
+    };
+    let leaky_json = finish(&mut leaky);
+    let steady_json = finish(&mut steady);
+    let growth = &leaky_json["resources"]["memory_growth"];
+    eprintln!("leaky: {growth:#}");
+    assert_eq!(growth["verdict"], "suspected_leak", "{growth:#}");
+    let per_min = f(growth, "/bytes_per_h") / 60.0;
+    let known = 2.0 * 1024.0 * 1024.0 * 60.0;
+    assert!(
+        (per_min / known - 1.0).abs() < 0.10,
+        "{} MiB/min against 120",
+        per_min / 1048576.0
+    );
+    assert!(f(growth, "/low_bytes_per_h") > 0.0);
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&leaky_save).unwrap()).unwrap();
+    let leak = run["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["subject"] == "bench.memory_growth")
+        .unwrap_or_else(|| panic!("no leak finding: {:#}", run["findings"]));
+    assert_eq!(leak["severity"], "MEDIUM");
+    assert!(
+        leak["message"].as_str().unwrap().contains("suspected leak"),
+        "{leak:#}"
+    );
+    assert!(leak["fix"].as_str().unwrap().contains("a day"), "{leak:#}");
+
+    let calm = &steady_json["resources"]["memory_growth"];
+    eprintln!("steady: {calm:#}");
+    assert_eq!(calm["verdict"], "no_growth", "{calm:#}");
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&steady_save).unwrap()).unwrap();
+    assert!(
+        run["findings"].as_array().is_none_or(|f| f.is_empty()),
+        "{:#}",
+        run["findings"]
+    );
 }

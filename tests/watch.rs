@@ -582,3 +582,109 @@ impl TimeoutOutput for Command {
         }
     }
 }
+
+/// Issue 29, item 7: two jobs on two services. Stopping the gateway fails
+/// the gateway's job only (a job probes the services its scenarios load,
+/// not every service of the config); five failing runs send one alert, not
+/// five; its recovery sends one "resolved" with how long it lasted.
+#[test]
+fn a_service_down_fails_only_its_job_and_alerts_once_then_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = free_port();
+    let (gateway_server, _) = demo_server_on(&format!("127.0.0.1:{gateway}"), &[]);
+    let (_stores_server, stores) = common::demo_server_child(&[]);
+    let (hook, alerts) = receiver();
+    let port = free_port();
+    config(
+        dir.path(),
+        &format!(
+            r#"name = "platform"
+[[service]]
+name = "gateway"
+url = "http://127.0.0.1:{gateway}"
+health = "http://127.0.0.1:{gateway}/health"
+[[service]]
+name = "stores"
+url = "http://127.0.0.1:{stores}"
+health = "http://127.0.0.1:{stores}/health"
+[[scenario]]
+name = "gw-get"
+service = "gateway"
+kind = "bench"
+connections = 1
+duration = "200ms"
+[[scenario]]
+name = "store-get"
+service = "stores"
+kind = "bench"
+connections = 1
+duration = "200ms"
+[watch]
+listen = "127.0.0.1:{port}"
+[[job]]
+name = "gateway"
+every = "1s"
+scenarios = ["gw-get"]
+[[job]]
+name = "stores"
+every = "1s"
+scenarios = ["store-get"]
+[[alert]]
+url = "http://127.0.0.1:{hook}/hook"
+on = ["status"]
+"#
+        ),
+    );
+    let _daemon = daemon(dir.path(), port, &[]);
+    wait_for(port, Duration::from_secs(30), "both jobs OK", |v| {
+        job(v, "gateway")["status"] == "OK" && job(v, "stores")["status"] == "OK"
+    });
+    drop(gateway_server);
+    // Five failing runs in a row (runs are one at a time across the jobs,
+    // each about 1.5 s with its probe: bounded generously).
+    let down = wait_for(
+        port,
+        Duration::from_secs(90),
+        "5 failing gateway runs",
+        |v| {
+            job(v, "gateway")["status"] == "FAILING"
+                && job(v, "gateway")["consecutive"].as_u64() >= Some(5)
+        },
+    );
+    let stores_runs = job(&down, "stores")["runs"].as_u64().unwrap();
+    // The stores job ran while the gateway was down and stayed OK.
+    let v = wait_for(port, Duration::from_secs(30), "another stores run", |v| {
+        job(v, "stores")["runs"].as_u64() > Some(stores_runs)
+    });
+    assert_eq!(job(&v, "stores")["status"], "OK", "{v:#}");
+    assert_eq!(job(&v, "stores")["errors"], 0, "{v:#}");
+    let sent: Vec<serde_json::Value> = alerts.try_iter().collect();
+    assert_eq!(sent.len(), 1, "one alert for five failing runs: {sent:#?}");
+    assert_eq!(sent[0]["job"], "gateway");
+    assert_eq!(sent[0]["state"], "firing");
+    assert_eq!(sent[0]["status"], "FAILING");
+
+    // It comes back: one "resolved", with its duration.
+    let (_gateway_again, _) = demo_server_on(&format!("127.0.0.1:{gateway}"), &[]);
+    wait_for(port, Duration::from_secs(30), "gateway RECOVERING", |v| {
+        job(v, "gateway")["status"] == "RECOVERING"
+    });
+    let resolved = alerts
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a resolved alert");
+    assert_eq!(resolved["job"], "gateway", "{resolved:#}");
+    assert_eq!(resolved["state"], "resolved", "{resolved:#}");
+    assert_eq!(resolved["resolved"][0]["alert"], "status FAILING");
+    assert!(
+        f64_of(&resolved["resolved"][0]["duration_s"]) > 0.0,
+        "{resolved:#}"
+    );
+    assert!(
+        alerts.recv_timeout(Duration::from_secs(3)).is_err(),
+        "nothing more"
+    );
+}
+
+fn f64_of(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}

@@ -9,7 +9,7 @@ use crate::cli::{
 use crate::output::print_stdout;
 use anyhow::{bail, Result};
 use scalewall_history::History;
-use scalewall_job::compare::{changes_against, report_input};
+use scalewall_job::compare::{changes_against, gate_by_noise, report_input};
 use scalewall_job::findings::exit_code_for;
 use scalewall_job::job::history_path;
 use scalewall_report::history::{comparison_json, comparison_text, runs_table, RunLine};
@@ -94,7 +94,11 @@ pub fn compare_command(args: &CompareArgs) -> Result<ExitCode> {
     let after = history.resolve(&args.after)?;
     let run = history.load(&after)?;
     let metrics = metrics::of_run(&run);
-    let changes = changes_against(&history, &before, &metrics)?;
+    let changes = gate_by_noise(
+        &history,
+        &scalewall_history::subject_of(&run),
+        changes_against(&history, &before, &metrics)?,
+    )?;
     print_stdout(&match args.output {
         OutputFormat::Json => comparison_json(&before, &after, &changes),
         OutputFormat::Text => comparison_text(&before, &after, &changes),

@@ -37,8 +37,12 @@ fn run_of(subject: &str, started: SystemTime, control: &Control, scenario: Scena
     } else {
         RunStatus::Completed
     };
+    // A long step's target memory that kept growing is a finding of the
+    // stored run, as in `run`.
+    let findings = findings::leaks(&scenario);
     Run {
         subject: Some(subject.to_string()),
+        findings,
         ..new_run(&SystemClock, started, status, vec![scenario])
     }
 }
@@ -408,8 +412,8 @@ fn finish_code(run: &Run, signals: &Signals) -> Result<ExitCode> {
         .collect();
     for finding in &lost {
         eprintln!(
-            "scalewall: degraded: {} ({})",
-            finding.message, finding.evidence
+            "scalewall: degraded: {} ({}); fix: {}",
+            finding.message, finding.evidence, finding.fix
         );
     }
     Ok(exit::for_findings(findings::worst(&lost)))
@@ -507,6 +511,9 @@ pub fn demo_server_command(args: &DemoServerArgs) -> Result<ExitCode> {
         },
     };
     config.validate()?;
+    if let Some(rate) = args.leak {
+        scalewall_demo::leak::start(rate).context("cannot start the leak thread")?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .thread_name("demo-server")

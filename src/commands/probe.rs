@@ -69,6 +69,6 @@ pub fn probe_command(args: &ProbeArgs) -> Result<ExitCode> {
     // The worst reading decides, as the worst finding does for `run`: a
     // degraded check 4, a down check or an unreadable target 5.
     Ok(exit::for_findings(findings::worst(
-        &findings::health_findings(&snapshot),
+        &findings::health_findings(&snapshot, &Default::default()),
     )))
 }

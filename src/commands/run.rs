@@ -122,7 +122,8 @@ pub fn init_command(args: &InitArgs) -> Result<ExitCode> {
 
 /// `scalewall validate`.
 pub fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
-    let config = read_config(&args.path)?;
+    let path = args.config_path();
+    let config = read_config(&path)?;
     let mut parts = vec![
         count(config.services.len() as u64, "service", "services"),
         count(config.scenarios.len() as u64, "scenario", "scenarios"),
@@ -136,7 +137,7 @@ pub fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
     }
     print_stdout(&format!(
         "{}: valid — {}\n",
-        args.path.display(),
+        path.display(),
         parts.join(", ")
     ))?;
     Ok(ExitCode::SUCCESS)

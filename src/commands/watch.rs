@@ -66,6 +66,19 @@ pub fn watch_command(args: &WatchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// When a job runs next after a run that started at `last`: its cron
+/// expression's next firing, or `last` plus its interval (the daemon's
+/// jitter moves it by up to its share).
+fn next_run(
+    job: &scalewall_job::config::WatchJob,
+    last: std::time::SystemTime,
+) -> Option<std::time::SystemTime> {
+    match &job.cron {
+        Some(cron) => cron.next_after(last),
+        None => Some(last + job.every),
+    }
+}
+
 /// `scalewall status`.
 pub fn status_command(args: &StatusArgs) -> Result<ExitCode> {
     let config = read_config(&args.config)?;
@@ -88,7 +101,7 @@ pub fn status_command(args: &StatusArgs) -> Result<ExitCode> {
                         "consecutive": state.consecutive,
                         "last_run": latest.as_ref().map(|r| r.id.clone()),
                         "last_start": last.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
-                        "next_run": last.map(|t| humantime::format_rfc3339_seconds(t + job.every).to_string()),
+                        "next_run": last.and_then(|t| next_run(job, t)).map(|t| humantime::format_rfc3339_seconds(t).to_string()),
                     })
                 })
                 .collect();
@@ -108,9 +121,12 @@ pub fn status_command(args: &StatusArgs) -> Result<ExitCode> {
                         .to_string()),
                     state.status.as_str(),
                     state.consecutive,
-                    last.map_or("when the daemon starts".into(), |t| {
-                        humantime::format_rfc3339_seconds(t + job.every).to_string()
-                    })
+                    match last {
+                        None => "when the daemon starts".into(),
+                        Some(t) => next_run(job, *t).map_or("never (cron)".into(), |t| {
+                            humantime::format_rfc3339_seconds(t).to_string()
+                        }),
+                    }
                 ));
             }
             out
@@ -118,4 +134,47 @@ pub fn status_command(args: &StatusArgs) -> Result<ExitCode> {
     };
     print_stdout(&printed)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn job(every: Duration, cron: Option<&str>) -> scalewall_job::config::WatchJob {
+        scalewall_job::config::WatchJob {
+            name: "j".into(),
+            every,
+            cron: cron.map(|c| c.parse().unwrap()),
+            jitter: 0.0,
+            timeout: Duration::from_secs(600),
+            scenarios: Vec::new(),
+            services: Vec::new(),
+            config: None,
+        }
+    }
+
+    /// Issue 29, item 9: `status` took a cron job's next run as its last
+    /// start plus the gap between the expression's first two firings.
+    /// "0 9,17 * * *" fires at 09:00 and 17:00: after a 17:00 run the next
+    /// is 09:00 the day after, not 17:00 + 8 h = 01:00.
+    #[test]
+    fn a_cron_jobs_next_run_comes_from_its_expression() {
+        // 2026-12-07T17:00:00Z.
+        let last = UNIX_EPOCH + Duration::from_secs(1_796_662_800);
+        assert_eq!(
+            humantime::format_rfc3339_seconds(last).to_string(),
+            "2026-12-07T17:00:00Z"
+        );
+        let cron = job(Duration::from_secs(8 * 3600), Some("0 9,17 * * *"));
+        assert_eq!(
+            humantime::format_rfc3339_seconds(next_run(&cron, last).unwrap()).to_string(),
+            "2026-12-08T09:00:00Z"
+        );
+        let every = job(Duration::from_secs(900), None);
+        assert_eq!(
+            next_run(&every, last),
+            Some(last + Duration::from_secs(900))
+        );
+    }
 }

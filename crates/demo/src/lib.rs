@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod echo;
+pub mod leak;
 pub mod timer;
 
 use bytes::Bytes;

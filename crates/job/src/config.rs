@@ -250,8 +250,27 @@ fn parse_plan(
     for limit in &raw.limit {
         check_metric_name(check, &limit.get_ref().metric, catalog, scenarios)?;
     }
+    let horizons = match &raw.horizons {
+        None => Vec::new(),
+        Some(list) => list
+            .get_ref()
+            .iter()
+            .map(|h| {
+                let days = humantime::parse_duration(h.trim())
+                    .map(|d| d.as_secs_f64() / 86_400.0)
+                    .map_err(|e| {
+                        check.at(
+                            list.span(),
+                            format!("plan horizon '{h}': {e} (e.g. \"1 month\", \"3 months\", \"1 year\")"),
+                        )
+                    })?;
+                Ok((h.trim().to_string(), days))
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?,
+    };
     Ok(PlanConfig {
         wall: raw.wall.unwrap_or(2),
+        horizons,
         scales,
         drivers,
         driver_metrics,
@@ -342,6 +361,7 @@ struct RawMetric {
     json: Option<Spanned<String>>,
     command: Option<Spanned<String>>,
     shell: Option<bool>,
+    number: Option<Spanned<String>>,
     dir: Option<Spanned<String>>,
     during_load: Option<bool>,
 }
@@ -382,6 +402,7 @@ struct RawJob {
     jitter: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     scenarios: Option<Spanned<Vec<String>>>,
+    services: Option<Spanned<Vec<String>>>,
     config: Option<Spanned<String>>,
 }
 
@@ -391,6 +412,7 @@ struct RawAlert {
     url: Spanned<String>,
     format: Option<Spanned<String>>,
     on: Option<Spanned<Vec<String>>>,
+    repeat: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,6 +426,7 @@ struct RawPlan {
     component: Vec<Spanned<RawComponent>>,
     #[serde(default)]
     limit: Vec<Spanned<RawLimit>>,
+    horizons: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -691,6 +714,9 @@ pub struct PlanConfig {
     pub components: Vec<PlanComponent>,
     /// Extra limits to project growth against (metric, limit).
     pub limits: Vec<(String, f64)>,
+    /// Horizons each projection's value is given at (`[plan] horizons`):
+    /// as written, and in days.
+    pub horizons: Vec<(String, f64)>,
 }
 
 /// `[watch]`: where the daemon serves its endpoints.
@@ -726,6 +752,11 @@ pub struct WatchJob {
     pub timeout: std::time::Duration,
     /// The scenarios it runs (empty: every scenario of its config).
     pub scenarios: Vec<String>,
+    /// Services it probes and judges beside those its scenarios load
+    /// (`services = [...]`); a job with `scenarios` probes only these and
+    /// its scenarios' services, so one service down fails only the jobs
+    /// that use it.
+    pub services: Vec<String>,
     /// Another config file whose scenarios it runs (relative to this one).
     pub config: Option<String>,
 }
@@ -777,7 +808,14 @@ pub struct AlertSpec {
     pub slack: bool,
     /// What it listens to (default: status changes and CRITICAL findings).
     pub on: Vec<AlertTrigger>,
+    /// An alert that lasts is sent again no sooner than this after it was
+    /// last sent (`repeat`, default [`ALERT_REPEAT`]).
+    pub repeat: std::time::Duration,
 }
+
+/// How often a lasting alert is sent again by default (Alertmanager's
+/// `repeat_interval`).
+pub const ALERT_REPEAT: std::time::Duration = std::time::Duration::from_secs(4 * 3600);
 
 /// A validated config.
 #[derive(Debug)]
@@ -1325,6 +1363,7 @@ fn parse_metrics(
         only_with(&m.aggregate, "aggregate", "prometheus")?;
         only_with(&m.rate_window, "rate_window", "prometheus")?;
         only_with(&m.json, "json", "http")?;
+        only_with(&m.number, "number", "command")?;
         let source = if let Some(url) = &m.prometheus {
             let select = m.select.as_ref().ok_or_else(|| {
                 check.at(spanned.span(), format!("metric '{short}': a prometheus source needs select = 'name{{label=\"value\"}}'"))
@@ -1374,7 +1413,12 @@ fn parse_metrics(
             if argv.is_empty() {
                 return Err(check.at(command.span(), "an empty command"));
             }
-            Source::Command { argv }
+            let number = match &m.number {
+                None => scalewall_probe::custom::NumberPick::Only,
+                Some(n) => scalewall_probe::custom::NumberPick::parse(n.get_ref())
+                    .map_err(|e| check.at(n.span(), e))?,
+            };
+            Source::Command { argv, number }
         } else if let Some(dir) = &m.dir {
             Source::Dir {
                 path: text(dir)?.into(),
@@ -1545,6 +1589,24 @@ fn parse_watch(
             }
             None => Vec::new(),
         };
+        let services = match &j.services {
+            Some(list) => {
+                if j.config.is_none() {
+                    if let Some(unknown) = list
+                        .get_ref()
+                        .iter()
+                        .find(|s| !raw.service.iter().any(|r| r.get_ref().name.get_ref() == *s))
+                    {
+                        return Err(check.at(
+                            list.span(),
+                            format!("job '{name}' names an unknown service '{unknown}'"),
+                        ));
+                    }
+                }
+                list.get_ref().clone()
+            }
+            None => Vec::new(),
+        };
         if j.config.is_none() && scenario_names.is_empty() {
             return Err(check.at(
                 spanned.span(),
@@ -1558,6 +1620,7 @@ fn parse_watch(
             jitter,
             timeout,
             scenarios,
+            services,
             config: j.config.as_ref().map(|c| c.get_ref().clone()),
         });
     }
@@ -1596,7 +1659,21 @@ fn parse_watch(
                 .collect::<Result<_, _>>()
                 .map_err(|e| check.at(list.span(), e))?,
         };
-        alerts.push(AlertSpec { url, slack, on });
+        let repeat = match &a.repeat {
+            None => ALERT_REPEAT,
+            Some(r) => humantime::parse_duration(r.get_ref().trim()).map_err(|e| {
+                check.at(
+                    r.span(),
+                    format!("alert repeat '{}': {e} (e.g. \"4h\", \"30m\")", r.get_ref()),
+                )
+            })?,
+        };
+        alerts.push(AlertSpec {
+            url,
+            slack,
+            on,
+            repeat,
+        });
     }
     Ok((watch, jobs, alerts))
 }

@@ -3,6 +3,7 @@
 //! metrics, thresholds, snapshots and earlier values.
 
 use crate::config::{Direction, Threshold};
+use crate::fix::Fix;
 use scalewall_model::health::{HealthStatus, Snapshot};
 use scalewall_model::{Finding, Severity};
 use scalewall_report::markdown::Status;
@@ -52,7 +53,58 @@ pub fn lost_workers(scenario: &scalewall_model::Scenario) -> Vec<Finding> {
                         step.concurrency,
                         count(w.responses, "response", "responses")
                     ),
+                    fix: Fix::WorkerLost {
+                        worker: &w.name,
+                        connections: w.connections,
+                        of: step.concurrency,
+                    }
+                    .text(),
                 })
+            })
+        })
+        .collect()
+}
+
+/// The subject suffix of leak findings (`<scenario>.memory_growth`).
+pub const LEAK: &str = "memory_growth";
+
+/// A MEDIUM finding for each step of a scenario whose target's memory kept
+/// growing (see [`scalewall_stats::leak`]): the slope with its interval
+/// and the rule that judged it.
+pub fn leaks(scenario: &scalewall_model::Scenario) -> Vec<Finding> {
+    use scalewall_stats::leak::{self, per_hour};
+    scenario
+        .steps
+        .iter()
+        .filter_map(|step| {
+            let g = leak::of_step(step)?.ok().filter(|g| g.leak)?;
+            Some(Finding {
+                severity: Severity::Medium,
+                subject: format!("{}.{LEAK}", scenario.name),
+                message: format!(
+                    "the target of {} at {} connections: {}",
+                    scenario.name,
+                    step.concurrency,
+                    g.sentence()
+                ),
+                evidence: format!(
+                    "least squares of its memory over {} in {:.0} s after the first {:.0} %: {} (95 %: {} to {}), the later half {}; \
+                     the floor is {} or {:.0} % of the {} it started at per hour",
+                    count(g.samples as u64, "sample", "samples"),
+                    g.span_s,
+                    leak::SETTLE_SHARE * 100.0,
+                    per_hour(g.bytes_per_h),
+                    per_hour(g.low_bytes_per_h),
+                    per_hour(g.high_bytes_per_h),
+                    per_hour(g.later_bytes_per_h),
+                    per_hour(leak::FLOOR_BYTES_PER_H),
+                    leak::FLOOR_SHARE_PER_H * 100.0,
+                    scalewall_stats::number::bytes(g.start_bytes as u64)
+                ),
+                fix: Fix::Leak {
+                    bytes_per_h: g.bytes_per_h,
+                }
+                .text(),
             })
         })
         .collect()
@@ -93,6 +145,7 @@ pub fn check_thresholds(
                 subject: t.metric.clone(),
                 message: "a threshold names a metric this run did not measure".into(),
                 evidence: format!("no metric '{}' in this run", t.metric),
+                fix: Fix::ThresholdUnmeasured { metric: &t.metric }.text(),
             });
             continue;
         };
@@ -106,6 +159,7 @@ pub fn check_thresholds(
                     sig(m.value),
                     m.unit
                 ),
+                fix: Fix::PartialStep { metric: &m.name }.text(),
             });
             continue;
         }
@@ -139,6 +193,14 @@ pub fn check_thresholds(
                     sig(limit),
                     m.unit
                 ),
+                fix: Fix::ThresholdBreach {
+                    metric: &m.name,
+                    value: m.value,
+                    limit,
+                    unit: m.unit,
+                    above: t.direction == Direction::Above,
+                }
+                .text(),
             });
         }
     }
@@ -253,8 +315,9 @@ pub fn regression_severity(value: f64, earlier: &[f64], better: Better) -> (Seve
 }
 
 /// Findings of the health checks in a snapshot, and of the targets it
-/// could not read (pure).
-pub fn health_findings(snapshot: &Snapshot) -> Vec<Finding> {
+/// could not read; `last_up` holds, for a check that is not healthy now,
+/// when a stored run last saw it healthy (its fix names the time). Pure.
+pub fn health_findings(snapshot: &Snapshot, last_up: &BTreeMap<String, String>) -> Vec<Finding> {
     snapshot
         .health
         .iter()
@@ -276,15 +339,27 @@ pub fn health_findings(snapshot: &Snapshot) -> Vec<Finding> {
                 }
             ),
             evidence: h.detail.clone(),
+            fix: Fix::HealthCheck {
+                target: &h.target,
+                last_up: last_up.get(&h.target).map(String::as_str),
+            }
+            .text(),
         })
-        .chain(snapshot.unavailable.iter().map(|u| Finding {
-            severity: Severity::Critical,
-            subject: u.label.clone().unwrap_or_else(|| u.target.clone()),
-            message: match &u.label {
-                Some(service) => format!("service {service} could not be probed"),
-                None => format!("{} {} could not be probed", u.kind, u.target),
-            },
-            evidence: format!("{} {}: {}", u.kind, u.target, u.reason),
+        .chain(snapshot.unavailable.iter().map(|u| {
+            Finding {
+                severity: Severity::Critical,
+                subject: u.label.clone().unwrap_or_else(|| u.target.clone()),
+                message: match &u.label {
+                    Some(service) => format!("service {service} could not be probed"),
+                    None => format!("{} {} could not be probed", u.kind, u.target),
+                },
+                evidence: format!("{} {}: {}", u.kind, u.target, u.reason),
+                fix: Fix::ServiceUnprobed {
+                    kind: &u.kind,
+                    target: &u.target,
+                }
+                .text(),
+            }
         }))
         .collect()
 }
@@ -423,6 +498,7 @@ mod tests {
             subject: "api.rps".into(),
             message: "api.rps regressed since the previous run".into(),
             evidence: String::new(),
+            fix: String::new(),
         };
         assert_eq!(breach_status(&regression), None);
     }

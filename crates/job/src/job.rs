@@ -15,6 +15,7 @@ use crate::compare::{capacity_drift_findings, regression_findings, report_input,
 use crate::config::{self, Config, ReportFormat};
 use crate::error::{Context as _, Result};
 use crate::findings::{check_thresholds, exit_code_for, health_findings, worst};
+use crate::fix::Fix;
 use crate::load::{self, run_load};
 use crate::observer::Observer;
 use crate::record::{new_run, Clock};
@@ -23,13 +24,13 @@ use scalewall_demo::RunningDemo;
 use scalewall_history::History;
 use scalewall_load::engine::{Control, Pacing, StepPlan, StopAt};
 use scalewall_load::target::Target;
-use scalewall_model::health::Snapshot;
+use scalewall_model::health::{HealthStatus, Snapshot};
 use scalewall_model::{Finding, Run, RunStatus, Scenario, Severity};
 use scalewall_probe::snapshot::{self, SnapshotSpec};
 use scalewall_report::{html, json, markdown};
 use scalewall_stats::sweep;
 use scalewall_stats::{metrics, number};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -187,6 +188,14 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
     let started = ctx.clock.now();
     let mut findings = Vec::new();
     let snapshot = probe_system(config, &mut findings);
+    if let Some(snapshot) = &snapshot {
+        let subject = config.map_or("host", |c| c.name.as_str());
+        let last_up = match &ctx.history {
+            Some(store) => last_healthy(store.history, subject, snapshot)?,
+            None => BTreeMap::new(),
+        };
+        findings.extend(health_findings(snapshot, &last_up));
+    }
     let mut scenarios = Vec::new();
     ctx.observer.planned(&planned_stages(config));
     match config {
@@ -387,6 +396,50 @@ fn write_reports(
     (written, errors)
 }
 
+/// Stored runs searched for the last time a failing check was healthy.
+const LAST_UP_RUNS: usize = 50;
+
+/// For each health check of `snapshot` that is not healthy, when the
+/// latest of the subject's last [`LAST_UP_RUNS`] stored runs saw it
+/// healthy (absent when none did).
+fn last_healthy(
+    history: &History,
+    subject: &str,
+    snapshot: &Snapshot,
+) -> Result<BTreeMap<String, String>> {
+    let mut failing: Vec<&str> = snapshot
+        .health
+        .iter()
+        .filter(|h| h.status != HealthStatus::Healthy)
+        .map(|h| h.target.as_str())
+        .collect();
+    let mut found = BTreeMap::new();
+    if failing.is_empty() {
+        return Ok(found);
+    }
+    // Newest first: the first run that saw a check healthy is its last up.
+    for row in history.list(Some(subject), LAST_UP_RUNS)? {
+        let run = history.load(&row.id)?;
+        let Some(health) = &run.system_health else {
+            continue;
+        };
+        failing.retain(|target| {
+            let up = health
+                .health
+                .iter()
+                .any(|h| h.target == *target && h.status == HealthStatus::Healthy);
+            if up {
+                found.insert(target.to_string(), run.started_at.clone());
+            }
+            !up
+        });
+        if failing.is_empty() {
+            break;
+        }
+    }
+    Ok(found)
+}
+
 /// The snapshot of the system: host, GPU and health checks over one
 /// second, then each service's own readings apart, so one unreachable
 /// service becomes a finding instead of stopping the run.
@@ -410,6 +463,7 @@ fn probe_system(config: Option<&Config>, findings: &mut Vec<Finding>) -> Option<
                 subject: "host".into(),
                 message: "the host could not be probed".into(),
                 evidence: error.to_string(),
+                fix: Fix::HostUnprobed.text(),
             });
             return None;
         }
@@ -452,12 +506,16 @@ fn probe_system(config: Option<&Config>, findings: &mut Vec<Finding>) -> Option<
                 subject: service.name.clone(),
                 message: format!("service {} could not be probed", service.name),
                 evidence: error.to_string(),
+                fix: Fix::ServiceUnprobed {
+                    kind: "service",
+                    target: &service.name,
+                }
+                .text(),
             }),
         }
     }
     snapshot.custom =
         sample_custom_metrics(config.map(|c| c.metrics.as_slice()).unwrap_or_default());
-    findings.extend(health_findings(&snapshot));
     Some(snapshot)
 }
 
@@ -537,6 +595,7 @@ fn run_scenario(
         Ok(mut scenario) => {
             scenario.name = name.to_string();
             findings.extend(crate::findings::lost_workers(&scenario));
+            findings.extend(crate::findings::leaks(&scenario));
             for step in &scenario.steps {
                 if step.outcomes.responses == 0 && step.outcomes.errors_total() > 0 {
                     findings.push(Finding {
@@ -549,6 +608,11 @@ fn run_scenario(
                             .next()
                             .map(|(kind, msg)| format!("first {kind}: {msg}"))
                             .unwrap_or_default(),
+                        fix: Fix::EveryOperationFailed {
+                            scenario: name,
+                            target: &scenario.target,
+                        }
+                        .text(),
                     });
                 }
             }
@@ -560,6 +624,7 @@ fn run_scenario(
                 subject: name.to_string(),
                 message: format!("scenario {name} could not run"),
                 evidence: error.to_string(),
+                fix: Fix::ScenarioFailed { scenario: name }.text(),
             });
             Ok(None)
         }
@@ -606,6 +671,7 @@ fn self_check(
                 subject: "self-check".into(),
                 message: "the load generator's count differs from the target's".into(),
                 evidence: format!("target served {served}, scalewall counted {counted}"),
+                fix: Fix::CountMismatch { served, counted }.text(),
             });
         }
         let expected = DEMO_TARGET
@@ -626,6 +692,11 @@ fn self_check(
                     number::change(deviation),
                     number::pct(SELF_CHECK_TOLERANCE * 100.0)
                 ),
+                fix: Fix::SelfCheckOff {
+                    measured: step.achieved_rate_per_s,
+                    known: expected,
+                }
+                .text(),
             });
         }
     }
@@ -658,6 +729,7 @@ fn self_check(
                         number::sig_n(known, 3),
                         number::change(off)
                     ),
+                    fix: Fix::SelfSweepOff { found, known }.text(),
                 });
             }
         }
@@ -683,6 +755,7 @@ pub fn run_suite(
                     subject: s.name.clone(),
                     message: format!("runtime benchmark {} failed", s.name),
                     evidence: message.clone(),
+                    fix: Fix::SuiteFailed { benchmark: &s.name }.text(),
                 });
             }
         }

@@ -21,6 +21,7 @@ pub mod distributed;
 pub mod error;
 pub mod files;
 pub mod findings;
+pub mod fix;
 pub mod host;
 pub mod job;
 pub mod load;

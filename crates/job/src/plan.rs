@@ -303,7 +303,13 @@ fn projections(
             continue;
         };
         let projected = growth::project(&points, limit);
+        let horizons = plan_config
+            .horizons
+            .iter()
+            .map(|(label, days)| (label.clone(), growth::at_horizon(&points, *days)))
+            .collect();
         out.push(Projection {
+            horizons,
             metric,
             limit,
             last,

@@ -118,6 +118,11 @@ pub struct Finding {
     pub message: String,
     /// The measurement behind it (e.g. `p99 142.3 ms > critical 100 ms`).
     pub evidence: String,
+    /// What to do about it, with the measured figure in it (e.g. "bring
+    /// api.p99_ms back under 100 ms (now 142.3 ms) …"); empty in records
+    /// written before findings carried one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fix: String,
 }
 
 /// Name and version of the tool that wrote a [`Run`].
@@ -601,6 +606,11 @@ pub struct StageResult {
 pub struct StepResources {
     /// Wall time between the two counter readings, seconds.
     pub wall_s: f64,
+    /// When the first counter reading was taken (RFC 3339, milliseconds):
+    /// the span `wall_s` covers starts here, a little before the step's
+    /// measured part (its connections and warm-up are inside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     /// Host CPU-seconds used (busy ticks of every core).
     pub host_cpu_s: f64,
     /// Host CPU busy share over the step, 0–100 (all cores).
@@ -925,6 +935,7 @@ mod tests {
         let split = |host: f64, generator: f64, target: f64| {
             StepResources {
                 wall_s: 1.0,
+                started_at: None,
                 host_cpu_s: host,
                 host_cpu_busy_pct: 0.0,
                 target: Some(ProcessCost {
@@ -1005,6 +1016,7 @@ mod tests {
                     generator_threads: 1,
                     resources: Some(StepResources {
                         wall_s: 1.0,
+                        started_at: None,
                         host_cpu_s: 0.8,
                         host_cpu_busy_pct: 40.0,
                         target: Some(ProcessCost {

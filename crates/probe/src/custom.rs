@@ -33,11 +33,13 @@ pub enum Source {
         /// The field, as an RFC 9535 singular query (`$.a.b[0]`).
         path: JsonPath,
     },
-    /// A command's standard output, one number.
+    /// A number in a command's standard output.
     Command {
         /// The program and its arguments (`sh -c` and one string when
         /// the config asks for a shell).
         argv: Vec<String>,
+        /// Which number of the output is the reading.
+        number: NumberPick,
     },
     /// The total size of the files under a folder (and, as
     /// `<name>.files`, their count); symlinks are not followed.
@@ -53,8 +55,78 @@ impl Source {
         match self {
             Source::Prometheus { url, select, .. } => format!("prometheus {url} {select}"),
             Source::Json { url, path } => format!("json {url} {}", path.text),
-            Source::Command { argv } => format!("command {}", argv.join(" ")),
+            Source::Command { argv, .. } => format!("command {}", argv.join(" ")),
             Source::Dir { path } => format!("dir {}", path.display()),
+        }
+    }
+}
+
+/// Which number of a command's output is the reading (`number = …`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum NumberPick {
+    /// The output's only number: the whole output, or the one word of it
+    /// that is a number (`wc -l FILE` prints `42 FILE`); several numbers
+    /// are refused as ambiguous.
+    #[default]
+    Only,
+    /// The first word that is a number (`number = "first"`).
+    First,
+    /// The last word that is a number (`number = "last"`).
+    Last,
+    /// The first match of a regular expression: its first capture group,
+    /// or the whole match when it has none (`number = "/used=(\\d+)/"`).
+    Regex(String),
+}
+
+impl NumberPick {
+    /// Reads `number = "first" | "last" | "/regex/"`, checking the regex.
+    pub fn parse(text: &str) -> Result<NumberPick, String> {
+        match text {
+            "first" => Ok(NumberPick::First),
+            "last" => Ok(NumberPick::Last),
+            _ => {
+                let pattern = text
+                    .strip_prefix('/')
+                    .and_then(|t| t.strip_suffix('/'))
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| {
+                        format!("number '{text}': expected \"first\", \"last\" or a /regex/")
+                    })?;
+                regex::Regex::new(pattern).map_err(|e| format!("number '{text}': {e}"))?;
+                Ok(NumberPick::Regex(pattern.to_string()))
+            }
+        }
+    }
+
+    /// The number `text` holds, as this pick reads it (pure).
+    pub fn pick(&self, text: &str) -> Result<f64, String> {
+        let number = |word: &str| word.parse::<f64>().ok().filter(|v| v.is_finite());
+        let mut numbers = text.split_whitespace().filter_map(number);
+        match self {
+            NumberPick::Only => number(text.trim()).map(Ok).unwrap_or_else(|| {
+                match (numbers.next(), numbers.next()) {
+                    (Some(v), None) => Ok(v),
+                    (None, _) => Err("not one number".into()),
+                    (Some(_), Some(_)) => Err(
+                        "not one number but several: say which with number = \"first\", \"last\" or a /regex/"
+                            .into(),
+                    ),
+                }
+            }),
+            NumberPick::First => numbers.next().ok_or_else(|| "no number in it".into()),
+            NumberPick::Last => numbers.next_back().ok_or_else(|| "no number in it".into()),
+            NumberPick::Regex(pattern) => {
+                let re = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+                let caps = re
+                    .captures(text)
+                    .ok_or_else(|| format!("no match for /{pattern}/"))?;
+                let found = caps
+                    .get(1)
+                    .or_else(|| caps.get(0))
+                    .map_or("", |m| m.as_str());
+                number(found.trim())
+                    .ok_or_else(|| format!("/{pattern}/ matched '{found}', not a number"))
+            }
         }
     }
 }
@@ -114,6 +186,7 @@ pub fn parse_ad_hoc(text: &str) -> Result<CustomMetric, String> {
         "command" => (
             Source::Command {
                 argv: rest.split_whitespace().map(String::from).collect(),
+                number: NumberPick::Only,
             },
             "count",
         ),
@@ -173,7 +246,7 @@ pub fn sample(metric: &CustomMetric, timeout: Duration) -> CustomReading {
                 .map_err(|e| format!("{url}: the answer is not JSON: {e}"))?;
             path.number(&value)
         }),
-        Source::Command { argv } => run_command(argv, timeout),
+        Source::Command { argv, number } => run_command(argv, number, timeout),
         Source::Dir { path } => walk(path).map(|(bytes, files)| {
             reading.files = Some(files);
             bytes as f64
@@ -220,8 +293,8 @@ fn read_prometheus(
         .ok_or_else(|| format!("{url}: no time between the counter's two readings"))
 }
 
-/// Runs the command; its trimmed standard output must be one number.
-fn run_command(argv: &[String], timeout: Duration) -> Result<f64, String> {
+/// Runs the command and reads the number `number` picks from its output.
+fn run_command(argv: &[String], number: &NumberPick, timeout: Duration) -> Result<f64, String> {
     let shown = argv.join(" ");
     let (program, args) = argv
         .split_first()
@@ -261,13 +334,10 @@ fn run_command(argv: &[String], timeout: Duration) -> Result<f64, String> {
     }
     let text = String::from_utf8_lossy(&out);
     let text = text.trim();
-    text.parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| {
-            let shown_out: String = text.chars().take(60).collect();
-            format!("command '{shown}' printed '{shown_out}', not one number")
-        })
+    number.pick(text).map_err(|why| {
+        let shown_out: String = text.chars().take(60).collect();
+        format!("command '{shown}' printed '{shown_out}', {why}")
+    })
 }
 
 /// Total bytes and regular files under `root` (symlinks not followed,
@@ -386,23 +456,64 @@ mod tests {
     }
 
     #[test]
+    fn a_pick_reads_the_number_it_names_or_says_why_not() {
+        let text = "used 12 of 40 slots, 3.5 ms";
+        assert_eq!(NumberPick::First.pick(text), Ok(12.0));
+        assert_eq!(NumberPick::Last.pick(text), Ok(3.5));
+        let re = NumberPick::parse("/of (\\d+) slots/").unwrap();
+        assert_eq!(re.pick(text), Ok(40.0));
+        assert_eq!(
+            NumberPick::parse("/\\d+\\.\\d+/").unwrap().pick(text),
+            Ok(3.5)
+        );
+        assert!(NumberPick::Only
+            .pick(text)
+            .unwrap_err()
+            .starts_with("not one number but several"));
+        assert_eq!(NumberPick::Only.pick(" 7\n"), Ok(7.0));
+        assert_eq!(NumberPick::Only.pick("42 /var/log/app.log"), Ok(42.0));
+        assert_eq!(
+            NumberPick::First.pick("none here"),
+            Err("no number in it".into())
+        );
+        assert_eq!(
+            re.pick("no slots"),
+            Err("no match for /of (\\d+) slots/".into())
+        );
+        assert_eq!(NumberPick::parse("first"), Ok(NumberPick::First));
+        assert!(NumberPick::parse("middle")
+            .unwrap_err()
+            .contains("expected \"first\", \"last\" or a /regex/"));
+        assert!(NumberPick::parse("/(unclosed/").is_err());
+        // NaN and infinity are no readings.
+        assert_eq!(NumberPick::Only.pick("NaN"), Err("not one number".into()));
+    }
+
+    #[test]
     fn a_command_prints_one_number_or_says_why_not() {
         let argv = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
         let second = Duration::from_secs(2);
-        assert_eq!(run_command(&argv("echo 42.5"), second).unwrap(), 42.5);
-        let e = run_command(&argv("echo many words"), second).unwrap_err();
+        let only = &NumberPick::Only;
+        assert_eq!(run_command(&argv("echo 42.5"), only, second).unwrap(), 42.5);
+        let e = run_command(&argv("echo many words"), only, second).unwrap_err();
         assert_eq!(
             e,
             "command 'echo many words' printed 'many words', not one number"
         );
+        // The README's example, `wc -l FILE`, prints the count and the name.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("app.log");
+        std::fs::write(&file, "a\nb\nc\n").unwrap();
+        let wc = vec!["wc".to_string(), "-l".into(), file.display().to_string()];
+        assert_eq!(run_command(&wc, only, second).unwrap(), 3.0);
         let started = Instant::now();
-        let e = run_command(&argv("sleep 30"), Duration::from_millis(300)).unwrap_err();
+        let e = run_command(&argv("sleep 30"), only, Duration::from_millis(300)).unwrap_err();
         assert_eq!(e, "command 'sleep 30' was killed: no answer within 300 ms");
         assert!(started.elapsed() < Duration::from_secs(5));
-        assert!(run_command(&argv("false"), second)
+        assert!(run_command(&argv("false"), only, second)
             .unwrap_err()
             .contains("failed"));
-        assert!(run_command(&argv("/no/such"), second)
+        assert!(run_command(&argv("/no/such"), only, second)
             .unwrap_err()
             .contains("cannot start"));
     }

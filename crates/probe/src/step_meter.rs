@@ -79,6 +79,7 @@ fn yield_to_generators() {
 /// A step being metered.
 pub struct StepMeter {
     started: Instant,
+    started_at: std::time::SystemTime,
     host_busy: u64,
     host_total: u64,
     own_ticks: Option<u64>,
@@ -108,6 +109,7 @@ impl StepMeter {
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
         let started = Instant::now();
+        let started_at = std::time::SystemTime::now();
         let ticks_per_s = procfs::ticks_per_second() as f64;
         let sampler = std::thread::Builder::new()
             .name("scalewall-sampler".into())
@@ -163,6 +165,7 @@ impl StepMeter {
         let (host_busy, host_total) = host_ticks()?;
         Ok(StepMeter {
             started,
+            started_at,
             host_busy,
             host_total,
             own_ticks: own_ticks(),
@@ -203,6 +206,7 @@ impl StepMeter {
         let samples = self.sampler.join().unwrap_or_default();
         Ok(StepResources {
             wall_s,
+            started_at: Some(humantime::format_rfc3339_millis(self.started_at).to_string()),
             host_cpu_s: busy as f64 / ticks_per_s,
             host_cpu_busy_pct: crate::percent(busy as f64, total as f64),
             target,

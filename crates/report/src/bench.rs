@@ -191,6 +191,10 @@ pub fn bench_text(run: &Run, scenario: &Scenario, step: &Step) -> String {
     if let Some(line) = resources_line(step) {
         let _ = writeln!(out, "  resources      {line}");
     }
+    // A short step makes no leak claim and says nothing of one.
+    if let Some(Ok(growth)) = scalewall_stats::leak::of_step(step) {
+        let _ = writeln!(out, "  target memory  {}", growth.sentence());
+    }
     out.push_str(&crate::stages::text(
         step,
         crate::number::rate_unit(&scenario.protocol),
@@ -417,11 +421,35 @@ pub fn sweep_resources_json(steps: &[Step]) -> serde_json::Value {
         .collect()
 }
 
+/// The leak verdict of a step's target memory for JSON output: the slope
+/// and its interval in bytes per hour and the verdict (`suspected_leak`,
+/// `no_growth`), `not_judged` with the reason, or null with no series.
+fn memory_growth_json(step: &Step) -> Option<serde_json::Value> {
+    Some(match scalewall_stats::leak::of_step(step)? {
+        Ok(g) => serde_json::json!({
+            "verdict": if g.leak { "suspected_leak" } else { "no_growth" },
+            "bytes_per_h": g.bytes_per_h,
+            "low_bytes_per_h": g.low_bytes_per_h,
+            "high_bytes_per_h": g.high_bytes_per_h,
+            "later_half_bytes_per_h": g.later_bytes_per_h,
+            "samples": g.samples,
+            "span_s": g.span_s,
+            "start_bytes": g.start_bytes,
+            "sentence": g.sentence(),
+        }),
+        Err(why) => serde_json::json!({
+            "verdict": "not_judged",
+            "reason": why.to_string(),
+        }),
+    })
+}
+
 /// The resource figures of a step for JSON output.
 fn resources_json(step: &Step) -> Option<serde_json::Value> {
     let r = step.resources.as_ref()?;
     Some(serde_json::json!({
         "wall_s": r.wall_s,
+        "started_at": r.started_at,
         "operations": step.operations_with_warmup(),
         "host_cpu_busy_pct": r.host_cpu_busy_pct,
         "host_cpu_s": r.host_cpu_s,
@@ -455,6 +483,7 @@ fn resources_json(step: &Step) -> Option<serde_json::Value> {
             "notes": t.notes,
         })),
         "target_note": r.target_note,
+        "memory_growth": memory_growth_json(step),
         "samples": r.samples.len(),
         "listen_queue": r.listen_queue,
     }))

@@ -38,7 +38,7 @@ pub fn runs_table(rows: &[RunLine<'_>]) -> String {
 /// Two runs compared, as text: one row per metric both have.
 pub fn comparison_text(before: &str, after: &str, changes: &Changes) -> String {
     let mut out = format!(
-        "{before} → {after} (Mann–Whitney U on per-second samples; a change needs p < 0.05 and ≥ 5 % between the whole-run values)\n"
+        "{before} → {after} (Mann–Whitney U on per-second samples; a change needs p < 0.05 and ≥ 5 % between the whole-run values, then a move past the run-to-run noise: 3 robust σ of the last 10 completed runs)\n"
     );
     out.push_str(&format!(
         "{:<40}  {:>12}  {:>12}  {:>9}  {:>8}  decision\n",
@@ -52,11 +52,10 @@ pub fn comparison_text(before: &str, after: &str, changes: &Changes) -> String {
             sig(c.after),
             change(c.relative_change),
             c.test.map_or("n/a".into(), |t| sig_n(t.p_value, 2)),
-            match c.change {
-                Change::Improved => "improved",
-                Change::Regressed => "REGRESSED",
-                Change::Unchanged => "unchanged",
-                Change::Untested => "untested (too few samples)",
+            match (c.change, &c.noise) {
+                (Change::Regressed, _) => "REGRESSED".to_string(),
+                (change, Some(noise)) => format!("{} ({noise})", change.as_str()),
+                (change, None) => change.as_str().to_string(),
             }
         ));
     }

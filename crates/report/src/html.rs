@@ -483,6 +483,8 @@ fn decision_badge(c: &MetricComparison) -> String {
         Change::Regressed => ("REGRESSED", Tone::Bad),
         Change::Unchanged => ("UNCHANGED", Tone::Neutral),
         Change::Untested => ("UNTESTED", Tone::Neutral),
+        Change::WithinNoise => ("WITHIN NOISE", Tone::Neutral),
+        Change::NoiseUnknown => ("NOISE UNKNOWN", Tone::Neutral),
     };
     let p = c.test.map_or(String::new(), |t| {
         format!(" <small>p = {}</small>", sig_n(t.p_value, 2))
@@ -495,16 +497,26 @@ fn decision_badge(c: &MetricComparison) -> String {
 }
 
 fn findings_table(findings: &[&Finding]) -> String {
-    let mut out = String::from("<table><tr><th scope=\"col\">severity</th><th scope=\"col\" class=\"text\">subject</th><th scope=\"col\" class=\"text\">finding</th><th scope=\"col\" class=\"text\">evidence</th></tr>");
+    // Records written before findings carried a fix render as they did.
+    let fixes = findings.iter().any(|f| !f.fix.is_empty());
+    let mut out = String::from("<table><tr><th scope=\"col\">severity</th><th scope=\"col\" class=\"text\">subject</th><th scope=\"col\" class=\"text\">finding</th><th scope=\"col\" class=\"text\">evidence</th>");
+    if fixes {
+        out.push_str("<th scope=\"col\" class=\"text\">fix</th>");
+    }
+    out.push_str("</tr>");
     for f in findings {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td class=\"text\"><code>{}</code></td><td class=\"text\">{}</td><td class=\"text\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"text\"><code>{}</code></td><td class=\"text\">{}</td><td class=\"text\">{}</td>",
             severity_badge(f.severity),
             escape(&f.subject),
             escape(&f.message),
             escape(&f.evidence)
         );
+        if fixes {
+            let _ = write!(out, "<td class=\"text\">{}</td>", escape(&f.fix));
+        }
+        out.push_str("</tr>");
     }
     out.push_str("</table>\n");
     out
@@ -897,7 +909,7 @@ fn changes(out: &mut String, input: &ReportInput<'_>) {
         ("Changes since the baseline", &input.baseline),
     ] {
         let Some(changes) = changes else { continue };
-        let mut table = String::from("<p>Each metric's per-second samples compared with the two-sided Mann–Whitney U test; a change counts when p &lt; 0.05 and the whole-run value moved by at least 5 %.</p><table><tr><th scope=\"col\">metric</th><th scope=\"col\">before</th><th scope=\"col\">after</th><th scope=\"col\">change</th><th scope=\"col\">samples</th></tr>");
+        let mut table = String::from("<p>Each metric's per-second samples compared with the two-sided Mann–Whitney U test; a change counts when p &lt; 0.05 and the whole-run value moved by at least 5 %, and then only past the subject's run-to-run noise (3 robust σ of its last 10 completed runs; “noise unknown” with fewer than 5).</p><table><tr><th scope=\"col\">metric</th><th scope=\"col\">before</th><th scope=\"col\">after</th><th scope=\"col\">change</th><th scope=\"col\">samples</th></tr>");
         for c in &changes.comparisons {
             let _ = write!(
                 table,
@@ -1019,6 +1031,11 @@ mod tests {
                     subject: format!("s{k}"),
                     message: format!("finding {k}"),
                     evidence: format!("evidence <{k}>"),
+                    fix: if k == 3 {
+                        "raise <it>".into()
+                    } else {
+                        String::new()
+                    },
                 })
                 .collect(),
             ..Run::default()
@@ -1040,6 +1057,7 @@ mod tests {
         assert_eq!(top_table.matches("<tr><td><span class=\"badge").count(), 5);
         assert!(top_table.find("CRITICAL").unwrap() < top_table.find("LOW").unwrap());
         assert!(top_table.contains("evidence &lt;3&gt;"));
+        assert!(top_table.contains("<td class=\"text\">raise &lt;it&gt;</td>"));
         assert!(html.contains("3 more in Findings"));
         assert!(!html.contains("<script"));
     }

@@ -146,6 +146,8 @@ fn change_name(c: Change) -> &'static str {
         Change::Regressed => "**regressed**",
         Change::Unchanged => "unchanged",
         Change::Untested => "untested",
+        Change::WithinNoise => "within noise",
+        Change::NoiseUnknown => "noise unknown",
     }
 }
 
@@ -156,13 +158,24 @@ fn cell(text: &str) -> String {
 
 fn change_summary(changes: &Changes) -> String {
     let count = |c: Change| changes.comparisons.iter().filter(|x| x.change == c).count();
-    format!(
+    let mut summary = format!(
         "{} regressed, {} improved, {} unchanged, {} untested",
         count(Change::Regressed),
         count(Change::Improved),
         count(Change::Unchanged),
         count(Change::Untested)
-    )
+    );
+    // Significant moves the run-to-run noise does not confirm (named only
+    // when there are some, so older reports read as they did).
+    for (change, name) in [
+        (Change::WithinNoise, "within the run-to-run noise"),
+        (Change::NoiseUnknown, "with the noise not known yet"),
+    ] {
+        if count(change) > 0 {
+            summary.push_str(&format!(", {} {name}", count(change)));
+        }
+    }
+    summary
 }
 
 /// Whether a measurement agrees with its known answer, in words.
@@ -353,11 +366,16 @@ fn summary_section(out: &mut String, input: &ReportInput<'_>, overview: &Overvie
         for f in &overview.top_findings {
             let _ = writeln!(
                 out,
-                "  - **{}** `{}`: {} ({}).",
+                "  - **{}** `{}`: {} ({}).{}",
                 severity_name(f.severity),
                 f.subject,
                 f.message.replace('\n', " "),
-                f.evidence.replace('\n', " ")
+                f.evidence.replace('\n', " "),
+                if f.fix.is_empty() {
+                    String::new()
+                } else {
+                    format!(" Fix: {}.", f.fix.replace('\n', " "))
+                }
             );
         }
     }
@@ -505,12 +523,24 @@ fn findings_section(out: &mut String, findings: &[Finding]) {
     } else {
         let mut findings: Vec<&Finding> = findings.iter().collect();
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        let _ = writeln!(out, "| severity | subject | finding | evidence |");
-        let _ = writeln!(out, "|---|---|---|---|");
+        // Records written before findings carried a fix render as they did.
+        let fixes = findings.iter().any(|f| !f.fix.is_empty());
+        if fixes {
+            let _ = writeln!(out, "| severity | subject | finding | evidence | fix |");
+            let _ = writeln!(out, "|---|---|---|---|---|");
+        } else {
+            let _ = writeln!(out, "| severity | subject | finding | evidence |");
+            let _ = writeln!(out, "|---|---|---|---|");
+        }
         for f in findings {
+            let fix = if fixes {
+                format!(" {} |", cell(&f.fix))
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | {} |",
+                "| {} | `{}` | {} | {} |{fix}",
                 severity_name(f.severity),
                 f.subject,
                 cell(&f.message),
@@ -728,7 +758,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         let Some(changes) = changes else { continue };
         let _ = writeln!(
             out,
-            "## {title} (`{}`)\n\nEach metric's per-second samples compared with the two-sided Mann–Whitney U test; a change counts when p < 0.05 and the whole-run value moved by at least 5 %.\n",
+            "## {title} (`{}`)\n\nEach metric's per-second samples compared with the two-sided Mann–Whitney U test; a change counts when p < 0.05 and the whole-run value moved by at least 5 %, and then only past the subject's run-to-run noise (3 robust σ of its last 10 completed runs; \"noise unknown\" with fewer than 5).\n",
             changes.against
         );
         let _ = writeln!(
@@ -783,12 +813,14 @@ mod tests {
                     subject: "api.p99_ms".into(),
                     message: "p99 above its warning limit".into(),
                     evidence: "p99 60 ms > warning 50 ms".into(),
+                    fix: String::new(),
                 },
                 Finding {
                     severity: Severity::Critical,
                     subject: "health.api".into(),
                     message: "api is down | refused".into(),
                     evidence: "connection refused".into(),
+                    fix: String::new(),
                 },
             ],
             ..Run::default()

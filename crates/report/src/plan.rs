@@ -6,7 +6,7 @@
 use crate::markdown::PlanSection;
 use crate::svg::Series;
 use scalewall_stats::capacity::{self, Horizon, Plan, Status};
-use scalewall_stats::growth::{Crossing, GrowthFit, MIN_RUNS};
+use scalewall_stats::growth::{AtHorizon, Crossing, GrowthFit, MIN_RUNS};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -28,6 +28,29 @@ pub struct Projection {
     /// When the trend reaches the limit, with the interval and whether the
     /// data can carry the claim (`None` without a trend).
     pub crossing: Option<Crossing>,
+    /// The trend's value at each `[plan] horizons` entry (as written), with
+    /// its interval (`None` without a trend).
+    pub horizons: Vec<(String, Option<AtHorizon>)>,
+}
+
+/// A projection's value at a horizon, in words: "1,234 (95 %: 1,100–1,370)",
+/// "beyond the data" marked, "—" without a trend.
+fn horizon_text(h: Option<&AtHorizon>) -> String {
+    match h {
+        None => "—".into(),
+        Some(h) => {
+            let mut text = format!(
+                "{} (95 %: {}–{})",
+                num(h.value),
+                num(h.interval.0),
+                num(h.interval.1)
+            );
+            if h.beyond_data {
+                text.push_str("; beyond the data");
+            }
+            text
+        }
+    }
 }
 
 impl Projection {
@@ -249,7 +272,20 @@ pub fn markdown(report: &PlanReport) -> String {
     }
     if !report.projections.is_empty() {
         out.push_str("### Growth projections\n\n");
-        out.push_str("| metric | latest | limit | trend over runs | R² | reaches the limit |\n|---|---|---|---|---|---|\n");
+        let labels: Vec<&str> = report
+            .projections
+            .first()
+            .map(|p| p.horizons.iter().map(|(l, _)| l.as_str()).collect())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| metric | latest | limit | trend over runs | R² | reaches the limit |{}\n|---|---|---|---|---|---|{}",
+            labels
+                .iter()
+                .map(|l| format!(" in {l} |"))
+                .collect::<String>(),
+            "---|".repeat(labels.len())
+        );
         for p in &report.projections {
             let (trend, r2) = match &p.fit {
                 Ok(f) => (
@@ -263,9 +299,14 @@ pub fn markdown(report: &PlanReport) -> String {
                 Err(e) => (format!("none: {e}"), "—".into()),
             };
             let when = crossing_text(p);
+            let at: String = p
+                .horizons
+                .iter()
+                .map(|(_, h)| format!(" {} |", horizon_text(h.as_ref())))
+                .collect();
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {trend} | {r2} | {when} |",
+                "| {} | {} | {} | {trend} | {r2} | {when} |{at}",
                 p.metric,
                 num(p.last),
                 num(p.limit)
@@ -343,6 +384,13 @@ pub fn json(report: &PlanReport) -> serde_json::Value {
                 _ => serde_json::Value::Null,
             },
             "beyond_data": matches!(&p.crossing, Some(Crossing::At { beyond_data: true, .. })),
+            "horizons": p.horizons.iter().map(|(label, h)| serde_json::json!({
+                "horizon": label,
+                "days": h.map(|h| h.days),
+                "value": h.map(|h| h.value),
+                "interval": h.map(|h| [h.interval.0, h.interval.1]),
+                "beyond_data": h.map(|h| h.beyond_data),
+            })).collect::<Vec<_>>(),
             "projected": matches!(&p.crossing, Some(Crossing::At { .. } | Crossing::Never)),
             "span_days": p.span_days,
         })).collect::<Vec<_>>(),

@@ -41,6 +41,8 @@ fn change_cell(c: Option<&MetricComparison>) -> (String, &'static str) {
                 Change::Regressed => ("REGRESSED", "\x1b[1;31m"),
                 Change::Unchanged => ("unchanged", ""),
                 Change::Untested => ("untested", "\x1b[2m"),
+                Change::WithinNoise => ("within noise", "\x1b[2m"),
+                Change::NoiseUnknown => ("noise unknown", "\x1b[2m"),
             };
             (format!("{} {word}", change(c.relative_change)), code)
         }

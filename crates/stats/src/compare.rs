@@ -37,6 +37,26 @@ pub enum Change {
     Unchanged,
     /// Too few samples on one side to test.
     Untested,
+    /// Significant between the two runs, but within the subject's
+    /// run-to-run noise (two unchanged runs on a shared host differ so).
+    WithinNoise,
+    /// Significant between the two runs; the subject's run-to-run noise is
+    /// not known yet (too few earlier runs), so no claim is made.
+    NoiseUnknown,
+}
+
+impl Change {
+    /// The decision in words, as the reports print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Improved => "improved",
+            Change::Regressed => "regressed",
+            Change::Unchanged => "unchanged",
+            Change::Untested => "untested (too few samples)",
+            Change::WithinNoise => "within the run-to-run noise",
+            Change::NoiseUnknown => "noise unknown",
+        }
+    }
 }
 
 /// The decision rule.
@@ -143,6 +163,10 @@ pub struct MetricComparison {
     pub samples: [usize; 2],
     /// The decision.
     pub change: Change,
+    /// How the change compares with the subject's run-to-run noise, when
+    /// that was judged (see [`Change::WithinNoise`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise: Option<String>,
 }
 
 /// Compares one metric: `before`/`after` are the headline values,
@@ -196,6 +220,7 @@ pub fn compare(
         test,
         samples: [before.1.len(), after.1.len()],
         change,
+        noise: None,
     }
 }
 

@@ -210,6 +210,61 @@ pub fn project(points: &[(f64, f64)], limit: f64) -> Result<(GrowthFit, Crossing
     ))
 }
 
+/// A trend's value at a horizon, with the 95 % interval of the trend
+/// there (the fitted line's confidence band: where the trend itself lies,
+/// not where one run may land).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AtHorizon {
+    /// Days past the latest run.
+    pub days: f64,
+    /// The trend's value there.
+    pub value: f64,
+    /// The interval's ends.
+    pub interval: (f64, f64),
+    /// The horizon lies more than [`MAX_EXTRAPOLATION`] times the observed
+    /// span past the latest run: beyond the data.
+    pub beyond_data: bool,
+}
+
+/// The value of the better trend of `points` (days, value), oldest first,
+/// `days` past the latest point, with its interval: on the log scale for
+/// the exponential trend, so its interval is not symmetric. `None` with
+/// fewer than [`MIN_RUNS`] points or no trend. Pure.
+pub fn at_horizon(points: &[(f64, f64)], days: f64) -> Option<AtHorizon> {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    if points.len() < MIN_RUNS {
+        return None;
+    }
+    let best = fit(points).ok()?[0];
+    let last = points[points.len() - 1].0;
+    let t_at = last + days;
+    let scaled: Vec<(f64, f64)> = match best.model {
+        GrowthModel::Linear => points.to_vec(),
+        GrowthModel::Exponential => points.iter().map(|p| (p.0, p.1.ln())).collect(),
+    };
+    let n = scaled.len() as f64;
+    let (a, b) = least_squares(&scaled);
+    let mean_t = scaled.iter().map(|p| p.0).sum::<f64>() / n;
+    let sxx: f64 = scaled.iter().map(|p| (p.0 - mean_t).powi(2)).sum();
+    let sse: f64 = scaled.iter().map(|p| (p.1 - a - b * p.0).powi(2)).sum();
+    let s = (sse / (n - 2.0)).sqrt();
+    let se = s * (1.0 / n + (t_at - mean_t).powi(2) / sxx).sqrt();
+    let t = StudentsT::new(0.0, 1.0, n - 2.0)
+        .ok()?
+        .inverse_cdf(0.5 + CONFIDENCE / 2.0);
+    let centre = a + b * t_at;
+    let back = |v: f64| match best.model {
+        GrowthModel::Linear => v,
+        GrowthModel::Exponential => v.exp(),
+    };
+    Some(AtHorizon {
+        days,
+        value: best.predict(t_at),
+        interval: (back(centre - t * se), back(centre + t * se)),
+        beyond_data: days > MAX_EXTRAPOLATION * (last - points[0].0),
+    })
+}
+
 /// The crossing times (days after `from`) of the lines through the mean
 /// point with the slope at the ends of its confidence interval.
 fn crossing_interval(points: &[(f64, f64)], limit: f64, from: f64) -> Option<(f64, f64)> {
@@ -250,6 +305,37 @@ fn crossing_interval(points: &[(f64, f64)], limit: f64, from: f64) -> Option<(f6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 29, item 6: a metric growing 2 a day from 40 over ten days,
+    /// with ±0.5 of noise (60 at day 10), is worth 120 thirty days past
+    /// the latest run (day 40); the interval
+    /// holds it, widens with the horizon, and a year is beyond the data.
+    #[test]
+    fn a_trends_value_at_a_horizon_has_its_interval() {
+        let points: Vec<(f64, f64)> = (0..=10)
+            .map(|d| {
+                (
+                    d as f64,
+                    40.0 + 2.0 * d as f64 + if d % 2 == 0 { 0.5 } else { -0.5 },
+                )
+            })
+            .collect();
+        let month = at_horizon(&points, 30.0).unwrap();
+        assert!((month.value - 120.0).abs() < 1.0, "{month:?}");
+        assert!(month.interval.0 < month.value && month.value < month.interval.1);
+        assert!(
+            month.interval.0 > 110.0 && month.interval.1 < 130.0,
+            "{month:?}"
+        );
+        assert!(!month.beyond_data);
+        let year = at_horizon(&points, 365.0).unwrap();
+        assert!(year.beyond_data);
+        assert!(
+            year.interval.1 - year.interval.0 > month.interval.1 - month.interval.0,
+            "{year:?}"
+        );
+        assert_eq!(at_horizon(&points[..2], 30.0), None);
+    }
 
     /// Issue 21, item 4: two runs 33 s apart projected "linear, R² 1.000,
     /// in ≈ 0.11 days". Two runs make no trend.

@@ -14,6 +14,7 @@ pub mod capacity;
 pub mod compare;
 pub mod cost;
 pub mod growth;
+pub mod leak;
 pub mod metrics;
 pub mod number;
 pub mod points_csv;

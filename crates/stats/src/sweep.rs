@@ -434,6 +434,7 @@ mod tests {
         Step {
             resources: Some(scalewall_model::StepResources {
                 wall_s: 10.0,
+                started_at: None,
                 host_cpu_s: host_busy / 100.0 * 2.0 * 10.0,
                 host_cpu_busy_pct: host_busy,
                 target: Some(scalewall_model::ProcessCost {

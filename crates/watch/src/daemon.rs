@@ -95,6 +95,8 @@ pub struct Shared {
     pub jobs: Mutex<Vec<JobView>>,
     /// Each alert channel's label and health.
     pub alerts: Mutex<Vec<(String, AlertHealth)>>,
+    /// What each alert rule has fired and not yet resolved, in rule order.
+    ledgers: Mutex<Vec<alert::Ledger>>,
     /// The daemon's stop request.
     pub stop: Control,
     /// The running run's stop control.
@@ -132,6 +134,12 @@ impl Shared {
                 plan.alerts
                     .iter()
                     .map(|a| (alert::label(&a.url), AlertHealth::default()))
+                    .collect(),
+            ),
+            ledgers: Mutex::new(
+                plan.alerts
+                    .iter()
+                    .map(|_| alert::Ledger::default())
                     .collect(),
             ),
             stop,
@@ -198,6 +206,15 @@ fn job_config(path: &Path, job: &WatchJob) -> Result<Config, String> {
         // "not measured"; the plan needs every scenario it names.
         let all: Vec<String> = config.scenarios.iter().map(|s| s.name.clone()).collect();
         config.scenarios.retain(|s| job.scenarios.contains(&s.name));
+        // Probed and judged: the services its scenarios load and those it
+        // names, so a service down fails only the jobs that use it.
+        let used: Vec<String> = config
+            .scenarios
+            .iter()
+            .map(|s| s.service.clone())
+            .chain(job.services.iter().cloned())
+            .collect();
+        config.services.retain(|s| used.contains(&s.name));
         config.thresholds.retain(|t| {
             let scenario = t.metric.split('.').next().unwrap_or("");
             !all.iter().any(|s| s == scenario) || job.scenarios.iter().any(|s| s == scenario)
@@ -211,7 +228,25 @@ fn job_config(path: &Path, job: &WatchJob) -> Result<Config, String> {
 /// The subject of the finding a timed-out run carries.
 const TIMEOUT_SUBJECT: &str = "watch.timeout";
 
-fn timeout_finding(job: &WatchJob) -> scalewall_model::Finding {
+/// Completed runs a timeout's fix sizes the new timeout by.
+const TIMEOUT_SIZING_RUNS: usize = 20;
+
+/// The longest of the job's last [`TIMEOUT_SIZING_RUNS`] completed runs,
+/// seconds (`None` when none completed or the history cannot be read).
+fn longest_completed_s(history: &History, job: &str) -> Option<f64> {
+    let rows = history.list(Some(job), TIMEOUT_SIZING_RUNS).ok()?;
+    rows.iter()
+        .filter(|r| r.status == "completed")
+        .filter_map(|r| {
+            let run = history.load(&r.id).ok()?;
+            let started = humantime::parse_rfc3339(&run.started_at).ok()?;
+            let finished = humantime::parse_rfc3339(&run.finished_at).ok()?;
+            Some(finished.duration_since(started).ok()?.as_secs_f64())
+        })
+        .reduce(f64::max)
+}
+
+fn timeout_finding(job: &WatchJob, longest_completed_s: Option<f64>) -> scalewall_model::Finding {
     scalewall_model::Finding {
         severity: Severity::High,
         subject: TIMEOUT_SUBJECT.into(),
@@ -220,6 +255,11 @@ fn timeout_finding(job: &WatchJob) -> scalewall_model::Finding {
             "timeout {}; what was measured before it is kept",
             humantime::format_duration(job.timeout)
         ),
+        fix: scalewall_job::fix::Fix::Timeout {
+            timeout_s: job.timeout.as_secs_f64(),
+            longest_completed_s,
+        }
+        .text(),
     }
 }
 
@@ -293,7 +333,8 @@ pub fn run_once(plan: &WatchPlan, shared: &Shared, job: &WatchJob) -> Ran {
             // The record says why it stopped: an interrupted run with this
             // finding is a TIMEOUT when the status is replayed; one without
             // was stopped with the daemon.
-            done.run.findings.push(timeout_finding(job));
+            let longest = longest_completed_s(&history, &job.name);
+            done.run.findings.push(timeout_finding(job, longest));
             done.worst = done.run.findings.iter().map(|f| f.severity).max();
             if done.store_error.is_none() {
                 let metrics = scalewall_job::compare::stored_metrics(
@@ -453,10 +494,15 @@ fn record(shared: &Shared, plan: &WatchPlan, sender: &dyn Sender, job: &WatchJob
         findings,
         report: report.as_deref(),
     };
+    let now = SystemTime::now();
     for (index, rule) in plan.alerts.iter().enumerate() {
-        let Some(body) = alert::body(rule, &event) else {
+        let notice = lock(&shared.ledgers)
+            .get_mut(index)
+            .and_then(|ledger| ledger.notice(rule, &event, now));
+        let Some(notice) = notice else {
             continue;
         };
+        let body = alert::body(rule, &event, &notice);
         let delivered = alert::deliver(sender, &rule.url, &body, Duration::from_millis(500));
         if let Some((_, health)) = lock(&shared.alerts).get_mut(index) {
             match delivered {

@@ -113,18 +113,19 @@ pub fn render(jobs: &[JobView], alerts: &[(String, AlertHealth)], series: &Serie
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let _ = write!(
             out,
-            "<h3>{} ({})</h3><table><tr><th>severity</th><th>subject</th><th>finding</th><th>evidence</th></tr>",
+            "<h3>{} ({})</h3><table><tr><th>severity</th><th>subject</th><th>finding</th><th>evidence</th><th>fix</th></tr>",
             escape(&j.name),
             count(findings.len() as u64, "finding", "findings")
         );
         for f in findings {
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 components::severity_badge(f.severity),
                 escape(&f.subject),
                 escape(&f.message),
-                escape(&f.evidence)
+                escape(&f.evidence),
+                escape(&f.fix)
             );
         }
         out.push_str("</table>");
