@@ -20,10 +20,11 @@ pub fn schedule_kept(step: &Step) -> Option<bool> {
 
 fn latency_line(label: &str, s: &LatencySummary) -> String {
     format!(
-        "  {label:<14} mean {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}   (ms, n = {})\n",
+        "  {label:<14} mean {}  p50 {}  p90 {}  p95 {}  p99 {}  p99.9 {}  max {}   (ms, n = {})\n",
         sig(s.mean),
         sig(s.p50),
         sig(s.p90),
+        sig(s.p95),
         sig(s.p99),
         sig(s.p999),
         sig(s.max),

@@ -224,6 +224,7 @@ fn latency_chart(scenario: &Scenario, step: &Step) -> Option<String> {
             &[
                 ("p50".into(), l.p50),
                 ("p90".into(), l.p90),
+                ("p95".into(), l.p95),
                 ("p99".into(), l.p99),
                 ("p99.9".into(), l.p999),
                 ("max".into(), l.max),

@@ -19,6 +19,8 @@ pub struct LatencySummary {
     pub p50: f64,
     /// 90th percentile, ms.
     pub p90: f64,
+    /// 95th percentile, ms.
+    pub p95: f64,
     /// 99th percentile, ms.
     pub p99: f64,
     /// 99.9th percentile, ms.
@@ -43,6 +45,7 @@ impl LatencySummary {
                 min: 0.0,
                 p50: 0.0,
                 p90: 0.0,
+                p95: 0.0,
                 p99: 0.0,
                 p999: 0.0,
                 max: 0.0,
@@ -55,6 +58,7 @@ impl LatencySummary {
             min: ms(h.min()),
             p50: ms(h.value_at_quantile(0.50)),
             p90: ms(h.value_at_quantile(0.90)),
+            p95: ms(h.value_at_quantile(0.95)),
             p99: ms(h.value_at_quantile(0.99)),
             p999: ms(h.value_at_quantile(0.999)),
             max: ms(h.max()),
@@ -191,6 +195,7 @@ mod tests {
         assert_eq!(s.count, 10_000);
         assert!((s.p50 - 5.0).abs() < 0.01, "{}", s.p50);
         assert!((s.p90 - 9.0).abs() < 0.01, "{}", s.p90);
+        assert!((s.p95 - 9.5).abs() < 0.01, "{}", s.p95);
         assert!((s.p99 - 9.9).abs() < 0.01, "{}", s.p99);
         assert!((s.mean - 5.0005).abs() < 0.01, "{}", s.mean);
         assert!((s.max - 10.0).abs() < 0.01, "{}", s.max);
