@@ -138,6 +138,13 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Print the engine report the daemon last wrote (engine.md, or
+    /// engine.json with -o json) from its report folder.
+    #[arg(long)]
+    pub report: bool,
+    /// The daemon's report folder, when `watch` was given --report-dir.
+    #[arg(long, value_name = "DIR", requires = "report")]
+    pub report_dir: Option<PathBuf>,
 }
 
 /// Where the run history lives (shared by the history commands).

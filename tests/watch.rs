@@ -683,6 +683,34 @@ on = ["status"]
         alerts.recv_timeout(Duration::from_secs(3)).is_err(),
         "nothing more"
     );
+
+    // Issue 29, item 3: the engine report, live and on disk, holds both
+    // jobs, the next analysis and the overall trend.
+    let (code, page) = get(port, "/report", None).unwrap();
+    assert_eq!(code, 200);
+    assert!(page.contains("<h1>scalewall engine report</h1>"), "{page}");
+    assert!(
+        page.contains("<td>gateway</td>") && page.contains("<td>stores</td>"),
+        "{page}"
+    );
+    assert!(page.contains("next analysis"), "{page}");
+    let md = std::fs::read_to_string(dir.path().join(".scalewall/reports/engine.md")).unwrap();
+    assert!(md.contains("| gateway | load | 1 s |"), "{md}");
+    assert!(md.contains("**Overall trend: "), "{md}");
+    let out = assert_cmd::Command::cargo_bin("scalewall")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["status", "--report", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let engine: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(engine["jobs"].as_array().unwrap().len(), 2, "{engine:#}");
+    assert!(engine["next_analysis"].is_string(), "{engine:#}");
 }
 
 fn f64_of(v: &serde_json::Value) -> f64 {

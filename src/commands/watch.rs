@@ -82,6 +82,22 @@ fn next_run(
 /// `scalewall status`.
 pub fn status_command(args: &StatusArgs) -> Result<ExitCode> {
     let config = read_config(&args.config)?;
+    if args.report {
+        let dir = scalewall_job::job::Job::new(Some(config), args.report_dir.clone()).report_dir;
+        let name = match args.output {
+            OutputFormat::Json => "engine.json",
+            OutputFormat::Text => "engine.md",
+        };
+        let path = dir.join(name);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "no engine report at {}: `scalewall watch` writes it after each run",
+                path.display()
+            )
+        })?;
+        print_stdout(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let history_file = history_path(args.history.history.as_deref(), Some(&config));
     let history = History::open(&history_file)?;
     let mut rows = Vec::new();

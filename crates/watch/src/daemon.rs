@@ -97,6 +97,9 @@ pub struct Shared {
     pub alerts: Mutex<Vec<(String, AlertHealth)>>,
     /// What each alert rule has fired and not yet resolved, in rule order.
     ledgers: Mutex<Vec<alert::Ledger>>,
+    /// Each job's latest run against its previous one (noise-gated), for
+    /// the engine report.
+    pub changes: Mutex<std::collections::BTreeMap<String, scalewall_report::markdown::Changes>>,
     /// The daemon's stop request.
     pub stop: Control,
     /// The running run's stop control.
@@ -142,6 +145,7 @@ impl Shared {
                     .map(|_| alert::Ledger::default())
                     .collect(),
             ),
+            changes: Mutex::new(std::collections::BTreeMap::new()),
             stop,
             active: Mutex::new(None),
             run_lock: Mutex::new(()),
@@ -470,6 +474,51 @@ fn prune(plan: &WatchPlan) {
     }
 }
 
+/// A run against its job's previous run, judged against the job's
+/// run-to-run noise (`None` for a first run or an unreadable history).
+fn job_changes(plan: &WatchPlan, run: &Run) -> Option<scalewall_report::markdown::Changes> {
+    let history = History::open(&plan.history_path).ok()?;
+    let previous = history.previous_of(&run.id).ok()??;
+    let metrics = scalewall_stats::metrics::of_run(run);
+    let changes = scalewall_job::compare::changes_against(&history, &previous, &metrics).ok()?;
+    scalewall_job::compare::gate_by_noise(&history, &scalewall_history::subject_of(run), changes)
+        .ok()
+}
+
+/// The engine report's file names in the report folder.
+pub const ENGINE_REPORT: [&str; 3] = ["engine.md", "engine.html", "engine.json"];
+
+/// The engine report of what the daemon knows now, in every format.
+pub fn engine_reports(shared: &Shared) -> [String; 3] {
+    let jobs = lock(&shared.jobs).clone();
+    let alerts = lock(&shared.alerts).clone();
+    let changes = lock(&shared.changes).clone();
+    let input = crate::engine::EngineInput {
+        generated: SystemTime::now(),
+        jobs: &jobs,
+        changes: &changes,
+        alerts: &alerts,
+    };
+    [
+        crate::engine::markdown(&input),
+        crate::engine::html(&input),
+        serde_json::to_string_pretty(&crate::engine::json(&input)).unwrap_or_default() + "\n",
+    ]
+}
+
+/// Rewrites `engine.md`, `engine.html` and `engine.json` in the report
+/// folder (a failure is said on stderr; the daemon goes on).
+fn write_engine_report(shared: &Shared) {
+    for (name, text) in ENGINE_REPORT.iter().zip(engine_reports(shared)) {
+        let path = shared.report_dir.join(name);
+        if let Err(e) =
+            scalewall_job::files::write_atomically(&path, text.as_bytes(), "the engine report to")
+        {
+            eprintln!("scalewall watch: {e}");
+        }
+    }
+}
+
 /// Records a run in the shared state and sends its alerts.
 fn record(shared: &Shared, plan: &WatchPlan, sender: &dyn Sender, job: &WatchJob, ran: Ran) {
     let mut previous = JobStatus::Pending;
@@ -483,6 +532,10 @@ fn record(shared: &Shared, plan: &WatchPlan, sender: &dyn Sender, job: &WatchJob
             view.latest = Some(run.clone());
         }
     });
+    if let Some(changes) = ran.run.as_ref().and_then(|run| job_changes(plan, run)) {
+        lock(&shared.changes).insert(job.name.clone(), changes);
+    }
+    write_engine_report(shared);
     let findings = ran.run.as_ref().map_or(&[][..], |r| &r.findings[..]);
     let report = ran.report.as_ref().map(|r| format!("/reports/{r}"));
     let event = RunEvent {

@@ -14,6 +14,7 @@
 pub mod alert;
 pub mod daemon;
 pub mod dashboard;
+pub mod engine;
 pub mod exposition;
 pub mod schedule;
 pub mod server;

@@ -159,6 +159,14 @@ pub fn route(
                 view::status_json(&jobs, &alerts).to_string(),
             )
         }
+        "/report" => {
+            let [_, html, _] = crate::daemon::engine_reports(shared);
+            answer(200, "text/html; charset=utf-8", html)
+        }
+        "/report.json" => {
+            let [_, _, json] = crate::daemon::engine_reports(shared);
+            answer(200, "application/json", json)
+        }
         "/metrics" => {
             let jobs = lock(&shared.jobs).clone();
             answer(
