@@ -388,6 +388,22 @@ fn config_mistakes_are_located_and_init_writes_a_valid_example() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    // Issue 29, item 9: `init` then `validate` failed unless PGPASSWORD was
+    // set. An unset variable is a warning naming it; `-f` works as for
+    // every other command.
+    let out = assert_cmd::Command::cargo_bin("scalewall")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["validate", "-f", "scalewall.toml"])
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("environment variable PGPASSWORD is not set"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::write(
         dir.path().join("bad.toml"),
         "name = \"x\"\n[[service]]\nname = \"a\"\nurl = \"http://127.0.0.1:1\"\n[[scenario]]\nname = \"s\"\nservice = \"a\"\nkind = \"bench\"\nconections = 4\n",

@@ -123,7 +123,14 @@ pub fn init_command(args: &InitArgs) -> Result<ExitCode> {
 /// `scalewall validate`.
 pub fn validate_command(args: &ValidateArgs) -> Result<ExitCode> {
     let path = args.config_path();
-    let config = read_config(&path)?;
+    let (config, unset) = scalewall_job::job::read_config_unset_allowed(&path)?;
+    for name in &unset {
+        eprintln!(
+            "scalewall: warning: {}: environment variable {name} is not set (checked as \"{}\"; a run needs it)",
+            path.display(),
+            scalewall_job::job::UNSET_PLACEHOLDER
+        );
+    }
     let mut parts = vec![
         count(config.services.len() as u64, "service", "services"),
         count(config.scenarios.len() as u64, "scenario", "scenarios"),

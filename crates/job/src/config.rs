@@ -567,6 +567,7 @@ struct RawReport {
     dir: Option<String>,
     #[serde(default)]
     formats: Vec<Spanned<String>>,
+    keep: Option<Spanned<toml::Value>>,
 }
 
 /// Which side of a limit is bad.
@@ -837,6 +838,8 @@ pub struct Config {
     pub report_dir: Option<String>,
     /// Which reports are written.
     pub report_formats: BTreeSet<ReportFormat>,
+    /// How long report files are kept (`[report] keep`); `None` keeps all.
+    pub report_keep: Option<crate::files::ReportKeep>,
     /// The capacity plan, when configured.
     pub plan: Option<PlanConfig>,
     /// `[watch]`, when given.
@@ -928,11 +931,15 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 const MAX_MISTAKES: usize = 100;
 
 /// Parses and validates config `text`, reporting every mistake it can find
-/// in one pass, in file order. An unknown key (a typo such as `helth`) does
-/// not stop the search: its line is set aside and the rest checked again,
-/// which cannot invent a mistake (a key the config does not know changes
-/// nothing). Any other mistake ends the search, since what follows it may
-/// depend on it.
+/// in one pass, in file order. A mistake on a line that is one whole
+/// `key = value` does not stop the search: the line is set aside and the
+/// rest checked again. An unknown key (a typo such as `helth`) cannot
+/// invent a mistake that way (a key the config does not know changes
+/// nothing); a key with a wrong value can (its table then lacks it), so
+/// what follows such a set-aside is kept only when it is not its
+/// consequence: a mistake in the same table or a missing field ends the
+/// search unreported, and a mistake in a `name`, `service` or `url` (other
+/// tables name a service or load its url) ends it at once.
 pub fn parse_all(
     file: &str,
     text: &str,
@@ -941,14 +948,30 @@ pub fn parse_all(
 ) -> Result<Config, ConfigErrors> {
     let mut current = text.to_string();
     let mut mistakes = Vec::new();
+    // The tables (their header lines) whose value lines were set aside.
+    let mut changed_tables: Vec<usize> = Vec::new();
     loop {
         match parse(file, &current, env, available_cores) {
             Ok(config) if mistakes.is_empty() => return Ok(config),
             Ok(_) => break,
             Err(error) => {
-                let set_aside = error.message.starts_with("unknown field")
+                let table = table_of(&current, error.line);
+                let consequence = changed_tables.contains(&table)
+                    || (!changed_tables.is_empty() && error.message.starts_with("missing field"));
+                if consequence {
+                    break;
+                }
+                let unknown = error.message.starts_with("unknown field");
+                let referenced = matches!(
+                    line_key(&current, error.line),
+                    Some("name" | "service" | "url")
+                );
+                let set_aside = (unknown || !referenced)
                     && mistakes.len() < MAX_MISTAKES
                     && set_aside_line(&mut current, error.line);
+                if set_aside && !unknown {
+                    changed_tables.push(table);
+                }
                 mistakes.push(error);
                 if !set_aside {
                     break;
@@ -958,6 +981,26 @@ pub fn parse_all(
     }
     mistakes.sort_by_key(|e| (e.line, e.column));
     Err(ConfigErrors(mistakes))
+}
+
+/// The header line (1-based) of the table line `line` belongs to; 0 for
+/// the top level.
+fn table_of(text: &str, line: usize) -> usize {
+    text.split('\n')
+        .take(line)
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with('['))
+        .map(|(i, _)| i + 1)
+        .last()
+        .unwrap_or(0)
+}
+
+/// The key of line `line` (1-based) when it is a `key = value` line.
+fn line_key(text: &str, line: usize) -> Option<&str> {
+    let l = text.split('\n').nth(line.checked_sub(1)?)?.trim();
+    let (key, _) = l.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && !key.starts_with('[') && !key.starts_with('#')).then_some(key)
 }
 
 /// Comments out line `line` (1-based) when it is one whole `key = value`
@@ -1243,6 +1286,26 @@ pub fn parse(
             }
         });
     }
+    let report_keep = match &raw.report.keep {
+        None => None,
+        Some(keep) => Some(match keep.get_ref() {
+            toml::Value::Integer(n) if *n >= 1 => crate::files::ReportKeep::Runs(*n as usize),
+            toml::Value::String(s) => {
+                crate::files::ReportKeep::For(humantime::parse_duration(s.trim()).map_err(|e| {
+                    check.at(
+                        keep.span(),
+                        format!("report keep '{s}': {e} (e.g. \"30d\")"),
+                    )
+                })?)
+            }
+            _ => {
+                return Err(check.at(
+                    keep.span(),
+                    "report keep: a time (\"30d\") or a count of runs (500)",
+                ))
+            }
+        }),
+    };
     if report_formats.is_empty() {
         report_formats.insert(ReportFormat::Markdown);
         report_formats.insert(ReportFormat::Json);
@@ -1286,6 +1349,7 @@ pub fn parse(
         scenarios,
         thresholds,
         report_dir: raw.report.dir,
+        report_keep,
         report_formats,
         metrics,
     })
@@ -2296,6 +2360,58 @@ direction = "below"
             mistakes[2]
         );
         assert!(parse_all("scalewall.toml", GOOD, &env, 2).is_ok());
+    }
+
+    /// Issue 29, item 9: a file with five different mistakes on five
+    /// lines needed five calls. Now one, each located; a wrong value's
+    /// consequence (its table then lacks the key) is not reported.
+    #[test]
+    fn five_mistakes_on_five_lines_are_five_located_errors() {
+        let text = "name = \"x\"\n\
+                    [[service]]\nname = \"api\"\nurl = \"http://h\"\nhelth = \"http://h/health\"\n\
+                    [[scenario]]\nname = \"get\"\nservice = \"api\"\nkind = \"bench\"\nconnections = -4\n\
+                    [watch]\nlisten = \"127.0.0.1:9477\"\n\
+                    [[job]]\nname = \"j\"\nevery = \"15m\"\njitter = \"lots\"\n\
+                    [[alert]]\nurl = \"http://h/hook\"\nrepeat = \"often\"\n\
+                    [report]\nkeep = \"a while\"\n";
+        let ConfigErrors(mistakes) = parse_all("scalewall.toml", text, &env, 2).unwrap_err();
+        let lines: Vec<usize> = mistakes.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [5, 10, 16, 19, 21], "{mistakes:#?}");
+        for (mistake, says) in mistakes.iter().zip([
+            "unknown field `helth`",
+            "expected u32",
+            "lots",
+            "alert repeat 'often'",
+            "report keep 'a while'",
+        ]) {
+            assert!(mistake.message.contains(says), "{mistake}");
+        }
+        // A wrong url is loaded by scenarios elsewhere: the search stops
+        // at it rather than report "service 'api' has no url" after it.
+        let loaded = text.replace("url = \"http://h\"\nhelth", "url = \"ftp://h\"\nhelth");
+        let ConfigErrors(mistakes) = parse_all("scalewall.toml", &loaded, &env, 2).unwrap_err();
+        assert!(
+            mistakes
+                .iter()
+                .any(|m| m.message.contains("unsupported scheme 'ftp'")),
+            "{mistakes:#?}"
+        );
+        assert!(
+            !mistakes.iter().any(|m| m.message.contains("has no url")),
+            "{mistakes:#?}"
+        );
+        // A wrong name is referenced elsewhere: the search stops at it (no
+        // "unknown service" for the scenario that names it).
+        let named = "[[service]]\nname = \"a b\"\nurl = \"http://h\"\n[[scenario]]\nname = \"get\"\nservice = \"a b\"\nkind = \"bench\"\nconnections = -1\n";
+        let ConfigErrors(mistakes) = parse_all("scalewall.toml", named, &env, 2).unwrap_err();
+        let said: Vec<&str> = mistakes.iter().map(|m| m.message.as_str()).collect();
+        assert_eq!(
+            said,
+            [
+                "service name must be letters, digits, '-' or '_'",
+                "invalid value: integer `-1`, expected u32"
+            ]
+        );
     }
 
     #[test]

@@ -66,6 +66,31 @@ pub fn read_config(path: &Path) -> Result<Config> {
     )?)
 }
 
+/// What `validate` reads an unset `${VAR}` as.
+pub const UNSET_PLACEHOLDER: &str = "unset";
+
+/// Reads and validates a config file as `validate` does: an unset `${VAR}`
+/// does not stop the check (a password set only where the job runs); it
+/// reads as [`UNSET_PLACEHOLDER`] and is named in the second value, so the
+/// rest of the file is still checked. A run refuses it as before.
+pub fn read_config_unset_allowed(path: &Path) -> Result<(Config, BTreeSet<String>)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let unset = std::cell::RefCell::new(BTreeSet::new());
+    let config = config::parse_all(
+        &path.display().to_string(),
+        &text,
+        &|name| {
+            std::env::var(name).ok().or_else(|| {
+                unset.borrow_mut().insert(name.to_string());
+                Some(UNSET_PLACEHOLDER.to_string())
+            })
+        },
+        host::available_cores(),
+    )?;
+    Ok((config, unset.into_inner()))
+}
+
 /// The history database: the one given, else the config's, else the default.
 pub fn history_path(given: Option<&Path>, config: Option<&Config>) -> PathBuf {
     given
@@ -303,7 +328,14 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
             true,
         ),
     };
-    let (mut written, write_errors) = write_reports(&job.report_dir, &artifacts, &reports);
+    let (mut written, mut write_errors) = write_reports(&job.report_dir, &artifacts, &reports);
+    // Retention: the reports of runs past `[report] keep` (this run's are
+    // the newest, never dropped).
+    if let Some(keep) = config.and_then(|c| c.report_keep) {
+        if let Err(e) = crate::files::prune_reports(&job.report_dir, keep) {
+            write_errors.push(e.to_string());
+        }
+    }
     if store_error.is_none() {
         written.extend(ctx.history.as_ref().map(|h| h.path.clone()));
     }

@@ -244,15 +244,15 @@ fn load_step_table(out: &mut String, step: &Step, unit: &str) {
     let l = &s.latency_ms;
     let _ = writeln!(
         out,
-        "| connections | rate target | duration | responses | throughput | p50 | p90 | p99 | p99.9 | max | errors |"
+        "| connections | rate target | duration | responses | throughput | p50 | p90 | p95 | p99 | p99.9 | max | errors |"
     );
     let _ = writeln!(
         out,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let _ = writeln!(
         out,
-        "| {} | {} | {} s | {} | {} {unit} | {} ms | {} ms | {} ms | {} ms | {} ms | {} ({}) |",
+        "| {} | {} | {} s | {} | {} {unit} | {} ms | {} ms | {} ms | {} ms | {} ms | {} ms | {} ({}) |",
         crate::number::group(u64::from(step.concurrency)),
         step.target_rate_per_s
             .map_or("closed".into(), |r| format!("{} {unit}", sig(r))),
@@ -261,6 +261,7 @@ fn load_step_table(out: &mut String, step: &Step, unit: &str) {
         sig(s.rps),
         sig(l.p50),
         sig(l.p90),
+        sig(l.p95),
         sig(l.p99),
         sig(l.p999),
         sig(l.max),
