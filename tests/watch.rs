@@ -690,7 +690,8 @@ on = ["status"]
     assert_eq!(code, 200);
     assert!(page.contains("<h1>scalewall engine report</h1>"), "{page}");
     assert!(
-        page.contains("<td>gateway</td>") && page.contains("<td>stores</td>"),
+        page.contains("<td class=\"text\">gateway</td>")
+            && page.contains("<td class=\"text\">stores</td>"),
         "{page}"
     );
     assert!(page.contains("next analysis"), "{page}");

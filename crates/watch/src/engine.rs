@@ -88,8 +88,25 @@ pub struct Engine {
     pub totals: Totals,
     /// `(job, finding)`, worst first.
     pub findings: Vec<(String, Finding)>,
-    /// Each sweep's fitted capacity: `(job, scenario, X(N*), N*, unit)`.
-    pub capacities: Vec<(String, String, f64, f64, &'static str)>,
+    /// Each sweep's fitted capacity.
+    pub capacities: Vec<Capacity>,
+}
+
+/// A sweep's fitted capacity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capacity {
+    /// The job.
+    pub job: String,
+    /// The sweep scenario.
+    pub scenario: String,
+    /// X(N*), the fitted peak throughput.
+    pub peak: f64,
+    /// N*, where it peaks.
+    pub at: f64,
+    /// The highest level the sweep measured: an N* past it is extrapolated.
+    pub highest_level: u32,
+    /// The rate's unit.
+    pub unit: &'static str,
 }
 
 /// Totals across the jobs' latest runs.
@@ -178,14 +195,15 @@ impl Engine {
                 totals.operations += t.operations;
                 totals.errors += t.errors;
                 totals.throughput += t.throughput;
-                if let Some((peak, n)) = capacity(s) {
-                    capacities.push((
-                        job.name.clone(),
-                        s.name.clone(),
+                if let Some((peak, at)) = capacity(s) {
+                    capacities.push(Capacity {
+                        job: job.name.clone(),
+                        scenario: s.name.clone(),
                         peak,
-                        n,
-                        rate_unit(&s.protocol),
-                    ));
+                        at,
+                        highest_level: s.steps.iter().map(|st| st.concurrency).max().unwrap_or(0),
+                        unit: rate_unit(&s.protocol),
+                    });
                 }
             }
             findings.extend(run.findings.iter().map(|f| (job.name.clone(), f.clone())));
@@ -208,12 +226,13 @@ impl Engine {
         };
         Engine {
             generated: rfc3339(input.generated),
+            // A job already due (waiting for another's run) is due now.
             next_analysis: input
                 .jobs
                 .iter()
                 .filter_map(|j| j.next_run)
                 .min()
-                .map(rfc3339),
+                .map(|at| rfc3339(at.max(input.generated))),
             figures,
             improved,
             regressed,
@@ -293,9 +312,14 @@ pub fn markdown(input: &EngineInput<'_>) -> String {
         );
     }
     out.push_str("\n## Key figures and changes since each job's previous run\n\n");
-    for (job, figures) in &e.figures {
+    for ((job, figures), view) in e.figures.iter().zip(input.jobs) {
         if figures.is_empty() {
-            let _ = writeln!(out, "- **{job}**: no figures yet.");
+            let why = if view.latest.is_some() {
+                "its latest run measured no load (see its findings)"
+            } else {
+                "no run recorded yet"
+            };
+            let _ = writeln!(out, "- **{job}**: {why}.");
             continue;
         }
         let shown: Vec<String> = figures
@@ -395,12 +419,23 @@ pub fn markdown(input: &EngineInput<'_>) -> String {
     if e.capacities.is_empty() {
         out.push_str("- No sweep has measured a capacity yet.\n");
     }
-    for (job, scenario, peak, n, unit) in &e.capacities {
+    for c in &e.capacities {
+        let beyond = if c.at > f64::from(c.highest_level) {
+            format!(
+                "; beyond the highest level measured, {}: extrapolated",
+                c.highest_level
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "- {job} `{scenario}`: capacity X(N*) ≈ {} {unit} at N* ≈ {} (USL fit of its latest sweep).",
-            sig(*peak),
-            sig_n(*n, 3)
+            "- {} `{}`: capacity X(N*) ≈ {} {} at N* ≈ {} (USL fit of its latest sweep{beyond}).",
+            c.job,
+            c.scenario,
+            sig(c.peak),
+            c.unit,
+            sig_n(c.at, 3)
         );
     }
     out.push_str("\n## Alert channels\n\n");
@@ -472,8 +507,14 @@ pub fn json(input: &EngineInput<'_>) -> serde_json::Value {
             "evidence": f.evidence,
             "fix": f.fix,
         })).collect::<Vec<_>>(),
-        "capacities": e.capacities.iter().map(|(job, scenario, peak, n, unit)| serde_json::json!({
-            "job": job, "scenario": scenario, "peak": peak, "peak_concurrency": n, "unit": unit,
+        "capacities": e.capacities.iter().map(|c| serde_json::json!({
+            "job": c.job,
+            "scenario": c.scenario,
+            "peak": c.peak,
+            "peak_concurrency": c.at,
+            "highest_level": c.highest_level,
+            "extrapolated": c.at > f64::from(c.highest_level),
+            "unit": c.unit,
         })).collect::<Vec<_>>(),
         "alerts": input.alerts.iter().map(|(label, h)| serde_json::json!({
             "url": label, "sent": h.sent, "failed": h.failed, "last_error": h.last_error,
@@ -553,14 +594,14 @@ pub fn html(input: &EngineInput<'_>) -> String {
             if !in_table {
                 out.push_str("<table><tr>");
                 for c in &cells {
-                    let _ = write!(out, "<th scope=\"col\">{c}</th>");
+                    let _ = write!(out, "<th scope=\"col\" class=\"text\">{c}</th>");
                 }
                 out.push_str("</tr>");
                 in_table = true;
             } else {
                 out.push_str("<tr>");
                 for c in &cells {
-                    let _ = write!(out, "<td>{c}</td>");
+                    let _ = write!(out, "<td class=\"text\">{c}</td>");
                 }
                 out.push_str("</tr>");
             }
@@ -696,7 +737,7 @@ mod tests {
             md.contains("**Improved since the last run:** none."),
             "{md}"
         );
-        assert!(md.contains("- **stores**: no figures yet."), "{md}");
+        assert!(md.contains("- **stores**: no run recorded yet."), "{md}");
         // Totals are the run's own counts.
         let e = Engine::of(&input);
         let operations: u64 = run
@@ -732,6 +773,7 @@ mod tests {
         // The page escapes what it shows and keeps the report links.
         let page = html(&input);
         assert!(page.contains("<h1>scalewall engine report</h1>"), "{page}");
+        assert!(page.contains("<td class=\"text\">stores</td>"), "{page}");
         assert!(
             page.contains(&format!("<a href=\"/reports/{}.html\">", run.id)),
             "{page}"
