@@ -152,7 +152,7 @@ fn change_name(c: Change) -> &'static str {
 }
 
 /// Escapes the characters Markdown tables treat specially.
-fn cell(text: &str) -> String {
+pub fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 

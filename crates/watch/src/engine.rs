@@ -10,8 +10,9 @@
 
 use crate::status::JobStatus;
 use crate::view::{unix_s, AlertHealth, JobView};
-use scalewall_model::{Finding, Run, Scenario, Severity};
-use scalewall_report::markdown::Changes;
+use scalewall_model::{Finding, Run, Scenario};
+use scalewall_report::components::severity_name;
+use scalewall_report::markdown::{cell, Changes};
 use scalewall_stats::compare::Change;
 use scalewall_stats::number::{bytes, change, count, group, pct, rate_unit, sig, sig_n};
 use std::collections::BTreeMap;
@@ -249,19 +250,6 @@ fn latest_run(jobs: &[JobView]) -> Option<&Run> {
         .filter_map(|j| j.latest.as_ref())
         .filter(|r| r.system_health.is_some())
         .max_by(|a, b| a.started_at.cmp(&b.started_at))
-}
-
-fn severity_name(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => "CRITICAL",
-        Severity::High => "HIGH",
-        Severity::Medium => "MEDIUM",
-        Severity::Low => "LOW",
-    }
-}
-
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
 }
 
 fn when_unix(s: f64) -> String {
