@@ -244,3 +244,125 @@ fn growth_over_stored_runs_projects_the_crossing_day_of_a_known_slope() {
     let cell = &plan["components"][0]["cells"][0];
     assert!((f(cell, "/utilisation") - 200.0 / 512.0).abs() < 1e-9);
 }
+
+/// Issue 29, item 9: `scalewall plan -f` on a `watch` config answered "no
+/// completed run of 'agent-platform'", since `watch` stores runs under job
+/// names. Each measured capacity is read from the latest completed run of
+/// the job that ran it; a plan of declared capacities needs no run at all.
+#[test]
+fn a_watch_configs_plan_reads_each_capacity_from_the_job_that_measured_it() {
+    use scalewall_history::History;
+    use scalewall_model::Run;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    // A real stored run with a 6-level sweep `gw-scaling` (X(N*) ≈ 2,592
+    // req/s), stored as `watch` stores it: under its job's name.
+    let mut run = Run::from_json(include_str!("fixtures/report-run.json")).unwrap();
+    run.subject = Some("gateway-job".into());
+    run.plan = None;
+    let metrics = scalewall_stats::metrics::of_run(&run);
+    History::open(&db)
+        .unwrap()
+        .store(&run, &scalewall_job::compare::stored_metrics(&metrics))
+        .unwrap();
+    let config = |capacity: &str| {
+        format!(
+            "name = \"agent-platform\"\n\
+             [[service]]\nname = \"gateway\"\nurl = \"http://127.0.0.1:1/\"\n\
+             [[scenario]]\nname = \"gw-scaling\"\nservice = \"gateway\"\nkind = \"sweep\"\nconcurrency = [1, 2, 4]\n\
+             [watch]\nlisten = \"127.0.0.1:9477\"\n\
+             [[job]]\nname = \"gateway-job\"\nevery = \"15m\"\nscenarios = [\"gw-scaling\"]\n\
+             [plan]\nscales = {{ agents = [40, 400] }}\n[[plan.driver]]\nname = \"agents\"\ncurrent = 40\n\
+             [[plan.component]]\nservice = \"gateway\"\ndemand = {{ agents = \"10/s\" }}\n{capacity}\n"
+        )
+    };
+    let path = dir.path().join("scalewall.toml");
+    std::fs::write(&path, config("capacity_from = \"gw-scaling\"")).unwrap();
+    let out = scalewall(&[
+        "plan",
+        "-f",
+        path.to_str().unwrap(),
+        "--history",
+        db.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = json(&out);
+    let capacity = f(&plan, "/components/0/capacity_per_instance");
+    assert!((capacity / 2592.0 - 1.0).abs() < 0.01, "{plan:#}");
+    assert_eq!(plan["run_id"], run.id.as_str(), "{plan:#}");
+    // The config's own latest run lacks the sweep: the capacity comes from
+    // the job's run, and the plan says so.
+    let mut own = run.clone();
+    own.id = "01a23c5f-0000-7000-8000-000000000000".into();
+    own.subject = Some("agent-platform".into());
+    own.scenarios.retain(|s| s.name != "gw-scaling");
+    let metrics = scalewall_stats::metrics::of_run(&own);
+    History::open(&db)
+        .unwrap()
+        .store(&own, &scalewall_job::compare::stored_metrics(&metrics))
+        .unwrap();
+    let out = scalewall(&[
+        "plan",
+        "-f",
+        path.to_str().unwrap(),
+        "--history",
+        db.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    let plan = json(&out);
+    assert_eq!(plan["run_id"], own.id.as_str(), "{plan:#}");
+    assert_eq!(
+        plan["capacity_runs"][0]["run_id"],
+        run.id.as_str(),
+        "{plan:#}"
+    );
+    assert_eq!(
+        plan["capacity_runs"][0]["subject"], "gateway-job",
+        "{plan:#}"
+    );
+    let capacity = f(&plan, "/components/0/capacity_per_instance");
+    assert!((capacity / 2592.0 - 1.0).abs() < 0.01, "{plan:#}");
+
+    // Declared capacities need no run, nor even a history.
+    std::fs::write(&path, config("capacity = \"500/s\"")).unwrap();
+    let out = scalewall(&[
+        "plan",
+        "-f",
+        path.to_str().unwrap(),
+        "--history",
+        dir.path().join("none.db").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Capacities as declared (no stored run)."),
+        "{text}"
+    );
+    // A measured capacity with no run says which subjects it searched.
+    std::fs::write(&path, config("capacity_from = \"gw-scaling\"")).unwrap();
+    let out = scalewall(&[
+        "plan",
+        "-f",
+        path.to_str().unwrap(),
+        "--history",
+        dir.path().join("none.db").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no completed run of 'agent-platform' or 'gateway-job'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

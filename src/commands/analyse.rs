@@ -4,10 +4,10 @@
 
 use crate::cli::{FitArgs, OutputFormat, PlanArgs};
 use crate::output::{check_writable, print_stdout, write_file};
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use scalewall_history::History;
 use scalewall_job::job::{history_path, read_config};
-use scalewall_job::plan::{build, parse_scales};
+use scalewall_job::plan::{build, parse_scales, plan_run};
 use scalewall_report::plan::{json, markdown};
 use scalewall_report::{svg, usl_table};
 use scalewall_stats::{points_csv, sweep, usl};
@@ -68,31 +68,48 @@ pub fn plan_command(args: &PlanArgs) -> Result<ExitCode> {
         );
     };
     let history_path = history_path(args.history.history.as_deref(), Some(&config));
-    if !scalewall_history::is_database_url(&history_path) && !history_path.exists() {
-        bail!(
-            "no history at {}: run `scalewall run -f {}` first to measure the capacities",
-            history_path.display(),
-            path.display()
-        );
-    }
-    let history = History::open(&history_path)?;
-    let latest = history.latest_completed(&config.name)?.ok_or_else(|| {
-        anyhow!(
-            "no completed run of '{}' in {}",
-            config.name,
-            scalewall_history::shown(&history_path)
-        )
-    })?;
-    let run = history.load(&latest)?;
+    let history = if scalewall_history::is_database_url(&history_path) || history_path.exists() {
+        Some(History::open(&history_path)?)
+    } else {
+        None
+    };
+    // Measured capacities come from the config's runs or its watch jobs';
+    // a plan of declared capacities needs no run.
+    let (run, taken_from) =
+        plan_run(history.as_ref(), &config, plan_config).with_context(|| {
+            format!(
+                "history {}: run `scalewall run -f {}` (or `scalewall watch`) first",
+                scalewall_history::shown(&history_path),
+                path.display()
+            )
+        })?;
     let scales = if args.scale.is_empty() {
         plan_config.scales.clone()
     } else {
         parse_scales(&args.scale)?
     };
-    let report = build(&config, plan_config, &scales, &run, Some(&history))?;
+    let report = build(&config, plan_config, &scales, &run, history.as_ref())?;
     let printed = match args.output {
-        OutputFormat::Text => markdown(&report),
-        OutputFormat::Json => serde_json::to_string_pretty(&json(&report))? + "\n",
+        OutputFormat::Text => {
+            let mut text = markdown(&report);
+            for (scenario, id, subject) in &taken_from {
+                text.push_str(&format!(
+                    "Capacity of `{scenario}` from run `{id}` (of `{subject}`).\n"
+                ));
+            }
+            text
+        }
+        OutputFormat::Json => {
+            let mut doc = json(&report);
+            doc["capacity_runs"] = taken_from
+                .iter()
+                .map(|(scenario, id, subject)| {
+                    serde_json::json!({"scenario": scenario, "run_id": id, "subject": subject})
+                })
+                .collect::<Vec<_>>()
+                .into();
+            serde_json::to_string_pretty(&doc)? + "\n"
+        }
     };
     print_stdout(&printed)?;
     Ok(ExitCode::SUCCESS)

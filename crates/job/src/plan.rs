@@ -157,6 +157,84 @@ pub fn parse_scales(given: &[String]) -> Result<Vec<(String, Vec<f64>)>> {
         .collect()
 }
 
+/// A scenario a plan took from another run: (scenario, run id, subject).
+pub type TakenFrom = (String, String, String);
+
+/// The run `scalewall plan` reads measured figures from: the latest
+/// completed run of the config's name or, where it has none, the newest
+/// latest completed run of its `[[job]]`s (`watch` stores runs under job
+/// names); each `capacity_from` scenario that run lacks is taken from the
+/// newest of those runs that measured it, so a plan over a `watch` config
+/// reads every capacity from the job that ran it. With no run at all, a
+/// plan whose capacities are all declared (or read from metrics that have
+/// none) gets an empty run of the config's name; one that needs a
+/// measurement is an error naming the subjects searched. The second value
+/// names each scenario taken from another run: (scenario, run id, subject).
+pub fn plan_run(
+    history: Option<&History>,
+    config: &Config,
+    plan_config: &PlanConfig,
+) -> Result<(Run, Vec<TakenFrom>)> {
+    let mut subjects = vec![config.name.clone()];
+    subjects.extend(config.jobs.iter().map(|j| j.name.clone()));
+    let mut latest: Vec<Run> = Vec::new();
+    if let Some(history) = history {
+        for subject in &subjects {
+            if let Some(id) = history.latest_completed(subject)? {
+                latest.push(history.load(&id)?);
+            }
+        }
+    }
+    let own = latest
+        .iter()
+        .position(|r| r.subject.as_deref() == Some(config.name.as_str()));
+    let newest = latest
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.started_at.cmp(&b.1.started_at))
+        .map(|(i, _)| i);
+    let measured: Vec<&str> = plan_config
+        .components
+        .iter()
+        .filter_map(|c| match &c.capacity {
+            CapacitySource::Scenario { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut run = match own.or(newest) {
+        Some(i) => latest.remove(i),
+        None if measured.is_empty() => Run {
+            subject: Some(config.name.clone()),
+            ..Run::default()
+        },
+        None => crate::bail!(
+            "no completed run of {} to measure the capacities from",
+            subjects
+                .iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    };
+    let mut taken_from = Vec::new();
+    for name in measured {
+        if run.scenarios.iter().any(|s| s.name == name) {
+            continue;
+        }
+        let source = latest
+            .iter()
+            .filter(|r| r.scenarios.iter().any(|s| s.name == name))
+            .max_by(|a, b| a.started_at.cmp(&b.started_at));
+        if let Some(source) = source {
+            if let Some(scenario) = source.scenarios.iter().find(|s| s.name == name) {
+                run.scenarios.push(scenario.clone());
+                taken_from.push((name.to_string(), source.id.clone(), subject_of(source)));
+            }
+        }
+    }
+    Ok((run, taken_from))
+}
+
 /// Builds the plan of `config` at `scales` from `run` (and `history` for projections).
 pub fn build(
     config: &Config,
@@ -244,9 +322,11 @@ pub fn build(
         wall_components: plan_config.wall,
     };
     let plan = capacity::plan(&input);
+    // A plan of declared capacities alone may have no stored run to
+    // project from.
     let projections = match history {
-        Some(history) => projections(config, plan_config, run, history)?,
-        None => Vec::new(),
+        Some(history) if !run.id.is_empty() => projections(config, plan_config, run, history)?,
+        _ => Vec::new(),
     };
     let mut counts = BTreeMap::new();
     for finding in &run.findings {

@@ -142,9 +142,13 @@ pub fn markdown(report: &PlanReport) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "Today: {}. Capacities from run `{}`. Status: 🟢 OK < 60 % · 🟡 STRAINED ≥ 60 % · 🟠 CRITICAL ≥ 85 % · 🔴 BREAKS ≥ 100 % (or past the USL peak).\n",
+        "Today: {}. {} Status: 🟢 OK < 60 % · 🟡 STRAINED ≥ 60 % · 🟠 CRITICAL ≥ 85 % · 🔴 BREAKS ≥ 100 % (or past the USL peak).\n",
         today.join(", "),
-        report.run_id
+        if report.run_id.is_empty() {
+            "Capacities as declared (no stored run).".to_string()
+        } else {
+            format!("Capacities from run `{}`.", report.run_id)
+        }
     );
     let labels: Vec<String> = plan
         .scales
