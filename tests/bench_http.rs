@@ -16,8 +16,14 @@ fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The bound is the machine's: the hold is exact (a timer thread), and
+/// what lies above it is two loopback trips, the server's and the
+/// generator's wake-ups on a 2-core VM. Earlier sessions read p50 10.14-10.22
+/// ms here; on 2026-12-07 the same VM read 10.19-10.34 ms over eight runs,
+/// with this code and with the commit before it alike, so a 0.3 ms bound
+/// failed one CI run in four. 0.5 ms holds that spread.
 #[test]
-fn latency_of_a_10ms_server_is_reported_within_0_3ms_and_counts_match_the_server() {
+fn latency_of_a_10ms_server_is_reported_within_0_5ms_and_counts_match_the_server() {
     // Hypervisor wake-up latency from idle vCPUs is not what is being tested.
     let _awake = common::KeepCpusAwake::start();
     let server = demo(DemoConfig {
@@ -30,8 +36,8 @@ fn latency_of_a_10ms_server_is_reported_within_0_3ms_and_counts_match_the_server
     let p50 = f(&v, "/latency_ms/p50");
     eprintln!("measured p50 {p50} ms against a 10 ms hold");
     assert!(
-        (p50 - 10.0).abs() <= 0.3,
-        "p50 {p50} ms is not within 0.3 ms of 10 ms"
+        (p50 - 10.0).abs() <= 0.5,
+        "p50 {p50} ms is not within 0.5 ms of 10 ms"
     );
     let requests = f(&v, "/requests") as u64;
     assert_eq!(
