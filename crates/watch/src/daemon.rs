@@ -499,10 +499,11 @@ pub fn engine_reports(shared: &Shared) -> [String; 3] {
         changes: &changes,
         alerts: &alerts,
     };
+    let (markdown, html, json) = crate::engine::render(&input);
     [
-        crate::engine::markdown(&input),
-        crate::engine::html(&input),
-        serde_json::to_string_pretty(&crate::engine::json(&input)).unwrap_or_default() + "\n",
+        markdown,
+        html,
+        serde_json::to_string_pretty(&json).unwrap_or_default() + "\n",
     ]
 }
 

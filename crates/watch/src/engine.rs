@@ -266,7 +266,19 @@ fn change_text(c: Option<(f64, Change)>) -> String {
 
 /// The engine report in Markdown.
 pub fn markdown(input: &EngineInput<'_>) -> String {
+    markdown_of(&Engine::of(input), input)
+}
+
+/// The report in every format — Markdown, HTML and JSON — from one
+/// computation of its content (each sweep's USL fit among it).
+pub fn render(input: &EngineInput<'_>) -> (String, String, serde_json::Value) {
     let e = Engine::of(input);
+    let md = markdown_of(&e, input);
+    let page = page_of(&md);
+    (md, page, json_of(&e, input))
+}
+
+fn markdown_of(e: &Engine, input: &EngineInput<'_>) -> String {
     let mut out = String::from("# scalewall engine report\n\n");
     let _ = writeln!(
         out,
@@ -447,7 +459,10 @@ pub fn markdown(input: &EngineInput<'_>) -> String {
 
 /// The engine report as JSON.
 pub fn json(input: &EngineInput<'_>) -> serde_json::Value {
-    let e = Engine::of(input);
+    json_of(&Engine::of(input), input)
+}
+
+fn json_of(e: &Engine, input: &EngineInput<'_>) -> serde_json::Value {
     let moved = |items: &[(String, String, f64)]| -> Vec<serde_json::Value> {
         items
             .iter()
@@ -561,9 +576,13 @@ fn inline(escaped: &str) -> String {
 /// The engine report as a self-contained page: the Markdown's sections as
 /// HTML with the report's stylesheet (every string escaped first).
 pub fn html(input: &EngineInput<'_>) -> String {
+    page_of(&markdown(input))
+}
+
+/// The page of the report's Markdown.
+fn page_of(md: &str) -> String {
     use scalewall_report::html::escape;
     let escape = |text: &str| inline(&escape(text));
-    let md = markdown(input);
     let mut out = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"color-scheme\" content=\"light dark\"><title>scalewall engine report</title><style>{}</style></head><body>",
         scalewall_report::components::STYLE
@@ -769,6 +788,8 @@ mod tests {
         assert!(page.contains("<strong>DEGRADING</strong>"), "{page}");
         assert!(!page.contains("**"), "{page}");
         let doc = json(&input);
+        // One computation serves every format alike.
+        assert_eq!(render(&input), (md.clone(), page.clone(), doc.clone()));
         assert_eq!(doc["next_analysis"], "2026-12-07T17:05:00Z");
         assert_eq!(doc["overall_trend"], "DEGRADING");
         assert_eq!(doc["jobs"][1]["status"], "FAILING");
