@@ -6,12 +6,37 @@
 mod common;
 
 use common::{demo_server_child, f, json, scalewall};
+use std::path::Path;
 
 /// X(N*) of demo-server's curve, by hand: N* = √((1 − σ)/κ),
 /// X = N* / (latency · (1 + σ(N* − 1) + κN*(N* − 1))).
 fn true_peak(latency_s: f64, sigma: f64, kappa: f64) -> f64 {
     let n = ((1.0 - sigma) / kappa).sqrt();
     n / (latency_s * (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0)))
+}
+
+/// `scalewall plan -f CONFIG --history HISTORY EXTRA…`.
+fn plan_of(config: &Path, history: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "plan",
+        "-f",
+        config.to_str().unwrap(),
+        "--history",
+        history.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    scalewall(&args)
+}
+
+/// The plan's JSON; the command must succeed.
+fn plan_json(config: &Path, history: &Path) -> serde_json::Value {
+    let out = plan_of(config, history, &["-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&out)
 }
 
 #[test]
@@ -200,21 +225,7 @@ fn growth_over_stored_runs_projects_the_crossing_day_of_a_known_slope() {
          [[plan.limit]]\nmetric = \"cache.rss_mb\"\nlimit = 512\n",
     )
     .unwrap();
-    let out = scalewall(&[
-        "plan",
-        "-f",
-        config.to_str().unwrap(),
-        "--history",
-        db.to_str().unwrap(),
-        "-o",
-        "json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let plan = json(&out);
+    let plan = plan_json(&config, &db);
     let projection = &plan["projections"][0];
     assert_eq!(projection["trend"], "linear", "{plan:#}");
     // by hand: 100 + 5·d = 512 at d = 82.4; the last run is day 9 → 73.4 days
@@ -240,13 +251,7 @@ fn growth_over_stored_runs_projects_the_crossing_day_of_a_known_slope() {
     let month = &projection["horizons"][1];
     assert!((f(month, "/value") / 297.2 - 1.0).abs() < 0.01, "{month:#}");
     assert_eq!(month["beyond_data"], true, "{month:#}");
-    let text = scalewall(&[
-        "plan",
-        "-f",
-        config.to_str().unwrap(),
-        "--history",
-        db.to_str().unwrap(),
-    ]);
+    let text = plan_of(&config, &db, &[]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("| in 1 week | in 1 month |"), "{text}");
     assert!(text.contains("; beyond the data |"), "{text}");
@@ -288,21 +293,7 @@ fn a_watch_configs_plan_reads_each_capacity_from_the_job_that_measured_it() {
     };
     let path = dir.path().join("scalewall.toml");
     std::fs::write(&path, config("capacity_from = \"gw-scaling\"")).unwrap();
-    let out = scalewall(&[
-        "plan",
-        "-f",
-        path.to_str().unwrap(),
-        "--history",
-        db.to_str().unwrap(),
-        "-o",
-        "json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let plan = json(&out);
+    let plan = plan_json(&path, &db);
     let capacity = f(&plan, "/components/0/capacity_per_instance");
     assert!((capacity / 2592.0 - 1.0).abs() < 0.01, "{plan:#}");
     assert_eq!(plan["run_id"], run.id.as_str(), "{plan:#}");
@@ -317,16 +308,7 @@ fn a_watch_configs_plan_reads_each_capacity_from_the_job_that_measured_it() {
         .unwrap()
         .store(&own, &scalewall_job::compare::stored_metrics(&metrics))
         .unwrap();
-    let out = scalewall(&[
-        "plan",
-        "-f",
-        path.to_str().unwrap(),
-        "--history",
-        db.to_str().unwrap(),
-        "-o",
-        "json",
-    ]);
-    let plan = json(&out);
+    let plan = plan_json(&path, &db);
     assert_eq!(plan["run_id"], own.id.as_str(), "{plan:#}");
     assert_eq!(
         plan["capacity_runs"][0]["run_id"],
@@ -342,13 +324,8 @@ fn a_watch_configs_plan_reads_each_capacity_from_the_job_that_measured_it() {
 
     // Declared capacities need no run, nor even a history.
     std::fs::write(&path, config("capacity = \"500/s\"")).unwrap();
-    let out = scalewall(&[
-        "plan",
-        "-f",
-        path.to_str().unwrap(),
-        "--history",
-        dir.path().join("none.db").to_str().unwrap(),
-    ]);
+    let none = dir.path().join("none.db");
+    let out = plan_of(&path, &none, &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -361,13 +338,7 @@ fn a_watch_configs_plan_reads_each_capacity_from_the_job_that_measured_it() {
     );
     // A measured capacity with no run says which subjects it searched.
     std::fs::write(&path, config("capacity_from = \"gw-scaling\"")).unwrap();
-    let out = scalewall(&[
-        "plan",
-        "-f",
-        path.to_str().unwrap(),
-        "--history",
-        dir.path().join("none.db").to_str().unwrap(),
-    ]);
+    let out = plan_of(&path, &none, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr)
