@@ -11,8 +11,21 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
+
+/// The capacity-drift test measures capacity run after run and needs the
+/// host to itself: a neighbour's load (the 30 s bench of the timeout test)
+/// is a real drop of the capacity it measures, and CI once saw the drift
+/// alert before the target changed. It takes this lock to write; every
+/// other test reads it, so they run together, and apart from it.
+static HOST: RwLock<()> = RwLock::new(());
+
+/// A shared hold on the host (see [`HOST`]); a failed test's poison is
+/// no reason to fail another.
+fn sharing_the_host() -> RwLockReadGuard<'static, ()> {
+    HOST.read().unwrap_or_else(|e| e.into_inner())
+}
 
 /// One GET: (status code, body).
 fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
@@ -129,6 +142,7 @@ fn config(dir: &Path, text: &str) {
 
 #[test]
 fn jobs_run_on_their_schedules_fail_recover_and_alert() {
+    let _host = sharing_the_host();
     let dir = tempfile::tempdir().unwrap();
     let target = free_port();
     let (_server, _) = demo_server_on(&format!("127.0.0.1:{target}"), &[]);
@@ -303,6 +317,7 @@ fn dashboard_in_a_browser(port: u16) {
 
 #[test]
 fn a_target_whose_capacity_drops_gives_a_drift_finding_and_an_alert() {
+    let _host = HOST.write().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let target = free_port();
     let listen = format!("127.0.0.1:{target}");
@@ -341,7 +356,9 @@ on = ["capacity_drift"]
     wait_for(port, Duration::from_secs(60), "6 runs", |v| {
         job(v, "capacity")["runs"].as_u64() >= Some(6)
     });
-    assert!(alerts.try_recv().is_err(), "no drift yet");
+    if let Ok(alert) = alerts.try_recv() {
+        panic!("no drift yet, but: {alert:#}");
+    }
     // κ 0.005 → 0.05: N* ≈ 4.4, X(N*) ≈ 1,200 req/s.
     drop(server);
     let (_server, _) = demo_server_on(&listen, &usl("0.05").each_ref().map(String::as_str));
@@ -359,6 +376,7 @@ on = ["capacity_drift"]
 
 #[test]
 fn a_run_past_its_timeout_is_cancelled_and_sigterm_stops_the_daemon_cleanly() {
+    let _host = sharing_the_host();
     let dir = tempfile::tempdir().unwrap();
     let (_server, target) = common::demo_server_child(&[]);
     let port = free_port();
@@ -422,6 +440,7 @@ timeout = "1s"
 
 #[test]
 fn a_non_loopback_listen_needs_a_token_and_the_token_guards_every_endpoint_but_health() {
+    let _host = sharing_the_host();
     let dir = tempfile::tempdir().unwrap();
     let base = r#"[[service]]
 name = "api"
@@ -469,6 +488,7 @@ every = "1h"
 
 #[test]
 fn once_runs_every_job_and_exits_with_the_worst_code() {
+    let _host = sharing_the_host();
     let dir = tempfile::tempdir().unwrap();
     let (_server, target) = common::demo_server_child(&[]);
     config(
@@ -589,6 +609,7 @@ impl TimeoutOutput for Command {
 /// five; its recovery sends one "resolved" with how long it lasted.
 #[test]
 fn a_service_down_fails_only_its_job_and_alerts_once_then_resolves() {
+    let _host = sharing_the_host();
     let dir = tempfile::tempdir().unwrap();
     let gateway = free_port();
     let (gateway_server, _) = demo_server_on(&format!("127.0.0.1:{gateway}"), &[]);

@@ -211,13 +211,34 @@ pub fn check_thresholds(
 pub const NOISE_WINDOW: usize = 10;
 /// Fewest earlier runs to know the noise: fewer and a regression is LOW.
 pub const NOISE_RUNS: usize = 5;
-/// A move this many robust standard deviations past the recent median is a
-/// large regression: MEDIUM at once.
+/// A move this many robust standard deviations past the recent median is
+/// large whatever the history's length: MEDIUM at once.
 const LARGE_Z: f64 = 6.0;
-/// A move past this many (and up to [`LARGE_Z`]) is moderate: MEDIUM only
-/// when the run before it moved as far the same way (confirmed), so one
-/// outlying run never gates.
+/// A move past this many (and below the large bound) is moderate: MEDIUM
+/// only when the run before it moved as far the same way (confirmed), so
+/// one outlying run never gates.
 const MODERATE_Z: f64 = 3.0;
+/// The large bound for 5, 6, … 10 earlier runs: the 99.9th percentile of
+/// how far (in estimated σ, [`run_to_run_noise`]) a next run of unchanged
+/// normal noise lies below the median, from 400,000 simulated histories
+/// per length (never under [`LARGE_Z`]). A σ estimated from five runs is
+/// itself noisy: a fixed 6 σ alarmed on 1-2 % of unchanged runs with five
+/// to seven runs of history, so a watch every 15 minutes raised a false
+/// MEDIUM every few days per metric. The unit test
+/// `the_gate_alarms_on_at_most_one_unchanged_run_in_500` re-simulates it.
+const LARGE_Z_BY_RUNS: [f64; 6] = [14.8, 9.8, 7.7, 6.7, 6.0, 6.0];
+/// The confirmation bound for 6 … 10 earlier runs (the runs before the
+/// previous one tell the noise, so five of them are needed): the 99.9th
+/// percentile of the smaller of the previous and this run's moves under
+/// unchanged normal noise, simulated as [`LARGE_Z_BY_RUNS`] (never under
+/// [`MODERATE_Z`]).
+const CONFIRM_Z_BY_RUNS: [f64; 5] = [8.4, 5.8, 4.5, 4.0, 3.5];
+
+/// The bound of `table` for a history of `runs` earlier runs, the first
+/// entry being for `first` runs (longer histories use the last entry).
+fn bound_for(table: &[f64], first: usize, runs: usize) -> f64 {
+    table[runs.saturating_sub(first).min(table.len() - 1)]
+}
 /// The smallest noise assumed (1 %): a metric that has not moved at all in
 /// ten runs still moves a little.
 const NOISE_FLOOR: f64 = 0.01;
@@ -229,9 +250,12 @@ fn median(values: &[f64]) -> Option<f64> {
 }
 
 /// The recent level of a metric and its run-to-run noise as a relative
-/// standard deviation, robust to an outlying run: the median of `earlier`
-/// and 1.4826 × the median absolute relative deviation from it (at least
-/// 1 %). `None` with fewer than [`NOISE_RUNS`] values (pure).
+/// standard deviation, robust to one outlying run and not fooled by a few
+/// runs that happen to agree: the median of `earlier`, and the larger of
+/// 1.4826 × the median absolute relative deviation from it and the
+/// standard deviation of all runs but the one farthest from the median (at
+/// least 1 %). The MAD alone of five runs is often a fraction of the true
+/// σ. `None` with fewer than [`NOISE_RUNS`] values (pure).
 pub fn run_to_run_noise(earlier: &[f64]) -> Option<(f64, f64)> {
     if earlier.len() < NOISE_RUNS {
         return None;
@@ -240,9 +264,14 @@ pub fn run_to_run_noise(earlier: &[f64]) -> Option<(f64, f64)> {
     if level == 0.0 {
         return None;
     }
-    let deviations: Vec<f64> = earlier.iter().map(|v| (v / level - 1.0).abs()).collect();
-    let sigma = (MAD_TO_SIGMA * median(&deviations)?).max(NOISE_FLOOR);
-    Some((level, sigma))
+    let mut deviations: Vec<f64> = earlier.iter().map(|v| v / level - 1.0).collect();
+    deviations.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
+    let absolute: Vec<f64> = deviations.iter().map(|d| d.abs()).collect();
+    let mad_sigma = MAD_TO_SIGMA * median(&absolute)?;
+    let kept = &deviations[..deviations.len() - 1];
+    let mean = kept.iter().sum::<f64>() / kept.len() as f64;
+    let variance = kept.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (kept.len() - 1) as f64;
+    Some((level, mad_sigma.max(variance.sqrt()).max(NOISE_FLOOR)))
 }
 
 /// How far `value` moved from `level` in the worse direction, in units of
@@ -261,13 +290,17 @@ fn worse_z(value: f64, level: f64, sigma: f64, better: Better) -> f64 {
 /// `value`, given its values in the earlier completed runs (`earlier`,
 /// oldest first, the last being the previous run; up to [`NOISE_WINDOW`]):
 ///
-/// - MEDIUM (it gates) when it lies more than 6 robust standard deviations
-///   past the recent median, or more than 3 when the previous run also lay
-///   more than 3 past the median of the runs before it (confirmed);
+/// - MEDIUM (it gates) when it lies past the large bound (6 robust
+///   standard deviations from the recent median with ten runs of history,
+///   more with fewer: [`LARGE_Z_BY_RUNS`]), or past the confirmation bound
+///   (3.5 σ with ten runs, [`CONFIRM_Z_BY_RUNS`]) when the previous run also
+///   lay past it from the runs before it (confirmed);
 /// - LOW otherwise: within the noise, a first moderate move awaiting
 ///   confirmation, or a history too short to know the noise (within-run
 ///   samples cannot show noise between runs: two identical runs of a
 ///   micro-benchmark differ by 20 % on a VM). Pure.
+///
+/// Each route alarms on at most one run in 1,000 of unchanged normal noise.
 pub fn regression_severity(value: f64, earlier: &[f64], better: Better) -> (Severity, String) {
     let Some((level, sigma)) = run_to_run_noise(earlier) else {
         return (
@@ -286,20 +319,28 @@ pub fn regression_severity(value: f64, earlier: &[f64], better: Better) -> (Seve
         count(earlier.len() as u64, "run", "runs"),
         pct(sigma * 100.0)
     );
-    if z > LARGE_Z {
-        return (Severity::Medium, format!("{basis}: a large move"));
+    let large = bound_for(&LARGE_Z_BY_RUNS, NOISE_RUNS, earlier.len()).max(LARGE_Z);
+    if z > large {
+        return (
+            Severity::Medium,
+            format!("{basis}: a large move (past {} σ)", sig_n(large, 2)),
+        );
     }
-    // Confirmed: this run and the previous one both lie past the moderate
-    // bound of the runs before the previous one (so the previous run's own
-    // move does not widen the noise it is judged by).
+    // Confirmed: this run and the previous one both lie past the bound of
+    // the runs before the previous one (so the previous run's own move
+    // does not widen the noise it is judged by).
     let (before, previous) = earlier.split_at(earlier.len() - 1);
+    let confirm = bound_for(&CONFIRM_Z_BY_RUNS, NOISE_RUNS + 1, earlier.len()).max(MODERATE_Z);
     let confirmed = run_to_run_noise(before).is_some_and(|(l, s)| {
-        worse_z(previous[0], l, s, better) > MODERATE_Z && worse_z(value, l, s, better) > MODERATE_Z
+        worse_z(previous[0], l, s, better) > confirm && worse_z(value, l, s, better) > confirm
     });
     if confirmed {
         return (
             Severity::Medium,
-            format!("{basis}; it and the previous run both moved past {MODERATE_Z} σ: confirmed"),
+            format!(
+                "{basis}; it and the previous run both moved past {} σ: confirmed",
+                sig_n(confirm, 2)
+            ),
         );
     }
     if z > MODERATE_Z {
@@ -394,6 +435,69 @@ mod tests {
         }
     }
 
+    /// A standard normal draw (Box-Muller), for the simulations below.
+    fn gauss(rng: &mut fastrand::Rng) -> f64 {
+        let u = 1.0 - rng.f64();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * rng.f64()).cos()
+    }
+
+    /// How often `regression_severity` gates (MEDIUM) on a run whose
+    /// value dropped by `drop` after `runs` earlier runs of 1,000 ±
+    /// `noise` (relative, normal), the last `dropped` of which had dropped
+    /// as far already (a sustained drop, seen again).
+    fn gate_rate(
+        rng: &mut fastrand::Rng,
+        (runs, dropped): (usize, usize),
+        noise: f64,
+        drop: f64,
+        trials: usize,
+    ) -> f64 {
+        let mut draw = |drop: f64| 1000.0 * (1.0 - drop + noise * gauss(rng));
+        let mut gated = 0;
+        for _ in 0..trials {
+            let earlier: Vec<f64> = (0..runs)
+                .map(|i| draw(if i + dropped >= runs { drop } else { 0.0 }))
+                .collect();
+            let value = draw(drop);
+            if regression_severity(value, &earlier, Better::Higher).0 == Severity::Medium {
+                gated += 1;
+            }
+        }
+        gated as f64 / trials as f64
+    }
+
+    /// The known answer is unchanged normal noise: a run drawn as its
+    /// history was must gate (both routes together) at most once in 500,
+    /// for every history length. The 6 σ / 3 σ bounds of before gated on
+    /// 0.5-3 % of such runs (most with six runs of history), which a daemon
+    /// every 15 minutes turns into a false MEDIUM every few days per
+    /// metric; CI once saw a capacity-drift alert on an unchanged target.
+    /// The price is a run: a sustained 25 % drop at 3 % noise gates on its
+    /// first run most of the time and on its second nearly always.
+    #[test]
+    fn the_gate_alarms_on_at_most_one_unchanged_run_in_500() {
+        let mut rng = fastrand::Rng::with_seed(29);
+        for runs in NOISE_RUNS..=NOISE_WINDOW {
+            for noise in [0.03, 0.08] {
+                let rate = gate_rate(&mut rng, (runs, 0), noise, 0.0, 20_000);
+                assert!(rate <= 0.002, "{runs} runs, {noise} noise: {rate}");
+            }
+        }
+        for runs in NOISE_RUNS..=NOISE_WINDOW {
+            let first = gate_rate(&mut rng, (runs, 0), 0.03, 0.25, 2_000);
+            let second = gate_rate(&mut rng, (runs + 1, 1), 0.03, 0.25, 2_000);
+            eprintln!("{runs} runs: a 25 % drop gated {first} at once, {second} by its second run");
+            // Measured with this seed: 0.28 / 0.61 from five runs, 0.83 /
+            // 0.99 from eight, 0.88 / 1.00 from ten.
+            if runs >= 8 {
+                assert!(
+                    first >= 0.75 && second >= 0.97,
+                    "{runs} runs: {first}, {second}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_regression_gates_only_beyond_the_noise_history_has_shown() {
         // Ten runs around 1,000 req/s, ±2 %; one outlier (900) barely moves
@@ -407,8 +511,8 @@ mod tests {
         // A 30 % drop is large: MEDIUM at once.
         let (severity, note) = regression_severity(700.0, &earlier, Better::Higher);
         assert_eq!(severity, Severity::Medium, "{note}");
-        // A 6 % drop is moderate: LOW until the next run confirms it …
-        let (severity, note) = regression_severity(940.0, &earlier, Better::Higher);
+        // A 7 % drop is moderate: LOW until the next run confirms it …
+        let (severity, note) = regression_severity(930.0, &earlier, Better::Higher);
         assert_eq!(severity, Severity::Low, "{note}");
         assert!(
             note.contains("MEDIUM if the next run confirms it"),
@@ -416,9 +520,9 @@ mod tests {
         );
         // … and MEDIUM when the previous run had moved as far.
         let mut confirmed = earlier.to_vec();
-        confirmed.push(935.0);
+        confirmed.push(925.0);
         assert_eq!(
-            regression_severity(940.0, &confirmed, Better::Higher).0,
+            regression_severity(930.0, &confirmed, Better::Higher).0,
             Severity::Medium
         );
         // Better is never a regression; latency is worse upwards.
