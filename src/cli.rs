@@ -72,6 +72,11 @@ pub enum Command {
     Watch(WatchArgs),
     /// The watched jobs' statuses from the history, without a daemon.
     Status(StatusArgs),
+    /// Report a run of a push job (`[[job]] push = true`) to the running
+    /// daemon: POST /api/jobs/NAME/runs on [watch] listen, with its token.
+    /// End a cron job, a CI task or a backup script with it; a push job
+    /// with no report within `every` + `grace` turns FAILING ("late").
+    ReportJob(ReportJobArgs),
     /// A load generator for distributed runs: waits on NATS for the parts
     /// a coordinator (`bench`, `sweep` or `run` with --workers) assigns,
     /// runs each with the same engine and streams its figures back every
@@ -145,6 +150,48 @@ pub struct StatusArgs {
     /// The daemon's report folder, when `watch` was given --report-dir.
     #[arg(long, value_name = "DIR", requires = "report")]
     pub report_dir: Option<PathBuf>,
+}
+
+/// How a pushed run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PushedStatus {
+    /// It did its work.
+    Ok,
+    /// It failed (say why with --message).
+    Error,
+    /// It ran out of time.
+    Timeout,
+}
+
+/// Options of `scalewall report-job`.
+#[derive(Debug, Args)]
+pub struct ReportJobArgs {
+    /// The push job's name, as its [[job]] gives it.
+    pub name: String,
+    /// How the run ended.
+    #[arg(long, value_enum)]
+    pub status: PushedStatus,
+    /// How long the run took ("12s", "1m 30s", or seconds).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// What the job says about the run (kept with it; the last 4 KiB).
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// Config file with the [watch] section (its listen and token).
+    #[arg(
+        short = 'f',
+        long,
+        value_name = "PATH",
+        default_value = "scalewall.toml"
+    )]
+    pub config: PathBuf,
+    /// The daemon's address instead of the config's [watch] listen
+    /// (http://HOST:PORT).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The daemon's token instead of the config's (or $SCALEWALL_TOKEN).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
 }
 
 /// Where the run history lives (shared by the history commands).

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe::probe_command(&args),
         Command::Watch(args) => watch::watch_command(&args),
         Command::Status(args) => watch::status_command(&args),
+        Command::ReportJob(args) => watch::report_job_command(&args),
         Command::Worker(args) => worker::worker_command(&args),
     };
     match result {

@@ -26,6 +26,7 @@ const COMMANDS: &[&str] = &[
     "demo-server",
     "watch",
     "status",
+    "report-job",
 ];
 
 fn help_of(command: &str) -> String {

@@ -44,6 +44,23 @@ fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     Some((code, body))
 }
 
+/// One POST of `body`: (status code, body).
+fn post(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n")?.1.to_string();
+    Some((code, body))
+}
+
 fn status(port: u16) -> Option<serde_json::Value> {
     let (code, body) = get(port, "/api/status", None)?;
     (code == 200).then(|| serde_json::from_str(&body).ok())?
@@ -737,4 +754,171 @@ on = ["status"]
 
 fn f64_of(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// `scalewall report-job` in `dir` (its config gives the daemon's address).
+fn report_job(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+        .arg("report-job")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// Issue 29, item 2: the jobs people already have under the daemon. A
+/// command that succeeds, one that fails (its exit code and the end of its
+/// output say why), one past its timeout, and a push job that turns late,
+/// then recovers when it reports itself; each as a load job is: in
+/// /api/status, /metrics, the engine report, the alerts and `status`.
+#[test]
+fn command_and_push_jobs_run_fail_time_out_and_report_themselves() {
+    let _host = sharing_the_host();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (hook, alerts) = receiver();
+    config(
+        dir.path(),
+        &format!(
+            r#"[watch]
+listen = "127.0.0.1:{port}"
+[[job]]
+name = "tidy"
+every = "1s"
+command = ["sh", "-c", "echo tidied"]
+[[job]]
+name = "backup"
+every = "1s"
+command = "echo starting; echo 'pg_dump: error: disk full' >&2; exit 2"
+shell = true
+[[job]]
+name = "hung"
+every = "1s"
+timeout = "1s"
+command = ["sleep", "30"]
+[[job]]
+name = "nightly"
+push = true
+every = "2s"
+grace = "1s"
+[[alert]]
+url = "http://127.0.0.1:{hook}/hook"
+on = ["status"]
+"#
+        ),
+    );
+    let _daemon = daemon(dir.path(), port, &[]);
+    // The push job is due 3 s after the start; the hung one needs 1 s a run.
+    let v = wait_for(port, Duration::from_secs(30), "every job judged", |v| {
+        job(v, "tidy")["status"] == "OK"
+            && job(v, "backup")["status"] == "FAILING"
+            && job(v, "hung")["status"] == "TIMEOUT"
+            && job(v, "nightly")["status"] == "FAILING"
+    });
+    assert_eq!(job(&v, "tidy")["kind"], "command");
+    assert_eq!(job(&v, "tidy")["last_run"]["output"], "tidied\n");
+    assert_eq!(job(&v, "tidy")["last_run"]["exit_code"], 0);
+    let backup = &job(&v, "backup")["last_run"];
+    assert_eq!(backup["exit_code"], 2, "{backup:#}");
+    assert_eq!(
+        backup["output"], "starting\npg_dump: error: disk full\n",
+        "{backup:#}"
+    );
+    assert!(
+        backup["error"].as_str().unwrap().starts_with(
+            "job backup ended with exit code 2: last output: starting ⏎ pg_dump: error: disk full"
+        ),
+        "{backup:#}"
+    );
+    // Killed at its 1 s timeout, not at the 30 s sleep's end.
+    let hung = job(&v, "hung")["last_run"]["duration_s"].as_f64().unwrap();
+    assert!((1.0..5.0).contains(&hung), "{hung}");
+    let nightly = &job(&v, "nightly");
+    assert_eq!(nightly["kind"], "push");
+    assert!(
+        nightly["last_run"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("job nightly is late since "),
+        "{nightly:#}"
+    );
+    // A report that is not one is refused with the reason; only a push
+    // job's path takes a POST.
+    let (code, why) = post(port, "/api/jobs/nightly/runs", r#"{"status":"done"}"#).unwrap();
+    assert_eq!(
+        (code, why.trim()),
+        (
+            400,
+            "status 'done': expected \"ok\", \"error\" or \"timeout\""
+        )
+    );
+    assert_eq!(post(port, "/api/status", "{}").unwrap().0, 405);
+    assert_eq!(get(port, "/api/jobs/nightly/runs", None).unwrap().0, 405);
+    // The job reports itself; a wrong name is refused with the right ones.
+    let refused = report_job(dir.path(), &["nightlyy", "--status", "ok"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("no push job 'nightlyy' (push jobs: nightly)"),
+        "{said}"
+    );
+    let reported = report_job(
+        dir.path(),
+        &[
+            "nightly",
+            "--status",
+            "ok",
+            "--duration",
+            "1m 30s",
+            "--message",
+            "3 files",
+        ],
+    );
+    assert!(
+        reported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reported.stderr)
+    );
+    let v = wait_for(port, Duration::from_secs(10), "the report recorded", |v| {
+        job(v, "nightly")["last_run"]["outcome"] == "ok"
+    });
+    let nightly = &job(&v, "nightly");
+    assert_ne!(nightly["status"], "FAILING", "{nightly:#}");
+    assert_eq!(nightly["last_run"]["duration_s"], 90.0);
+    assert_eq!(nightly["last_run"]["output"], "3 files");
+    // Alerts as for load jobs: the failing command once, not once a run.
+    let mut failing = Vec::new();
+    while let Ok(alert) = alerts.recv_timeout(Duration::from_millis(500)) {
+        failing.push(alert["job"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(
+        failing.iter().filter(|j| *j == "backup").count(),
+        1,
+        "{failing:?}"
+    );
+    let (_, metrics) = get(port, "/metrics", None).unwrap();
+    assert!(
+        metrics.contains("job=\"backup\"") && metrics.contains("job=\"nightly\""),
+        "{metrics}"
+    );
+    let (_, engine) = get(port, "/report.json", None).unwrap();
+    let engine: serde_json::Value = serde_json::from_str(&engine).unwrap();
+    let kinds: Vec<&str> = engine["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["command", "command", "command", "push"]);
+    let (_, markdown) = get(port, "/report", None).unwrap();
+    assert!(markdown.contains("exit code 2"), "{markdown}");
+    // `status` replays them from the history, without the daemon.
+    let status = Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+        .args(["status", "-o", "json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(job(&status, "backup")["status"], "FAILING", "{status:#}");
+    assert_eq!(job(&status, "hung")["status"], "TIMEOUT", "{status:#}");
 }

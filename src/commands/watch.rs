@@ -1,7 +1,7 @@
 //! `watch` (the daemon, or `--once`) and `status` (the jobs' statuses from
 //! the history, without a daemon).
 
-use crate::cli::{OutputFormat, StatusArgs, WatchArgs};
+use crate::cli::{OutputFormat, PushedStatus, ReportJobArgs, StatusArgs, WatchArgs};
 use crate::exit;
 use crate::output::print_stdout;
 use anyhow::{Context, Result};
@@ -77,6 +77,71 @@ fn next_run(
         Some(cron) => cron.next_after(last),
         None => Some(last + job.every),
     }
+}
+
+/// How long `report-job` waits for the daemon.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `scalewall report-job`.
+pub fn report_job_command(args: &ReportJobArgs) -> Result<ExitCode> {
+    let duration_s = match &args.duration {
+        None => 0.0,
+        Some(text) => match text.trim().parse::<f64>() {
+            Ok(s) if s.is_finite() && s >= 0.0 => s,
+            _ => humantime::parse_duration(text.trim())
+                .with_context(|| {
+                    format!("--duration '{text}': expected \"12s\", \"1m 30s\" or seconds")
+                })?
+                .as_secs_f64(),
+        },
+    };
+    let given_token = args.token.clone().or_else(|| {
+        std::env::var("SCALEWALL_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+    });
+    let (url, token) = match &args.url {
+        Some(url) => (url.trim_end_matches('/').to_string(), given_token),
+        None => {
+            let config = read_config(&args.config)?;
+            let settings = config.watch.as_ref();
+            let listen =
+                settings.map_or(scalewall_job::config::WATCH_LISTEN, |w| w.listen.as_str());
+            let token = given_token.or_else(|| settings.and_then(|w| w.token.clone()));
+            // A daemon listening on every address answers on loopback.
+            let listen = listen
+                .replace("0.0.0.0:", "127.0.0.1:")
+                .replace("[::]:", "[::1]:");
+            (format!("http://{listen}"), token)
+        }
+    };
+    let status = match args.status {
+        PushedStatus::Ok => "ok",
+        PushedStatus::Error => "error",
+        PushedStatus::Timeout => "timeout",
+    };
+    let body = serde_json::json!({
+        "status": status,
+        "duration_s": duration_s,
+        "message": args.message.clone().unwrap_or_default(),
+    })
+    .to_string();
+    let endpoint = format!("{url}/api/jobs/{}/runs", args.name);
+    let (code, answer) = scalewall_probe::health::http_post_json_authorized(
+        &endpoint,
+        &body,
+        token.as_deref(),
+        REPORT_TIMEOUT,
+    )
+    .map_err(|e| anyhow::anyhow!("cannot report to the daemon at {endpoint}: {e}"))?;
+    if code != 202 {
+        anyhow::bail!(
+            "the daemon at {endpoint} refused the report (HTTP {code}): {}",
+            answer.trim()
+        );
+    }
+    eprintln!("scalewall: reported {} {status} to {url}", args.name);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `scalewall status`.
@@ -167,6 +232,7 @@ mod tests {
             scenarios: Vec::new(),
             services: Vec::new(),
             config: None,
+            kind: scalewall_job::config::JobKind::Load,
         }
     }
 

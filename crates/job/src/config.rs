@@ -404,6 +404,18 @@ struct RawJob {
     scenarios: Option<Spanned<Vec<String>>>,
     services: Option<Spanned<Vec<String>>>,
     config: Option<Spanned<String>>,
+    command: Option<Spanned<RawCommand>>,
+    shell: Option<bool>,
+    push: Option<Spanned<bool>>,
+    grace: Option<Spanned<String>>,
+}
+
+/// `command = ["pg_dump", "test"]` or, with `shell = true`, a line.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawCommand {
+    Line(String),
+    Argv(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -760,7 +772,46 @@ pub struct WatchJob {
     pub services: Vec<String>,
     /// Another config file whose scenarios it runs (relative to this one).
     pub config: Option<String>,
+    /// What it runs: scalewall's own scenarios, a command, or nothing (a
+    /// job that reports itself).
+    pub kind: JobKind,
 }
+
+/// What a `[[job]]` is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum JobKind {
+    /// Scenarios of a config (the default).
+    #[default]
+    Load,
+    /// `command = [...]` (or a line with `shell = true`), run in the
+    /// config file's folder: its exit code, duration, timeout and the last
+    /// 4 KiB of its output decide and explain the run.
+    Command {
+        /// The program and its arguments (`sh -c LINE` for a shell line).
+        argv: Vec<String>,
+    },
+    /// `push = true`: the job reports each run itself
+    /// (`POST /api/jobs/<name>/runs` or `scalewall report-job`); no report
+    /// within `every` + `grace` is a late run.
+    Push {
+        /// How long past `every` a report may come before the job is late.
+        grace: std::time::Duration,
+    },
+}
+
+impl JobKind {
+    /// `load`, `command` or `push`: the job table's kind column.
+    pub fn label(&self) -> &'static str {
+        match self {
+            JobKind::Load => "load",
+            JobKind::Command { .. } => "command",
+            JobKind::Push { .. } => "push",
+        }
+    }
+}
+
+/// A push job's default grace: 20 % of its interval.
+pub const DEFAULT_PUSH_GRACE: f64 = 0.2;
 
 /// What an alert listens to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1533,6 +1584,113 @@ fn parse_metrics(
     Ok(out)
 }
 
+/// What a `[[job]]` runs: `command`, `push` or scenarios, each with the
+/// keys that go with it only.
+fn job_kind(
+    check: &Checker<'_>,
+    j: &RawJob,
+    span: std::ops::Range<usize>,
+    name: &str,
+    every: std::time::Duration,
+) -> Result<JobKind, ConfigError> {
+    let push = j.push.as_ref().is_some_and(|p| *p.get_ref());
+    let external = j.command.is_some() || push;
+    if external {
+        let load_key = [
+            ("scenarios", j.scenarios.as_ref().map(Spanned::span)),
+            ("services", j.services.as_ref().map(Spanned::span)),
+            ("config", j.config.as_ref().map(Spanned::span)),
+        ]
+        .into_iter()
+        .find_map(|(key, span)| Some((key, span?)));
+        if let Some((key, at)) = load_key {
+            return Err(check.at(
+                at,
+                format!(
+                    "job '{name}' runs {}: {key} belongs to a job of scenarios",
+                    if push {
+                        "nothing itself (push = true)"
+                    } else {
+                        "a command"
+                    }
+                ),
+            ));
+        }
+    }
+    if j.grace.is_some() && !push {
+        return Err(check.at(
+            j.grace.as_ref().map(Spanned::span).unwrap_or(span),
+            format!("job '{name}': grace is for a push = true job"),
+        ));
+    }
+    if j.shell.is_some() && j.command.is_none() {
+        return Err(check.at(span, format!("job '{name}': shell goes with command")));
+    }
+    match (&j.command, push) {
+        (Some(c), true) => Err(check.at(
+            c.span(),
+            format!("job '{name}' has both command and push = true: a command job is run by the daemon, a push job reports itself"),
+        )),
+        (Some(c), false) => {
+            let shell = j.shell.unwrap_or(false);
+            let argv = match (c.get_ref(), shell) {
+                (RawCommand::Line(line), true) => {
+                    vec!["sh".to_string(), "-c".to_string(), line.clone()]
+                }
+                (RawCommand::Line(line), false) => {
+                    return Err(check.at(
+                        c.span(),
+                        format!("command \"{line}\" is a line: set shell = true to run it with sh -c, or give [\"program\", \"arg\", …]"),
+                    ))
+                }
+                (RawCommand::Argv(_), true) => {
+                    return Err(check.at(
+                        c.span(),
+                        "shell = true takes command = \"a line\", not a list",
+                    ))
+                }
+                (RawCommand::Argv(argv), false) => argv.clone(),
+            };
+            if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                return Err(check.at(c.span(), "command needs a program"));
+            }
+            Ok(JobKind::Command { argv })
+        }
+        (None, true) => {
+            if j.every.is_none() {
+                return Err(check.at(
+                    span,
+                    format!("push job '{name}' needs every = \"…\": how often it reports"),
+                ));
+            }
+            let grace = match &j.grace {
+                None => every.mul_f64(DEFAULT_PUSH_GRACE),
+                Some(g) => parse_grace(g.get_ref(), every).map_err(|e| check.at(g.span(), e))?,
+            };
+            Ok(JobKind::Push { grace })
+        }
+        (None, false) => Ok(JobKind::Load),
+    }
+}
+
+/// `grace = "20%"` (of `every`) or `"5m"`.
+fn parse_grace(text: &str, every: std::time::Duration) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if let Some(share) = text.strip_suffix('%') {
+        let share: f64 = share
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p: &f64| p.is_finite() && *p >= 0.0)
+            .ok_or_else(|| {
+                format!("grace '{text}': expected a share like \"20%\" or a duration like \"5m\"")
+            })?;
+        return Ok(every.mul_f64(share / 100.0));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("grace '{text}': {e} (e.g. \"20%\" or \"5m\")"))
+}
+
 /// `[watch]`, `[[job]]` and `[[alert]]`, validated.
 type WatchSections = (Option<WatchSettings>, Vec<WatchJob>, Vec<AlertSpec>);
 
@@ -1671,7 +1829,8 @@ fn parse_watch(
             }
             None => Vec::new(),
         };
-        if j.config.is_none() && scenario_names.is_empty() {
+        let kind = job_kind(check, j, spanned.span(), name, every)?;
+        if kind == JobKind::Load && j.config.is_none() && scenario_names.is_empty() {
             return Err(check.at(
                 spanned.span(),
                 format!("job '{name}' has no scenario to run: declare [[scenario]]s or give config = \"…\""),
@@ -1686,6 +1845,7 @@ fn parse_watch(
             scenarios,
             services,
             config: j.config.as_ref().map(|c| c.get_ref().clone()),
+            kind,
         });
     }
     let mut alerts = Vec::new();
@@ -2042,6 +2202,91 @@ direction = "below"
             ),
             ("[watch]\nlisten = \"localhost\"\n", 9, "HOST:PORT"),
             ("[watch]\ntoken = \"short\"\n", 9, "at least 16 characters"),
+        ] {
+            let error = parse_text(&format!("{base}{extra}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(&format!("scalewall.toml:{line}:")),
+                "{extra}: {error}"
+            );
+            assert!(error.contains(says), "{extra}: {error}");
+        }
+    }
+
+    /// Issue 29, item 2: command and push jobs need no scenario; each
+    /// takes only its own keys, and a mistake is located.
+    #[test]
+    fn command_and_push_jobs_take_their_own_keys() {
+        let config = parse_text(
+            "[[job]]\nname = \"backup\"\nevery = \"1h\"\ncommand = [\"pg_dump\", \"test\"]\n\
+             [[job]]\nname = \"tidy\"\ncron = \"0 3 * * *\"\ncommand = \"rm -f /tmp/x*\"\nshell = true\n\
+             [[job]]\nname = \"nightly\"\nevery = \"1d\"\npush = true\n\
+             [[job]]\nname = \"ci\"\nevery = \"10m\"\npush = true\ngrace = \"5m\"\n",
+        )
+        .unwrap();
+        let kinds: Vec<&JobKind> = config.jobs.iter().map(|j| &j.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                &JobKind::Command {
+                    argv: vec!["pg_dump".into(), "test".into()]
+                },
+                &JobKind::Command {
+                    argv: vec!["sh".into(), "-c".into(), "rm -f /tmp/x*".into()]
+                },
+                // 20 % of a day by default.
+                &JobKind::Push {
+                    grace: std::time::Duration::from_secs(17_280)
+                },
+                &JobKind::Push {
+                    grace: std::time::Duration::from_secs(300)
+                },
+            ]
+        );
+        let base = "[[service]]\nname = \"api\"\nurl = \"http://127.0.0.1:1\"\n\
+                    [[scenario]]\nname = \"get\"\nservice = \"api\"\nkind = \"bench\"\n";
+        for (extra, line, says) in [
+            (
+                "[[job]]\nname = \"j\"\nevery = \"1m\"\ncommand = \"ls | wc\"\n",
+                11,
+                "set shell = true",
+            ),
+            (
+                "[[job]]\nname = \"j\"\nevery = \"1m\"\ncommand = [\"ls\"]\nshell = true\n",
+                11,
+                "not a list",
+            ),
+            (
+                "[[job]]\nname = \"j\"\nevery = \"1m\"\ncommand = []\n",
+                11,
+                "needs a program",
+            ),
+            (
+                "[[job]]\nname = \"j\"\nevery = \"1m\"\ncommand = [\"ls\"]\nscenarios = [\"get\"]\n",
+                12,
+                "scenarios belongs to a job of scenarios",
+            ),
+            (
+                "[[job]]\nname = \"j\"\nevery = \"1m\"\ncommand = [\"ls\"]\npush = true\n",
+                11,
+                "both command and push",
+            ),
+            (
+                "[[job]]\nname = \"j\"\ncron = \"0 3 * * *\"\npush = true\n",
+                8,
+                "needs every",
+            ),
+            (
+                "[[job]]\nname = \"j\"\nevery = \"1m\"\npush = true\ngrace = \"soon\"\n",
+                12,
+                "grace 'soon'",
+            ),
+            (
+                "[[job]]\nname = \"j\"\nevery = \"1m\"\ngrace = \"1m\"\n",
+                11,
+                "grace is for a push = true job",
+            ),
         ] {
             let error = parse_text(&format!("{base}{extra}"))
                 .unwrap_err()

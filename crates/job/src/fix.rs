@@ -130,6 +130,27 @@ pub enum Fix<'a> {
         /// The longest completed run of the job in the history, seconds.
         longest_completed_s: Option<f64>,
     },
+    /// A command job exited non-zero or was killed by a signal.
+    CommandFailed {
+        /// The command as the config gave it.
+        command: &'a str,
+        /// "exit code 2" or "signal 9".
+        ended: &'a str,
+    },
+    /// A push job reported an error.
+    ReportedError {
+        /// The job's name.
+        job: &'a str,
+    },
+    /// A push job sent no report within its interval and grace.
+    LatePush {
+        /// The job's name.
+        job: &'a str,
+        /// When it last reported (RFC 3339), if ever.
+        last_report: Option<&'a str>,
+        /// Its interval plus grace, seconds.
+        due_s: f64,
+    },
 }
 
 /// A timeout this much above the longest completed run leaves room for a
@@ -273,6 +294,24 @@ impl Fix<'_> {
                     sig(*timeout_s)
                 ),
             },
+            Fix::CommandFailed { command, ended } => format!(
+                "it ended with {ended}: read the last output (`last_run.output` in /api/status) \
+                 and run it by hand from the config's folder: `{command}`"
+            ),
+            Fix::ReportedError { job } => format!(
+                "the job said it failed (its message is the evidence): mend it; its next \
+                 `scalewall report-job {job} --status ok` clears the status"
+            ),
+            Fix::LatePush {
+                job,
+                last_report,
+                due_s,
+            } => format!(
+                "no report within {} s{}: check the job's scheduler, and that it ends with \
+                 `scalewall report-job {job} --status ok`",
+                sig(*due_s),
+                last_report.map_or(String::new(), |at| format!(" (last at {at})"))
+            ),
         }
     }
 }
@@ -388,6 +427,25 @@ mod tests {
                 },
                 "the longest completed run, 812 s",
             ),
+            (
+                Fix::CommandFailed {
+                    command: "pg_dump test",
+                    ended: "exit code 2",
+                },
+                "exit code 2",
+            ),
+            (
+                Fix::ReportedError { job: "backup" },
+                "report-job backup --status ok",
+            ),
+            (
+                Fix::LatePush {
+                    job: "backup",
+                    last_report: Some("2026-12-07T03:00:00Z"),
+                    due_s: 90_000.0,
+                },
+                "90,000 s (last at 2026-12-07T03:00:00Z)",
+            ),
         ]
     }
 
@@ -408,7 +466,7 @@ mod tests {
             .map(|d| format!("{d:?}"))
             .collect();
         assert_eq!(distinct.len(), kinds.len());
-        assert_eq!(kinds.len(), 17);
+        assert_eq!(kinds.len(), 20);
     }
 
     #[test]

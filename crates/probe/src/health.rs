@@ -266,7 +266,7 @@ pub(crate) fn http_get(
     timeout: Duration,
     insecure: bool,
 ) -> Result<HttpAnswer, HttpFailure> {
-    http_request("GET", url, None, timeout, insecure, MAX_BODY_BYTES)
+    http_request("GET", url, None, timeout, insecure, MAX_BODY_BYTES, None)
 }
 
 /// [`http_get`] reading up to `max_bytes` of the answer (a metrics page
@@ -277,15 +277,49 @@ pub(crate) fn http_get_limited(
     insecure: bool,
     max_bytes: usize,
 ) -> Result<HttpAnswer, HttpFailure> {
-    http_request("GET", url, None, timeout, insecure, max_bytes)
+    http_request("GET", url, None, timeout, insecure, max_bytes, None)
 }
 
 /// One blocking `POST url` of a JSON body (a webhook), done within
 /// `timeout`: the status code, or why there is none.
 pub fn http_post_json(url: &str, body: &str, timeout: Duration) -> Result<u16, String> {
-    http_request("POST", url, Some(body), timeout, false, MAX_BODY_BYTES)
-        .map(|answer| answer.code)
-        .map_err(|failed| failed.reason)
+    http_request(
+        "POST",
+        url,
+        Some(body),
+        timeout,
+        false,
+        MAX_BODY_BYTES,
+        None,
+    )
+    .map(|answer| answer.code)
+    .map_err(|failed| failed.reason)
+}
+
+/// POSTs a JSON body with an optional bearer token: the status code and
+/// the answer's body (lossy UTF-8), or why there is none.
+pub fn http_post_json_authorized(
+    url: &str,
+    body: &str,
+    bearer: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    http_request(
+        "POST",
+        url,
+        Some(body),
+        timeout,
+        false,
+        MAX_BODY_BYTES,
+        bearer,
+    )
+    .map(|answer| {
+        (
+            answer.code,
+            String::from_utf8_lossy(&answer.body).into_owned(),
+        )
+    })
+    .map_err(|failed| failed.reason)
 }
 
 fn http_request(
@@ -295,6 +329,7 @@ fn http_request(
     timeout: Duration,
     insecure: bool,
     max_bytes: usize,
+    bearer: Option<&str>,
 ) -> Result<HttpAnswer, HttpFailure> {
     let url = parse_http_url(url).map_err(|reason| failure(reason, None))?;
     let start = Instant::now();
@@ -324,8 +359,9 @@ fn http_request(
             b.len()
         )
     });
+    let authorization = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let request = format!(
-        "{method} {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: scalewall\r\nAccept: application/json\r\n{body_headers}Connection: close\r\n\r\n{}",
+        "{method} {} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: scalewall\r\nAccept: application/json\r\n{authorization}{body_headers}Connection: close\r\n\r\n{}",
         url.path,
         json_body.unwrap_or("")
     );

@@ -9,12 +9,13 @@
 //! cancels the running one (kept as interrupted) and returns.
 
 use crate::alert::{self, AlertRule, RunEvent, Sender};
+use crate::external::{self, Ended, ExternalRun, TIMEOUT_SUBJECT};
 use crate::schedule::Schedule;
 use crate::status::{JobStatus, RunOutcome, StatusState};
 use crate::view::{unix_s, AlertHealth, JobView, LastRun};
 use crate::WatchError;
 use scalewall_history::History;
-use scalewall_job::config::{Config, WatchJob, WatchSettings, WATCH_LISTEN};
+use scalewall_job::config::{Config, JobKind, WatchJob, WatchSettings, WATCH_LISTEN};
 use scalewall_job::job::{read_config, run_job, HistoryStore, Job, JobContext};
 use scalewall_job::observer::Silent;
 use scalewall_job::record::SystemClock;
@@ -22,7 +23,7 @@ use scalewall_load::engine::Control;
 use scalewall_model::{Run, RunStatus, Severity};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How often a running run's watchdog looks at its deadline and the stop flag.
@@ -112,6 +113,19 @@ pub struct Shared {
     pub history_path: PathBuf,
     /// Where reports are written, for `/reports/…`.
     pub report_dir: PathBuf,
+    /// Reports of push jobs not yet recorded, by job.
+    pushed: Mutex<std::collections::BTreeMap<String, Vec<ExternalRun>>>,
+    /// Wakes the push jobs' threads when a report comes.
+    pushed_signal: Condvar,
+}
+
+/// Why a push report was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushRefused {
+    /// No push job of that name (the names of those there are).
+    NoSuchJob(Vec<String>),
+    /// The body is not a report.
+    Invalid(String),
 }
 
 /// Locks a mutex, recovering it from a thread that panicked holding it.
@@ -128,6 +142,7 @@ impl Shared {
                     .iter()
                     .map(|j| JobView {
                         name: j.name.clone(),
+                        kind: j.kind.label(),
                         every_s: j.every.as_secs_f64(),
                         ..JobView::default()
                     })
@@ -152,7 +167,35 @@ impl Shared {
             heartbeat: Mutex::new(Instant::now()),
             history_path: plan.history_path.clone(),
             report_dir,
+            pushed: Mutex::new(std::collections::BTreeMap::new()),
+            pushed_signal: Condvar::new(),
         }
+    }
+
+    /// Takes a push job's report (`POST /api/jobs/<name>/runs`): its
+    /// thread records it at once.
+    pub fn push_report(&self, job: &str, body: &[u8]) -> Result<(), PushRefused> {
+        let push_jobs: Vec<String> = lock(&self.jobs)
+            .iter()
+            .filter(|j| {
+                j.kind
+                    == JobKind::Push {
+                        grace: Duration::ZERO,
+                    }
+                    .label()
+            })
+            .map(|j| j.name.clone())
+            .collect();
+        if !push_jobs.iter().any(|name| name == job) {
+            return Err(PushRefused::NoSuchJob(push_jobs));
+        }
+        let report = external::Report::parse(body).map_err(PushRefused::Invalid)?;
+        lock(&self.pushed)
+            .entry(job.to_string())
+            .or_default()
+            .push(report.into_run(SystemTime::now()));
+        self.pushed_signal.notify_all();
+        Ok(())
     }
 
     fn update(&self, job: &str, change: impl FnOnce(&mut JobView)) {
@@ -228,9 +271,6 @@ fn job_config(path: &Path, job: &WatchJob) -> Result<Config, String> {
     config.name = job.name.clone();
     Ok(config)
 }
-
-/// The subject of the finding a timed-out run carries.
-const TIMEOUT_SUBJECT: &str = "watch.timeout";
 
 /// Completed runs a timeout's fix sizes the new timeout by.
 const TIMEOUT_SIZING_RUNS: usize = 20;
@@ -361,6 +401,8 @@ pub fn run_once(plan: &WatchPlan, shared: &Shared, job: &WatchJob) -> Ran {
         duration_s,
         outcome,
         error,
+        exit_code: None,
+        output: None,
     };
     match result {
         Err(panic) => {
@@ -438,6 +480,220 @@ pub fn run_once(plan: &WatchPlan, shared: &Shared, job: &WatchJob) -> Ran {
                 report,
             }
         }
+    }
+}
+
+/// Runs a load or command job once, now.
+fn run_scheduled(plan: &WatchPlan, shared: &Shared, job: &WatchJob) -> Ran {
+    match &job.kind {
+        JobKind::Command { argv } => run_command_job(plan, shared, job, argv),
+        JobKind::Load | JobKind::Push { .. } => run_once(plan, shared, job),
+    }
+}
+
+/// Runs a command job once, in the config file's folder, and stores it.
+fn run_command_job(plan: &WatchPlan, shared: &Shared, job: &WatchJob, argv: &[String]) -> Ran {
+    let folder = match plan.config_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let control = Control::new();
+    *lock(&shared.active) = Some(control.clone());
+    let ran = external::run_command(argv, &folder, job.timeout, &control);
+    *lock(&shared.active) = None;
+    if ran.ended == Ended::Stopped {
+        // Stopped with the daemon: not the job's doing, not stored.
+        return Ran {
+            outcome: RunOutcome::Failed,
+            last: LastRun {
+                id: String::new(),
+                started_unix_s: unix_s(ran.started),
+                duration_s: ran.duration_s,
+                outcome: RunOutcome::Failed,
+                error: Some("stopped with the daemon".into()),
+                exit_code: None,
+                output: Some(ran.output),
+            },
+            run: None,
+            exit_code: 1,
+            report: None,
+        };
+    }
+    ran_external(shared, job, ran)
+}
+
+/// A command as one line, for a fix to quote (`sh -c LINE` as LINE).
+fn command_line(argv: &[String]) -> String {
+    match argv {
+        [sh, c, line] if sh == "sh" && c == "-c" => line.clone(),
+        _ => argv.join(" "),
+    }
+}
+
+/// Stores an external job's run with the finding that explains it, and
+/// makes it a [`Ran`] (a failure to store it is the run's error).
+fn ran_external(shared: &Shared, job: &WatchJob, ran: ExternalRun) -> Ran {
+    let line = match &job.kind {
+        JobKind::Command { argv } => command_line(argv),
+        _ => String::new(),
+    };
+    let source = match &job.kind {
+        JobKind::Push { grace } => external::Source::Push {
+            due_s: (job.every + *grace).as_secs_f64(),
+        },
+        _ => external::Source::Command(&line),
+    };
+    let history = History::open(&shared.history_path);
+    let finding = match (&ran.ended, &source) {
+        (Ended::TimedOut, external::Source::Command(_)) => Some(timeout_finding(
+            job,
+            history
+                .as_ref()
+                .ok()
+                .and_then(|h| longest_completed_s(h, &job.name)),
+        )),
+        _ => external::finding_of(&job.name, &source, &ran),
+    };
+    let record = external::record_of(&job.name, &ran, finding);
+    let metrics = if ran.ended == Ended::Ok {
+        vec![scalewall_history::StoredMetric {
+            name: external::DURATION_METRIC.into(),
+            value: ran.duration_s,
+            samples: Vec::new(),
+        }]
+    } else {
+        Vec::new()
+    };
+    let store_error = match history {
+        Ok(mut history) => history
+            .store(&record, &metrics)
+            .err()
+            .map(|e| e.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    let outcome = match (&ran.ended, &store_error) {
+        (Ended::Ok, None) => RunOutcome::Ok,
+        (Ended::TimedOut, _) => RunOutcome::TimedOut,
+        _ => RunOutcome::Failed,
+    };
+    let error = store_error.or_else(|| {
+        record
+            .findings
+            .first()
+            .map(|f| format!("{}: {}", f.message, f.evidence))
+    });
+    let worst = record.findings.iter().map(|f| f.severity).max();
+    let exit_code = match outcome {
+        RunOutcome::Ok => scalewall_job::findings::gate_code(worst),
+        _ => scalewall_job::findings::gate_code(worst).max(1),
+    };
+    Ran {
+        outcome,
+        last: LastRun {
+            id: record.id.clone(),
+            started_unix_s: unix_s(ran.started),
+            duration_s: ran.duration_s,
+            outcome,
+            error,
+            exit_code: ran.exit_code,
+            output: Some(ran.output).filter(|o| !o.is_empty()),
+        },
+        run: Some(record),
+        exit_code,
+        report: None,
+    }
+}
+
+/// When a push job last reported, from its stored runs (a late run is
+/// not a report).
+fn last_report_of(history: &History, job: &str) -> Option<SystemTime> {
+    let rows = history.list(Some(job), RESUME_RUNS).ok()?;
+    rows.iter().find_map(|row| {
+        let run = history.load(&row.id).ok()?;
+        if run
+            .findings
+            .iter()
+            .any(|f| f.subject == external::LATE_SUBJECT)
+        {
+            return None;
+        }
+        humantime::parse_rfc3339_weak(&run.finished_at).ok()
+    })
+}
+
+/// A push job's thread: records each report as it comes, and a late run
+/// each `every` while none comes within `every` + `grace` of the last.
+fn push_loop(
+    plan: &WatchPlan,
+    shared: &Shared,
+    sender: &dyn Sender,
+    job: &WatchJob,
+    grace: Duration,
+) {
+    let last_start = resume_job(shared, job);
+    let mut last_report = History::open(&shared.history_path)
+        .ok()
+        .and_then(|h| last_report_of(&h, &job.name));
+    let due = job.every + grace;
+    let now = SystemTime::now();
+    // Due `every` + `grace` after the last report (or this start); after a
+    // late run stored before a restart, the next late one is `every` on.
+    let mut deadline = last_report.unwrap_or(now) + due;
+    if let Some(start) = last_start.filter(|s| Some(*s) > last_report) {
+        deadline = deadline.max(start + job.every);
+    }
+    let mut late_since: Option<SystemTime> = None;
+    loop {
+        shared.update(&job.name, |v| v.next_run = Some(deadline));
+        let report = {
+            let mut pushed = lock(&shared.pushed);
+            loop {
+                *lock(&shared.heartbeat) = Instant::now();
+                if shared.stop.is_stopped() {
+                    return;
+                }
+                if let Some(waiting) = pushed.get_mut(&job.name).filter(|w| !w.is_empty()) {
+                    break Some(waiting.remove(0));
+                }
+                let left = match deadline.duration_since(SystemTime::now()) {
+                    Ok(left) if !left.is_zero() => left,
+                    _ => break None,
+                };
+                pushed = match shared
+                    .pushed_signal
+                    .wait_timeout(pushed, left.min(WAIT_SLICE))
+                {
+                    Ok((guard, _)) => guard,
+                    Err(poisoned) => poisoned.into_inner().0,
+                };
+            }
+        };
+        let now = SystemTime::now();
+        let ran = match report {
+            Some(ran) => {
+                last_report = Some(now);
+                late_since = None;
+                deadline = now + due;
+                ran
+            }
+            None => {
+                let since = *late_since.get_or_insert(deadline);
+                deadline += job.every;
+                ExternalRun {
+                    started: now,
+                    duration_s: 0.0,
+                    ended: Ended::Late {
+                        since,
+                        last: last_report,
+                    },
+                    exit_code: None,
+                    output: String::new(),
+                }
+            }
+        };
+        let ran = ran_external(shared, job, ran);
+        record(shared, plan, sender, job, ran);
+        prune(plan);
     }
 }
 
@@ -611,13 +867,8 @@ fn wait_until(stop: &Control, at: SystemTime) -> bool {
     }
 }
 
-/// One job's schedule thread.
-fn schedule_loop(plan: &WatchPlan, shared: &Shared, sender: &dyn Sender, job: &WatchJob) {
-    let schedule = Schedule {
-        every: job.every,
-        jitter: job.jitter,
-        cron: job.cron.clone(),
-    };
+/// A job's status from its stored runs, shown at once; its last start.
+fn resume_job(shared: &Shared, job: &WatchJob) -> Option<SystemTime> {
     let (last_start, state, latest) = match History::open(&shared.history_path) {
         Ok(history) => resume(&history, &job.name),
         Err(_) => (None, StatusState::default(), None),
@@ -632,6 +883,20 @@ fn schedule_loop(plan: &WatchPlan, shared: &Shared, sender: &dyn Sender, job: &W
         };
         v.latest = latest;
     });
+    last_start
+}
+
+/// One job's schedule thread.
+fn schedule_loop(plan: &WatchPlan, shared: &Shared, sender: &dyn Sender, job: &WatchJob) {
+    if let JobKind::Push { grace } = job.kind {
+        return push_loop(plan, shared, sender, job, grace);
+    }
+    let schedule = Schedule {
+        every: job.every,
+        jitter: job.jitter,
+        cron: job.cron.clone(),
+    };
+    let last_start = resume_job(shared, job);
     let mut next = schedule.first(SystemTime::now(), last_start, unit());
     loop {
         shared.update(&job.name, |v| v.next_run = Some(next));
@@ -645,7 +910,7 @@ fn schedule_loop(plan: &WatchPlan, shared: &Shared, sender: &dyn Sender, job: &W
         }
         let started = SystemTime::now();
         shared.update(&job.name, |v| v.running = true);
-        let ran = run_once(plan, shared, job);
+        let ran = run_scheduled(plan, shared, job);
         drop(guard);
         shared.update(&job.name, |v| v.running = false);
         if shared.stop.is_stopped() && ran.outcome != RunOutcome::Ok {
@@ -707,7 +972,11 @@ pub fn once(plan: &WatchPlan, shared: &Shared, sender: &dyn Sender) -> u8 {
         if shared.stop.is_stopped() {
             break;
         }
-        let ran = run_once(plan, shared, job);
+        if matches!(job.kind, JobKind::Push { .. }) {
+            // It reports itself; there is nothing to run.
+            continue;
+        }
+        let ran = run_scheduled(plan, shared, job);
         worst = worst.max(ran.exit_code);
         record(shared, plan, sender, job, ran);
         prune(plan);

@@ -252,6 +252,44 @@ fn latest_run(jobs: &[JobView]) -> Option<&Run> {
         .max_by(|a, b| a.started_at.cmp(&b.started_at))
 }
 
+/// A job's kind (`load` for a view made without one).
+fn kind_of(j: &JobView) -> &'static str {
+    if j.kind.is_empty() {
+        "load"
+    } else {
+        j.kind
+    }
+}
+
+/// What an external job's last run says: how it ended, its time, its exit
+/// code and the end of its output.
+fn external_line(j: &JobView) -> String {
+    let Some(last) = &j.last_run else {
+        return "no run recorded yet".into();
+    };
+    let mut line = format!(
+        "last run {} after {} s",
+        match last.outcome {
+            crate::status::RunOutcome::Ok => "ok",
+            crate::status::RunOutcome::Failed => "failed",
+            crate::status::RunOutcome::TimedOut => "timed out",
+        },
+        sig(last.duration_s)
+    );
+    if let Some(code) = last.exit_code {
+        let _ = write!(line, ", exit code {code}");
+    }
+    if let Some(quoted) = last
+        .output
+        .as_deref()
+        .map(crate::external::last_lines)
+        .filter(|q| !q.is_empty())
+    {
+        let _ = write!(line, "; output: `{}`", quoted.replace('`', "'"));
+    }
+    line
+}
+
 fn when_unix(s: f64) -> String {
     rfc3339(UNIX_EPOCH + Duration::from_secs_f64(s.max(0.0)))
 }
@@ -292,8 +330,9 @@ fn markdown_of(e: &Engine, input: &EngineInput<'_>) -> String {
         let last = j.last_run.as_ref();
         let _ = writeln!(
             out,
-            "| {} | load | {} s | {} | {} | {} | {}{} | {} | {} | {} |",
+            "| {} | {} | {} s | {} | {} | {} | {}{} | {} | {} | {} |",
             j.name,
+            kind_of(j),
             sig(j.every_s),
             group(j.state.runs),
             group(j.state.errors),
@@ -301,7 +340,8 @@ fn markdown_of(e: &Engine, input: &EngineInput<'_>) -> String {
             j.state.status.as_str(),
             if j.running { " (running)" } else { "" },
             last.map_or("never".into(), |l| {
-                if l.id.is_empty() {
+                // Only load jobs write a report of each run.
+                if l.id.is_empty() || kind_of(j) != "load" {
                     when_unix(l.started_unix_s)
                 } else {
                     format!("[{}](reports/{}.html)", when_unix(l.started_unix_s), l.id)
@@ -313,6 +353,15 @@ fn markdown_of(e: &Engine, input: &EngineInput<'_>) -> String {
     }
     out.push_str("\n## Key figures and changes since each job's previous run\n\n");
     for ((job, figures), view) in e.figures.iter().zip(input.jobs) {
+        if kind_of(view) != "load" {
+            let _ = writeln!(
+                out,
+                "- **{job}** ({}): {}.",
+                kind_of(view),
+                external_line(view)
+            );
+            continue;
+        }
         if figures.is_empty() {
             let why = if view.latest.is_some() {
                 "its latest run measured no load (see its findings)"
@@ -476,7 +525,7 @@ fn json_of(e: &Engine, input: &EngineInput<'_>) -> serde_json::Value {
         "next_analysis": e.next_analysis,
         "jobs": input.jobs.iter().map(|j| serde_json::json!({
             "name": j.name,
-            "kind": "load",
+            "kind": kind_of(j),
             "every_s": j.every_s,
             "runs": j.state.runs,
             "errors": j.state.errors,
@@ -658,6 +707,7 @@ mod tests {
         let jobs = vec![
             JobView {
                 name: "gateway".into(),
+                kind: "load",
                 every_s: 900.0,
                 state: StatusState {
                     status: JobStatus::Ok,
@@ -672,6 +722,8 @@ mod tests {
                     duration_s: 41.5,
                     outcome: RunOutcome::Ok,
                     error: None,
+                    exit_code: None,
+                    output: None,
                 }),
                 next_run: Some(at(1_796_663_700)),
                 running: false,
@@ -679,6 +731,7 @@ mod tests {
             },
             JobView {
                 name: "stores".into(),
+                kind: "load",
                 every_s: 300.0,
                 state: StatusState {
                     status: JobStatus::Failing,
@@ -689,6 +742,30 @@ mod tests {
                 },
                 last_run: None,
                 next_run: Some(at(1_796_663_100)),
+                running: false,
+                latest: None,
+            },
+            JobView {
+                name: "backup".into(),
+                kind: "command",
+                every_s: 3600.0,
+                state: StatusState {
+                    status: JobStatus::Failing,
+                    consecutive: 1,
+                    runs: 1,
+                    errors: 1,
+                    skipped: 0,
+                },
+                last_run: Some(LastRun {
+                    id: "0193a000-0000-7000-8000-000000000001".into(),
+                    started_unix_s: 1_796_662_000.0,
+                    duration_s: 2.5,
+                    outcome: RunOutcome::Failed,
+                    error: Some("job backup ended with exit code 2".into()),
+                    exit_code: Some(2),
+                    output: Some("starting\npg_dump: error: disk full\n".into()),
+                }),
+                next_run: Some(at(1_796_665_600)),
                 running: false,
                 latest: None,
             },
@@ -745,6 +822,15 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("- **stores**: no run recorded yet."), "{md}");
+        // A command job: its kind, no report link, how it ended and why.
+        assert!(
+            md.contains("| backup | command | 3,600 s | 1 | 1 | 1 | FAILING | 2026-12-07T16:46:40Z | 2.5 s |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- **backup** (command): last run failed after 2.5 s, exit code 2; output: `starting ⏎ pg_dump: error: disk full`."),
+            "{md}"
+        );
         // Totals are the run's own counts.
         let e = Engine::of(&input);
         let operations: u64 = run

@@ -2,12 +2,14 @@
 //! an interval with jitter and a timeout) run through the job library, one
 //! at a time; each run is stored, reported and compared like `scalewall
 //! run`; each job has a status (OK, RECOVERING, FAILING, TIMEOUT) that
-//! alerts (`[[alert]]` webhooks) follow; a small read-only HTTP server
-//! shows the dashboard, `/health`, `/api/status` and `/metrics`.
+//! alerts (`[[alert]]` webhooks) follow; a small HTTP server shows the
+//! dashboard, `/health`, `/api/status` and `/metrics`, and takes push
+//! jobs' reports. External jobs ([`external`]: a `command` the daemon
+//! runs, a `push` job that reports itself) share the statuses and alerts.
 //!
 //! [`schedule`], [`status`], [`alert`] bodies, [`exposition`],
-//! [`dashboard`] and [`view`] are pure; [`daemon`] and [`server`] hold the
-//! threads and sockets.
+//! [`dashboard`], [`engine`] and [`view`] are pure; [`daemon`], [`server`]
+//! and [`external::run_command`] hold the threads, sockets and processes.
 
 #![deny(missing_docs)]
 
@@ -16,6 +18,7 @@ pub mod daemon;
 pub mod dashboard;
 pub mod engine;
 pub mod exposition;
+pub mod external;
 pub mod schedule;
 pub mod server;
 pub mod status;

@@ -1,9 +1,10 @@
-//! The daemon's read-only HTTP endpoints: a small blocking HTTP/1.1 server
-//! (one thread per connection, `Connection: close`, GET only) over the
-//! shared state. With a token, every endpoint but `/health` needs
+//! The daemon's HTTP endpoints: a small blocking HTTP/1.1 server (one
+//! thread per connection, `Connection: close`, GET only but for a push
+//! job's `POST /api/jobs/<name>/runs`, 64 KiB at most) over the shared
+//! state. With a token, every endpoint but `/health` needs
 //! `Authorization: Bearer TOKEN` (compared in constant time).
 
-use crate::daemon::{lock, Shared};
+use crate::daemon::{lock, PushRefused, Shared};
 use crate::{dashboard, exposition, view};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 
 /// Largest request head read.
 const MAX_HEAD: usize = 16 * 1024;
+/// The largest request body taken (a push job's report).
+const MAX_BODY: usize = crate::external::MAX_REPORT;
 
 /// How long a scheduler may be silent before `/health` says it is stuck:
 /// a waiting schedule thread beats at least this often (it wakes for its
@@ -115,29 +118,70 @@ fn report(shared: &Shared, name: &str) -> Answer {
     }
 }
 
+/// One request as [`route`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// `GET`, `HEAD` or `POST`.
+    pub method: &'a str,
+    /// The path with its query.
+    pub path: &'a str,
+    /// The `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// The body (a push job's report).
+    pub body: &'a [u8],
+}
+
 /// Routes one request (pure over the shared state, apart from reading a
 /// report file and probing the history folder).
-pub fn route(
-    shared: &Shared,
-    token: Option<&str>,
-    method: &str,
-    path: &str,
-    authorization: Option<&str>,
-) -> Answer {
-    if method != "GET" && method != "HEAD" {
-        return answer(405, "text/plain", "read-only: GET only\n");
+pub fn route(shared: &Shared, token: Option<&str>, request: &Request<'_>) -> Answer {
+    let path = request.path.split('?').next().unwrap_or("/");
+    let pushed_job = path
+        .strip_prefix("/api/jobs/")
+        .and_then(|rest| rest.strip_suffix("/runs"));
+    let method = request.method;
+    if method == "POST" && pushed_job.is_none() || !["GET", "HEAD", "POST"].contains(&method) {
+        return answer(
+            405,
+            "text/plain",
+            "GET only, but POST /api/jobs/<name>/runs\n",
+        );
     }
-    let path = path.split('?').next().unwrap_or("/");
     if path == "/health" {
         return health(shared);
     }
     if let Some(token) = token {
-        let given = authorization
+        let given = request
+            .authorization
             .and_then(|h| h.strip_prefix("Bearer "))
             .unwrap_or("");
         if !same(given.as_bytes(), token.as_bytes()) {
             return answer(401, "text/plain", "a bearer token is required\n");
         }
+    }
+    if let Some(job) = pushed_job {
+        if method != "POST" {
+            return answer(405, "text/plain", "POST a run: {\"status\":\"ok\"}\n");
+        }
+        return match shared.push_report(job, request.body) {
+            Ok(()) => answer(
+                202,
+                "application/json",
+                serde_json::json!({"accepted": true, "job": job}).to_string(),
+            ),
+            Err(PushRefused::NoSuchJob(push_jobs)) => answer(
+                404,
+                "text/plain",
+                format!(
+                    "no push job '{job}' (push jobs: {})\n",
+                    if push_jobs.is_empty() {
+                        "none".to_string()
+                    } else {
+                        push_jobs.join(", ")
+                    }
+                ),
+            ),
+            Err(PushRefused::Invalid(why)) => answer(400, "text/plain", format!("{why}\n")),
+        };
     }
     match path {
         "/" => {
@@ -225,27 +269,59 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared, token: Option<&str>)
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut request = httparse::Request::new(&mut headers);
     let answer = match request.parse(&head) {
-        Ok(httparse::Status::Complete(_)) => {
-            let authorization = request
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("authorization"))
-                .map(|h| String::from_utf8_lossy(h.value).into_owned());
-            route(
-                shared,
-                token,
-                request.method.unwrap_or(""),
-                request.path.unwrap_or("/"),
-                authorization.as_deref(),
-            )
+        Ok(httparse::Status::Complete(head_len)) => {
+            let header = |name: &str| {
+                request
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case(name))
+                    .map(|h| String::from_utf8_lossy(h.value).into_owned())
+            };
+            let authorization = header("authorization");
+            let length = header("content-length").map(|v| v.trim().parse::<usize>());
+            let mut body = head[head_len..].to_vec();
+            match length {
+                Some(Err(_)) => answer(400, "text/plain", "bad Content-Length\n"),
+                Some(Ok(n)) if n > MAX_BODY => answer(
+                    413,
+                    "text/plain",
+                    format!("a body of at most {MAX_BODY} bytes\n"),
+                ),
+                length => {
+                    let wanted = length.and_then(Result::ok).unwrap_or(0);
+                    while body.len() < wanted && started.elapsed() < Duration::from_secs(5) {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => body.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if body.len() < wanted {
+                        answer(400, "text/plain", "the body ended early\n")
+                    } else {
+                        body.truncate(wanted);
+                        route(
+                            shared,
+                            token,
+                            &Request {
+                                method: request.method.unwrap_or(""),
+                                path: request.path.unwrap_or("/"),
+                                authorization: authorization.as_deref(),
+                                body: &body,
+                            },
+                        )
+                    }
+                }
+            }
         }
         _ => answer(400, "text/plain", "bad request\n"),
     };
     let reason = match answer.code {
         200 => "OK",
+        202 => "Accepted",
         401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        413 => "Payload Too Large",
         503 => "Service Unavailable",
         _ => "Bad Request",
     };

@@ -20,6 +20,12 @@ pub struct LastRun {
     /// Why it failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A command job's exit code, when it exited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// A command job's last 4 KiB of output, or a push job's message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// One job as the endpoints show it.
@@ -27,6 +33,8 @@ pub struct LastRun {
 pub struct JobView {
     /// Job name.
     pub name: String,
+    /// `load`, `command` or `push`.
+    pub kind: &'static str,
     /// Interval, seconds.
     pub every_s: f64,
     /// Status and counters.
@@ -69,6 +77,7 @@ pub fn status_json(jobs: &[JobView], alerts: &[(String, AlertHealth)]) -> serde_
     serde_json::json!({
         "jobs": jobs.iter().map(|j| serde_json::json!({
             "name": j.name,
+            "kind": j.kind,
             "every_s": j.every_s,
             "status": j.state.status,
             "consecutive": j.state.consecutive,
