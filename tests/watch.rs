@@ -807,7 +807,7 @@ on = ["status"]
 "#
         ),
     );
-    let _daemon = daemon(dir.path(), port, &[]);
+    let first = daemon(dir.path(), port, &[]);
     // The push job is due 3 s after the start; the hung one needs 1 s a run.
     let v = wait_for(port, Duration::from_secs(30), "every job judged", |v| {
         job(v, "tidy")["status"] == "OK"
@@ -921,4 +921,34 @@ on = ["status"]
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(job(&status, "backup")["status"], "FAILING", "{status:#}");
     assert_eq!(job(&status, "hung")["status"], "TIMEOUT", "{status:#}");
+    // Killed and restarted, the daemon resumes its counters and what it
+    // had firing: the failing command's runs go on from where they were,
+    // and its alert is not sent again.
+    drop(first);
+    let saved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join(".scalewall/reports/watch-state.json")).unwrap(),
+    )
+    .unwrap();
+    let runs_before = saved["jobs"]["backup"][0].as_u64().unwrap();
+    let sent_before = saved["alerts"][0]["sent"].as_u64().unwrap();
+    assert!(runs_before >= 1 && sent_before >= 2, "{saved:#}");
+    let _second = daemon(dir.path(), port, &[]);
+    let v = wait_for(port, Duration::from_secs(20), "two more backup runs", |v| {
+        job(v, "backup")["runs"].as_u64() >= Some(runs_before + 2)
+    });
+    assert_eq!(job(&v, "backup")["status"], "FAILING", "{v:#}");
+    assert!(
+        job(&v, "backup")["errors"].as_u64() >= Some(runs_before + 2),
+        "{v:#}"
+    );
+    assert!(
+        v["alerts"][0]["sent"].as_u64() >= Some(sent_before),
+        "{v:#}"
+    );
+    while let Ok(alert) = alerts.try_recv() {
+        assert_ne!(
+            alert["job"], "backup",
+            "sent again after a restart: {alert:#}"
+        );
+    }
 }

@@ -130,7 +130,53 @@ pub struct Ledger {
     firing: std::collections::BTreeMap<(String, String), Firing>,
 }
 
+/// One firing alert as a restarted daemon takes it back.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedFiring {
+    /// The job it is about.
+    pub job: String,
+    /// What fired: a status, or a finding's subject and message.
+    pub key: String,
+    /// When it started, seconds since the Unix epoch.
+    pub since_unix_s: f64,
+    /// When it was last sent, seconds since the Unix epoch.
+    pub last_sent_unix_s: f64,
+}
+
 impl Ledger {
+    /// What is firing, to keep across a restart (pure).
+    pub fn saved(&self) -> Vec<SavedFiring> {
+        self.firing
+            .iter()
+            .map(|((job, key), f)| SavedFiring {
+                job: job.clone(),
+                key: key.clone(),
+                since_unix_s: crate::view::unix_s(f.since),
+                last_sent_unix_s: crate::view::unix_s(f.last_sent),
+            })
+            .collect()
+    }
+
+    /// A ledger holding what a stopped daemon had firing (pure).
+    pub fn restored(saved: &[SavedFiring]) -> Ledger {
+        let at =
+            |s: f64| std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(s.clamp(0.0, 1e12));
+        Ledger {
+            firing: saved
+                .iter()
+                .map(|f| {
+                    (
+                        (f.job.clone(), f.key.clone()),
+                        Firing {
+                            since: at(f.since_unix_s),
+                            last_sent: at(f.last_sent_unix_s),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
     /// Takes one run's event at `now`; `None` when there is nothing to say.
     pub fn notice<'e>(
         &mut self,
@@ -451,6 +497,9 @@ mod tests {
         // Four hours after it was sent, it is sent again, as a repeat.
         let notice = ledger.notice(&rule, &again, at(240)).unwrap();
         assert!(notice.repeat && notice.status.is_some(), "{notice:?}");
+        assert_eq!(ledger.notice(&rule, &again, at(241)), None);
+        // A restarted daemon takes back what was firing: still nothing.
+        let mut ledger = Ledger::restored(&ledger.saved());
         assert_eq!(ledger.notice(&rule, &again, at(241)), None);
         // A run that left no record does not end the findings' alert.
         let unknown = RunEvent {

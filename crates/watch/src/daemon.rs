@@ -805,6 +805,14 @@ fn record(shared: &Shared, plan: &WatchPlan, sender: &dyn Sender, job: &WatchJob
         report: report.as_deref(),
     };
     let now = SystemTime::now();
+    // Saved however the alerts go: the counters and ledgers it holds.
+    struct SaveAfter<'a>(&'a Shared);
+    impl Drop for SaveAfter<'_> {
+        fn drop(&mut self) {
+            save_state(self.0);
+        }
+    }
+    let _save = SaveAfter(shared);
     for (index, rule) in plan.alerts.iter().enumerate() {
         let notice = lock(&shared.ledgers)
             .get_mut(index)
@@ -827,6 +835,131 @@ fn record(shared: &Shared, plan: &WatchPlan, sender: &dyn Sender, job: &WatchJob
             }
         }
     }
+}
+
+/// The daemon's counters and firing alerts, kept in the report folder so
+/// a restarted daemon resumes them: what the history cannot tell (skipped
+/// slots, runs that failed before a record existed, alerts sent).
+pub const STATE_FILE: &str = "watch-state.json";
+
+/// What [`STATE_FILE`] holds.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SavedState {
+    /// Per job: runs, errors, skipped.
+    jobs: std::collections::BTreeMap<String, [u64; 3]>,
+    /// Per alert rule, in config order.
+    alerts: Vec<SavedChannel>,
+}
+
+/// One alert channel's counts and what it has firing.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SavedChannel {
+    /// Its label (scheme and host): a rule whose channel changed starts afresh.
+    channel: String,
+    sent: u64,
+    failed: u64,
+    firing: Vec<alert::SavedFiring>,
+}
+
+/// Writes [`STATE_FILE`] (a failure is said on stderr; the daemon goes on).
+fn save_state(shared: &Shared) {
+    let state = SavedState {
+        jobs: lock(&shared.jobs)
+            .iter()
+            .map(|j| {
+                (
+                    j.name.clone(),
+                    [j.state.runs, j.state.errors, j.state.skipped],
+                )
+            })
+            .collect(),
+        alerts: lock(&shared.alerts)
+            .iter()
+            .zip(lock(&shared.ledgers).iter())
+            .map(|((label, health), ledger)| SavedChannel {
+                channel: label.clone(),
+                sent: health.sent,
+                failed: health.failed,
+                firing: ledger.saved(),
+            })
+            .collect(),
+    };
+    let text = serde_json::to_string_pretty(&state).unwrap_or_default() + "\n";
+    if let Err(e) = scalewall_job::files::write_atomically(
+        &shared.report_dir.join(STATE_FILE),
+        text.as_bytes(),
+        "the daemon's counters to",
+    ) {
+        eprintln!("scalewall watch: {e}");
+    }
+}
+
+/// Resumes the counters and firing alerts of the daemon that ran before
+/// (creating the report folder first):
+/// from [`STATE_FILE`], else each job's runs and errors replayed from its
+/// stored runs (skipped slots and alert counts are then unknown: 0).
+pub fn restore_state(shared: &Shared) {
+    // The report folder holds the state and the engine report, whether or
+    // not a job writes run reports (an external job does not).
+    if let Err(e) = std::fs::create_dir_all(&shared.report_dir) {
+        eprintln!(
+            "scalewall watch: cannot create the report folder {}: {e}",
+            shared.report_dir.display()
+        );
+    }
+    let saved: Option<SavedState> = std::fs::read(shared.report_dir.join(STATE_FILE))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let Some(saved) = saved else {
+        let Ok(history) = History::open(&shared.history_path) else {
+            return;
+        };
+        for view in lock(&shared.jobs).iter_mut() {
+            let (runs, errors) = replayed_counts(&history, &view.name);
+            view.state.runs = runs;
+            view.state.errors = errors;
+        }
+        return;
+    };
+    for view in lock(&shared.jobs).iter_mut() {
+        if let Some([runs, errors, skipped]) = saved.jobs.get(&view.name) {
+            view.state.runs = *runs;
+            view.state.errors = *errors;
+            view.state.skipped = *skipped;
+        }
+    }
+    let mut ledgers = lock(&shared.ledgers);
+    for (index, (label, health)) in lock(&shared.alerts).iter_mut().enumerate() {
+        let Some(channel) = saved.alerts.get(index).filter(|c| c.channel == *label) else {
+            continue;
+        };
+        health.sent = channel.sent;
+        health.failed = channel.failed;
+        if let Some(ledger) = ledgers.get_mut(index) {
+            *ledger = alert::Ledger::restored(&channel.firing);
+        }
+    }
+}
+
+/// Stored runs of a job counted as the daemon counts its runs: every run
+/// but those stopped with the daemon, and errors among them (a run is
+/// loaded only when its row cannot tell: it has findings or did not
+/// complete).
+fn replayed_counts(history: &History, job: &str) -> (u64, u64) {
+    let rows = history.list(Some(job), usize::MAX >> 1).unwrap_or_default();
+    let (mut runs, mut errors) = (0, 0);
+    for row in &rows {
+        let outcome = if row.status == "completed" && row.findings == 0 {
+            Some(RunOutcome::Ok)
+        } else {
+            history.load(&row.id).ok().and_then(|run| outcome_of(&run))
+        };
+        if let Some(outcome) = outcome {
+            runs += 1;
+            errors += u64::from(outcome != RunOutcome::Ok);
+        }
+    }
+    (runs, errors)
 }
 
 /// Runs of a job replayed for its status (the last ones, oldest first).
@@ -873,12 +1006,13 @@ fn resume_job(shared: &Shared, job: &WatchJob) -> Option<SystemTime> {
         Ok(history) => resume(&history, &job.name),
         Err(_) => (None, StatusState::default(), None),
     };
-    // Counters count this daemon's runs; the status carries over.
+    // The status carries over; the counters were resumed at the start
+    // ([`restore_state`]).
     shared.update(&job.name, |v| {
         v.state = StatusState {
-            runs: 0,
-            errors: 0,
-            skipped: 0,
+            runs: v.state.runs,
+            errors: v.state.errors,
+            skipped: v.state.skipped,
             ..state
         };
         v.latest = latest;
@@ -925,6 +1059,7 @@ fn schedule_loop(plan: &WatchPlan, shared: &Shared, sender: &dyn Sender, job: &W
         let after = schedule.after(started, SystemTime::now(), unit());
         if after.skipped > 0 {
             shared.update(&job.name, |v| v.state = v.state.skipping(after.skipped));
+            save_state(shared);
         }
         next = after.at;
     }
@@ -936,6 +1071,7 @@ pub fn start(
     shared: Arc<Shared>,
     sender: Arc<dyn Sender>,
 ) -> Vec<std::thread::JoinHandle<()>> {
+    restore_state(&shared);
     (0..plan.jobs.len())
         .map(|index| {
             let (plan, shared, sender) = (plan.clone(), shared.clone(), sender.clone());
@@ -967,6 +1103,7 @@ pub fn stop(shared: &Shared) {
 
 /// `watch --once`: every job once, in order; the worst exit code.
 pub fn once(plan: &WatchPlan, shared: &Shared, sender: &dyn Sender) -> u8 {
+    restore_state(shared);
     let mut worst = 0;
     for job in &plan.jobs {
         if shared.stop.is_stopped() {
