@@ -590,6 +590,78 @@ fn exec_sweep_fits_the_known_linear_cost_of_sleep() {
     );
 }
 
+/// Issue 29, item 1: `exec` scenarios in a config, exactly the CLI's
+/// `--exec` semantics: a bench with one `param` value and a sweep through
+/// a list, whose report shows one row per value and the cost curve (the
+/// known answer: `sleep 0.0{ms}` costs 1 ms per ms, 10 % as the CLI's test
+/// allows), with a metric per value a threshold can name.
+#[test]
+fn exec_scenarios_in_a_config_bench_and_sweep_like_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("scalewall.toml"),
+        r#"name = "sleeps"
+[[scenario]]
+name = "sleep"
+kind = "sweep"
+exec = "sleep 0.0{ms}"
+param = { ms = [10, 20, 40, 80] }
+project = [1000]
+step = "1s"
+warmup = "0s"
+
+[[scenario]]
+name = "once"
+kind = "bench"
+exec = "sleep 0.0{ms}"
+param = { ms = 10 }
+duration = "500ms"
+warmup = "0s"
+
+[[threshold]]
+metric = "sleep.ms80.p50_ms"
+critical = 10000
+"#,
+    )
+    .unwrap();
+    let out = Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+        .args(["run", "--no-progress"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        md.contains("| ms | throughput (ops/s) | mean (ms) | p50 (ms) | p99 (ms) | errors |"),
+        "{md}"
+    );
+    assert!(md.contains("exec sweep of ms, 4 values"), "{md}");
+    let curve = md
+        .lines()
+        .find(|l| l.starts_with("**Cost curve:** linear — t = "))
+        .unwrap_or_else(|| panic!("a linear cost curve: {md}"));
+    let slope: f64 = curve
+        .split(" ms + ")
+        .nth(1)
+        .and_then(|rest| rest.split(" ms × ms").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{curve}"));
+    assert!(
+        (slope - 1.0).abs() < 0.1,
+        "slope {slope} ms per ms: {curve}"
+    );
+    assert!(md.contains("Projected: ms = 1,000 → "), "{md}");
+    for metric in ["`sleep.ms10.p50_ms`", "`sleep.ms80.p50_ms`", "`once.rps`"] {
+        assert!(md.contains(metric), "{metric}: {md}");
+    }
+    // No USL fit is attempted over one concurrency.
+    assert!(!md.contains("No USL fit"), "{md}");
+}
+
 /// Issue 21, item 12: `--connect-only` against a server that does not keep
 /// up with its accept queue showed ~1 s outliers and no reason. The header
 /// says connect-only, and the kernel's listen-queue counters moved during

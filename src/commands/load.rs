@@ -92,8 +92,8 @@ pub fn sweep_command(args: &SweepArgs) -> Result<ExitCode> {
     ])?;
     let control = Control::new();
     let signals = exit::on_stop_signals(control.clone());
-    if let Some((name, values)) = &plan.swept {
-        return param_sweep_command(args, &plan, name, values, &control, &signals);
+    if let Some((name, _)) = &plan.swept {
+        return param_sweep_command(args, &plan, name, &control, &signals);
     }
     if let Some(search) = &plan.search {
         return search_command(args, &plan, search, &control, &signals);
@@ -283,53 +283,13 @@ fn param_sweep_command(
     args: &SweepArgs,
     plan: &SweepPlan,
     name: &str,
-    values: &[f64],
     control: &Control,
     signals: &Signals,
 ) -> Result<ExitCode> {
     let started = SystemTime::now();
     let observer = Terminal::observer(args.out.no_progress);
-    let swept_param = plan
-        .params
-        .iter()
-        .find(|p| p.name == name)
-        .context("internal: swept parameter missing")?;
-    let exec = args.request.protocol.exec.clone().unwrap_or_default();
-    let mut swept: Option<Scenario> = None;
-    for ((value, text), step_plan) in values.iter().zip(&swept_param.values).zip(&plan.steps) {
-        if control.is_stopped() {
-            break;
-        }
-        let mut one = load_args(
-            &args.request,
-            &[],
-            &plan.headers,
-            &plan.params,
-            Some(text),
-            std::slice::from_ref(step_plan),
-            control,
-            observer.as_ref(),
-        )?;
-        let Some(mut step) = one.steps.pop() else {
-            break;
-        };
-        step.param_value = Some(*value);
-        match &mut swept {
-            None => {
-                one.steps.push(step);
-                one.name = "sweep".into();
-                one.target = format!("exec: {exec}");
-                one.options
-                    .protocol_options
-                    .insert("exec".into(), exec.clone());
-                one.options
-                    .protocol_options
-                    .insert(format!("param.{name}"), swept_param.values.join(","));
-                swept = Some(one);
-            }
-            Some(scenario) => scenario.steps.push(step),
-        }
-    }
+    let swept =
+        scalewall_job::load::load_param_sweep(&args.request, plan, control, observer.as_ref())?;
     let Some(scenario) = swept else {
         bail!("interrupted before any value of --param {name} was measured");
     };

@@ -171,6 +171,9 @@ pub fn sweep_sections(run: &Run) -> Vec<SweepSection> {
     run.scenarios
         .iter()
         .filter(|s| s.steps.len() > 1)
+        // A `--param` sweep's levels are sizes at one concurrency: its
+        // cost curve is in its load results.
+        .filter(|s| scalewall_stats::metrics::swept_param(s).is_none())
         // An open-model search's levels are rates, not concurrency.
         .filter(|s| s.search.as_ref().is_none_or(|r| r.model != "open"))
         .map(|s| {

@@ -510,8 +510,17 @@ enum ScenarioKind {
 #[serde(deny_unknown_fields)]
 struct RawScenario {
     name: Spanned<String>,
-    service: Spanned<String>,
+    service: Option<Spanned<String>>,
     kind: ScenarioKind,
+    /// A command run through `sh -c` as the operation (`--exec`), instead
+    /// of a service's url.
+    exec: Option<Spanned<String>>,
+    /// Values of the `{name}`s in `exec` (`--param`): a value or a list
+    /// (a sweep steps through a list).
+    #[serde(default)]
+    param: BTreeMap<String, toml::Value>,
+    /// Sizes a parameter sweep's cost curve is projected to (`--project`).
+    project: Option<Vec<f64>>,
     path: Option<String>,
     method: Option<String>,
     #[serde(default)]
@@ -1185,37 +1194,71 @@ pub fn parse(
                 format!("a second scenario named '{}'", s.name.get_ref()),
             ));
         }
-        let service = services
-            .iter()
-            .find(|svc| svc.name == *s.service.get_ref())
-            .ok_or_else(|| {
-                check.at(
-                    s.service.span(),
+        let (service, url) = match (&s.service, &s.exec) {
+            (Some(named), Some(exec)) => {
+                return Err(check.at(
+                    exec.span(),
                     format!(
-                        "unknown service '{}' (services: {})",
-                        s.service.get_ref(),
-                        services
-                            .iter()
-                            .map(|s| s.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        "scenario '{}' has exec and service = \"{}\": exec runs a command, service loads its url; give one",
+                        s.name.get_ref(),
+                        named.get_ref()
                     ),
-                )
-            })?;
-        let base = service.url.as_ref().ok_or_else(|| {
-            check.at(
-                s.service.span(),
-                format!("service '{}' has no url to load", service.name),
-            )
-        })?;
-        let url = match &s.path {
-            Some(path) => format!(
-                "{}/{}",
-                base.trim_end_matches('/'),
-                path.trim_start_matches('/')
-            ),
-            None => base.clone(),
+                ))
+            }
+            (None, None) => {
+                return Err(check.at(
+                    spanned.span(),
+                    format!(
+                        "scenario '{}' needs service = \"…\" (a service's url to load) or exec = \"…\" (a command)",
+                        s.name.get_ref()
+                    ),
+                ))
+            }
+            (None, Some(_)) => (None, None),
+            (Some(named), None) => {
+                let service = services
+                    .iter()
+                    .find(|svc| svc.name == *named.get_ref())
+                    .ok_or_else(|| {
+                        check.at(
+                            named.span(),
+                            format!(
+                                "unknown service '{}' (services: {})",
+                                named.get_ref(),
+                                services
+                                    .iter()
+                                    .map(|s| s.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    })?;
+                let base = service.url.as_ref().ok_or_else(|| {
+                    check.at(
+                        named.span(),
+                        format!("service '{}' has no url to load", service.name),
+                    )
+                })?;
+                let url = match &s.path {
+                    Some(path) => format!(
+                        "{}/{}",
+                        base.trim_end_matches('/'),
+                        path.trim_start_matches('/')
+                    ),
+                    None => base.clone(),
+                };
+                (Some(service), Some(url))
+            }
         };
+        if s.exec.is_none() && !s.param.is_empty() {
+            return Err(check.at(
+                spanned.span(),
+                format!(
+                    "scenario '{}': param fills the {{name}}s of exec = \"…\"",
+                    s.name.get_ref()
+                ),
+            ));
+        }
         let argv = scenario_argv(&check, s, url, env)?;
         let mut cli = Cli::try_parse_from(&argv).map_err(|e| {
             let first = e.to_string();
@@ -1240,7 +1283,7 @@ pub fn parse(
             Command::Sweep(args) => &mut args.request,
         };
         if request.target_process.is_none() {
-            request.target_process = service.target.clone();
+            request.target_process = service.and_then(|s| s.target.clone());
         }
         if let (Some(d), None) = (&raw.distributed, &request.fleet.workers) {
             let d = d.get_ref();
@@ -1262,7 +1305,9 @@ pub fn parse(
             }
             Command::Sweep(args) => {
                 let plan = cli::validate_sweep(args, available_cores).map_err(invalid)?;
-                if plan.search.is_some() {
+                if let Some((param, values)) = &plan.swept {
+                    catalog.add_param_sweep(s.name.get_ref(), param, values);
+                } else if plan.search.is_some() {
                     catalog.add_search(s.name.get_ref());
                 } else {
                     let levels: Vec<u32> = plan.steps.iter().map(|step| step.connections).collect();
@@ -1272,7 +1317,7 @@ pub fn parse(
         }
         scenarios.push(Scenario {
             name: s.name.get_ref().clone(),
-            service: service.name.clone(),
+            service: service.map_or(String::new(), |s| s.name.clone()),
             command: cli.command,
         });
     }
@@ -1917,10 +1962,30 @@ pub fn parse_jitter(text: &str) -> Result<f64, String> {
 }
 
 /// The `bench`/`sweep` command line a scenario stands for.
+/// A `param` entry's values as `--param` takes them: `V` or `V1,V2,…`
+/// (strings, numbers or booleans).
+fn param_values(value: &toml::Value) -> Option<String> {
+    let one = |v: &toml::Value| match v {
+        toml::Value::String(text) => Some(text.clone()),
+        toml::Value::Integer(n) => Some(n.to_string()),
+        toml::Value::Float(x) => Some(x.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    };
+    match value {
+        toml::Value::Array(values) => values
+            .iter()
+            .map(one)
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join(",")),
+        other => one(other),
+    }
+}
+
 fn scenario_argv(
     check: &Checker<'_>,
     s: &RawScenario,
-    url: String,
+    url: Option<String>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, ConfigError> {
     let mut argv: Vec<String> = vec!["scalewall".into()];
@@ -1937,7 +2002,29 @@ fn scenario_argv(
             ),
         ));
     }
-    argv.push(url);
+    match (url, &s.exec) {
+        (Some(url), _) => argv.push(url),
+        (None, Some(exec)) => {
+            argv.push(format!("--exec={}", check.interpolate(exec, env)?));
+            for (name, value) in &s.param {
+                let values = param_values(value).ok_or_else(|| {
+                    check.at(
+                        s.name.span(),
+                        format!(
+                            "scenario '{}': param {name} takes a value or a list of values",
+                            s.name.get_ref()
+                        ),
+                    )
+                })?;
+                argv.push(format!("--param={name}={values}"));
+            }
+            if let Some(sizes) = &s.project {
+                let sizes: Vec<String> = sizes.iter().map(f64::to_string).collect();
+                argv.push(format!("--project={}", sizes.join(",")));
+            }
+        }
+        (None, None) => {}
+    }
     let mut option = |flag: &str, value: Option<String>| {
         if let Some(value) = value {
             argv.push(format!("--{flag}={value}"));
@@ -2211,6 +2298,61 @@ direction = "below"
                 "{extra}: {error}"
             );
             assert!(error.contains(says), "{extra}: {error}");
+        }
+    }
+
+    /// Issue 29, item 1: an `exec` scenario runs a command instead of a
+    /// service's url; `param` fills its `{name}`s; mistakes are located.
+    #[test]
+    fn exec_scenarios_take_a_command_and_its_params() {
+        let config = parse_text(
+            "[[scenario]]\nname = \"load\"\nkind = \"sweep\"\nexec = \"python3 plugins.py {n}\"\n\
+             param = { n = [10, 50, 100] }\nstep = \"1s\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.scenarios[0].service, "");
+        let Command::Sweep(args) = &config.scenarios[0].command else {
+            panic!("a sweep");
+        };
+        assert_eq!(
+            args.request.protocol.exec.as_deref(),
+            Some("python3 plugins.py {n}")
+        );
+        assert_eq!(args.request.protocol.params, ["n=10,50,100"]);
+        let service = "[[service]]\nname = \"api\"\nurl = \"http://127.0.0.1:1\"\n";
+        for (text, line, says) in [
+            (
+                format!("{service}[[scenario]]\nname = \"s\"\nkind = \"bench\"\nservice = \"api\"\nexec = \"true\"\n"),
+                8,
+                "exec runs a command, service loads its url; give one",
+            ),
+            (
+                "[[scenario]]\nname = \"s\"\nkind = \"bench\"\n".to_string(),
+                1,
+                "needs service = \"…\" (a service's url to load) or exec = \"…\" (a command)",
+            ),
+            (
+                format!("{service}[[scenario]]\nname = \"s\"\nkind = \"bench\"\nservice = \"api\"\nparam = {{ n = 1 }}\n"),
+                4,
+                "param fills the {name}s of exec",
+            ),
+            (
+                "[[scenario]]\nname = \"s\"\nkind = \"bench\"\nexec = \"echo {n}\"\nparam = { n = { a = 1 } }\n".to_string(),
+                2,
+                "param n takes a value or a list of values",
+            ),
+            (
+                "[[scenario]]\nname = \"s\"\nkind = \"bench\"\nexec = \"echo {n}\"\n".to_string(),
+                1,
+                "no --param n=",
+            ),
+        ] {
+            let error = parse_text(&text).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("scalewall.toml:{line}:")),
+                "{text}: {error}"
+            );
+            assert!(error.contains(says), "{text}: {error}");
         }
     }
 

@@ -246,7 +246,12 @@ pub fn run_job(job: &Job, mut ctx: JobContext<'_>) -> Result<Outcome> {
                 }
                 ctx.observer.stage(&format!(
                     "scenario {} ({})",
-                    scenario.name, scenario.service
+                    scenario.name,
+                    if scenario.service.is_empty() {
+                        "a command"
+                    } else {
+                        &scenario.service
+                    }
                 ));
                 if let Some(done) = run_scenario(
                     &scenario.name,
@@ -596,8 +601,26 @@ fn run_scenario(
         }
         scenario::ScenarioCommand::Sweep(args) => {
             let plan = scenario::validate_sweep(args, cores)?;
-            if let Some((param, _)) = plan.swept {
-                crate::bail!("scenario {name}: sweeping --param {param} is for `scalewall sweep`; a scenario takes one value");
+            if plan.swept.is_some() {
+                return Ok(
+                    match load::load_param_sweep(&args.request, &plan, control, observer) {
+                        Ok(Some(mut scenario)) => {
+                            scenario.name = name.to_string();
+                            Some(scenario)
+                        }
+                        Ok(None) => None,
+                        Err(error) => {
+                            findings.push(Finding {
+                                severity: Severity::Critical,
+                                subject: name.to_string(),
+                                message: format!("scenario {name} could not run"),
+                                evidence: error.to_string(),
+                                fix: Fix::ScenarioFailed { scenario: name }.text(),
+                            });
+                            None
+                        }
+                    },
+                );
             }
             (
                 &args.request,

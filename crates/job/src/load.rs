@@ -194,6 +194,70 @@ fn request_body(args: &RequestArgs) -> Result<bytes::Bytes> {
     })
 }
 
+/// A `--param` sweep (`sweep --exec 'CMD {n}' --param n=10,50,100`, or a
+/// config `exec` sweep with a list): one step per value of the swept
+/// parameter at one concurrency, in one scenario whose steps carry their
+/// values; the sizes to project go with it (`project`). `None` when
+/// stopped before any value was measured.
+pub fn load_param_sweep(
+    args: &RequestArgs,
+    plan: &crate::scenario::SweepPlan,
+    control: &Control,
+    observer: &dyn Observer,
+) -> Result<Option<Scenario>> {
+    let Some((name, values)) = &plan.swept else {
+        return Err(JobError::msg("internal: no swept parameter"));
+    };
+    let swept_param = plan
+        .params
+        .iter()
+        .find(|p| &p.name == name)
+        .ok_or_else(|| JobError::msg("internal: swept parameter missing"))?;
+    let exec = args.protocol.exec.clone().unwrap_or_default();
+    let mut swept: Option<Scenario> = None;
+    for ((value, text), step_plan) in values.iter().zip(&swept_param.values).zip(&plan.steps) {
+        if control.is_stopped() {
+            break;
+        }
+        let mut one = load_args(
+            args,
+            &[],
+            &plan.headers,
+            &plan.params,
+            Some(text),
+            std::slice::from_ref(step_plan),
+            control,
+            observer,
+        )?;
+        let Some(mut step) = one.steps.pop() else {
+            break;
+        };
+        step.param_value = Some(*value);
+        match &mut swept {
+            None => {
+                one.steps.push(step);
+                one.name = "sweep".into();
+                one.target = format!("exec: {exec}");
+                let options = &mut one.options.protocol_options;
+                options.insert("exec".into(), exec.clone());
+                options.insert(format!("param.{name}"), swept_param.values.join(","));
+                if !args.protocol.project.is_empty() {
+                    let sizes: Vec<String> = args
+                        .protocol
+                        .project
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect();
+                    options.insert("project".into(), sizes.join(","));
+                }
+                swept = Some(one);
+            }
+            Some(scenario) => scenario.steps.push(step),
+        }
+    }
+    Ok(swept)
+}
+
 /// Loads the URL or the `--exec` command of `args` (with `swept` as the
 /// swept `--param`'s value) through the planned steps.
 #[allow(clippy::too_many_arguments)] // the scenario's pieces, each distinct

@@ -580,6 +580,9 @@ pub fn scenario_body(input: &ReportInput<'_>, scenario: &Scenario) -> String {
                 let _ = writeln!(out, "{}\n", known_throughput_line(known, step, unit));
             }
         }
+        _ if scalewall_stats::metrics::swept_param(scenario).is_some() => {
+            param_sweep_table(&mut out, scenario, unit);
+        }
         steps => {
             let sweep = input.sweeps.iter().find(|s| s.scenario == scenario.name);
             let fit = sweep.and_then(|s| s.fit.as_ref().ok());
@@ -662,8 +665,79 @@ pub fn sweep_body(input: &ReportInput<'_>, sweep: &SweepSection) -> String {
     out
 }
 
-/// A step's level in words: `N = 16`, or a searched rate `1,350 req/s`.
+/// A `--param` sweep's steps (one per value, at one concurrency) and the
+/// cost curve of its mean time per operation (Markdown).
+fn param_sweep_table(out: &mut String, scenario: &Scenario, unit: &str) {
+    let name = scalewall_stats::metrics::swept_param(scenario).unwrap_or("value");
+    let concurrency = scenario.steps.first().map_or(1, |s| s.concurrency);
+    let _ = writeln!(
+        out,
+        "At N = {concurrency}, one step per value of `{name}`.\n\n| {name} | throughput ({unit}) | mean (ms) | p50 (ms) | p99 (ms) | errors |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for step in &scenario.steps {
+        let s = StepSummary::of(step);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            step.param_value.map_or("-".into(), sig),
+            sig(s.rps),
+            sig(step.latency_us.mean() / 1000.0),
+            sig(s.latency_ms.p50),
+            sig(s.latency_ms.p99),
+            crate::number::group(s.errors_total)
+        );
+    }
+    let points: Vec<(f64, f64)> = scenario
+        .steps
+        .iter()
+        .filter(|s| s.outcomes.responses > 0)
+        .filter_map(|s| Some((s.param_value?, s.latency_us.mean() / 1000.0)))
+        .collect();
+    match scalewall_stats::cost::fit(&points) {
+        Ok(fits) => {
+            if let Some(best) = fits.first() {
+                let _ = writeln!(
+                    out,
+                    "\n**Cost curve:** {} — {} (R² {}; chosen by BIC among {}).",
+                    best.model.as_str(),
+                    crate::cost::cost_formula(best, name),
+                    crate::number::r_squared(best.r_squared),
+                    fits.len()
+                );
+                let sizes = scenario
+                    .options
+                    .protocol_options
+                    .get("project")
+                    .map(|list| list.split(',').filter_map(|v| v.parse::<f64>().ok()))
+                    .into_iter()
+                    .flatten();
+                for size in sizes {
+                    let _ = writeln!(
+                        out,
+                        "\nProjected: {name} = {} → {} ms per operation (beyond the measured {}: an extrapolation).",
+                        sig(size),
+                        sig(best.predict(size)),
+                        sig(points.iter().map(|p| p.0).fold(0.0, f64::max))
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "\nNo cost curve: {e}.");
+        }
+    }
+    let _ = writeln!(out);
+}
+
+/// A step's level in words: `N = 16`, `n = 50` for a `--param` sweep, or a
+/// searched rate `1,350 req/s`.
 pub fn level_label(scenario: &Scenario, step: &Step) -> String {
+    if let (Some(name), Some(value)) = (
+        scalewall_stats::metrics::swept_param(scenario),
+        step.param_value,
+    ) {
+        return format!("{name} = {}", sig(value));
+    }
     match scenario.search.as_ref().filter(|r| r.model == "open") {
         Some(record) => format!(
             "{} {}",

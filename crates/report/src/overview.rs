@@ -266,16 +266,26 @@ fn rows(input: &ReportInput<'_>) -> Vec<ScenarioRow> {
                             summaries.len()
                         )
                     }
-                    (None, true) => {
-                        format!("{} sweep, {} levels", scenario.protocol, summaries.len())
-                    }
+                    (None, true) => match metrics::swept_param(scenario) {
+                        // One concurrency, sizes stepped: the best size by
+                        // throughput is the smallest, which says nothing.
+                        Some(name) => format!(
+                            "{} sweep of {name}, {} values",
+                            scenario.protocol,
+                            summaries.len()
+                        ),
+                        None => format!("{} sweep, {} levels", scenario.protocol, summaries.len()),
+                    },
                     (None, false) => format!("{} bench", scenario.protocol),
                 },
                 unit: rate_unit(&scenario.protocol),
                 // A closed-model sweep's or peak search's best level (a
                 // capacity search names its level in `kind`).
-                at_level: (sweep && open_search.is_none() && at_capacity.is_none())
-                    .then_some(*level),
+                at_level: (sweep
+                    && open_search.is_none()
+                    && at_capacity.is_none()
+                    && metrics::swept_param(scenario).is_none())
+                .then_some(*level),
                 throughput: best.rps,
                 p50_ms: best.latency_ms.p50,
                 p99_ms: best.latency_ms.p99,

@@ -120,6 +120,15 @@ impl MetricCatalog {
         self.names.insert(format!("{scenario}.max_rps"));
     }
 
+    /// A `--param` sweep's figures: `<scenario>.<param><value>.*` per
+    /// value, and its `max_rps`.
+    pub fn add_param_sweep(&mut self, scenario: &str, param: &str, values: &[f64]) {
+        for value in values {
+            self.add_bench(&format!("{scenario}.{param}{}", param_level(*value)));
+        }
+        self.names.insert(format!("{scenario}.max_rps"));
+    }
+
     /// A searched sweep's figures known before it runs (its levels are
     /// not): `<scenario>.max_rps` and `<scenario>.capacity`.
     pub fn add_search(&mut self, scenario: &str) {
@@ -458,12 +467,38 @@ fn custom_unit(unit: &str) -> &'static str {
 /// for the arrival rate of an open-model search (its steps share one
 /// connection count).
 pub fn level_name(scenario: &Scenario, step: &Step) -> String {
+    if let (Some(name), Some(value)) = (swept_param(scenario), step.param_value) {
+        return format!("{name}{}", param_level(value));
+    }
     match (
         scenario.search.as_ref().is_some_and(|r| r.model == "open"),
         step.target_rate_per_s,
     ) {
         (true, Some(rate)) => format!("r{}", rate.round()),
         _ => format!("c{}", step.concurrency),
+    }
+}
+
+/// The `--param` a scenario's steps step through (`sweep --exec … --param
+/// n=10,50,100`, or a config `exec` sweep): its name, when its steps carry
+/// the values (pure).
+pub fn swept_param(scenario: &Scenario) -> Option<&str> {
+    if !scenario.steps.iter().any(|s| s.param_value.is_some()) {
+        return None;
+    }
+    scenario
+        .options
+        .protocol_options
+        .keys()
+        .find_map(|k| k.strip_prefix("param."))
+}
+
+/// A parameter value as a metric name's level: `10`, `0_5` for 0.5.
+fn param_level(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value}").replace(['.', '-'], "_")
     }
 }
 
