@@ -1315,6 +1315,9 @@ pub fn parse(
                 }
             }
         }
+        if s.exec.is_some() {
+            catalog.add_command_figures(s.name.get_ref());
+        }
         scenarios.push(Scenario {
             name: s.name.get_ref().clone(),
             service: service.map_or(String::new(), |s| s.name.clone()),

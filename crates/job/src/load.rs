@@ -527,19 +527,22 @@ pub(crate) fn measure_endpoint(
     joined: Option<Joined<'_>>,
 ) -> Result<(&'static str, Vec<Step>)> {
     let timeout = plans.first().map_or(Duration::from_secs(10), |p| p.timeout);
-    let load = Load {
+    let mut load = Load {
         request,
         plans,
         control,
         observer,
         joined,
         timeout,
+        exec_meter: None,
     };
     let target = match &request.endpoint {
         Endpoint::Exec(command) => {
             // A command has no address; the one placeholder address is never used.
             let none = [SocketAddr::from(([0, 0, 0, 0], 0))];
-            return load.drive(&none, |_| Ok(ExecDriver::new(command)));
+            let meter = Arc::new(scalewall_load::transport::exec::Meter::default());
+            load.exec_meter = Some(meter.clone());
+            return load.drive(&none, |_| Ok(ExecDriver::metered(command, meter.clone())));
         }
         Endpoint::Url(target) => *target,
     };
@@ -645,6 +648,8 @@ struct Load<'a, 'j> {
     observer: &'a dyn Observer,
     joined: Option<Joined<'j>>,
     timeout: Duration,
+    /// An `--exec` load's meter of its operations' processes.
+    exec_meter: Option<Arc<scalewall_load::transport::exec::Meter>>,
 }
 
 impl Load<'_, '_> {
@@ -663,6 +668,7 @@ impl Load<'_, '_> {
             observer,
             mut joined,
             timeout,
+            exec_meter,
         } = self;
         // A fed operation is the user's row: the check never takes one
         // (a unique feed would lose it, an INSERT would write it twice).
@@ -695,10 +701,26 @@ impl Load<'_, '_> {
         }
         let steps = if request.protocol.connect_only {
             let mut run_one = runner(Arc::new(ConnectOnly(driver)), control, &mut joined);
-            measure_all(request, addrs, plans, control, observer, &mut *run_one)?
+            measure_all(
+                request,
+                addrs,
+                plans,
+                control,
+                observer,
+                &mut *run_one,
+                exec_meter.as_deref(),
+            )?
         } else {
             let mut run_one = runner(Arc::new(driver), control, &mut joined);
-            measure_all(request, addrs, plans, control, observer, &mut *run_one)?
+            measure_all(
+                request,
+                addrs,
+                plans,
+                control,
+                observer,
+                &mut *run_one,
+                exec_meter.as_deref(),
+            )?
         };
         Ok((protocol, steps))
     }
@@ -878,6 +900,7 @@ pub(crate) fn measure_all(
     control: &Control,
     observer: &dyn Observer,
     run_one: &mut StepRunner<'_>,
+    exec_meter: Option<&scalewall_load::transport::exec::Meter>,
 ) -> Result<Vec<Step>> {
     let (target_set, target_note) = match &request.endpoint {
         Endpoint::Url(target) => local_target_set(target, addrs, request.target_process.as_ref()),
@@ -913,8 +936,14 @@ pub(crate) fn measure_all(
         // The kernel's listen-queue counters are this host's: they say
         // something of the target only when it runs here.
         let queue_before = local.then(step_meter::listen_queue_now).flatten();
+        // What the preflight's or the last step's operations cost is not
+        // this step's.
+        if let Some(meter) = exec_meter {
+            meter.take();
+        }
         let step = run_one(plan, &mut on_progress);
         observer.step_finished();
+        let commands = exec_meter.map(|m| m.take()).filter(|c| c.operations > 0);
         let mut step = step?;
         let queue_after = queue_before.and_then(|_| step_meter::listen_queue_now());
         step.resources = meter
@@ -929,6 +958,14 @@ pub(crate) fn measure_all(
                     .map(|(before, after)| step_meter::listen_queue_moved(before, after));
                 resources
             });
+        if let Some(commands) = commands {
+            step.resources
+                .get_or_insert_with(|| scalewall_model::StepResources {
+                    target_note: target_note.clone(),
+                    ..Default::default()
+                })
+                .commands = Some(commands);
+        }
         // The service's own numbers as the step ends, beside its resources.
         step.custom = crate::job::sample_custom_metrics(&request.during_load);
         steps.push(step);

@@ -602,7 +602,7 @@ pub struct StageResult {
 
 /// Resources used while a step ran (warm-up included), from cumulative
 /// counters read at the step's start and end, plus a time series.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StepResources {
     /// Wall time between the two counter readings, seconds.
     pub wall_s: f64,
@@ -630,6 +630,43 @@ pub struct StepResources {
     /// generator, the target and everything else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator_cpu_s: Option<f64>,
+    /// An `--exec` step: what each operation's own process tree cost, from
+    /// the kernel's accounting when it was reaped (`wait4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<CommandCost>,
+}
+
+/// What the operations of an `--exec` step cost, each its own process tree
+/// (`sh -c` and what it waited for), as the kernel accounted it when the
+/// process was reaped (`wait4`): warm-up operations included.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct CommandCost {
+    /// Operations whose process was reaped and accounted.
+    pub operations: u64,
+    /// User plus system CPU-seconds of every operation, summed.
+    pub cpu_s: f64,
+    /// The largest peak resident set of any operation (its largest
+    /// process), bytes.
+    pub peak_rss_bytes: u64,
+    /// The mean of the operations' peak resident sets, bytes.
+    pub mean_peak_rss_bytes: f64,
+    /// The generator's own peak resident set, bytes: Linux counts the
+    /// memory of the process that spawned an operation as the operation's
+    /// until it execs, so a peak at or below this floor says only that the
+    /// operation was no larger (a difference between sizes still holds).
+    #[serde(default)]
+    pub generator_peak_rss_bytes: u64,
+}
+
+impl CommandCost {
+    /// CPU milliseconds per operation.
+    pub fn cpu_ms_per_operation(&self) -> f64 {
+        if self.operations == 0 {
+            0.0
+        } else {
+            self.cpu_s * 1000.0 / self.operations as f64
+        }
+    }
 }
 
 /// Where a step's host CPU went, in CPU-seconds.
@@ -946,6 +983,7 @@ mod tests {
                 samples: vec![],
                 listen_queue: None,
                 generator_cpu_s: Some(generator),
+                commands: None,
             }
             .cpu_split()
             .unwrap()
@@ -1031,6 +1069,7 @@ mod tests {
                         samples: vec![],
                         listen_queue: None,
                         generator_cpu_s: None,
+                        commands: None,
                     }),
                     param_value: None,
                     stages: Vec::new(),

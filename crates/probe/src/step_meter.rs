@@ -214,6 +214,7 @@ impl StepMeter {
             samples,
             listen_queue: None,
             generator_cpu_s,
+            commands: None,
         })
     }
 }

@@ -318,6 +318,16 @@ pub fn resources_line(step: &Step) -> Option<String> {
         (None, Some(note)) => line.push_str(&format!("; target not measured: {note}")),
         (None, None) => {}
     }
+    if let Some(c) = &r.commands {
+        line.push_str(&format!(
+            "; each operation's process (wait4, {}): {} ms CPU, peak RSS {} mean, {} largest (floor: the generator's own {} counts until the exec)",
+            count(c.operations, "operation", "operations"),
+            sig(c.cpu_ms_per_operation()),
+            bytes(c.mean_peak_rss_bytes as u64),
+            bytes(c.peak_rss_bytes),
+            bytes(c.generator_peak_rss_bytes)
+        ));
+    }
     if r.host_saturated() {
         line.push_str(&format!(
             "; HOST SATURATED: the host was {} busy with the generator and the target on it, so the host, not the target, limited this step",

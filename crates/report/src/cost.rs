@@ -21,6 +21,22 @@ pub fn cost_formula(fit: &CostFit, name: &str) -> String {
     )
 }
 
+/// The fitted formula of a curve in another unit (memory in MiB):
+/// `a MiB + b MiB × n`.
+pub fn curve_formula(fit: &CostFit, name: &str, unit: &str) -> String {
+    let term = match fit.model {
+        CostModel::Constant => return format!("{} {unit}", sig(fit.intercept)),
+        CostModel::Linear => name.to_string(),
+        CostModel::NLogN => format!("{name}·ln {name}"),
+        CostModel::Quadratic => format!("{name}²"),
+    };
+    format!(
+        "{} {unit} + {} {unit} × {term}",
+        sig(fit.intercept),
+        sig_n(fit.slope, 4)
+    )
+}
+
 /// The text summary of a `sweep --param`: per value, the fit, the projections.
 pub fn cost_text(run: &Run, name: &str, fits: Option<&[CostFit]>, project: &[f64]) -> String {
     let scenario = &run.scenarios[0];
@@ -34,20 +50,25 @@ pub fn cost_text(run: &Run, name: &str, fits: Option<&[CostFit]>, project: &[f64
     );
     let _ = writeln!(
         out,
-        "  {:>10}  {:>10}  {:>11}  {:>11}  {:>11}  {:>7}",
-        name, "ops/s", "mean", "p50", "p99", "errors"
+        "  {:>10}  {:>10}  {:>11}  {:>11}  {:>11}  {:>7}  {:>11}  {:>12}",
+        name, "ops/s", "mean", "p50", "p99", "errors", "CPU/op", "peak RSS/op"
     );
     for step in &scenario.steps {
         let summary = StepSummary::of(step);
+        let commands = step.resources.as_ref().and_then(|r| r.commands.as_ref());
         let _ = writeln!(
             out,
-            "  {:>10}  {:>10}  {:>11}  {:>11}  {:>11}  {:>7}",
+            "  {:>10}  {:>10}  {:>11}  {:>11}  {:>11}  {:>7}  {:>11}  {:>12}",
             sig(step.param_value.unwrap_or(f64::NAN)),
             sig(step.achieved_rate_per_s),
             time_ms(step.latency_us.mean() / 1000.0),
             time_ms(summary.latency_ms.p50),
             time_ms(summary.latency_ms.p99),
-            group(step.outcomes.errors_total())
+            group(step.outcomes.errors_total()),
+            commands.map_or("-".into(), |c| time_ms(c.cpu_ms_per_operation())),
+            commands.map_or("-".into(), |c| crate::number::bytes(
+                c.mean_peak_rss_bytes as u64
+            ))
         );
     }
     match fits {
@@ -108,6 +129,13 @@ pub fn cost_json(run: &Run, name: &str, fits: Option<&[CostFit]>, project: &[f64
                 "p99_ms": summary.latency_ms.p99,
                 "responses": step.outcomes.responses,
                 "errors": step.outcomes.errors_total(),
+                // Each operation's process, from wait4 (absent unmetered).
+                "commands": step.resources.as_ref().and_then(|r| r.commands.as_ref()).map(|c| serde_json::json!({
+                    "operations": c.operations,
+                    "cpu_ms_per_operation": c.cpu_ms_per_operation(),
+                    "mean_peak_rss_bytes": c.mean_peak_rss_bytes,
+                    "peak_rss_bytes": c.peak_rss_bytes,
+                })),
             })
         })
         .collect();

@@ -670,13 +670,26 @@ pub fn sweep_body(input: &ReportInput<'_>, sweep: &SweepSection) -> String {
 fn param_sweep_table(out: &mut String, scenario: &Scenario, unit: &str) {
     let name = scalewall_stats::metrics::swept_param(scenario).unwrap_or("value");
     let concurrency = scenario.steps.first().map_or(1, |s| s.concurrency);
+    let commands = |st: &Step| st.resources.as_ref().and_then(|r| r.commands.clone());
+    let metered = scenario.steps.iter().any(|st| commands(st).is_some());
+    let _ = write!(
+        out,
+        "At N = {concurrency}, one step per value of `{name}`.\n\n| {name} | throughput ({unit}) | mean (ms) | p50 (ms) | p99 (ms) | errors |"
+    );
+    if metered {
+        let _ = write!(
+            out,
+            " CPU per operation (ms) | peak RSS per operation (MiB) |"
+        );
+    }
     let _ = writeln!(
         out,
-        "At N = {concurrency}, one step per value of `{name}`.\n\n| {name} | throughput ({unit}) | mean (ms) | p50 (ms) | p99 (ms) | errors |\n|---:|---:|---:|---:|---:|---:|"
+        "\n|---:|---:|---:|---:|---:|---:|{}",
+        if metered { "---:|---:|" } else { "" }
     );
     for step in &scenario.steps {
         let s = StepSummary::of(step);
-        let _ = writeln!(
+        let _ = write!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
             step.param_value.map_or("-".into(), sig),
@@ -686,48 +699,86 @@ fn param_sweep_table(out: &mut String, scenario: &Scenario, unit: &str) {
             sig(s.latency_ms.p99),
             crate::number::group(s.errors_total)
         );
+        if metered {
+            let _ = write!(
+                out,
+                " {} | {} |",
+                commands(step).map_or("-".into(), |c| sig(c.cpu_ms_per_operation())),
+                commands(step).map_or("-".into(), |c| sig(c.mean_peak_rss_bytes / MIB))
+            );
+        }
+        let _ = writeln!(out);
     }
-    let points: Vec<(f64, f64)> = scenario
+    let projected: Vec<f64> = scenario
+        .options
+        .protocol_options
+        .get("project")
+        .map(|list| {
+            list.split(',')
+                .filter_map(|v| v.parse::<f64>().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let measured: Vec<&Step> = scenario
         .steps
         .iter()
-        .filter(|s| s.outcomes.responses > 0)
-        .filter_map(|s| Some((s.param_value?, s.latency_us.mean() / 1000.0)))
+        .filter(|s| s.outcomes.responses > 0 && s.param_value.is_some())
         .collect();
-    match scalewall_stats::cost::fit(&points) {
-        Ok(fits) => {
-            if let Some(best) = fits.first() {
+    let largest = measured
+        .iter()
+        .filter_map(|s| s.param_value)
+        .fold(0.0, f64::max);
+    let curve = |label: &str, points: Vec<(f64, f64)>, unit: &str, out: &mut String| {
+        match scalewall_stats::cost::fit(&points) {
+            Ok(fits) => {
+                let Some(best) = fits.first() else { return };
+                let formula = if unit == "ms" {
+                    crate::cost::cost_formula(best, name)
+                } else {
+                    crate::cost::curve_formula(best, name, unit)
+                };
                 let _ = writeln!(
                     out,
-                    "\n**Cost curve:** {} — {} (R² {}; chosen by BIC among {}).",
+                    "\n**{label}:** {} — {formula} (R² {}; chosen by BIC among {}).",
                     best.model.as_str(),
-                    crate::cost::cost_formula(best, name),
                     crate::number::r_squared(best.r_squared),
                     fits.len()
                 );
-                let sizes = scenario
-                    .options
-                    .protocol_options
-                    .get("project")
-                    .map(|list| list.split(',').filter_map(|v| v.parse::<f64>().ok()))
-                    .into_iter()
-                    .flatten();
-                for size in sizes {
+                for &size in &projected {
                     let _ = writeln!(
                         out,
-                        "\nProjected: {name} = {} → {} ms per operation (beyond the measured {}: an extrapolation).",
+                        "\nProjected: {name} = {} → {} {unit} per operation{}.",
                         sig(size),
                         sig(best.predict(size)),
-                        sig(points.iter().map(|p| p.0).fold(0.0, f64::max))
+                        if size > largest {
+                            format!(" (beyond the measured {}: an extrapolation)", sig(largest))
+                        } else {
+                            String::new()
+                        }
                     );
                 }
             }
+            Err(e) => {
+                let _ = writeln!(out, "\nNo {}: {e}.", label.to_lowercase());
+            }
         }
-        Err(e) => {
-            let _ = writeln!(out, "\nNo cost curve: {e}.");
-        }
+    };
+    let times = measured
+        .iter()
+        .filter_map(|s| Some((s.param_value?, s.latency_us.mean() / 1000.0)))
+        .collect();
+    curve("Cost curve", times, "ms", out);
+    if metered {
+        let memory = measured
+            .iter()
+            .filter_map(|s| Some((s.param_value?, commands(s)?.mean_peak_rss_bytes / MIB)))
+            .collect();
+        curve("Memory curve (peak RSS per operation)", memory, "MiB", out);
     }
     let _ = writeln!(out);
 }
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// A step's level in words: `N = 16`, `n = 50` for a `--param` sweep, or a
 /// searched rate `1,350 req/s`.

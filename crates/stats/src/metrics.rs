@@ -129,6 +129,22 @@ impl MetricCatalog {
         self.names.insert(format!("{scenario}.max_rps"));
     }
 
+    /// An `--exec` scenario's figures of each operation's process, beside
+    /// every level's throughput already added.
+    pub fn add_command_figures(&mut self, scenario: &str) {
+        let levels: Vec<String> = self
+            .names
+            .iter()
+            .filter(|n| n.starts_with(&format!("{scenario}.")))
+            .filter_map(|n| n.strip_suffix(".rps").map(str::to_string))
+            .collect();
+        for level in levels {
+            for figure in COMMAND_FIGURES {
+                self.names.insert(format!("{level}.{figure}"));
+            }
+        }
+    }
+
     /// A searched sweep's figures known before it runs (its levels are
     /// not): `<scenario>.max_rps` and `<scenario>.capacity`.
     pub fn add_search(&mut self, scenario: &str) {
@@ -227,6 +243,22 @@ pub fn full_intervals(step: &Step) -> Vec<&scalewall_model::Interval> {
 
 fn step_metrics(prefix: &str, step: &Step, rate_unit: &'static str, out: &mut Vec<Metric>) {
     custom_metrics(&format!("{prefix}."), &step.custom, out);
+    if let Some(c) = step.resources.as_ref().and_then(|r| r.commands.as_ref()) {
+        out.push(metric(
+            format!("{prefix}.{}", COMMAND_FIGURES[0]),
+            c.cpu_ms_per_operation(),
+            "ms",
+            Better::Lower,
+            vec![],
+        ));
+        out.push(metric(
+            format!("{prefix}.{}", COMMAND_FIGURES[1]),
+            c.mean_peak_rss_bytes / MIB,
+            "MiB",
+            Better::Lower,
+            vec![],
+        ));
+    }
     let summary = StepSummary::of(step);
     let full = full_intervals(step);
     let with_responses: Vec<_> = full.iter().filter(|i| i.responses > 0).collect();
@@ -501,6 +533,12 @@ fn param_level(value: f64) -> String {
         format!("{value}").replace(['.', '-'], "_")
     }
 }
+
+/// An `--exec` step's figures of each operation's process: CPU ms per
+/// operation and mean peak RSS in MiB.
+pub const COMMAND_FIGURES: [&str; 2] = ["op_cpu_ms", "op_peak_rss_mb"];
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// Every named metric of a run, in a stable order.
 pub fn of_run(run: &Run) -> Vec<Metric> {

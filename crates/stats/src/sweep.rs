@@ -446,6 +446,7 @@ mod tests {
                 samples: vec![],
                 listen_queue: None,
                 generator_cpu_s: Some(1.0),
+                commands: None,
             }),
             ..step(concurrency, rps, 1000, 0, 0.1)
         }

@@ -111,7 +111,15 @@ pub fn measure(
         index += 1;
         step
     };
-    let steps = crate::load::measure_all(request, &addrs, plans, control, observer, &mut run_one)?;
+    let steps = crate::load::measure_all(
+        request,
+        &addrs,
+        plans,
+        control,
+        observer,
+        &mut run_one,
+        None,
+    )?;
     let protocol = match protocol.as_deref() {
         Some("http1") => "http1",
         Some("http2") => "http2",
