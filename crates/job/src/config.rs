@@ -501,6 +501,8 @@ struct RawProcess {
 enum ScenarioKind {
     Bench,
     Sweep,
+    /// No load: its service is probed and judged only.
+    Probe,
     /// A sweep that searches: the capacity under `slo`, or with
     /// `until_peak` the USL peak.
     Capacity,
@@ -1194,6 +1196,10 @@ pub fn parse(
                 format!("a second scenario named '{}'", s.name.get_ref()),
             ));
         }
+        if matches!(s.kind, ScenarioKind::Probe) {
+            scenarios.push(probe_scenario(&check, spanned, &services, env)?);
+            continue;
+        }
         let (service, url) = match (&s.service, &s.exec) {
             (Some(named), Some(exec)) => {
                 return Err(check.at(
@@ -1281,6 +1287,8 @@ pub fn parse(
         let request = match &mut cli.command {
             Command::Bench(args) => &mut args.request,
             Command::Sweep(args) => &mut args.request,
+            // The command line never names it (a probe is taken above).
+            Command::Probe => continue,
         };
         if request.target_process.is_none() {
             request.target_process = service.and_then(|s| s.target.clone());
@@ -1314,6 +1322,7 @@ pub fn parse(
                     catalog.add_sweep(s.name.get_ref(), &levels);
                 }
             }
+            Command::Probe => {}
         }
         if s.exec.is_some() {
             catalog.add_command_figures(s.name.get_ref());
@@ -1965,6 +1974,55 @@ pub fn parse_jitter(text: &str) -> Result<f64, String> {
 }
 
 /// The `bench`/`sweep` command line a scenario stands for.
+/// A `kind = "probe"` scenario: its service (any probe: url health, tcp,
+/// redis, postgres, nats) is read and judged with the run's snapshot;
+/// it sends no load, so any load key is a mistake said as such.
+fn probe_scenario(
+    check: &Checker<'_>,
+    spanned: &Spanned<RawScenario>,
+    services: &[Service],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Scenario, ConfigError> {
+    let s = spanned.get_ref();
+    let name = s.name.get_ref();
+    let Some(named) = &s.service else {
+        return Err(check.at(
+            spanned.span(),
+            format!("scenario '{name}': kind = \"probe\" needs the service = \"…\" it probes"),
+        ));
+    };
+    if !services.iter().any(|svc| svc.name == *named.get_ref()) {
+        return Err(check.at(
+            named.span(),
+            format!("unknown service '{}'", named.get_ref()),
+        ));
+    }
+    if let Some(exec) = &s.exec {
+        return Err(check.at(
+            exec.span(),
+            format!("scenario '{name}': kind = \"probe\" loads nothing, so exec does not apply"),
+        ));
+    }
+    let argv = scenario_argv(check, s, None, env)?;
+    if let Some(extra) = argv[2..].iter().find(|a| *a != "--no-progress") {
+        let key = extra
+            .trim_start_matches("--")
+            .split('=')
+            .next()
+            .unwrap_or("")
+            .replace('-', "_");
+        return Err(check.at(
+            spanned.span(),
+            format!("scenario '{name}': kind = \"probe\" loads nothing, so {key} does not apply"),
+        ));
+    }
+    Ok(Scenario {
+        name: name.clone(),
+        service: named.get_ref().clone(),
+        command: Command::Probe,
+    })
+}
+
 /// A `param` entry's values as `--param` takes them: `V` or `V1,V2,…`
 /// (strings, numbers or booleans).
 fn param_values(value: &toml::Value) -> Option<String> {
@@ -1995,6 +2053,7 @@ fn scenario_argv(
     argv.push(match s.kind {
         ScenarioKind::Bench => "bench".into(),
         ScenarioKind::Sweep | ScenarioKind::Capacity => "sweep".into(),
+        ScenarioKind::Probe => "probe".into(),
     });
     if matches!(s.kind, ScenarioKind::Capacity) && s.slo.is_empty() && !s.until_peak {
         return Err(check.at(
@@ -2356,6 +2415,45 @@ direction = "below"
                 "{text}: {error}"
             );
             assert!(error.contains(says), "{text}: {error}");
+        }
+    }
+
+    /// Issue 29, item 1: `kind = "probe"` loads nothing: its service (no
+    /// url needed) is probed and judged; a load key is a located mistake.
+    #[test]
+    fn a_probe_scenario_names_a_service_and_nothing_to_load() {
+        let base = "[[service]]\nname = \"cache\"\ntcp = \"127.0.0.1:6379\"\n";
+        let config = parse_text(&format!(
+            "{base}[[scenario]]\nname = \"cache-up\"\nkind = \"probe\"\nservice = \"cache\"\n"
+        ))
+        .unwrap();
+        assert!(matches!(config.scenarios[0].command, Command::Probe));
+        assert_eq!(config.scenarios[0].service, "cache");
+        for (extra, line, says) in [
+            (
+                "[[scenario]]\nname = \"p\"\nkind = \"probe\"\nservice = \"cache\"\nduration = \"5s\"\n",
+                4,
+                "kind = \"probe\" loads nothing, so duration does not apply",
+            ),
+            (
+                "[[scenario]]\nname = \"p\"\nkind = \"probe\"\n",
+                4,
+                "needs the service = \"…\" it probes",
+            ),
+            (
+                "[[scenario]]\nname = \"p\"\nkind = \"probe\"\nservice = \"db\"\n",
+                7,
+                "unknown service 'db'",
+            ),
+        ] {
+            let error = parse_text(&format!("{base}{extra}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(&format!("scalewall.toml:{line}:")),
+                "{extra}: {error}"
+            );
+            assert!(error.contains(says), "{extra}: {error}");
         }
     }
 

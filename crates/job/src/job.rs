@@ -383,6 +383,7 @@ fn planned_stages(config: Option<&Config>) -> Vec<(String, Option<Duration>)> {
                                 .ok()
                                 .and_then(|p| step_time(&p.step))
                         }
+                        scenario::ScenarioCommand::Probe => Some(Duration::ZERO),
                         // A search's length is its budget, when it has one.
                         scenario::ScenarioCommand::Sweep(args) => {
                             scenario::validate_sweep(args, cores).ok().and_then(|p| {
@@ -589,6 +590,8 @@ fn run_scenario(
 ) -> Result<Option<Scenario>> {
     let cores = host::available_cores();
     let (request_args, plans, headers, params, search) = match command {
+        // Its service is probed with the run's snapshot; nothing to load.
+        scenario::ScenarioCommand::Probe => return Ok(None),
         scenario::ScenarioCommand::Bench(args) => {
             let plan = scenario::validate_bench(args, cores)?;
             (

@@ -369,6 +369,10 @@ pub enum ScenarioCommand {
     Bench(BenchArgs),
     /// Concurrency levels and a USL fit.
     Sweep(SweepArgs),
+    /// No load (a config's `kind = "probe"`): its service's health and the
+    /// custom metrics are read and judged, nothing is sent.
+    #[command(skip)]
+    Probe,
 }
 
 /// Parses `scalewall bench|sweep ARGS…` into a scenario (the config's
