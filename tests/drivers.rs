@@ -590,6 +590,24 @@ fn exec_sweep_fits_the_known_linear_cost_of_sleep() {
     );
 }
 
+/// `scalewall run` in a fresh folder holding `config` as scalewall.toml:
+/// its report (stdout), after checking it exited 0.
+fn run_config(config: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("scalewall.toml"), config).unwrap();
+    let out = Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
+        .args(["run", "--no-progress"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Issue 29, item 1: `exec` scenarios in a config, exactly the CLI's
 /// `--exec` semantics: a bench with one `param` value and a sweep through
 /// a list, whose report shows one row per value and the cost curve (the
@@ -597,9 +615,7 @@ fn exec_sweep_fits_the_known_linear_cost_of_sleep() {
 /// allows), with a metric per value a threshold can name.
 #[test]
 fn exec_scenarios_in_a_config_bench_and_sweep_like_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("scalewall.toml"),
+    let md = run_config(
         r#"name = "sleeps"
 [[scenario]]
 name = "sleep"
@@ -622,19 +638,7 @@ warmup = "0s"
 metric = "sleep.ms80.p50_ms"
 critical = 10000
 "#,
-    )
-    .unwrap();
-    let out = Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
-        .args(["run", "--no-progress"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let md = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         md.contains("| ms | throughput (ops/s) | mean (ms) | p50 (ms) | p99 (ms) | errors |"),
         "{md}"
@@ -682,9 +686,7 @@ fn an_exec_sweep_meters_each_operations_peak_memory_and_projects_it() {
         eprintln!("skipped: no python3 here");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("scalewall.toml"),
+    let md = run_config(
         r#"name = "allocations"
 [[scenario]]
 name = "alloc"
@@ -699,19 +701,7 @@ warmup = "0s"
 metric = "alloc.n100.op_peak_rss_mb"
 critical = 100000
 "#,
-    )
-    .unwrap();
-    let out = Command::new(assert_cmd::cargo::cargo_bin("scalewall"))
-        .args(["run", "--no-progress"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let md = String::from_utf8_lossy(&out.stdout).into_owned();
     let curve = md
         .lines()
         .find(|l| l.starts_with("**Memory curve (peak RSS per operation):** linear — "))

@@ -27,14 +27,25 @@ fn sharing_the_host() -> RwLockReadGuard<'static, ()> {
     HOST.read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// One GET: (status code, body).
-fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+/// One request with an optional bearer token and body: (status code, body).
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let length = if body.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Length: {}\r\n", body.len())
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}{length}Connection: close\r\n\r\n{body}"
     )
     .ok()?;
     let mut text = String::new();
@@ -44,21 +55,14 @@ fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     Some((code, body))
 }
 
+/// One GET: (status code, body).
+fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    request(port, "GET", path, token, "")
+}
+
 /// One POST of `body`: (status code, body).
 fn post(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    let code = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n")?.1.to_string();
-    Some((code, body))
+    request(port, "POST", path, None, body)
 }
 
 fn status(port: u16) -> Option<serde_json::Value> {

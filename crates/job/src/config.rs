@@ -2178,6 +2178,16 @@ fn scenario_argv(
 mod tests {
     use super::*;
 
+    /// `text` is refused with a mistake located on `line` that says `says`.
+    fn refused_at(text: &str, line: usize, says: &str) {
+        let error = parse_text(text).unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!("scalewall.toml:{line}:")),
+            "{text}: {error}"
+        );
+        assert!(error.contains(says), "{text}: {error}");
+    }
+
     fn env(name: &str) -> Option<String> {
         (name == "API_TOKEN").then(|| "s3cret".to_string())
     }
@@ -2352,14 +2362,7 @@ direction = "below"
             ("[watch]\nlisten = \"localhost\"\n", 9, "HOST:PORT"),
             ("[watch]\ntoken = \"short\"\n", 9, "at least 16 characters"),
         ] {
-            let error = parse_text(&format!("{base}{extra}"))
-                .unwrap_err()
-                .to_string();
-            assert!(
-                error.starts_with(&format!("scalewall.toml:{line}:")),
-                "{extra}: {error}"
-            );
-            assert!(error.contains(says), "{extra}: {error}");
+            refused_at(&format!("{base}{extra}"), line, says);
         }
     }
 
@@ -2409,12 +2412,7 @@ direction = "below"
                 "no --param n=",
             ),
         ] {
-            let error = parse_text(&text).unwrap_err().to_string();
-            assert!(
-                error.starts_with(&format!("scalewall.toml:{line}:")),
-                "{text}: {error}"
-            );
-            assert!(error.contains(says), "{text}: {error}");
+            refused_at(&text, line, says);
         }
     }
 
@@ -2446,14 +2444,7 @@ direction = "below"
                 "unknown service 'db'",
             ),
         ] {
-            let error = parse_text(&format!("{base}{extra}"))
-                .unwrap_err()
-                .to_string();
-            assert!(
-                error.starts_with(&format!("scalewall.toml:{line}:")),
-                "{extra}: {error}"
-            );
-            assert!(error.contains(says), "{extra}: {error}");
+            refused_at(&format!("{base}{extra}"), line, says);
         }
     }
 
@@ -2531,14 +2522,7 @@ direction = "below"
                 "grace is for a push = true job",
             ),
         ] {
-            let error = parse_text(&format!("{base}{extra}"))
-                .unwrap_err()
-                .to_string();
-            assert!(
-                error.starts_with(&format!("scalewall.toml:{line}:")),
-                "{extra}: {error}"
-            );
-            assert!(error.contains(says), "{extra}: {error}");
+            refused_at(&format!("{base}{extra}"), line, says);
         }
     }
 

@@ -589,65 +589,53 @@ fn run_scenario(
     findings: &mut Vec<Finding>,
 ) -> Result<Option<Scenario>> {
     let cores = host::available_cores();
-    let (request_args, plans, headers, params, search) = match command {
+    let loaded = match command {
         // Its service is probed with the run's snapshot; nothing to load.
         scenario::ScenarioCommand::Probe => return Ok(None),
         scenario::ScenarioCommand::Bench(args) => {
             let plan = scenario::validate_bench(args, cores)?;
-            (
+            load::load_args(
                 &args.request,
-                vec![plan.step],
-                plan.headers,
-                plan.params,
+                during_load,
+                &plan.headers,
+                &plan.params,
                 None,
+                &[plan.step],
+                control,
+                observer,
             )
         }
         scenario::ScenarioCommand::Sweep(args) => {
             let plan = scenario::validate_sweep(args, cores)?;
-            if plan.swept.is_some() {
-                return Ok(
+            match (&plan.swept, &plan.search) {
+                (Some(_), _) => {
                     match load::load_param_sweep(&args.request, &plan, control, observer) {
-                        Ok(Some(mut scenario)) => {
-                            scenario.name = name.to_string();
-                            Some(scenario)
-                        }
-                        Ok(None) => None,
-                        Err(error) => {
-                            findings.push(Finding {
-                                severity: Severity::Critical,
-                                subject: name.to_string(),
-                                message: format!("scenario {name} could not run"),
-                                evidence: error.to_string(),
-                                fix: Fix::ScenarioFailed { scenario: name }.text(),
-                            });
-                            None
-                        }
-                    },
-                );
+                        Ok(Some(scenario)) => Ok(scenario),
+                        // Stopped before any value was measured.
+                        Ok(None) => return Ok(None),
+                        Err(error) => Err(error),
+                    }
+                }
+                (None, Some(search)) => crate::search::run_search(
+                    search,
+                    &args.request,
+                    &plan.headers,
+                    &plan.params,
+                    control,
+                    observer,
+                ),
+                (None, None) => load::load_args(
+                    &args.request,
+                    during_load,
+                    &plan.headers,
+                    &plan.params,
+                    None,
+                    &plan.steps,
+                    control,
+                    observer,
+                ),
             }
-            (
-                &args.request,
-                plan.steps,
-                plan.headers,
-                plan.params,
-                plan.search,
-            )
         }
-    };
-    let loaded = match &search {
-        Some(search) => {
-            crate::search::run_search(search, request_args, &headers, &params, control, observer)
-        }
-        None => load::load_args(
-            request_args,
-            during_load,
-            &headers,
-            &params,
-            None,
-            &plans,
-            control,
-            observer,
-        ),
     };
     match loaded {
         Ok(mut scenario) => {

@@ -283,17 +283,7 @@ pub(crate) fn http_get_limited(
 /// One blocking `POST url` of a JSON body (a webhook), done within
 /// `timeout`: the status code, or why there is none.
 pub fn http_post_json(url: &str, body: &str, timeout: Duration) -> Result<u16, String> {
-    http_request(
-        "POST",
-        url,
-        Some(body),
-        timeout,
-        false,
-        MAX_BODY_BYTES,
-        None,
-    )
-    .map(|answer| answer.code)
-    .map_err(|failed| failed.reason)
+    http_post_json_authorized(url, body, None, timeout).map(|(code, _)| code)
 }
 
 /// POSTs a JSON body with an optional bearer token: the status code and

@@ -117,6 +117,8 @@ pub struct Shared {
     pushed: Mutex<std::collections::BTreeMap<String, Vec<ExternalRun>>>,
     /// Wakes the push jobs' threads when a report comes.
     pushed_signal: Condvar,
+    /// The push jobs' names, in config order.
+    push_jobs: Vec<String>,
 }
 
 /// Why a push report was refused.
@@ -169,25 +171,20 @@ impl Shared {
             report_dir,
             pushed: Mutex::new(std::collections::BTreeMap::new()),
             pushed_signal: Condvar::new(),
+            push_jobs: plan
+                .jobs
+                .iter()
+                .filter(|j| matches!(j.kind, JobKind::Push { .. }))
+                .map(|j| j.name.clone())
+                .collect(),
         }
     }
 
     /// Takes a push job's report (`POST /api/jobs/<name>/runs`): its
     /// thread records it at once.
     pub fn push_report(&self, job: &str, body: &[u8]) -> Result<(), PushRefused> {
-        let push_jobs: Vec<String> = lock(&self.jobs)
-            .iter()
-            .filter(|j| {
-                j.kind
-                    == JobKind::Push {
-                        grace: Duration::ZERO,
-                    }
-                    .label()
-            })
-            .map(|j| j.name.clone())
-            .collect();
-        if !push_jobs.iter().any(|name| name == job) {
-            return Err(PushRefused::NoSuchJob(push_jobs));
+        if !self.push_jobs.iter().any(|name| name == job) {
+            return Err(PushRefused::NoSuchJob(self.push_jobs.clone()));
         }
         let report = external::Report::parse(body).map_err(PushRefused::Invalid)?;
         lock(&self.pushed)
