@@ -60,7 +60,7 @@ pub fn render(jobs: &[JobView], alerts: &[(String, AlertHealth)], series: &Serie
             escape(&j.name),
             sig(j.every_s),
             last.map_or("—".into(), |r| {
-                let link = if r.id.is_empty() {
+                let link = if r.id.is_empty() || !j.writes_reports() {
                     when(r.started_unix_s)
                 } else {
                     format!("<a href=\"/reports/{}.html\">{}</a>", escape(&r.id), when(r.started_unix_s))
@@ -165,5 +165,32 @@ mod tests {
         );
         assert!(html.contains("<polyline"), "{html}");
         assert!(!html.contains("<script"), "no JavaScript");
+    }
+
+    /// A load job's last run links to its report; a command job writes
+    /// none, so its run is not a link (it led to a 404).
+    #[test]
+    fn only_a_load_jobs_run_links_to_a_report() {
+        let with_run = |name: &str, kind: &'static str| JobView {
+            name: name.into(),
+            kind,
+            last_run: Some(crate::view::LastRun {
+                id: format!("run-of-{name}"),
+                started_unix_s: 0.0,
+                duration_s: 1.0,
+                outcome: RunOutcome::Ok,
+                error: None,
+                exit_code: Some(0),
+                output: None,
+            }),
+            ..JobView::default()
+        };
+        let html = render(
+            &[with_run("api", "load"), with_run("backup", "command")],
+            &[],
+            &Vec::new(),
+        );
+        assert!(html.contains("href=\"/reports/run-of-api.html\""), "{html}");
+        assert!(!html.contains("run-of-backup"), "{html}");
     }
 }

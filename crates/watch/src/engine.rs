@@ -340,8 +340,7 @@ fn markdown_of(e: &Engine, input: &EngineInput<'_>) -> String {
             j.state.status.as_str(),
             if j.running { " (running)" } else { "" },
             last.map_or("never".into(), |l| {
-                // Only load jobs write a report of each run.
-                if l.id.is_empty() || kind_of(j) != "load" {
+                if l.id.is_empty() || !j.writes_reports() {
                     when_unix(l.started_unix_s)
                 } else {
                     format!("[{}](reports/{}.html)", when_unix(l.started_unix_s), l.id)

@@ -49,6 +49,14 @@ pub struct JobView {
     pub latest: Option<Run>,
 }
 
+impl JobView {
+    /// Whether its runs have reports to link to: a load job's do; a
+    /// command or push job writes none.
+    pub fn writes_reports(&self) -> bool {
+        self.kind.is_empty() || self.kind == "load"
+    }
+}
+
 /// An alert channel's health.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AlertHealth {
