@@ -2,7 +2,7 @@
 //! JavaScript (it refreshes itself): the job table (interval, last run,
 //! duration, errors, status as a text badge, next run), alert channels, the
 //! latest findings with their evidence, and a sparkline of each job's
-//! throughput over its last runs. Pure; its badges, sparklines and
+//! throughput over its last runs beside its latest key figures. Pure; its badges, sparklines and
 //! stylesheet are the HTML report's ([`scalewall_report::components`]).
 
 use crate::view::{AlertHealth, JobView};
@@ -25,6 +25,28 @@ fn relative(at: SystemTime) -> String {
     }
 }
 
+/// A job's latest key figures, as the engine report lists them: each
+/// scenario's throughput, p99 and error share for a load job; the exit code
+/// for a command job (plain text).
+fn key_figures(j: &JobView) -> String {
+    if !j.writes_reports() {
+        return j
+            .last_run
+            .as_ref()
+            .and_then(|r| r.exit_code)
+            .map_or(String::new(), |code| format!("exit code {code}"));
+    }
+    let Some(run) = &j.latest else {
+        return String::new();
+    };
+    scalewall_stats::metrics::of_run(run)
+        .iter()
+        .filter(|m| crate::engine::key_metric(&m.name))
+        .map(|m| format!("{} {} {}", m.name, sig(m.value), m.unit))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 /// One sparkline per job: its name, the metric and the values.
 pub type Series = Vec<(String, String, Vec<f64>)>;
 
@@ -36,7 +58,7 @@ pub fn render(jobs: &[JobView], alerts: &[(String, AlertHealth)], series: &Serie
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"10\"><meta name=\"color-scheme\" content=\"light dark\"><title>scalewall watch</title><style>{}td,th{{text-align:left}}.num{{text-align:right}}</style></head><body><h1>scalewall watch</h1>",
         components::STYLE
     );
-    out.push_str("<h2>Jobs</h2><table><tr><th>job</th><th>every</th><th>last run</th><th class=num>duration</th><th class=num>runs</th><th class=num>errors</th><th class=num>skipped</th><th>status</th><th>next run</th><th>throughput, last runs</th></tr>");
+    out.push_str("<h2>Jobs</h2><table><tr><th>job</th><th>every</th><th>last run</th><th class=num>duration</th><th class=num>runs</th><th class=num>errors</th><th class=num>skipped</th><th>status</th><th>next run</th><th>throughput, last runs; latest figures</th></tr>");
     for j in jobs {
         let last = j.last_run.as_ref();
         let status = if j.running {
@@ -48,7 +70,7 @@ pub fn render(jobs: &[JobView], alerts: &[(String, AlertHealth)], series: &Serie
             String::new(),
             |(_, metric, values)| {
                 format!(
-                    "{} <small>{}</small>",
+                    "{} <small>{}</small><br>",
                     components::sparkline(values, None, metric),
                     escape(metric)
                 )
@@ -56,7 +78,7 @@ pub fn render(jobs: &[JobView], alerts: &[(String, AlertHealth)], series: &Serie
         );
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{} s</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td>{} ×{} {status}</td><td>{}</td><td>{spark}</td></tr>",
+            "<tr><td>{}</td><td>{} s</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td>{} ×{} {status}</td><td>{}</td><td>{spark}<small>{}</small></td></tr>",
             escape(&j.name),
             sig(j.every_s),
             last.map_or("—".into(), |r| {
@@ -77,6 +99,7 @@ pub fn render(jobs: &[JobView], alerts: &[(String, AlertHealth)], series: &Serie
             components::status_badge(j.state.status.as_str()),
             j.state.consecutive,
             j.next_run.map_or("—".into(), relative),
+            escape(&key_figures(j)),
         );
     }
     out.push_str("</table>");
@@ -192,5 +215,27 @@ mod tests {
         );
         assert!(html.contains("href=\"/reports/run-of-api.html\""), "{html}");
         assert!(!html.contains("run-of-backup"), "{html}");
+        assert!(html.contains("<small>exit code 0</small>"), "{html}");
+    }
+
+    /// Each job's latest key figures stand beside its sparkline (the engine
+    /// report's test reads the same run: 2,452 req/s).
+    #[test]
+    fn a_jobs_latest_key_figures_are_shown() {
+        let run = scalewall_model::Run::from_json(include_str!(
+            "../../../tests/fixtures/report-run.json"
+        ))
+        .unwrap();
+        let job = JobView {
+            name: "gateway".into(),
+            kind: "load",
+            latest: Some(run),
+            ..JobView::default()
+        };
+        let html = render(&[job], &[], &Vec::new());
+        assert!(
+            html.contains("gw-get.rps 2,452 req/s · gw-get.p99_ms "),
+            "{html}"
+        );
     }
 }

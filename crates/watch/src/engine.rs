@@ -125,7 +125,9 @@ fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-fn key_metric(name: &str) -> bool {
+/// A scenario's headline figure (`<scenario>.rps`, `.p99_ms`,
+/// `.error_pct`), which the engine report and the dashboard show.
+pub(crate) fn key_metric(name: &str) -> bool {
     // A scenario's headline figures, not each sweep level's.
     let parts: Vec<&str> = name.split('.').collect();
     parts.len() == 2 && matches!(parts[1], "rps" | "p99_ms" | "error_pct")
