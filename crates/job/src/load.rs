@@ -699,29 +699,20 @@ impl Load<'_, '_> {
                 )?)
             })
         }
-        let steps = if request.protocol.connect_only {
-            let mut run_one = runner(Arc::new(ConnectOnly(driver)), control, &mut joined);
-            measure_all(
-                request,
-                addrs,
-                plans,
-                control,
-                observer,
-                &mut *run_one,
-                exec_meter.as_deref(),
-            )?
+        let mut run_one = if request.protocol.connect_only {
+            runner(Arc::new(ConnectOnly(driver)), control, &mut joined)
         } else {
-            let mut run_one = runner(Arc::new(driver), control, &mut joined);
-            measure_all(
-                request,
-                addrs,
-                plans,
-                control,
-                observer,
-                &mut *run_one,
-                exec_meter.as_deref(),
-            )?
+            runner(Arc::new(driver), control, &mut joined)
         };
+        let steps = measure_all(
+            request,
+            addrs,
+            plans,
+            control,
+            observer,
+            &mut *run_one,
+            exec_meter.as_deref(),
+        )?;
         Ok((protocol, steps))
     }
 }

@@ -6,35 +6,39 @@ use scalewall_stats::cost::{CostFit, CostModel};
 use scalewall_stats::summary::StepSummary;
 use std::fmt::Write as _;
 
+/// A model's term in `name` (`n`, `n·ln n`, `n²`); `None` for a constant.
+fn term(model: CostModel, name: &str) -> Option<String> {
+    match model {
+        CostModel::Constant => None,
+        CostModel::Linear => Some(name.to_string()),
+        CostModel::NLogN => Some(format!("{name}·ln {name}")),
+        CostModel::Quadratic => Some(format!("{name}²")),
+    }
+}
+
 /// The fitted formula of a cost curve, in ms.
 pub fn cost_formula(fit: &CostFit, name: &str) -> String {
-    let term = match fit.model {
-        CostModel::Constant => return format!("t = {}", time_ms(fit.intercept)),
-        CostModel::Linear => name.to_string(),
-        CostModel::NLogN => format!("{name}·ln {name}"),
-        CostModel::Quadratic => format!("{name}²"),
-    };
-    format!(
-        "t = {} + {} ms × {term}",
-        time_ms(fit.intercept),
-        sig_n(fit.slope, 4)
-    )
+    match term(fit.model, name) {
+        None => format!("t = {}", time_ms(fit.intercept)),
+        Some(term) => format!(
+            "t = {} + {} ms × {term}",
+            time_ms(fit.intercept),
+            sig_n(fit.slope, 4)
+        ),
+    }
 }
 
 /// The fitted formula of a curve in another unit (memory in MiB):
 /// `a MiB + b MiB × n`.
 pub fn curve_formula(fit: &CostFit, name: &str, unit: &str) -> String {
-    let term = match fit.model {
-        CostModel::Constant => return format!("{} {unit}", sig(fit.intercept)),
-        CostModel::Linear => name.to_string(),
-        CostModel::NLogN => format!("{name}·ln {name}"),
-        CostModel::Quadratic => format!("{name}²"),
-    };
-    format!(
-        "{} {unit} + {} {unit} × {term}",
-        sig(fit.intercept),
-        sig_n(fit.slope, 4)
-    )
+    match term(fit.model, name) {
+        None => format!("{} {unit}", sig(fit.intercept)),
+        Some(term) => format!(
+            "{} {unit} + {} {unit} × {term}",
+            sig(fit.intercept),
+            sig_n(fit.slope, 4)
+        ),
+    }
 }
 
 /// The text summary of a `sweep --param`: per value, the fit, the projections.

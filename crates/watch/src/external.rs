@@ -16,6 +16,7 @@
 use scalewall_job::fix::Fix;
 use scalewall_load::engine::Control;
 use scalewall_model::{Finding, Run, RunStatus, Severity};
+use scalewall_stats::number::sig;
 use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -400,10 +401,6 @@ pub fn finding_of(job: &str, source: &Source<'_>, run: &ExternalRun) -> Option<F
             })
         }
     }
-}
-
-fn sig(x: f64) -> String {
-    scalewall_stats::number::sig(x)
 }
 
 /// The stored record of an external run (pure but for the id and host):
